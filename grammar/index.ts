@@ -1,0 +1,86 @@
+// Source text -> AST, or syntax errors with spans.
+import type { IParserErrorMessageProvider, IToken, TokenType } from "chevrotain";
+import { nnLexer } from "./lexer.js";
+import { NnParser } from "./parser.js";
+import { AstBuilder } from "./build-ast.js";
+import type { FileAst, Span } from "./ast.js";
+
+export type * from "./ast.js";
+export { typeNames } from "./ast.js";
+
+export interface SyntaxError {
+  message: string;
+  span: Span;
+}
+
+const tokenDisplay: Record<string, string> = {
+  Identifier: "a name", Integer: "an integer", Float: "a number", String: "a string", EOF: "end of file",
+  Arrow: "`=>`", EqEq: "`==`", NotEq: "`!=`", LessEq: "`<=`", GreaterEq: "`>=`", AndAnd: "`&&`", OrOr: "`||`",
+  StarStar: "`**`", SlashSlash: "`//`", Less: "`<`", Greater: "`>`", Equals: "`=`", Bang: "`!`", Plus: "`+`",
+  Minus: "`-`", Star: "`*`", Slash: "`/`", Percent: "`%`", Colon: "`:`", Semicolon: "`;`", Comma: "`,`", Dot: "`.`",
+  LParen: "`(`", RParen: "`)`", LBracket: "`[`", RBracket: "`]`", LCurly: "`{`", RCurly: "`}`",
+};
+
+function display(t: TokenType): string {
+  return tokenDisplay[t.name] ?? `\`${t.name.toLowerCase()}\``;
+}
+
+function found(t: IToken): string {
+  return t.tokenType.name === "EOF" ? "end of file" : `\`${t.image}\``;
+}
+
+const ruleDisplay: Record<string, string> = {
+  file: "`import`, `block` or `model`", statement: "a statement", expression: "an expression", primary: "an expression",
+  unary: "an expression", argument: "an argument", pattern: "a name or `(`", patternAtom: "a name or `(`", param: "a parameter",
+};
+
+function alternatives(expected: TokenType[][][]): string {
+  const firsts = [...new Set(expected.flatMap((alt) => alt.map((path) => path[0]).filter((t): t is TokenType => !!t)).map(display))];
+  return firsts.length > 6 ? "" : firsts.join(", ");
+}
+
+const messages: IParserErrorMessageProvider = {
+  buildMismatchTokenMessage: ({ expected, actual }) => `expected ${display(expected)} but found ${found(actual)}`,
+  buildNotAllInputParsedMessage: ({ firstRedundant }) => `expected \`import\`, \`block\` or \`model\` but found ${found(firstRedundant)}`,
+  buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, ruleName }) => {
+    const alts = alternatives(expectedPathsPerAlt);
+    return `expected ${ruleDisplay[ruleName] ?? alts ?? ruleName} but found ${found(actual[0]!)}`;
+  },
+  buildEarlyExitMessage: ({ actual, ruleName, expectedIterationPaths }) => {
+    const alts = alternatives([expectedIterationPaths]);
+    return `expected ${ruleDisplay[ruleName] ?? (alts || ruleName)} but found ${found(actual[0]!)}`;
+  },
+};
+
+let parser: NnParser | undefined;
+
+export function parseSource(text: string, file: string): { ast?: FileAst; errors: SyntaxError[] } {
+  const errors: SyntaxError[] = [];
+  const lexed = nnLexer.tokenize(text);
+  for (const e of lexed.errors) {
+    const ch = text[e.offset] ?? "";
+    errors.push({
+      message: `unexpected character \`${ch}\``,
+      span: { file, start: e.offset, end: e.offset + Math.max(1, e.length), line: e.line ?? 1, col: e.column ?? 1 },
+    });
+  }
+  parser ??= new NnParser(messages);
+  parser.input = lexed.tokens;
+  const cst = parser.file();
+  for (const e of parser.errors) {
+    const t = e.token;
+    const eof = t.tokenType.name === "EOF" || Number.isNaN(t.startOffset);
+    const start = eof ? Math.max(0, text.length - 1) : t.startOffset;
+    const pos = eof ? positionOf(text, start) : { line: t.startLine ?? 1, col: t.startColumn ?? 1 };
+    errors.push({ message: e.message, span: { file, start, end: eof ? start + 1 : (t.endOffset ?? start) + 1, ...pos } });
+  }
+  if (errors.length > 0) return { errors };
+  return { ast: new AstBuilder(file).file(cst), errors };
+}
+
+function positionOf(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset; i++) if (text[i] === "\n") { line++; lineStart = i + 1; }
+  return { line, col: offset - lineStart + 1 };
+}

@@ -1,0 +1,368 @@
+// The built-in functions of the language: compile-time helpers and tensor operators. Each is
+// declared with a parameter list so arguments are checked like a user block's.
+import type { Span, TypeName } from "../../grammar/index.js";
+import { numel, type Attrs, type DType, type InitKind } from "../ir/graph.js";
+import { unaryOps } from "../ir/ops.js";
+import { error } from "./diagnostics.js";
+import type { Elaborator } from "./elaborate.js";
+import { bindArgs, Env, type ParamSpec } from "./scope.js";
+import { bool, describe, float, int, list, NONE, show, str, tuple, type CallSite, type TensorValue, type Value } from "./values.js";
+
+type Impl = (a: Value[], site: CallSite, el: Elaborator) => Value;
+
+/** "x:tensor out:int stride=1 bias:bool=true" -> parameter specs (defaults are literals). */
+function parseParams(spec: string): ParamSpec[] {
+  return spec.split(/\s+/).filter(Boolean).map((p) => {
+    const [head, dflt] = p.split("=") as [string, string | undefined];
+    const [name, type] = head.split(":") as [string, TypeName | undefined];
+    const out: ParamSpec = { name, ...(type ? { type } : {}) };
+    if (dflt !== undefined) {
+      const v = literal(dflt);
+      out.default = () => v;
+    }
+    return out;
+  });
+}
+
+function literal(text: string): Value {
+  if (text === "none") return NONE;
+  if (text === "true" || text === "false") return bool(text === "true");
+  if (text.startsWith('"')) return str(text.slice(1, -1));
+  return /^-?\d+$/.test(text) ? int(Number(text)) : float(Number(text));
+}
+
+const table = new Map<string, { params: ParamSpec[]; impl: Impl }>();
+function builtin(name: string, params: string, impl: Impl): void {
+  table.set(name, { params: parseParams(params), impl });
+}
+
+// ---- argument helpers ------------------------------------------------------------------------
+
+const spanOf = (site: CallSite, i: number): Span => site.argSpans[i] ?? site.span;
+
+function ints(v: Value, what: string, span: Span): number[] {
+  if (v.k === "int") return [v.v];
+  if ((v.k === "list" || v.k === "tuple") && v.items.every((i) => i.k === "int")) return v.items.map((i) => (i as { v: number }).v);
+  throw error(`${what} must be an int or a list of ints, found ${describe(v)}`, span);
+}
+
+/** An int or an (h, w) pair, each positive. */
+function pair(v: Value, what: string, span: Span): number[] {
+  const xs = ints(v, what, span);
+  const p = xs.length === 1 ? [xs[0]!, xs[0]!] : xs;
+  if (p.length !== 2 || p.some((x) => x < 1)) throw error(`${what} must be a positive int or a pair (h, w) of them, found ${show(v)}`, span);
+  return p;
+}
+
+/** Padding as [top, left, bottom, right]. */
+function pads(v: Value, kernel: number[], dilation: number[], stride: number[], span: Span): number[] {
+  if (v.k === "string") {
+    if (v.v === "valid") return [0, 0, 0, 0];
+    if (v.v !== "same") throw error(`pad must be an int, a tuple, "same" or "valid", found ${show(v)}`, span);
+    if (stride.some((s) => s !== 1)) throw error(`pad="same" needs stride 1 (stride is ${stride.join("x")})`, span);
+    const total = kernel.map((k, i) => dilation[i]! * (k - 1));
+    const before = total.map((t) => Math.floor(t / 2));
+    return [before[0]!, before[1]!, total[0]! - before[0]!, total[1]! - before[1]!];
+  }
+  const p = ints(v, "pad", span);
+  if (p.some((x) => x < 0)) throw error(`padding cannot be negative, found ${show(v)}`, span);
+  if (p.length === 1) return [p[0]!, p[0]!, p[0]!, p[0]!];
+  if (p.length === 2) return [p[0]!, p[1]!, p[0]!, p[1]!];
+  if (p.length === 4) return p;
+  throw error(`pad must be an int, (h, w) or (top, left, bottom, right), found ${show(v)}`, span);
+}
+
+function tensorOf(v: Value, what: string, span: Span): TensorValue {
+  if (v.k !== "tensor") throw error(`${what} must be a tensor, found ${describe(v)}`, span);
+  return v;
+}
+
+function axisList(v: Value, span: Span): number[] {
+  return ints(v, "axes", span);
+}
+
+const num = (v: Value) => (v as { v: number }).v;
+
+function kaiming(fanIn: number): InitKind {
+  return { kind: "kaiming", fanIn };
+}
+function biasInit(fanIn: number): InitKind {
+  return { kind: "uniform", bound: 1 / Math.sqrt(fanIn) };
+}
+
+// ---- compile-time helpers ----------------------------------------------------------------------
+
+builtin("range", "a:int b=none step:int=1", ([a, b, step], site) => {
+  const [lo, hi] = b!.k === "none" ? [0, num(a!)] : [num(a!), b!.k === "int" ? b!.v : NaN];
+  if (Number.isNaN(hi)) throw error(`range: the end must be an int, found ${describe(b!)}`, spanOf(site, 1));
+  const s = num(step!);
+  if (s === 0) throw error("range: step cannot be 0", site.span);
+  const n = Math.max(0, Math.ceil((hi - lo) / s));
+  if (n > 1_000_000) throw error(`range of ${n} elements is too long`, site.span);
+  return list(Array.from({ length: n }, (_, i) => int(lo + i * s)));
+});
+builtin("len", "x", ([x], site) => {
+  if (x!.k === "list" || x!.k === "tuple") return int(x!.items.length);
+  if (x!.k === "string") return int(x!.v.length);
+  throw error(`len: expected a list, tuple or string, found ${describe(x!)}`, spanOf(site, 0));
+});
+builtin("enumerate", "xs:list", ([xs]) => list((xs as { items: Value[] }).items.map((v, i) => tuple([int(i), v]))));
+builtin("zip", "a:list b:list", ([a, b]) => {
+  const [x, y] = [(a as { items: Value[] }).items, (b as { items: Value[] }).items];
+  return list(x.slice(0, Math.min(x.length, y.length)).map((v, i) => tuple([v, y[i]!])));
+});
+builtin("int", "x", ([x], site) => {
+  if (x!.k === "int" || x!.k === "float") return int(Math.trunc(x!.v));
+  if (x!.k === "bool") return int(x!.v ? 1 : 0);
+  throw error(`int: expected a number, found ${describe(x!)}`, spanOf(site, 0));
+});
+builtin("float", "x:float", ([x]) => x!);
+builtin("round", "x:float", ([x]) => int(Math.round(num(x!))));
+builtin("str", "x", ([x]) => str(x!.k === "string" ? x!.v : show(x!)));
+builtin("shape", "x:tensor", ([x]) => list((x as TensorValue).type.shape.map(int)));
+builtin("rank", "x:tensor", ([x]) => int((x as TensorValue).type.shape.length));
+builtin("channels", "x:tensor", ([x], site) => {
+  const s = (x as TensorValue).type.shape;
+  if (s.length < 2) throw error(`channels: tensor ${show(x!)} has no channel axis`, spanOf(site, 0));
+  return int(s[1]!);
+});
+builtin("dim", "x:tensor axis:int", ([x, axis], site) => {
+  const s = (x as TensorValue).type.shape;
+  const a = num(axis!) < 0 ? num(axis!) + s.length : num(axis!);
+  if (a < 0 || a >= s.length) throw error(`dim: axis ${num(axis!)} is out of range for ${show(x!)}`, spanOf(site, 1));
+  return int(s[a]!);
+});
+
+/** min and max take any number of numbers, or one list of them. */
+const variadic = new Map<string, (args: Value[], site: CallSite) => Value>();
+for (const [name, better] of [["min", (a: number, b: number) => a < b], ["max", (a: number, b: number) => a > b]] as const) {
+  variadic.set(name, (args, site) => {
+    const items = args.length === 1 && (args[0]!.k === "list" || args[0]!.k === "tuple") ? (args[0] as { items: Value[] }).items : args;
+    if (items.length === 0) throw error(`${name}: needs at least one value`, site.span);
+    for (const v of items) if (v.k !== "int" && v.k !== "float") throw error(`${name}: expected numbers, found ${describe(v)}`, site.span);
+    return items.reduce((best, v) => (better(num(v), num(best)) ? v : best));
+  });
+}
+
+// ---- tensor operators ---------------------------------------------------------------------------
+
+builtin("conv2d", "x:tensor out:int kernel stride=1 pad=0 dilation=1 groups:int=1 bias:bool=true", ([x, out, kernel, stride, pad, dilation, groups, bias], site, el) => {
+  const t = x as TensorValue;
+  const k = pair(kernel!, "kernel", spanOf(site, 2));
+  const s = pair(stride!, "stride", site.span);
+  const d = pair(dilation!, "dilation", site.span);
+  const g = num(groups!);
+  const o = num(out!);
+  if (t.type.shape.length !== 4) throw error(`conv2d: input must be 4-D [N, C, H, W], found ${show(t)}`, spanOf(site, 0));
+  const c = t.type.shape[1]!;
+  if (o < 1) throw error(`conv2d: output channels must be positive, found ${o}`, spanOf(site, 1));
+  if (g < 1 || c % g !== 0) throw error(`conv2d: input has ${c} channels but groups=${g} does not divide it`, site.span);
+  if (o % g !== 0) throw error(`conv2d: ${o} output channels but groups=${g} does not divide them`, site.span);
+  const fanIn = (c / g) * k[0]! * k[1]!;
+  const w = el.weight("conv2d", "weight", [o, c / g, k[0]!, k[1]!], { trainable: true, init: kaiming(fanIn) }, site.span);
+  const inputs = [t, w];
+  if ((bias as { v: boolean }).v) inputs.push(el.weight("conv2d", "bias", [o], { trainable: true, init: biasInit(fanIn) }, site.span));
+  return el.emit1("conv2d", inputs, { stride: s, pads: pads(pad!, k, d, s, site.span), dilation: d, groups: g }, site.span);
+});
+
+builtin("batchnorm", "x:tensor eps:float=1e-5", ([x, eps], site, el) => {
+  const t = x as TensorValue;
+  if (t.type.shape.length < 2) throw error(`batchnorm: input ${show(t)} has no channel axis`, spanOf(site, 0));
+  const c = [t.type.shape[1]!];
+  const param = (n: string, init: InitKind, trainable = true) => el.weight("batchnorm", n, c, { trainable, init }, site.span);
+  const inputs = [t, param("weight", { kind: "ones" }), param("bias", { kind: "zeros" }), param("running_mean", { kind: "zeros" }, false), param("running_var", { kind: "ones" }, false)];
+  el.weight("batchnorm", "num_batches_tracked", [], { trainable: false, init: { kind: "zeros" }, dtype: "i64" }, site.span);
+  return el.emit1("batchnorm", inputs, { eps: num(eps!) }, site.span);
+});
+
+builtin("layernorm", "x:tensor eps:float=1e-5", ([x, eps], site, el) => {
+  const t = x as TensorValue;
+  const d = [t.type.shape[t.type.shape.length - 1] ?? 1];
+  const g = el.weight("layernorm", "weight", d, { trainable: true, init: { kind: "ones" } }, site.span);
+  const b = el.weight("layernorm", "bias", d, { trainable: true, init: { kind: "zeros" } }, site.span);
+  return el.emit1("layernorm", [t, g, b], { eps: num(eps!) }, site.span);
+});
+
+builtin("linear", "x:tensor out:int bias:bool=true weight=none", ([x, out, bias, weight], site, el) => {
+  const t = x as TensorValue;
+  const inF = t.type.shape[t.type.shape.length - 1];
+  if (inF === undefined) throw error("linear: input must have at least one dimension", spanOf(site, 0));
+  const o = num(out!);
+  const w = weight!.k === "none"
+    ? el.weight("linear", "weight", [o, inF], { trainable: true, init: kaiming(inF) }, site.span)
+    : tensorOf(weight!, "linear: `weight`", site.span);
+  if (w.type.shape.join() !== [o, inF].join()) throw error(`linear: weight has shape [${w.type.shape}] but ${o} outputs from ${inF} inputs need [${o}, ${inF}]`, site.span);
+  const inputs = [t, w];
+  if ((bias as { v: boolean }).v) inputs.push(el.weight("linear", "bias", [o], { trainable: true, init: biasInit(inF) }, site.span));
+  return el.emit1("linear", inputs, {}, site.span);
+});
+
+builtin("matmul", "a:tensor b:tensor", ([a, b], site, el) => el.emit1("matmul", [a as TensorValue, b as TensorValue], {}, site.span));
+
+for (const op of ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]) {
+  builtin(op, "a b", ([a, b], site, el) => {
+    const t = [a!, b!].find((v) => v.k === "tensor") as TensorValue | undefined;
+    if (!t) throw error(`${op}: at least one operand must be a tensor, found ${describe(a!)} and ${describe(b!)}`, site.span);
+    const dtype = t.type.dtype;
+    return el.emit1(op, [el.asTensor(a!, dtype, spanOf(site, 0)), el.asTensor(b!, dtype, spanOf(site, 1))], {}, site.span);
+  });
+}
+
+/** Unary ops that are also plain math on numbers. */
+const numeric: Record<string, (x: number) => number> = { exp: Math.exp, log: Math.log, sqrt: Math.sqrt, abs: Math.abs, neg: (x) => -x, tanh: Math.tanh };
+const attrsOf: Record<string, string> = {
+  clip: "min:float max:float", leaky_relu: "slope:float=0.01", elu: "alpha:float=1.0", gelu: 'approximate:string="none"',
+};
+for (const op of unaryOps) {
+  const attrNames = parseParams(attrsOf[op] ?? "").map((p) => p.name);
+  builtin(op, `x ${attrsOf[op] ?? ""}`, ([x, ...rest], site, el) => {
+    const f = numeric[op];
+    if (f && (x!.k === "int" || x!.k === "float")) {
+      const r = f(x!.v);
+      if (!Number.isFinite(r)) throw error(`${op}(${show(x!)}) is not a finite number`, site.span);
+      return float(r);
+    }
+    const t = tensorOf(x!, `${op}: the input`, spanOf(site, 0));
+    const attrs: Attrs = {};
+    attrNames.forEach((n, i) => (attrs[n] = rest[i]!.k === "string" ? (rest[i] as { v: string }).v : num(rest[i]!)));
+    if (op === "gelu" && attrs.approximate !== "none" && attrs.approximate !== "tanh")
+      throw error(`gelu: approximate must be "none" or "tanh", found ${JSON.stringify(attrs.approximate)}`, site.span);
+    if (op === "clip" && (attrs.min as number) > (attrs.max as number)) throw error(`clip: min ${attrs.min} is greater than max ${attrs.max}`, site.span);
+    return el.emit1(op, [t], attrs, site.span);
+  });
+}
+
+builtin("prelu", "x:tensor num_parameters:int=1", ([x, n], site, el) => {
+  const w = el.weight("prelu", "weight", [num(n!)], { trainable: true, init: { kind: "const", value: 0.25 } }, site.span);
+  return el.emit1("prelu", [x as TensorValue, w], {}, site.span);
+});
+
+builtin("softmax", "x:tensor axis:int=-1", ([x, axis], site, el) => el.emit1("softmax", [x as TensorValue], { axis: num(axis!) }, site.span));
+
+function pool(op: "maxpool" | "avgpool", extra: string): void {
+  builtin(op, `x:tensor kernel stride=none pad=0 dilation=1 ceil_mode:bool=false ${extra}`, ([x, kernel, stride, pad, dilation, ceil, cip], site, el) => {
+    const k = pair(kernel!, "kernel", spanOf(site, 1));
+    const s = stride!.k === "none" ? k : pair(stride!, "stride", site.span);
+    const d = pair(dilation!, "dilation", site.span);
+    if (op === "avgpool" && d.some((v) => v !== 1)) throw error("avgpool: dilation is not supported", site.span);
+    const attrs: Attrs = { kernel: k, stride: s, pads: pads(pad!, k, d, s, site.span), dilation: d, ceil_mode: (ceil as { v: boolean }).v };
+    if (op === "avgpool") attrs.count_include_pad = (cip as { v: boolean }).v;
+    return el.emit1(op, [x as TensorValue], attrs, site.span);
+  });
+}
+pool("maxpool", "");
+pool("avgpool", "count_include_pad:bool=true");
+
+builtin("global_avgpool", "x:tensor", ([x], site, el) => el.emit1("global_avgpool", [x as TensorValue], {}, site.span));
+
+for (const [name, op] of [["mean", "reduce_mean"], ["sum", "reduce_sum"]] as const) {
+  builtin(name, "x:tensor axes keepdim:bool=false", ([x, axes, keepdim], site, el) =>
+    el.emit1(op, [x as TensorValue], { axes: axisList(axes!, spanOf(site, 1)), keepdim: (keepdim as { v: boolean }).v }, site.span, name));
+}
+
+function reshape(el: Elaborator, x: TensorValue, shape: number[], site: CallSite, name = "reshape"): TensorValue {
+  const known = shape.filter((d) => d !== -1);
+  const holes = shape.length - known.length;
+  if (holes > 1 || known.some((d) => d < 1)) throw error(`${name}: shape [${shape}] may hold one -1 and otherwise positive dims`, site.span);
+  const total = numel(x.type.shape);
+  const rest = numel(known);
+  if (holes === 1) {
+    if (total % rest !== 0) throw error(`${name}: cannot reshape ${show(x)} (${total} elements) to [${shape}]`, site.span);
+    shape = shape.map((d) => (d === -1 ? total / rest : d));
+  }
+  return el.emit1("reshape", [x], { shape }, site.span, name);
+}
+
+builtin("reshape", "x:tensor shape", ([x, shape], site, el) => reshape(el, x as TensorValue, ints(shape!, "shape", spanOf(site, 1)), site));
+builtin("flatten", "x:tensor start:int=1", ([x, start], site, el) => {
+  const s = (x as TensorValue).type.shape;
+  const a = num(start!) < 0 ? num(start!) + s.length : num(start!);
+  if (a < 0 || a >= s.length) throw error(`flatten: start ${num(start!)} is out of range for ${show(x!)}`, site.span);
+  return reshape(el, x as TensorValue, [...s.slice(0, a), numel(s.slice(a))], site, "flatten");
+});
+builtin("transpose", "x:tensor perm", ([x, perm], site, el) => el.emit1("transpose", [x as TensorValue], { perm: ints(perm!, "perm", spanOf(site, 1)) }, site.span));
+builtin("concat", "xs:list axis:int", ([xs, axis], site, el) => {
+  const items = (xs as { items: Value[] }).items.map((v) => tensorOf(v, "concat: every item", spanOf(site, 0)));
+  if (items.length === 0) throw error("concat: needs at least one tensor", site.span);
+  return el.emit1("concat", items, { axis: num(axis!) }, site.span);
+});
+builtin("split", "x:tensor parts axis:int=0", ([x, parts, axis], site, el) => {
+  const t = x as TensorValue;
+  const r = t.type.shape.length;
+  const a = num(axis!) < 0 ? num(axis!) + r : num(axis!);
+  const dimSize = t.type.shape[a];
+  if (dimSize === undefined) throw error(`split: axis ${num(axis!)} is out of range for ${show(t)}`, site.span);
+  let sizes: number[];
+  if (parts!.k === "int") {
+    if (parts!.v < 1 || dimSize % parts!.v !== 0) throw error(`split: dimension ${a} of size ${dimSize} does not split into ${parts!.v} equal parts`, site.span);
+    sizes = Array(parts!.v).fill(dimSize / parts!.v);
+  } else sizes = ints(parts!, "split sizes", spanOf(site, 1));
+  return tuple(el.emit("split", [t], { axis: a, sizes }, site.span));
+});
+function sliceOf(el: Elaborator, t: TensorValue, axis: number, start: number, end: number, site: CallSite, name: string): TensorValue {
+  const r = t.type.shape.length;
+  const a = axis < 0 ? axis + r : axis;
+  const n = t.type.shape[a];
+  if (n === undefined) throw error(`${name}: axis ${axis} is out of range for ${show(t)}`, site.span);
+  const norm = (i: number) => (i < 0 ? i + n : i);
+  return el.emit1("slice", [t], { axis: a, start: norm(start), end: norm(end) }, site.span, name);
+}
+builtin("slice", "x:tensor axis:int start:int end:int", ([x, axis, start, end], site, el) => sliceOf(el, x as TensorValue, num(axis!), num(start!), num(end!), site, "slice"));
+builtin("select", "x:tensor axis:int index:int", ([x, axis, index], site, el) => {
+  const t = x as TensorValue;
+  const r = t.type.shape.length;
+  const a = num(axis!) < 0 ? num(axis!) + r : num(axis!);
+  const i = num(index!);
+  const s = sliceOf(el, t, a, i, i === -1 ? t.type.shape[a]! : i + 1, site, "select");
+  return reshape(el, s, t.type.shape.filter((_, j) => j !== a), site, "select");
+});
+
+builtin("embedding", "ids:tensor num:int dim:int", ([ids, n, d], site, el) => {
+  const table = el.weight("embedding", "weight", [num(n!), num(d!)], { trainable: true, init: { kind: "normal", std: 1 } }, site.span);
+  return el.emit1("gather", [table, ids as TensorValue], {}, site.span, "embedding");
+});
+
+builtin("cast", "x:tensor dtype:string", ([x, dtype], site, el) => {
+  const to = (dtype as { v: string }).v;
+  if (!["f32", "i32", "i64"].includes(to)) throw error(`cast: unknown dtype ${JSON.stringify(to)}; expected "f32", "i32" or "i64"`, spanOf(site, 1));
+  return el.emit1("cast", [x as TensorValue], { to: to as DType }, site.span);
+});
+builtin("iota", "n:int", ([n], site, el) => {
+  const k = num(n!);
+  if (k < 1) throw error(`iota: length must be positive, found ${k}`, site.span);
+  return el.constant([k], Int32Array.from({ length: k }, (_, i) => i), "i32");
+});
+builtin("dropout", "x:tensor p:float=0.1", ([x, p], site) => {
+  if (num(p!) < 0 || num(p!) >= 1) throw error(`dropout: p must be in [0, 1), found ${num(p!)}`, spanOf(site, 1));
+  return x!; // identity at inference
+});
+
+builtin("parameter", 'shape init:string="zeros"', ([shape, init], site, el) => {
+  const inits: Record<string, InitKind> = { zeros: { kind: "zeros" }, ones: { kind: "ones" }, normal: { kind: "normal", std: 0.02 } };
+  const kind = inits[(init as { v: string }).v];
+  if (!kind) throw error(`parameter: init must be "zeros", "ones" or "normal", found ${show(init!)}`, site.span);
+  const dims = ints(shape!, "shape", spanOf(site, 0));
+  if (dims.some((d) => d < 1)) throw error(`parameter: dimensions must be positive, found [${dims}]`, spanOf(site, 0));
+  return el.weight("parameter", undefined, dims, { trainable: true, init: kind }, site.span);
+});
+builtin("param", "name:string", ([name], site, el) => el.weightByName((name as { v: string }).v, spanOf(site, 0)));
+
+/** The global scope: every built-in as a callable value. */
+export function builtinScope(el: Elaborator): Env {
+  const env = new Env();
+  for (const [name, { params, impl }] of table)
+    env.set(name, { k: "fn", fn: { name, call: (site, args, kwargs) => impl(bindArgs(name, params, site, args, kwargs), site, el) } });
+  for (const [name, impl] of variadic) {
+    env.set(name, {
+      k: "fn",
+      fn: {
+        name,
+        call: (site, args, kwargs) => {
+          if (kwargs.size > 0) throw error(`${name} takes no keyword arguments`, site.span);
+          return impl(args, site);
+        },
+      },
+    });
+  }
+  return env;
+}

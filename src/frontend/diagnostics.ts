@@ -1,0 +1,58 @@
+// Diagnostics: located errors rendered like rustc's, with the source line and a caret under
+// the span. A user mistake always ends here, never in a stack trace.
+import type { Span } from "../../grammar/index.js";
+
+export interface Note {
+  message: string;
+  span?: Span;
+}
+
+export interface Diagnostic {
+  severity: "error" | "warning";
+  message: string;
+  span?: Span;
+  notes: Note[];
+}
+
+/** Thrown inside the frontend to abandon the current statement; caught and recorded. */
+export class DiagnosticError extends Error {
+  constructor(readonly diagnostic: Diagnostic) {
+    super(diagnostic.message);
+  }
+}
+
+export function error(message: string, span?: Span, notes: Note[] = []): DiagnosticError {
+  return new DiagnosticError({ severity: "error", message, ...(span ? { span } : {}), notes });
+}
+
+/** Source texts by file name, for rendering. */
+export type SourceMap = ReadonlyMap<string, string>;
+
+export function location(span: Span): string {
+  return `${span.file}:${span.line}:${span.col}`;
+}
+
+export function renderDiagnostic(d: Diagnostic, sources: SourceMap): string {
+  const out = [`${d.severity}: ${d.message}`];
+  if (d.span) out.push(...renderSnippet(d.span, sources));
+  for (const n of d.notes) out.push(n.span ? `  = note: ${n.message} (${location(n.span)})` : `  = note: ${n.message}`);
+  return out.join("\n");
+}
+
+function renderSnippet(span: Span, sources: SourceMap): string[] {
+  const text = sources.get(span.file);
+  const header = `  --> ${location(span)}`;
+  if (text === undefined) return [header];
+  const lineStart = text.lastIndexOf("\n", span.start - 1) + 1;
+  let lineEnd = text.indexOf("\n", lineStart);
+  if (lineEnd < 0) lineEnd = text.length;
+  const line = text.slice(lineStart, lineEnd).replace(/\t/g, " ");
+  const width = Math.max(1, Math.min(span.end, lineEnd) - span.start);
+  const gutter = " ".repeat(String(span.line).length);
+  return [
+    header,
+    `${gutter} |`,
+    `${span.line} | ${line}`,
+    `${gutter} | ${" ".repeat(span.col - 1)}${"^".repeat(width)}`,
+  ];
+}

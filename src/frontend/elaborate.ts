@@ -1,0 +1,617 @@
+// Runs a .nn program at compile time and records the tensor operations it performs as an IR
+// graph. Errors become diagnostics; the statement that failed binds its names to POISON so
+// one mistake is reported once, and elaboration goes on to find the next.
+import type * as A from "../../grammar/index.js";
+import { emptyGraph, type Attrs, type DType, type Graph, type InitKind, type TensorType, type Weight } from "../ir/graph.js";
+import { getOp, ShapeError } from "../ir/ops.js";
+import { DiagnosticError, error, location, type Diagnostic, type Note } from "./diagnostics.js";
+import { bindArgs, checkType, closest, Env, type ParamSpec } from "./scope.js";
+import {
+  bool, describe, equal, float, int, list, NONE, POISON, show, str, tuple,
+  type CallSite, type Callable, type KwArg, type TensorValue, type Value,
+} from "./values.js";
+
+const MAX_STEPS = 20_000_000;
+const MAX_CALL_DEPTH = 200;
+const MAX_ERRORS = 50;
+
+type Wrap = (f: () => Value) => Value;
+type SeqInput = { value: Value; span: A.Span };
+
+/** Aborts elaboration entirely (step budget exhausted, too many errors). */
+class Abort extends Error {}
+
+interface Frame {
+  name: string;
+  decl?: A.BlockDecl;
+  span: A.Span;
+}
+
+interface WeightRecord {
+  weight: Weight;
+  span: A.Span;
+}
+
+export interface WeightOptions {
+  trainable: boolean;
+  init: InitKind;
+  dtype?: DType;
+}
+
+/** One .nn file's top-level names. */
+export interface Module {
+  file: string;
+  env: Env;
+  ast: A.FileAst;
+}
+
+export class Elaborator {
+  readonly graph: Graph;
+  readonly diagnostics: Diagnostic[] = [];
+  private readonly path: string[] = [];
+  private sharedDepth = 0;
+  private readonly weights = new Map<string, WeightRecord>();
+  private readonly frames: Frame[] = [];
+  private steps = 0;
+  private readonly scalarConsts = new Map<string, TensorValue>();
+  private readonly seenErrors = new Set<string>();
+
+  constructor(name: string) {
+    this.graph = emptyGraph(name);
+  }
+
+  // ---- diagnostics -------------------------------------------------------------------------
+
+  report(e: DiagnosticError): void {
+    const d = e.diagnostic;
+    const key = `${d.message}@${d.span ? location(d.span) : ""}`;
+    if (this.seenErrors.has(key)) return;
+    this.seenErrors.add(key);
+    const notes: Note[] = [...d.notes];
+    for (let i = this.frames.length - 1; i >= 0; i--) {
+      const f = this.frames[i]!;
+      notes.push({ message: `in \`${f.name}\`, called here`, span: f.span });
+    }
+    this.diagnostics.push({ ...d, notes });
+    if (this.diagnostics.filter((x) => x.severity === "error").length >= MAX_ERRORS) throw new Abort();
+  }
+
+  /** Runs `f`; a user error is reported and turns into POISON. */
+  guard(f: () => Value): Value {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof DiagnosticError) {
+        this.report(e);
+        return POISON;
+      }
+      throw e;
+    }
+  }
+
+  private tick(span: A.Span): void {
+    if (++this.steps > MAX_STEPS) {
+      this.report(error(`elaboration took more than ${MAX_STEPS} steps; is a loop unbounded?`, span));
+      throw new Abort();
+    }
+  }
+
+  // ---- the graph -----------------------------------------------------------------------------
+
+  private newValue(type: TensorType, kind: "input" | "weight" | "const" | "node", producer?: number): TensorValue {
+    const id = this.graph.values.length;
+    this.graph.values.push({ id, type, kind, ...(producer !== undefined ? { producer } : {}) });
+    return { k: "tensor", id, type };
+  }
+
+  /** Adds a node; its output types come from the op's shape inference. */
+  emit(op: string, inputs: TensorValue[], attrs: Attrs, span: A.Span, opName = op): TensorValue[] {
+    this.tick(span);
+    const def = getOp(op);
+    let types: TensorType[];
+    try {
+      types = def.infer(inputs.map((i) => i.type), attrs);
+    } catch (e) {
+      if (e instanceof ShapeError) {
+        const msg = e.message.startsWith(`${op}: `)
+          ? opName + e.message.slice(op.length)
+          : /^[a-z_0-9]+: /.test(e.message) ? e.message : `${opName}: ${e.message}`;
+        throw error(msg, span);
+      }
+      throw e;
+    }
+    const id = this.graph.nodes.length;
+    const outs = types.map((t) => this.newValue(t, "node", id));
+    this.graph.nodes.push({
+      id, op, attrs, path: this.path.join("."),
+      inputs: inputs.map((i) => i.id), outputs: outs.map((o) => o.id),
+      loc: { file: span.file, line: span.line, col: span.col },
+    });
+    return outs;
+  }
+
+  emit1(op: string, inputs: TensorValue[], attrs: Attrs, span: A.Span, opName = op): TensorValue {
+    return this.emit(op, inputs, attrs, span, opName)[0]!;
+  }
+
+  input(name: string, type: TensorType, span: A.Span): TensorValue {
+    if (this.graph.inputs.some((i) => i.name === name)) throw error(`input \`${name}\` is declared twice`, span);
+    const v = this.newValue(type, "input");
+    this.graph.inputs.push({ name, value: v.id });
+    return v;
+  }
+
+  output(name: string, v: TensorValue, span: A.Span): void {
+    if (this.graph.outputs.some((o) => o.name === name)) throw error(`output \`${name}\` is declared twice`, span);
+    this.graph.outputs.push({ name, value: v.id });
+  }
+
+  scalar(value: number, dtype: DType): TensorValue {
+    const key = `${dtype}:${value}`;
+    let v = this.scalarConsts.get(key);
+    if (!v) {
+      v = this.constant([], dtype === "f32" ? Float32Array.of(value) : Int32Array.of(value), dtype);
+      this.scalarConsts.set(key, v);
+    }
+    return v;
+  }
+
+  constant(shape: number[], data: Float32Array | Int32Array, dtype: DType): TensorValue {
+    const v = this.newValue({ dtype, shape }, "const");
+    this.graph.constants.push({ value: v.id, data });
+    return v;
+  }
+
+  /** Creates (or, under `shared`, reuses) the weight named by the label path [+ suffix]. */
+  weight(op: string, suffix: string | undefined, shape: number[], opts: WeightOptions, span: A.Span): TensorValue {
+    if (this.path.length === 0) throw error(`\`${op}\` owns weights, so it needs a label: \`name: ${op}(...)\``, span);
+    const name = suffix ? `${this.path.join(".")}.${suffix}` : this.path.join(".");
+    const type: TensorType = { dtype: opts.dtype ?? "f32", shape };
+    const prior = this.weights.get(name);
+    if (this.sharedDepth > 0) {
+      if (!prior) throw error(`\`shared\` reuses weights created earlier under the same label, but there is no weight \`${name}\` yet`, span);
+      if (prior.weight.type.shape.join() !== shape.join())
+        throw error(`shared weight \`${name}\` has shape [${prior.weight.type.shape}] but this use needs [${shape}]`, span, [{ message: "first created here", span: prior.span }]);
+      return { k: "tensor", id: prior.weight.value, type: prior.weight.type };
+    }
+    if (prior) throw error(`weight \`${name}\` is already defined; give this \`${op}\` its own label, or write \`shared\` before the label to reuse the weights`, span, [{ message: "first defined here", span: prior.span }]);
+    const v = this.newValue(type, "weight");
+    const w: Weight = { name, value: v.id, type, trainable: opts.trainable, init: opts.init };
+    this.graph.weights.push(w);
+    this.weights.set(name, { weight: w, span });
+    return v;
+  }
+
+  /** An existing weight by its full name (weight tying). */
+  weightByName(name: string, span: A.Span): TensorValue {
+    const rec = this.weights.get(name);
+    if (!rec) {
+      const near = closest(name, this.weights.keys());
+      throw error(`no weight named \`${name}\` has been created${near ? `; did you mean \`${near}\`?` : ""}`, span);
+    }
+    return { k: "tensor", id: rec.weight.value, type: rec.weight.type };
+  }
+
+  private withLabel<T>(segments: string[], shared: boolean, f: () => T): T {
+    this.path.push(...segments);
+    if (shared) this.sharedDepth++;
+    try {
+      return f();
+    } finally {
+      this.path.length -= segments.length;
+      if (shared) this.sharedDepth--;
+    }
+  }
+
+  // ---- statements ------------------------------------------------------------------------------
+
+  /** Runs statements; returns the value of a `return`, if one ran. */
+  execBody(stmts: A.Stmt[], env: Env, inModel: boolean): Value | undefined {
+    for (const s of stmts) {
+      const r = this.execStmt(s, env, inModel);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+
+  private execStmt(s: A.Stmt, env: Env, inModel: boolean): Value | undefined {
+    try {
+      return this.execStmtUnguarded(s, env, inModel);
+    } catch (e) {
+      if (!(e instanceof DiagnosticError)) throw e;
+      this.report(e);
+      if (s.kind === "assign") for (const t of s.targets) env.set(t.name, POISON);
+      if (s.kind === "return") return POISON;
+      return undefined;
+    }
+  }
+
+  private execStmtUnguarded(s: A.Stmt, env: Env, inModel: boolean): Value | undefined {
+    this.tick(s.span);
+    switch (s.kind) {
+      case "assign": {
+        const v = this.eval(s.value, env);
+        if (s.targets.length === 1) {
+          env.set(s.targets[0]!.name, v);
+          return undefined;
+        }
+        this.destructure({ kind: "tuple", items: s.targets.map((t) => ({ kind: "name", name: t.name, span: t.span })), span: s.span }, v, env, s.value.span);
+        return undefined;
+      }
+      case "return":
+        if (inModel) throw error("a model has no `return`; declare results with `output NAME = ...`", s.span);
+        return this.eval(s.value, env);
+      case "input": {
+        if (!inModel) throw error("`input` declares a model input and is only allowed in a `model`", s.span);
+        const dtype = s.dtype as DType;
+        if (!["f32", "i32", "i64"].includes(s.dtype)) throw error(`unknown input type \`${s.dtype}\`; expected f32, i32 or i64`, s.dtypeSpan);
+        const dims = s.dims.map((d) => this.eval(d, env));
+        if (dims.some((d) => d.k === "poison")) {
+          env.set(s.name, POISON);
+          return undefined;
+        }
+        const declared = dims.map((d, i) => {
+          if (d.k !== "int" || d.v < 1) throw error(`a dimension must be a positive int, found ${describe(d)}`, s.dims[i]!.span);
+          return d.v;
+        });
+        const shape = this.inputShapes.get(s.name) ?? declared;
+        if (shape.length !== declared.length)
+          throw error(`--shape ${s.name}=${shape.join("x")} has rank ${shape.length} but \`${s.name}\` is declared with rank ${declared.length}`, s.span);
+        this.usedShapes.add(s.name);
+        env.set(s.name, this.input(s.name, { dtype, shape }, s.span));
+        return undefined;
+      }
+      case "output": {
+        if (!inModel) throw error("`output` declares a model output and is only allowed in a `model`", s.span);
+        const v = this.eval(s.value, env);
+        if (v.k === "poison") return undefined;
+        if (v.k !== "tensor") throw error(`output \`${s.name}\` must be a tensor, found ${describe(v)}`, s.value.span);
+        this.output(s.name, v, s.span);
+        env.set(s.name, v);
+        return undefined;
+      }
+      case "for": {
+        const it = this.eval(s.iterable, env);
+        if (it.k === "poison") return undefined;
+        if (it.k !== "list" && it.k !== "tuple") throw error(`\`for\` iterates a list or tuple, found ${describe(it)}`, s.iterable.span);
+        for (const item of it.items) {
+          this.destructure(s.pattern, item, env, s.iterable.span);
+          const r = this.execBody(s.body, env, inModel);
+          if (r !== undefined) return r;
+        }
+        return undefined;
+      }
+      case "if": {
+        const c = this.eval(s.cond, env);
+        if (c.k === "poison") return undefined;
+        if (c.k !== "bool") throw error(`a condition must be a bool, found ${describe(c)}`, s.cond.span);
+        if (c.v) return this.execBody(s.then, env, inModel);
+        return s.else ? this.execBody(s.else, env, inModel) : undefined;
+      }
+      case "assert": {
+        const c = this.eval(s.cond, env);
+        if (c.k === "poison") return undefined;
+        if (c.k !== "bool") throw error(`an assertion must be a bool, found ${describe(c)}`, s.cond.span);
+        if (!c.v) {
+          const m = s.message ? this.eval(s.message, env) : undefined;
+          const text = m === undefined ? "assertion failed" : m.k === "string" ? m.v : show(m);
+          throw error(text, s.cond.span);
+        }
+        return undefined;
+      }
+    }
+  }
+
+  private destructure(p: A.Pattern, v: Value, env: Env, span: A.Span): void {
+    if (p.kind === "name") {
+      env.set(p.name, v);
+      return;
+    }
+    if (v.k === "poison") {
+      for (const item of p.items) this.destructure(item, POISON, env, span);
+      return;
+    }
+    if ((v.k !== "tuple" && v.k !== "list") || v.items.length !== p.items.length)
+      throw error(`cannot unpack ${describe(v)} into ${p.items.length} names`, span);
+    p.items.forEach((item, i) => this.destructure(item, v.items[i]!, env, span));
+  }
+
+  // ---- expressions -----------------------------------------------------------------------------
+
+  eval(e: A.Expr, env: Env): Value {
+    this.tick(e.span);
+    switch (e.kind) {
+      case "int":
+        return int(e.value);
+      case "float":
+        return float(e.value);
+      case "string":
+        return str(e.value);
+      case "bool":
+        return bool(e.value);
+      case "none":
+        return NONE;
+      case "name": {
+        const v = env.lookup(e.name);
+        if (v === undefined) {
+          const near = closest(e.name, env.names());
+          throw error(`unknown name \`${e.name}\``, e.span, near ? [{ message: `did you mean \`${near}\`?` }] : []);
+        }
+        return v;
+      }
+      case "list":
+        return list(e.items.map((i) => this.eval(i, env)));
+      case "tuple":
+        return tuple(e.items.map((i) => this.eval(i, env)));
+      case "unary":
+        return this.unary(e.op, this.eval(e.operand, env), e);
+      case "binary":
+        return this.binary(e, env);
+      case "index":
+        return this.index(this.eval(e.target, env), this.eval(e.index, env), e);
+      case "if": {
+        const c = this.eval(e.cond, env);
+        if (c.k === "poison") return POISON;
+        if (c.k !== "bool") throw error(`a condition must be a bool, found ${describe(c)}`, e.cond.span);
+        return this.eval(c.v ? e.then : e.else, env);
+      }
+      case "lambda":
+        return { k: "fn", fn: this.lambda(e, env) };
+      case "label":
+        return this.labelled(e, env);
+      case "seq":
+        return { k: "fn", fn: this.seq(e, env) };
+      case "call":
+        return this.call(e, env);
+    }
+  }
+
+  /**
+   * `label: body`. When the body is a call, its arguments are evaluated outside the label and
+   * only the call runs inside it, so `bn1: batchnorm(conv1: conv2d(x, ...))` names `conv1.weight`
+   * and `bn1.weight`, not `bn1.conv1.weight`. `input` is the tensor a `seq` feeds to its item.
+   */
+  private labelled(e: Extract<A.Expr, { kind: "label" }>, env: Env, input?: SeqInput, outer: Wrap = (f) => f()): Value {
+    const segments = e.path.map((seg) =>
+      seg.parts
+        .map((p) => {
+          if (p.kind === "text") return p.text;
+          const v = this.eval(p.expr, env);
+          if (v.k === "int" && v.v >= 0) return String(v.v);
+          if (v.k === "string" && /^[A-Za-z0-9_]+$/.test(v.v)) return v.v;
+          throw error(`a label part must be a non-negative int or a name, found ${describe(v)}`, p.expr.span);
+        })
+        .join(""),
+    );
+    const wrap: Wrap = (f) => outer(() => this.withLabel(segments, e.shared, f));
+    return this.applyWrapped(e.body, env, wrap, input);
+  }
+
+  /** Evaluates `body` (applied to `input` for a seq item) with only its call inside `wrap`. */
+  private applyWrapped(body: A.Expr, env: Env, wrap: Wrap, input?: SeqInput): Value {
+    if (body.kind === "label") return this.labelled(body, env, input, wrap);
+    if (body.kind === "call") return this.call(body, env, input, wrap);
+    if (!input) return wrap(() => this.eval(body, env));
+    const f = this.eval(body, env);
+    if (f.k === "poison") return POISON;
+    if (f.k !== "fn") throw error(`a \`seq\` item must be a call or a block, found ${describe(f)}`, body.span);
+    return wrap(() => this.invoke(f.fn, { span: body.span, argSpans: [input.span] }, [input.value], new Map()));
+  }
+
+  private unary(op: "-" | "!", v: Value, e: A.Expr): Value {
+    if (v.k === "poison") return POISON;
+    if (op === "!") {
+      if (v.k !== "bool") throw error(`\`!\` needs a bool, found ${describe(v)}`, e.span);
+      return bool(!v.v);
+    }
+    if (v.k === "int") return int(-v.v);
+    if (v.k === "float") return float(-v.v);
+    if (v.k === "tensor") return this.emit1("neg", [v], {}, e.span);
+    throw error(`\`-\` needs a number or a tensor, found ${describe(v)}`, e.span);
+  }
+
+  private binary(e: Extract<A.Expr, { kind: "binary" }>, env: Env): Value {
+    const a = this.eval(e.left, env);
+    if (e.op === "&&" || e.op === "||") {
+      if (a.k === "poison") return POISON;
+      if (a.k !== "bool") throw error(`\`${e.op}\` needs bools, found ${describe(a)}`, e.left.span);
+      if (a.v === (e.op === "||")) return a;
+      const b = this.eval(e.right, env);
+      if (b.k !== "bool" && b.k !== "poison") throw error(`\`${e.op}\` needs bools, found ${describe(b)}`, e.right.span);
+      return b;
+    }
+    const b = this.eval(e.right, env);
+    if (a.k === "poison" || b.k === "poison") return POISON;
+    return this.binaryValues(e.op, a, b, e.span);
+  }
+
+  binaryValues(op: A.BinaryOp, a: Value, b: Value, span: A.Span): Value {
+    if (op === "==") return bool(equal(a, b));
+    if (op === "!=") return bool(!equal(a, b));
+    if (a.k === "tensor" || b.k === "tensor") return this.tensorArith(op, a, b, span);
+    const num = (v: Value) => v.k === "int" || v.k === "float";
+    if (num(a) && num(b)) {
+      const x = (a as { v: number }).v;
+      const y = (b as { v: number }).v;
+      const ints = a.k === "int" && b.k === "int";
+      const wrap = (r: number) => (ints ? int(r) : float(r));
+      switch (op) {
+        case "+": return wrap(x + y);
+        case "-": return wrap(x - y);
+        case "*": return wrap(x * y);
+        case "/":
+          if (y === 0) throw error("division by zero", span);
+          return float(x / y);
+        case "//":
+        case "%":
+          if (y === 0) throw error(`\`${op}\` by zero`, span);
+          return wrap(op === "//" ? Math.floor(x / y) : x - Math.floor(x / y) * y);
+        case "**":
+          return ints && y >= 0 ? int(x ** y) : float(x ** y);
+        case "<": return bool(x < y);
+        case "<=": return bool(x <= y);
+        case ">": return bool(x > y);
+        case ">=": return bool(x >= y);
+      }
+    }
+    if (op === "+" && a.k === b.k && (a.k === "string" || a.k === "list" || a.k === "tuple")) {
+      if (a.k === "string") return str(a.v + (b as typeof a).v);
+      return { k: a.k, items: [...a.items, ...(b as typeof a).items] };
+    }
+    if (a.k === "string" && b.k === "string" && ["<", "<=", ">", ">="].includes(op)) {
+      const c = a.v < b.v ? -1 : a.v > b.v ? 1 : 0;
+      return bool(op === "<" ? c < 0 : op === "<=" ? c <= 0 : op === ">" ? c > 0 : c >= 0);
+    }
+    throw error(`\`${op}\` cannot combine ${describe(a)} and ${describe(b)}`, span);
+  }
+
+  private tensorArith(op: A.BinaryOp, a: Value, b: Value, span: A.Span): Value {
+    const ops: Partial<Record<A.BinaryOp, string>> = { "+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow" };
+    const irOp = ops[op];
+    if (!irOp) throw error(`\`${op}\` is not defined on tensors (found ${describe(a)} and ${describe(b)})`, span);
+    const t = (a.k === "tensor" ? a : b) as TensorValue;
+    return this.emit1(irOp, [this.asTensor(a, t.type.dtype, span), this.asTensor(b, t.type.dtype, span)], {}, span, `\`${op}\``);
+  }
+
+  /** A tensor, or a number made into a scalar constant of the given dtype. */
+  asTensor(v: Value, dtype: DType, span: A.Span): TensorValue {
+    if (v.k === "tensor") return v;
+    if (v.k === "int" || v.k === "float") {
+      if (dtype !== "f32" && !Number.isInteger(v.v)) throw error(`cannot combine the float ${show(v)} with an ${dtype} tensor; cast() the tensor first`, span);
+      return this.scalar(v.v, dtype);
+    }
+    throw error(`expected a tensor or a number, found ${describe(v)}`, span);
+  }
+
+  private index(target: Value, idx: Value, e: A.Expr): Value {
+    if (target.k === "poison" || idx.k === "poison") return POISON;
+    if (target.k !== "list" && target.k !== "tuple") throw error(`only lists and tuples can be indexed, found ${describe(target)}`, e.span);
+    if (idx.k !== "int") throw error(`an index must be an int, found ${describe(idx)}`, e.span);
+    const n = target.items.length;
+    const i = idx.v < 0 ? idx.v + n : idx.v;
+    if (i < 0 || i >= n) throw error(`index ${idx.v} is out of range for ${target.k === "list" ? "a list" : "a tuple"} of length ${n}`, e.span);
+    return target.items[i]!;
+  }
+
+  private call(e: Extract<A.Expr, { kind: "call" }>, env: Env, prepend?: SeqInput, wrap: Wrap = (f) => f()): Value {
+    const callee = this.eval(e.callee, env);
+    const args: Value[] = prepend ? [prepend.value] : [];
+    const argSpans: A.Span[] = prepend ? [prepend.span] : [];
+    const kwargs = new Map<string, KwArg>();
+    for (const a of e.args) {
+      const v = this.eval(a.value, env);
+      if (a.name === undefined) {
+        if (kwargs.size > 0) throw error("a positional argument cannot follow keyword arguments", a.span);
+        args.push(v);
+        argSpans.push(a.span);
+      } else {
+        if (kwargs.has(a.name)) throw error(`argument \`${a.name}\` is given twice`, a.span);
+        kwargs.set(a.name, { value: v, span: a.span });
+      }
+    }
+    if (callee.k === "poison") return POISON;
+    if (callee.k !== "fn") throw error(`${describe(callee)} is not callable`, e.callee.span);
+    if (args.some((a) => a.k === "poison") || [...kwargs.values()].some((k) => k.value.k === "poison")) return POISON;
+    return wrap(() => this.invoke(callee.fn, { span: e.span, argSpans }, args, kwargs));
+  }
+
+  invoke(fn: Callable, site: CallSite, args: Value[], kwargs: Map<string, KwArg>): Value {
+    if (this.frames.length >= MAX_CALL_DEPTH) throw error(`calls nest deeper than ${MAX_CALL_DEPTH}; is a block calling itself through a lambda?`, site.span);
+    return fn.call(site, args, kwargs);
+  }
+
+  /** A user block: parameters bound in a fresh scope over the block's module. */
+  blockCallable(decl: A.BlockDecl, module: Env): Callable {
+    const params: ParamSpec[] = decl.params.map((p) => ({
+      name: p.name,
+      ...(p.type ? { type: p.type } : {}),
+      ...(p.default ? { default: () => this.eval(p.default!, module) } : {}),
+    }));
+    return {
+      name: decl.name,
+      call: (site, args, kwargs) => {
+        if (this.frames.some((f) => f.decl === decl))
+          throw error(`\`${decl.name}\` calls itself; blocks cannot be recursive (the graph would be unbounded)`, site.span);
+        const bound = bindArgs(decl.name, params, site, args, kwargs);
+        const env = new Env(module);
+        decl.params.forEach((p, i) => env.set(p.name, bound[i]!));
+        this.frames.push({ name: decl.name, decl, span: site.span });
+        try {
+          return this.execBody(decl.body, env, false) ?? NONE;
+        } finally {
+          this.frames.pop();
+        }
+      },
+    };
+  }
+
+  private lambda(e: Extract<A.Expr, { kind: "lambda" }>, env: Env): Callable {
+    const name = `lambda at ${location(e.span)}`;
+    return {
+      name,
+      call: (site, args, kwargs) => {
+        if (kwargs.size > 0) throw error("a lambda takes positional arguments only", [...kwargs.values()][0]!.span);
+        if (args.length !== e.params.length)
+          throw error(`this lambda takes ${e.params.length} argument${e.params.length === 1 ? "" : "s"} but ${args.length} were given`, site.span, [{ message: "lambda defined here", span: e.span }]);
+        const local = new Env(env);
+        e.params.forEach((p, i) => local.set(p.name, args[i]!));
+        this.frames.push({ name: "lambda", span: site.span });
+        try {
+          return this.eval(e.body, local);
+        } finally {
+          this.frames.pop();
+        }
+      },
+    };
+  }
+
+  /** `seq { ... }`: applies its items in order; item i is labelled i unless it has a label. */
+  private seq(e: Extract<A.Expr, { kind: "seq" }>, env: Env): Callable {
+    return {
+      name: "seq",
+      call: (site, args, kwargs) => {
+        if (args.length !== 1 || kwargs.size > 0) throw error(`a \`seq\` is applied to exactly one tensor, given ${args.length} arguments`, site.span);
+        let x = args[0]!;
+        e.items.forEach((item, i) => {
+          if (x.k === "poison") return;
+          const input = { value: x, span: site.argSpans[0] ?? site.span };
+          const index: Wrap = (f) => this.withLabel([String(i)], false, f);
+          x = this.guard(() => (item.kind === "label" ? this.labelled(item, env, input) : this.applyWrapped(item, env, index, input)));
+        });
+        return x;
+      },
+    };
+  }
+
+  // ---- models ----------------------------------------------------------------------------------
+
+  private inputShapes = new Map<string, number[]>();
+  private readonly usedShapes = new Set<string>();
+
+  /** Elaborates a model with `--set` values and `--shape` overrides. */
+  model(decl: A.BlockDecl, module: Env, set: Map<string, Value>, shapes: Map<string, number[]>): void {
+    this.inputShapes = shapes;
+    const env = new Env(module);
+    try {
+      for (const p of decl.params) {
+        const given = set.get(p.name);
+        const v = given ?? (p.default ? this.guard(() => this.eval(p.default!, module)) : undefined);
+        if (v === undefined) {
+          this.report(error(`model parameter \`${p.name}\` has no default; give it with --set ${p.name}=VALUE`, p.span));
+          env.set(p.name, POISON);
+          continue;
+        }
+        env.set(p.name, this.guard(() => checkType(v, p.type, `model parameter \`${p.name}\``, p.span)));
+      }
+      this.execBody(decl.body, env, true);
+      if (this.graph.outputs.length === 0 && this.diagnostics.length === 0)
+        this.report(error(`model \`${decl.name}\` has no outputs; declare one with \`output NAME = ...\``, decl.nameSpan));
+    } catch (e) {
+      if (!(e instanceof Abort)) throw e;
+    }
+  }
+
+  unusedShapes(): string[] {
+    return [...this.inputShapes.keys()].filter((n) => !this.usedShapes.has(n));
+  }
+}

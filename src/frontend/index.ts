@@ -1,0 +1,154 @@
+// The frontend's entry: .nn files -> an IR graph plus diagnostics.
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { parseSource, type FileAst, type Span } from "../../grammar/index.js";
+import type { Graph } from "../ir/graph.js";
+import { builtinScope } from "./builtins.js";
+import { error, DiagnosticError, type Diagnostic } from "./diagnostics.js";
+import { Elaborator } from "./elaborate.js";
+import { PRELUDE, PRELUDE_FILE } from "./prelude.js";
+import { Env } from "./scope.js";
+import { bool, float, int, str, type Value } from "./values.js";
+
+export type { Diagnostic } from "./diagnostics.js";
+export { renderDiagnostic } from "./diagnostics.js";
+
+/** A mistake on the command line or in API options (exit code 2), not in the model. */
+export class UsageError extends Error {}
+
+export interface ElaborateOptions {
+  /** Model parameter values; strings are read as .nn literals ("0.5", "true", "224"). */
+  set?: Record<string, string | number | boolean>;
+  /** Input shape overrides, e.g. { image: [4, 3, 224, 224] }. */
+  shapes?: Record<string, number[]>;
+  /** Which model of the file; default: the last one. */
+  model?: string;
+}
+
+export interface ElaborateResult {
+  graph?: Graph;
+  diagnostics: Diagnostic[];
+  /** Every source text read, by file name, for rendering diagnostics. */
+  sources: Map<string, string>;
+}
+
+interface Loaded {
+  ast?: FileAst;
+  env: Env;
+  state: "loading" | "done";
+}
+
+class Loader {
+  readonly sources = new Map<string, string>();
+  private readonly modules = new Map<string, Loaded>();
+  readonly el: Elaborator;
+  readonly globals: Env;
+
+  constructor(name: string) {
+    this.el = new Elaborator(name);
+    this.globals = builtinScope(this.el);
+    const prelude = this.parse(PRELUDE, PRELUDE_FILE);
+    for (const b of prelude?.blocks ?? []) this.globals.set(b.name, { k: "fn", fn: this.el.blockCallable(b, this.globals) });
+  }
+
+  private parse(text: string, file: string): FileAst | undefined {
+    this.sources.set(file, text);
+    const { ast, errors } = parseSource(text, file);
+    for (const e of errors) this.el.diagnostics.push({ severity: "error", message: e.message, span: e.span, notes: [] });
+    return ast;
+  }
+
+  load(file: string, text: string, importedAt?: Span): Loaded {
+    const known = this.modules.get(file);
+    if (known) {
+      if (known.state === "loading") this.el.report(error(`import cycle: \`${file}\` imports itself through this import`, importedAt));
+      return known;
+    }
+    const mod: Loaded = { env: new Env(this.globals), state: "loading" };
+    this.modules.set(file, mod);
+    const ast = this.parse(text, file);
+    if (ast) {
+      mod.ast = ast;
+      const origin = new Map<string, string>();
+      const define = (name: string, v: Value, from: string, span: Span) => {
+        if (mod.env.has(name)) {
+          this.el.report(error(`\`${name}\` is defined twice (in ${origin.get(name)} and in ${from})`, span));
+          return;
+        }
+        if (this.globals.lookup(name)) {
+          this.el.report(error(`\`${name}\` is a built-in; choose another name`, span));
+          return;
+        }
+        mod.env.set(name, v);
+        origin.set(name, from);
+      };
+      for (const imp of ast.imports) {
+        const target = join(dirname(file), imp.path);
+        let source: string;
+        try {
+          source = readFileSync(target, "utf8");
+        } catch {
+          this.el.report(error(`cannot import "${imp.path}": no file ${target}`, imp.span));
+          continue;
+        }
+        const dep = this.load(target, source, imp.span);
+        for (const b of dep.ast?.blocks ?? []) define(b.name, dep.env.lookup(b.name) ?? { k: "poison" }, target, imp.span);
+      }
+      for (const b of ast.blocks) define(b.name, { k: "fn", fn: this.el.blockCallable(b, mod.env) }, file, b.nameSpan);
+    }
+    mod.state = "done";
+    return mod;
+  }
+}
+
+function literal(v: string | number | boolean): Value {
+  if (typeof v === "boolean") return bool(v);
+  if (typeof v === "number") return Number.isInteger(v) ? int(v) : float(v);
+  if (v === "true" || v === "false") return bool(v === "true");
+  if (/^[+-]?\d+$/.test(v)) return int(Number(v));
+  if (/^[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)$/.test(v)) return float(Number(v));
+  return str(v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v);
+}
+
+export function elaborateSource(text: string, file: string, opts: ElaborateOptions = {}): ElaborateResult {
+  const loader = new Loader("model");
+  const el = loader.el;
+  const mod = loader.load(file, text);
+  const result = (graph?: Graph): ElaborateResult => ({ ...(graph ? { graph } : {}), diagnostics: el.diagnostics, sources: loader.sources });
+  if (!mod.ast) return result();
+  const models = mod.ast.models;
+  if (opts.model !== undefined && !models.some((m) => m.name === opts.model))
+    throw new UsageError(`${file} has no model \`${opts.model}\`${models.length ? ` (it has: ${models.map((m) => m.name).join(", ")})` : ""}`);
+  const decl = opts.model !== undefined ? models.find((m) => m.name === opts.model)! : models[models.length - 1];
+  if (!decl) {
+    if (opts.set && Object.keys(opts.set).length) throw new UsageError(`${file} defines no model, so --set has nothing to set`);
+    return result();
+  }
+  const set = new Map<string, Value>();
+  for (const [name, v] of Object.entries(opts.set ?? {})) {
+    if (!decl.params.some((p) => p.name === name))
+      throw new UsageError(`model \`${decl.name}\` has no parameter \`${name}\` (its parameters: ${decl.params.map((p) => p.name).join(", ") || "none"})`);
+    set.set(name, literal(v));
+  }
+  el.graph.name = decl.name;
+  try {
+    el.model(decl, mod.env, set, new Map(Object.entries(opts.shapes ?? {})));
+  } catch (e) {
+    if (e instanceof DiagnosticError) el.report(e);
+    else throw e;
+  }
+  const failed = el.diagnostics.some((d) => d.severity === "error");
+  const unused = el.unusedShapes();
+  if (!failed && unused.length) throw new UsageError(`--shape names no input of \`${decl.name}\`: ${unused.join(", ")} (inputs: ${el.graph.inputs.map((i) => i.name).join(", ")})`);
+  return result(failed ? undefined : el.graph);
+}
+
+export function elaborateFile(path: string, opts: ElaborateOptions = {}): ElaborateResult {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new UsageError(`cannot read ${path}`);
+  }
+  return elaborateSource(text, path, opts);
+}

@@ -1,0 +1,104 @@
+// Names in scope, and binding call arguments to declared parameters (shared by user blocks
+// and built-ins so both report argument mistakes the same way).
+import type { Span, TypeName } from "../../grammar/index.js";
+import { error } from "./diagnostics.js";
+import { describe, float, type CallSite, type KwArg, type Value } from "./values.js";
+
+export class Env {
+  private readonly vars = new Map<string, Value>();
+  constructor(readonly parent?: Env) {}
+
+  lookup(name: string): Value | undefined {
+    return this.vars.get(name) ?? this.parent?.lookup(name);
+  }
+
+  set(name: string, v: Value): void {
+    this.vars.set(name, v);
+  }
+
+  has(name: string): boolean {
+    return this.vars.has(name);
+  }
+
+  /** Every name visible from here, for "did you mean" hints. */
+  names(): string[] {
+    return [...this.vars.keys(), ...(this.parent?.names() ?? [])];
+  }
+}
+
+export interface ParamSpec {
+  name: string;
+  type?: TypeName;
+  /** Absent: the argument is required. */
+  default?: () => Value;
+}
+
+const typeLabel: Record<TypeName, string> = {
+  tensor: "a tensor", int: "an int", float: "a number", bool: "a bool", string: "a string", list: "a list",
+  tuple: "a tuple", block: "a block", any: "any value",
+};
+
+export function checkType(v: Value, type: TypeName | undefined, what: string, span: Span): Value {
+  if (!type || type === "any" || v.k === "poison") return v;
+  const ok =
+    (type === "tensor" && v.k === "tensor") || (type === "int" && v.k === "int") || (type === "float" && (v.k === "float" || v.k === "int")) ||
+    (type === "bool" && v.k === "bool") || (type === "string" && v.k === "string") || (type === "list" && v.k === "list") ||
+    (type === "tuple" && v.k === "tuple") || (type === "block" && v.k === "fn");
+  if (!ok) throw error(`${what} must be ${typeLabel[type]}, found ${describe(v)}`, span);
+  return type === "float" && v.k === "int" ? float(v.v) : v;
+}
+
+/** Positional then keyword arguments -> one value per parameter, in parameter order. */
+export function bindArgs(callee: string, params: ParamSpec[], site: CallSite, args: Value[], kwargs: Map<string, KwArg>): Value[] {
+  if (args.length > params.length) {
+    const extra = site.argSpans[params.length] ?? site.span;
+    throw error(`\`${callee}\` takes at most ${params.length} argument${params.length === 1 ? "" : "s"} but ${args.length} were given`, extra);
+  }
+  const out: Value[] = [];
+  params.forEach((p, i) => {
+    const kw = kwargs.get(p.name);
+    if (i < args.length && kw) throw error(`\`${callee}\`: argument \`${p.name}\` given both by position and by name`, kw.span);
+    let v: Value;
+    let span = site.span;
+    if (i < args.length) {
+      v = args[i]!;
+      span = site.argSpans[i] ?? site.span;
+    } else if (kw) {
+      v = kw.value;
+      span = kw.span;
+    } else if (p.default) {
+      v = p.default();
+    } else {
+      throw error(`\`${callee}\` is missing its argument \`${p.name}\``, site.span);
+    }
+    out.push(checkType(v, p.type, `argument \`${p.name}\` of \`${callee}\``, span));
+  });
+  for (const [name, kw] of kwargs) {
+    if (!params.some((p) => p.name === name)) {
+      const known = params.map((p) => p.name).join(", ");
+      throw error(`\`${callee}\` has no parameter \`${name}\` (its parameters: ${known || "none"})`, kw.span);
+    }
+  }
+  return out;
+}
+
+/** The closest candidate within a small edit distance, for "did you mean" notes. */
+export function closest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(1, Math.floor(name.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(name, c);
+    if (d < bestD) [best, bestD] = [c, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}

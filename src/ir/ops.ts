@@ -1,0 +1,285 @@
+// The operator set of the IR: for each op, its class (for fusion), how its output types follow
+// from its input types and attributes, and how many multiply-accumulates it performs.
+import { numel, type Attrs, type DType, type TensorType } from "./graph.js";
+
+/** TVM's pattern lattice: what a fusion pass may merge. */
+export type OpClass = "elementwise" | "broadcast" | "injective" | "reduction" | "opaque";
+
+export interface OpDef {
+  name: string;
+  cls: OpClass;
+  /** Number of inputs: exact, or [min, max]. */
+  arity: number | [number, number];
+  infer(inputs: TensorType[], attrs: Attrs): TensorType[];
+  macs?(inputs: TensorType[], outputs: TensorType[], attrs: Attrs): number;
+}
+
+/** A user-facing shape or type error; the frontend turns it into a located diagnostic. */
+export class ShapeError extends Error {}
+
+const fmt = (s: readonly number[]) => `[${s.join(", ")}]`;
+
+export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length);
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1;
+    const y = b[b.length - n + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) throw new ShapeError(`shapes ${fmt(a)} and ${fmt(b)} do not broadcast (dimension ${i}: ${x} vs ${y})`);
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+}
+
+export function normAxis(axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(`axis ${axis} is out of range for a tensor of rank ${rank}`);
+  return a;
+}
+
+function requireFloat(op: string, t: TensorType): void {
+  if (t.dtype !== "f32") throw new ShapeError(`${op} needs a float tensor, got ${t.dtype}`);
+}
+
+const ops = new Map<string, OpDef>();
+function def(d: OpDef): void {
+  ops.set(d.name, d);
+}
+
+export function getOp(name: string): OpDef {
+  const d = ops.get(name);
+  if (!d) throw new Error(`unknown IR op ${name}`);
+  return d;
+}
+
+export function allOps(): OpDef[] {
+  return [...ops.values()];
+}
+
+export const unaryOps = [
+  "relu", "relu6", "sigmoid", "tanh", "selu", "silu", "hard_sigmoid", "hard_swish", "exp", "log", "sqrt", "erf", "neg", "abs",
+  "clip", "leaky_relu", "elu", "gelu",
+] as const;
+for (const name of unaryOps) {
+  def({
+    name, cls: "elementwise", arity: 1,
+    infer: ([x]) => {
+      requireFloat(name, x!);
+      return [x!];
+    },
+  });
+}
+
+export const binaryOps = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"] as const;
+for (const name of binaryOps) {
+  def({
+    name, cls: "broadcast", arity: 2,
+    infer: ([a, b]) => {
+      if (a!.dtype !== b!.dtype) throw new ShapeError(`${name}: operand types differ (${a!.dtype} and ${b!.dtype}); use cast()`);
+      return [{ dtype: a!.dtype, shape: broadcastShapes(a!.shape, b!.shape) }];
+    },
+  });
+}
+
+def({
+  name: "prelu", cls: "broadcast", arity: 2,
+  infer: ([x, slope]) => {
+    requireFloat("prelu", x!);
+    const n = numel(slope!.shape);
+    const c = x!.shape.length >= 2 ? x!.shape[1]! : 1;
+    if (n !== 1 && n !== c) throw new ShapeError(`prelu: ${n} slopes but the input has ${c} channels (use 1 or ${c})`);
+    return [x!];
+  },
+});
+
+def({
+  name: "cast", cls: "elementwise", arity: 1,
+  infer: ([x], attrs) => [{ dtype: attrs.to as DType, shape: x!.shape }],
+});
+
+def({
+  name: "conv2d", cls: "opaque", arity: [2, 3],
+  infer: ([x, w, b], attrs) => {
+    const [stride, pads, dilation, groups] = [attrs.stride as number[], attrs.pads as number[], attrs.dilation as number[], attrs.groups as number];
+    if (x!.shape.length !== 4) throw new ShapeError(`conv2d: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
+    requireFloat("conv2d", x!);
+    const [n, c, h, wd] = x!.shape as [number, number, number, number];
+    const [k, cg, kh, kw] = w!.shape as [number, number, number, number];
+    if (c % groups !== 0) throw new ShapeError(`conv2d: input has ${c} channels but groups=${groups} does not divide it`);
+    if (k % groups !== 0) throw new ShapeError(`conv2d: ${k} output channels but groups=${groups} does not divide it`);
+    if (cg !== c / groups) throw new ShapeError(`conv2d: weight expects ${cg * groups} input channels, input has ${c}`);
+    if (b && (b.shape.length !== 1 || b.shape[0] !== k)) throw new ShapeError(`conv2d: bias shape ${fmt(b.shape)} should be [${k}]`);
+    const oh = Math.floor((h + pads[0]! + pads[2]! - dilation[0]! * (kh - 1) - 1) / stride[0]!) + 1;
+    const ow = Math.floor((wd + pads[1]! + pads[3]! - dilation[1]! * (kw - 1) - 1) / stride[1]!) + 1;
+    if (oh < 1 || ow < 1) throw new ShapeError(`conv2d: a ${kh}x${kw} kernel (dilation ${dilation.join("x")}) does not fit the padded ${h}x${wd} input`);
+    return [{ dtype: "f32", shape: [n, k, oh, ow] }];
+  },
+  macs: (ins, [y]) => numel(y!.shape) * numel(ins[1]!.shape.slice(1)),
+});
+
+function poolOut(size: number, k: number, s: number, p0: number, p1: number, d: number, ceil: boolean): number {
+  const span = size + p0 + p1 - d * (k - 1) - 1;
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  // PyTorch/ONNX: with ceil_mode the last window must start inside the input or left padding.
+  if (ceil && (out - 1) * s >= size + p0) out--;
+  return out;
+}
+
+for (const name of ["maxpool", "avgpool"]) {
+  def({
+    name, cls: "opaque", arity: 1,
+    infer: ([x], attrs) => {
+      const [kernel, stride, pads, dilation] = [attrs.kernel as number[], attrs.stride as number[], attrs.pads as number[], attrs.dilation as number[]];
+      if (x!.shape.length !== 4) throw new ShapeError(`${name}: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
+      if (pads.some((p, i) => p > Math.floor(kernel[i % 2]! / 2))) throw new ShapeError(`${name}: padding ${fmt(pads)} must be at most half the kernel ${fmt(kernel)}`);
+      const [n, c, h, w] = x!.shape as [number, number, number, number];
+      const oh = poolOut(h, kernel[0]!, stride[0]!, pads[0]!, pads[2]!, dilation[0]!, attrs.ceil_mode === true);
+      const ow = poolOut(w, kernel[1]!, stride[1]!, pads[1]!, pads[3]!, dilation[1]!, attrs.ceil_mode === true);
+      if (oh < 1 || ow < 1) throw new ShapeError(`${name}: a ${kernel.join("x")} window does not fit the ${h}x${w} input`);
+      return [{ dtype: x!.dtype, shape: [n, c, oh, ow] }];
+    },
+  });
+}
+
+def({
+  name: "global_avgpool", cls: "reduction", arity: 1,
+  infer: ([x]) => {
+    if (x!.shape.length !== 4) throw new ShapeError(`global_avgpool: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
+    return [{ dtype: x!.dtype, shape: [x!.shape[0]!, x!.shape[1]!, 1, 1] }];
+  },
+});
+
+def({
+  name: "batchnorm", cls: "broadcast", arity: 5,
+  infer: ([x, ...stats]) => {
+    requireFloat("batchnorm", x!);
+    const c = x!.shape[1];
+    if (x!.shape.length < 2) throw new ShapeError(`batchnorm: input must have a channel axis, got ${fmt(x!.shape)}`);
+    for (const s of stats) if (s!.shape.length !== 1 || s!.shape[0] !== c) throw new ShapeError(`batchnorm: statistics of shape ${fmt(s!.shape)} for ${c} channels`);
+    return [x!];
+  },
+});
+
+def({
+  name: "layernorm", cls: "opaque", arity: 3,
+  infer: ([x, g, b]) => {
+    requireFloat("layernorm", x!);
+    const d = x!.shape[x!.shape.length - 1];
+    for (const p of [g!, b!]) if (p.shape.length !== 1 || p.shape[0] !== d) throw new ShapeError(`layernorm: parameter shape ${fmt(p.shape)} for last dimension ${d}`);
+    return [x!];
+  },
+});
+
+def({
+  name: "linear", cls: "opaque", arity: [2, 3],
+  infer: ([x, w, b]) => {
+    requireFloat("linear", x!);
+    const inF = x!.shape[x!.shape.length - 1];
+    if (x!.shape.length < 1) throw new ShapeError("linear: input must have at least one dimension");
+    if (w!.shape.length !== 2 || w!.shape[1] !== inF) throw new ShapeError(`linear: weight ${fmt(w!.shape)} does not match ${inF} input features`);
+    const out = w!.shape[0]!;
+    if (b && (b.shape.length !== 1 || b.shape[0] !== out)) throw new ShapeError(`linear: bias shape ${fmt(b.shape)} should be [${out}]`);
+    return [{ dtype: "f32", shape: [...x!.shape.slice(0, -1), out] }];
+  },
+  macs: ([x], [y]) => numel(y!.shape) * x!.shape[x!.shape.length - 1]!,
+});
+
+def({
+  name: "matmul", cls: "opaque", arity: 2,
+  infer: ([a, b]) => {
+    requireFloat("matmul", a!);
+    requireFloat("matmul", b!);
+    if (a!.shape.length < 2 || b!.shape.length < 2) throw new ShapeError(`matmul: operands need at least 2 dimensions, got ${fmt(a!.shape)} and ${fmt(b!.shape)}`);
+    const [m, k] = a!.shape.slice(-2) as [number, number];
+    const [k2, n] = b!.shape.slice(-2) as [number, number];
+    if (k !== k2) throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a!.shape)} x ${fmt(b!.shape)} (${k} vs ${k2})`);
+    return [{ dtype: "f32", shape: [...broadcastShapes(a!.shape.slice(0, -2), b!.shape.slice(0, -2)), m, n] }];
+  },
+  macs: ([a], [y]) => numel(y!.shape) * a!.shape[a!.shape.length - 1]!,
+});
+
+def({
+  name: "softmax", cls: "opaque", arity: 1,
+  infer: ([x], attrs) => {
+    requireFloat("softmax", x!);
+    normAxis(attrs.axis as number, x!.shape.length);
+    return [x!];
+  },
+});
+
+for (const name of ["reduce_mean", "reduce_sum"]) {
+  def({
+    name, cls: "reduction", arity: 1,
+    infer: ([x], attrs) => {
+      const axes = (attrs.axes as number[]).map((a) => normAxis(a, x!.shape.length));
+      if (new Set(axes).size !== axes.length) throw new ShapeError(`${name}: repeated axis in ${fmt(attrs.axes as number[])}`);
+      const shape = attrs.keepdim ? x!.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x!.shape.filter((_, i) => !axes.includes(i));
+      return [{ dtype: x!.dtype, shape }];
+    },
+  });
+}
+
+def({
+  name: "reshape", cls: "injective", arity: 1,
+  infer: ([x], attrs) => {
+    const shape = attrs.shape as number[];
+    if (numel(shape) !== numel(x!.shape)) throw new ShapeError(`reshape: cannot reshape ${fmt(x!.shape)} (${numel(x!.shape)} elements) to ${fmt(shape)} (${numel(shape)} elements)`);
+    return [{ dtype: x!.dtype, shape }];
+  },
+});
+
+def({
+  name: "transpose", cls: "injective", arity: 1,
+  infer: ([x], attrs) => {
+    const perm = attrs.perm as number[];
+    const r = x!.shape.length;
+    if (perm.length !== r || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) throw new ShapeError(`transpose: ${fmt(perm)} is not a permutation of ${r} axes`);
+    return [{ dtype: x!.dtype, shape: perm.map((p) => x!.shape[p]!) }];
+  },
+});
+
+def({
+  name: "concat", cls: "injective", arity: [1, Infinity],
+  infer: (xs, attrs) => {
+    const first = xs[0]!;
+    const axis = normAxis(attrs.axis as number, first.shape.length);
+    let total = 0;
+    for (const x of xs) {
+      if (x.dtype !== first.dtype || x.shape.length !== first.shape.length || x.shape.some((d, i) => i !== axis && d !== first.shape[i]))
+        throw new ShapeError(`concat: ${fmt(x.shape)} does not match ${fmt(first.shape)} outside axis ${axis}`);
+      total += x.shape[axis]!;
+    }
+    return [{ dtype: first.dtype, shape: first.shape.map((d, i) => (i === axis ? total : d)) }];
+  },
+});
+
+def({
+  name: "split", cls: "injective", arity: 1,
+  infer: ([x], attrs) => {
+    const axis = normAxis(attrs.axis as number, x!.shape.length);
+    const sizes = attrs.sizes as number[];
+    const sum = sizes.reduce((a, b) => a + b, 0);
+    if (sum !== x!.shape[axis] || sizes.some((s) => s < 1)) throw new ShapeError(`split: sizes ${fmt(sizes)} do not add up to dimension ${axis} of ${fmt(x!.shape)}`);
+    return sizes.map((s) => ({ dtype: x!.dtype, shape: x!.shape.map((d, i) => (i === axis ? s : d)) }));
+  },
+});
+
+def({
+  name: "slice", cls: "injective", arity: 1,
+  infer: ([x], attrs) => {
+    const axis = normAxis(attrs.axis as number, x!.shape.length);
+    const [start, end] = [attrs.start as number, attrs.end as number];
+    const dim = x!.shape[axis]!;
+    if (!(start >= 0 && end <= dim && start < end)) throw new ShapeError(`slice: [${start}, ${end}) is empty or outside dimension ${axis} of size ${dim}`);
+    return [{ dtype: x!.dtype, shape: x!.shape.map((d, i) => (i === axis ? end - start : d)) }];
+  },
+});
+
+def({
+  name: "gather", cls: "injective", arity: 2,
+  infer: ([table, ids]) => {
+    if (ids!.dtype !== "i32" && ids!.dtype !== "i64") throw new ShapeError(`embedding: ids must be integers (i32 or i64), got ${ids!.dtype}`);
+    if (table!.shape.length !== 2) throw new ShapeError(`embedding: table must be 2-D, got ${fmt(table!.shape)}`);
+    return [{ dtype: table!.dtype, shape: [...ids!.shape, table!.shape[1]!] }];
+  },
+});

@@ -1,0 +1,545 @@
+// The model zoo (specs/*.nn): every model elaborates without diagnostics and matches the
+// reference implementation it names (torchvision, timm, Hugging Face) in trainable parameter
+// count (exact), MACs (within 1% of the published figure), checkpoint weight names and shapes,
+// and its input/output signature.
+import { describe, it, expect } from "vitest";
+import { elaborateFile } from "../src/frontend/index.js";
+import { modelStats } from "../src/ir/stats.js";
+import type { Graph } from "../src/ir/graph.js";
+
+type Shape = number[];
+interface Port {
+  name: string;
+  dtype: string;
+  shape: Shape;
+}
+interface ZooEntry {
+  file: string;
+  /** Exact trainable parameter count of the reference implementation. */
+  params: number;
+  /** Published MACs (conv/linear/matmul multiply-accumulates), checked within 1%. */
+  macs?: number;
+  /** Where the published figure comes from. */
+  source: string;
+  /** Checkpoint keys and shapes that must exist (buffers included). */
+  weights: Record<string, Shape>;
+  /** Checkpoint keys that must not exist. */
+  absent?: string[];
+  inputs: Port[];
+  outputs: Port[];
+}
+
+const image = (n = 224): Port => ({ name: "image", dtype: "f32", shape: [1, 3, n, n] });
+const logits = (classes = 1000): Port => ({ name: "logits", dtype: "f32", shape: [1, classes] });
+const ids = (name: string, seq = 128): Port => ({ name, dtype: "i32", shape: [1, seq] });
+const G = 1e9;
+const M = 1e6;
+
+const zoo: Record<string, ZooEntry> = {
+  resnet18: {
+    file: "specs/resnet18.nn",
+    params: 11_689_512,
+    macs: 1.814 * G,
+    source: "torchvision ResNet18_Weights: 1.81 GFLOPS (MACs)",
+    weights: {
+      "conv1.weight": [64, 3, 7, 7],
+      "bn1.weight": [64],
+      "bn1.running_var": [64],
+      "bn1.num_batches_tracked": [],
+      "layer1.0.conv1.weight": [64, 64, 3, 3],
+      "layer1.1.bn2.running_mean": [64],
+      "layer2.0.conv1.weight": [128, 64, 3, 3],
+      "layer2.0.downsample.0.weight": [128, 64, 1, 1],
+      "layer2.0.downsample.1.running_var": [128],
+      "layer4.1.conv2.weight": [512, 512, 3, 3],
+      "fc.weight": [1000, 512],
+      "fc.bias": [1000],
+    },
+    absent: ["layer1.0.downsample.0.weight", "layer1.2.conv1.weight", "layer1.0.conv3.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  resnet34: {
+    file: "specs/resnet34.nn",
+    params: 21_797_672,
+    macs: 3.664 * G,
+    source: "torchvision ResNet34_Weights: 3.66 GFLOPS (MACs)",
+    weights: {
+      "conv1.weight": [64, 3, 7, 7],
+      "layer3.5.conv2.weight": [256, 256, 3, 3],
+      "layer3.0.downsample.0.weight": [256, 128, 1, 1],
+      "layer4.2.bn2.num_batches_tracked": [],
+      "fc.weight": [1000, 512],
+    },
+    absent: ["layer3.6.conv1.weight", "layer1.0.downsample.0.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  resnet50: {
+    file: "specs/resnet50.nn",
+    params: 25_557_032,
+    macs: 4.089 * G,
+    source: "torchvision ResNet50_Weights: 4.09 GFLOPS (MACs)",
+    weights: {
+      "conv1.weight": [64, 3, 7, 7],
+      "bn1.running_mean": [64],
+      "layer1.0.conv1.weight": [64, 64, 1, 1],
+      "layer1.0.conv2.weight": [64, 64, 3, 3],
+      "layer1.0.conv3.weight": [256, 64, 1, 1],
+      "layer1.0.downsample.0.weight": [256, 64, 1, 1],
+      "layer1.0.downsample.1.running_var": [256],
+      "layer1.0.downsample.1.num_batches_tracked": [],
+      "layer2.0.conv2.weight": [128, 128, 3, 3],
+      "layer3.5.conv3.weight": [1024, 256, 1, 1],
+      "layer4.2.bn3.weight": [2048],
+      "fc.weight": [1000, 2048],
+      "fc.bias": [1000],
+    },
+    absent: ["layer1.1.downsample.0.weight", "layer3.6.conv1.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  resnet101: {
+    file: "specs/resnet101.nn",
+    params: 44_549_160,
+    macs: 7.801 * G,
+    source: "torchvision ResNet101_Weights: 7.80 GFLOPS (MACs)",
+    weights: {
+      "layer3.22.conv2.weight": [256, 256, 3, 3],
+      "layer3.22.bn3.running_var": [1024],
+      "layer4.0.downsample.0.weight": [2048, 1024, 1, 1],
+      "fc.weight": [1000, 2048],
+    },
+    absent: ["layer3.23.conv1.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  resnet152: {
+    file: "specs/resnet152.nn",
+    params: 60_192_808,
+    macs: 11.514 * G,
+    source: "torchvision ResNet152_Weights: 11.51 GFLOPS (MACs)",
+    weights: {
+      "layer2.7.conv1.weight": [128, 512, 1, 1],
+      "layer3.35.conv3.weight": [1024, 256, 1, 1],
+      "layer3.35.bn3.num_batches_tracked": [],
+      "fc.weight": [1000, 2048],
+    },
+    absent: ["layer2.8.conv1.weight", "layer3.36.conv1.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  resnext50_32x4d: {
+    file: "specs/resnext50_32x4d.nn",
+    params: 25_028_904,
+    macs: 4.23 * G,
+    source: "torchvision ResNeXt50_32X4D_Weights: 4.23 GFLOPS (MACs)",
+    weights: {
+      "layer1.0.conv1.weight": [128, 64, 1, 1],
+      "layer1.0.conv2.weight": [128, 4, 3, 3],
+      "layer1.0.conv3.weight": [256, 128, 1, 1],
+      "layer4.0.conv2.weight": [1024, 32, 3, 3],
+      "layer4.2.conv3.weight": [2048, 1024, 1, 1],
+      "layer4.0.downsample.1.running_mean": [2048],
+      "fc.weight": [1000, 2048],
+    },
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  wide_resnet50_2: {
+    file: "specs/wide_resnet50_2.nn",
+    params: 68_883_240,
+    macs: 11.398 * G,
+    source: "torchvision Wide_ResNet50_2_Weights: 11.40 GFLOPS (MACs)",
+    weights: {
+      "layer1.0.conv1.weight": [128, 64, 1, 1],
+      "layer1.0.conv2.weight": [128, 128, 3, 3],
+      "layer1.0.conv3.weight": [256, 128, 1, 1],
+      "layer4.0.conv1.weight": [1024, 1024, 1, 1],
+      "layer4.2.conv3.weight": [2048, 1024, 1, 1],
+      "fc.weight": [1000, 2048],
+    },
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  resnet50d: {
+    file: "specs/resnet50d.nn",
+    params: 25_576_264,
+    macs: 4.35 * G,
+    source: "timm resnet50d: 25.58M params, 4.35 GMACs",
+    weights: {
+      "conv1.0.weight": [32, 3, 3, 3],
+      "conv1.1.weight": [32],
+      "conv1.1.running_var": [32],
+      "conv1.3.weight": [32, 32, 3, 3],
+      "conv1.4.num_batches_tracked": [],
+      "conv1.6.weight": [64, 32, 3, 3],
+      "bn1.weight": [64],
+      "layer1.0.conv1.weight": [64, 64, 1, 1],
+      "layer1.0.downsample.1.weight": [256, 64, 1, 1],
+      "layer1.0.downsample.2.running_var": [256],
+      "layer2.0.downsample.1.weight": [512, 256, 1, 1],
+      "layer4.0.downsample.2.weight": [2048],
+      "fc.weight": [1000, 2048],
+    },
+    absent: ["conv1.weight", "conv1.2.weight", "layer1.0.downsample.0.weight", "layer2.0.downsample.0.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  mobilenet_v1: {
+    file: "specs/mobilenet_v1.nn",
+    params: 4_231_976,
+    macs: 569 * M,
+    source: "Howard et al. 2017, Table 8: 1.0 MobileNet-224, 569M mult-adds, 4.2M params",
+    weights: {
+      "features.0.0.weight": [32, 3, 3, 3],
+      "features.0.1.running_var": [32],
+      "features.1.dw.0.weight": [32, 1, 3, 3],
+      "features.1.dw.1.weight": [32],
+      "features.1.pw.0.weight": [64, 32, 1, 1],
+      "features.1.pw.1.num_batches_tracked": [],
+      "features.12.dw.0.weight": [512, 1, 3, 3],
+      "features.13.pw.0.weight": [1024, 1024, 1, 1],
+      "features.13.pw.1.running_mean": [1024],
+      "fc.weight": [1000, 1024],
+      "fc.bias": [1000],
+    },
+    absent: ["features.14.dw.0.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  mobilenet_v2: {
+    file: "specs/mobilenet_v2.nn",
+    params: 3_504_872,
+    macs: 0.301 * G,
+    source: "torchvision MobileNet_V2_Weights: 0.30 GFLOPS (MACs), 300.8M",
+    weights: {
+      "features.0.0.weight": [32, 3, 3, 3],
+      "features.0.1.running_var": [32],
+      "features.1.conv.0.0.weight": [32, 1, 3, 3],
+      "features.1.conv.0.1.weight": [32],
+      "features.1.conv.1.weight": [16, 32, 1, 1],
+      "features.1.conv.2.running_mean": [16],
+      "features.2.conv.0.0.weight": [96, 16, 1, 1],
+      "features.2.conv.1.0.weight": [96, 1, 3, 3],
+      "features.2.conv.2.weight": [24, 96, 1, 1],
+      "features.2.conv.3.num_batches_tracked": [],
+      "features.3.conv.1.0.weight": [144, 1, 3, 3],
+      "features.17.conv.2.weight": [320, 960, 1, 1],
+      "features.18.0.weight": [1280, 320, 1, 1],
+      "features.18.1.running_var": [1280],
+      "classifier.1.weight": [1000, 1280],
+      "classifier.1.bias": [1000],
+    },
+    absent: ["features.1.conv.3.weight", "features.19.0.weight", "classifier.0.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  mobilenet_v3_large: {
+    file: "specs/mobilenet_v3_large.nn",
+    params: 5_483_032,
+    macs: 0.217 * G,
+    source: "torchvision MobileNet_V3_Large_Weights: 0.22 GFLOPS (MACs), 216.6M",
+    weights: {
+      "features.0.0.weight": [16, 3, 3, 3],
+      "features.0.1.running_var": [16],
+      "features.1.block.0.0.weight": [16, 1, 3, 3],
+      "features.1.block.1.0.weight": [16, 16, 1, 1],
+      "features.2.block.0.0.weight": [64, 16, 1, 1],
+      "features.2.block.1.0.weight": [64, 1, 3, 3],
+      "features.4.block.1.0.weight": [72, 1, 5, 5],
+      "features.4.block.2.fc1.weight": [24, 72, 1, 1],
+      "features.4.block.2.fc1.bias": [24],
+      "features.4.block.2.fc2.weight": [72, 24, 1, 1],
+      "features.4.block.2.fc2.bias": [72],
+      "features.4.block.3.0.weight": [40, 72, 1, 1],
+      "features.4.block.3.1.num_batches_tracked": [],
+      "features.15.block.2.fc1.weight": [240, 960, 1, 1],
+      "features.16.0.weight": [960, 160, 1, 1],
+      "features.16.1.running_var": [960],
+      "classifier.0.weight": [1280, 960],
+      "classifier.3.weight": [1000, 1280],
+      "classifier.3.bias": [1000],
+    },
+    absent: ["features.1.block.2.0.weight", "features.17.0.weight", "features.7.block.2.fc1.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  mobilenet_v3_small: {
+    file: "specs/mobilenet_v3_small.nn",
+    params: 2_542_856,
+    macs: 0.057 * G,
+    source: "torchvision MobileNet_V3_Small_Weights: 0.06 GFLOPS (MACs), 56.5M",
+    weights: {
+      "features.0.0.weight": [16, 3, 3, 3],
+      "features.1.block.0.0.weight": [16, 1, 3, 3],
+      "features.1.block.1.fc1.weight": [8, 16, 1, 1],
+      "features.1.block.1.fc2.weight": [16, 8, 1, 1],
+      "features.1.block.2.0.weight": [16, 16, 1, 1],
+      "features.2.block.0.0.weight": [72, 16, 1, 1],
+      "features.4.block.2.fc1.weight": [24, 96, 1, 1],
+      "features.7.block.2.fc1.weight": [32, 120, 1, 1],
+      "features.8.block.2.fc1.weight": [40, 144, 1, 1],
+      "features.12.0.weight": [576, 96, 1, 1],
+      "features.12.1.running_mean": [576],
+      "classifier.0.weight": [1024, 576],
+      "classifier.3.weight": [1000, 1024],
+    },
+    absent: ["features.13.0.weight", "features.2.block.2.fc1.weight"],
+    inputs: [image()],
+    outputs: [logits()],
+  },
+  bert_base: {
+    file: "specs/bert_base.nn",
+    params: 109_482_240,
+    // 12 x (4·768² + 2·768·3072)·128 linear + 12 x 2·128²·768 attention matmuls + pooler
+    macs: 11_174_215_680,
+    source: "Hugging Face bert-base-uncased BertModel; MACs analytic at seq 128",
+    weights: {
+      "embeddings.word_embeddings.weight": [30522, 768],
+      "embeddings.position_embeddings.weight": [512, 768],
+      "embeddings.token_type_embeddings.weight": [2, 768],
+      "embeddings.LayerNorm.weight": [768],
+      "embeddings.LayerNorm.bias": [768],
+      "encoder.layer.0.attention.self.query.weight": [768, 768],
+      "encoder.layer.0.attention.self.key.bias": [768],
+      "encoder.layer.0.attention.self.value.weight": [768, 768],
+      "encoder.layer.0.attention.output.dense.weight": [768, 768],
+      "encoder.layer.0.attention.output.LayerNorm.weight": [768],
+      "encoder.layer.0.intermediate.dense.weight": [3072, 768],
+      "encoder.layer.0.output.dense.weight": [768, 3072],
+      "encoder.layer.0.output.LayerNorm.weight": [768],
+      "encoder.layer.11.output.LayerNorm.bias": [768],
+      "pooler.dense.weight": [768, 768],
+      "pooler.dense.bias": [768],
+    },
+    absent: ["encoder.layer.12.attention.self.query.weight"],
+    inputs: [ids("input_ids"), ids("token_type_ids"), ids("attention_mask")],
+    outputs: [
+      { name: "last_hidden_state", dtype: "f32", shape: [1, 128, 768] },
+      { name: "pooler_output", dtype: "f32", shape: [1, 768] },
+    ],
+  },
+  bert_pretraining: {
+    file: "specs/bert_pretraining.nn",
+    params: 110_106_428,
+    // bert_base + transform dense (768²·128) + tied decoder (768·30522·128) + NSP (768·2)
+    macs: 14_250_149_376,
+    source: "Hugging Face BertForPreTraining (bert-base-uncased), tied decoder counted once",
+    weights: {
+      "bert.embeddings.word_embeddings.weight": [30522, 768],
+      "bert.embeddings.LayerNorm.weight": [768],
+      "bert.encoder.layer.0.attention.self.query.weight": [768, 768],
+      "bert.encoder.layer.11.output.LayerNorm.weight": [768],
+      "bert.pooler.dense.weight": [768, 768],
+      "cls.predictions.transform.dense.weight": [768, 768],
+      "cls.predictions.transform.dense.bias": [768],
+      "cls.predictions.transform.LayerNorm.weight": [768],
+      "cls.predictions.transform.LayerNorm.bias": [768],
+      "cls.predictions.bias": [30522],
+      "cls.seq_relationship.weight": [2, 768],
+      "cls.seq_relationship.bias": [2],
+    },
+    absent: ["embeddings.word_embeddings.weight", "cls.predictions.decoder.weight"],
+    inputs: [ids("input_ids"), ids("token_type_ids"), ids("attention_mask")],
+    outputs: [
+      { name: "prediction_logits", dtype: "f32", shape: [1, 128, 30522] },
+      { name: "seq_relationship_logits", dtype: "f32", shape: [1, 2] },
+    ],
+  },
+  distilbert_base: {
+    file: "specs/distilbert_base.nn",
+    params: 66_362_880,
+    // 6 x (4·768² + 2·768·3072)·128 linear + 6 x 2·128²·768 attention matmuls
+    macs: 5_586_812_928,
+    source: "Hugging Face distilbert-base-uncased DistilBertModel; MACs analytic at seq 128",
+    weights: {
+      "embeddings.word_embeddings.weight": [30522, 768],
+      "embeddings.position_embeddings.weight": [512, 768],
+      "embeddings.LayerNorm.weight": [768],
+      "transformer.layer.0.attention.q_lin.weight": [768, 768],
+      "transformer.layer.0.attention.k_lin.bias": [768],
+      "transformer.layer.0.attention.v_lin.weight": [768, 768],
+      "transformer.layer.0.attention.out_lin.weight": [768, 768],
+      "transformer.layer.0.sa_layer_norm.weight": [768],
+      "transformer.layer.0.ffn.lin1.weight": [3072, 768],
+      "transformer.layer.0.ffn.lin2.weight": [768, 3072],
+      "transformer.layer.5.output_layer_norm.bias": [768],
+    },
+    absent: ["transformer.layer.6.attention.q_lin.weight", "embeddings.token_type_embeddings.weight"],
+    inputs: [ids("input_ids"), ids("attention_mask")],
+    outputs: [{ name: "last_hidden_state", dtype: "f32", shape: [1, 128, 768] }],
+  },
+  siamese_contrastive: {
+    file: "specs/siamese_contrastive.nn",
+    // one tower: 4 conv-bn stages (3->32->64->128->256) + linear 256->128; shared, so counted once
+    params: 421_792,
+    macs: 184_279_040 * 2,
+    source: "analytic: two applications of the shared tower",
+    weights: {
+      "tower.features.0.0.weight": [32, 3, 3, 3],
+      "tower.features.0.1.running_var": [32],
+      "tower.features.3.0.weight": [256, 128, 3, 3],
+      "tower.features.3.1.num_batches_tracked": [],
+      "tower.embed.weight": [128, 256],
+      "tower.embed.bias": [128],
+    },
+    inputs: [
+      { name: "image_a", dtype: "f32", shape: [1, 3, 224, 224] },
+      { name: "image_b", dtype: "f32", shape: [1, 3, 224, 224] },
+      { name: "label", dtype: "f32", shape: [1] },
+    ],
+    outputs: [
+      { name: "embedding_a", dtype: "f32", shape: [1, 128] },
+      { name: "embedding_b", dtype: "f32", shape: [1, 128] },
+      { name: "distance", dtype: "f32", shape: [1] },
+      { name: "loss", dtype: "f32", shape: [] },
+    ],
+  },
+  siamese_triplet: {
+    file: "specs/siamese_triplet.nn",
+    params: 421_792,
+    macs: 184_279_040 * 3,
+    source: "analytic: three applications of the shared tower",
+    weights: {
+      "tower.features.0.0.weight": [32, 3, 3, 3],
+      "tower.features.2.1.running_mean": [128],
+      "tower.embed.weight": [128, 256],
+    },
+    inputs: ["anchor", "positive", "negative"].map((name) => ({ name, dtype: "f32", shape: [1, 3, 224, 224] })),
+    outputs: [
+      { name: "embedding_anchor", dtype: "f32", shape: [1, 128] },
+      { name: "embedding_positive", dtype: "f32", shape: [1, 128] },
+      { name: "embedding_negative", dtype: "f32", shape: [1, 128] },
+      { name: "distance_positive", dtype: "f32", shape: [1] },
+      { name: "distance_negative", dtype: "f32", shape: [1] },
+      { name: "loss", dtype: "f32", shape: [] },
+    ],
+  },
+};
+
+const cache = new Map<string, { graph: Graph; stats: ReturnType<typeof modelStats> }>();
+
+/** Elaborates `file` (memoised when there are no options), expecting no diagnostics. */
+function elaborate(file: string, options?: Parameters<typeof elaborateFile>[1]) {
+  const cached = options === undefined ? cache.get(file) : undefined;
+  if (cached) return cached;
+  const r = elaborateFile(file, options);
+  const messages = r.diagnostics.map((d) => `${d.severity}: ${d.message}`);
+  expect(messages, `diagnostics of ${file}`).toEqual([]);
+  expect(r.graph, `graph of ${file}`).toBeDefined();
+  const result = { graph: r.graph!, stats: modelStats(r.graph!) };
+  if (options === undefined) cache.set(file, result);
+  return result;
+}
+
+function withinPercent(actual: number, expected: number, percent: number): void {
+  const rel = Math.abs(actual - expected) / expected;
+  expect(rel, `${actual} vs ${expected}`).toBeLessThanOrEqual(percent / 100);
+}
+
+describe("model zoo", () => {
+  for (const [name, z] of Object.entries(zoo)) {
+    describe(name, () => {
+      it("elaborates with the reference parameter count and MACs", () => {
+        const { graph, stats } = elaborate(z.file);
+        expect(graph.name).toBe(name);
+        expect(stats.params).toBe(z.params);
+        if (z.macs !== undefined) withinPercent(stats.macs, z.macs, 1);
+      });
+
+      it("has the checkpoint's weight names and shapes, each once", () => {
+        const { stats } = elaborate(z.file);
+        const names = stats.weights.map((w) => w.name);
+        const dups = names.filter((n, i) => names.indexOf(n) !== i);
+        expect(dups).toEqual([]);
+        const byName = new Map(stats.weights.map((w) => [w.name, w.shape]));
+        for (const [w, shape] of Object.entries(z.weights)) {
+          expect(byName.has(w), `weight ${w}`).toBe(true);
+          expect(byName.get(w), `shape of ${w}`).toEqual(shape);
+        }
+        for (const w of z.absent ?? []) expect(byName.has(w), `no weight ${w}`).toBe(false);
+        // trainable parameters are exactly the non-buffer weights
+        const buffers = /\.(running_mean|running_var|num_batches_tracked)$/;
+        const trainable = stats.weights
+          .filter((w) => !buffers.test(w.name))
+          .reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+        expect(trainable).toBe(z.params);
+      });
+
+      it("has the expected inputs and outputs", () => {
+        const { stats } = elaborate(z.file);
+        const strip = (ps: readonly Port[]) => ps.map((p) => ({ name: p.name, dtype: p.dtype, shape: [...p.shape] }));
+        expect(strip(stats.inputs)).toEqual(z.inputs);
+        expect(strip(stats.outputs)).toEqual(z.outputs);
+      });
+    });
+  }
+
+  it("every batchnorm buffer set is complete", () => {
+    for (const z of Object.values(zoo)) {
+      const { stats } = elaborate(z.file);
+      const names = new Set(stats.weights.map((w) => w.name));
+      for (const n of names) {
+        if (!n.endsWith(".running_var")) continue;
+        const base = n.slice(0, -".running_var".length);
+        for (const s of ["weight", "bias", "running_mean", "num_batches_tracked"]) {
+          expect(names.has(`${base}.${s}`), `${base}.${s} in ${z.file}`).toBe(true);
+        }
+      }
+    }
+  });
+});
+
+describe("model parameters", () => {
+  // Howard et al. 2017, Table 6 (width multiplier, 224) and Table 7 (resolution, alpha 1.0):
+  // million mult-adds and million parameters.
+  const table: { alpha: number; resolution: number; macsM: number; paramsM: number }[] = [
+    { alpha: 1.0, resolution: 224, macsM: 569, paramsM: 4.2 },
+    { alpha: 0.75, resolution: 224, macsM: 325, paramsM: 2.6 },
+    { alpha: 0.5, resolution: 224, macsM: 149, paramsM: 1.3 },
+    { alpha: 0.25, resolution: 224, macsM: 41, paramsM: 0.5 },
+    { alpha: 1.0, resolution: 192, macsM: 418, paramsM: 4.2 },
+    { alpha: 1.0, resolution: 160, macsM: 290, paramsM: 4.2 },
+    { alpha: 1.0, resolution: 128, macsM: 186, paramsM: 4.2 },
+  ];
+  for (const row of table) {
+    it(`mobilenet_v1 alpha=${row.alpha} resolution=${row.resolution} matches the paper`, () => {
+      const { stats } = elaborate("specs/mobilenet_v1.nn", { set: { alpha: row.alpha, resolution: row.resolution } });
+      withinPercent(stats.macs, row.macsM * M, 1);
+      expect(Math.round(stats.params / 1e5) / 10).toBe(row.paramsM);
+      expect(stats.inputs[0]!.shape).toEqual([1, 3, row.resolution, row.resolution]);
+      const c = Math.trunc(1024 * row.alpha);
+      const w = new Map(stats.weights.map((x) => [x.name, x.shape]));
+      expect(w.get("features.0.0.weight")).toEqual([Math.trunc(32 * row.alpha), 3, 3, 3]);
+      expect(w.get("fc.weight")).toEqual([1000, c]);
+    });
+  }
+
+  it("classes resizes the classifier", () => {
+    const { stats } = elaborate("specs/resnet18.nn", { set: { classes: 10 } });
+    expect(stats.params).toBe(11_689_512 - 990 * 513);
+    expect(stats.outputs[0]!.shape).toEqual([1, 10]);
+  });
+
+  it("shapes override the input shape", () => {
+    const { stats } = elaborate("specs/resnet50.nn", { shapes: { image: [2, 3, 160, 160] } });
+    expect(stats.inputs[0]!.shape).toEqual([2, 3, 160, 160]);
+    expect(stats.outputs[0]!.shape).toEqual([2, 1000]);
+    expect(stats.params).toBe(25_557_032);
+  });
+
+  it("bert seq_len sets the sequence length", () => {
+    const { stats } = elaborate("specs/bert_base.nn", { set: { seq_len: 64 } });
+    expect(stats.inputs.map((p) => p.shape)).toEqual([
+      [1, 64],
+      [1, 64],
+      [1, 64],
+    ]);
+    expect(stats.outputs.map((p) => p.shape)).toEqual([
+      [1, 64, 768],
+      [1, 768],
+    ]);
+    expect(stats.params).toBe(109_482_240);
+  });
+});
