@@ -70,11 +70,12 @@ export class AstBuilder {
   }
 
   private param(n: CstNode): A.Param {
-    const ids = this.tokens(n, "Identifier");
-    const p: A.Param = { name: ids[0]!.image, span: this.span(n) };
-    if (ids[1]) {
-      p.type = ids[1].image as A.TypeName; // checked by the frontend against typeNames
-      p.typeSpan = this.spanOfToken(ids[1]);
+    const name = this.tokens(n, "Identifier")[0]!;
+    const type = this.tokens(n, "Word")[0];
+    const p: A.Param = { name: name.image, span: this.span(n) };
+    if (type) {
+      p.type = type.image as A.TypeName; // checked by the frontend against typeNames
+      p.typeSpan = this.spanOfToken(type);
     }
     const def = this.nodes(n, "expression")[0];
     if (def) p.default = this.expression(def);

@@ -2,10 +2,12 @@
 // self-delimiting, and `;` may separate them.
 import { createToken, Lexer, type TokenType } from "chevrotain";
 
-export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/ });
+/** Any word, keyword or not: label segments and type names may be keywords (`attention.output.dense:`). */
+export const Word = createToken({ name: "Word", pattern: Lexer.NA });
+export const Identifier = createToken({ name: "Identifier", pattern: /[A-Za-z_][A-Za-z0-9_]*/, categories: [Word] });
 
 function keyword(word: string): TokenType {
-  return createToken({ name: word[0]!.toUpperCase() + word.slice(1), pattern: new RegExp(word), longer_alt: Identifier });
+  return createToken({ name: word[0]!.toUpperCase() + word.slice(1), pattern: new RegExp(word), longer_alt: Identifier, categories: [Word] });
 }
 
 export const Import = keyword("import");
@@ -19,7 +21,6 @@ export const In = keyword("in");
 export const If = keyword("if");
 export const Else = keyword("else");
 export const Assert = keyword("assert");
-export const Seq = keyword("seq");
 export const Shared = keyword("shared");
 export const True = keyword("true");
 export const False = keyword("false");
@@ -77,7 +78,7 @@ const Comment = createToken({ name: "Comment", pattern: /#[^\n]*/, group: Lexer.
 
 export const allTokens: TokenType[] = [
   WhiteSpace, Comment,
-  Import, Block, Model, Input, Output, Return, For, In, If, Else, Assert, Seq, Shared, True, False, None,
+  Word, Import, Block, Model, Input, Output, Return, For, In, If, Else, Assert, Shared, True, False, None,
   Identifier, FloatLit, IntegerLit, StringLit,
   Arrow, EqEq, NotEq, LessEq, GreaterEq, AndAnd, OrOr, StarStar, SlashSlash,
   Less, Greater, Equals, Bang, Plus, Minus, Star, Slash, Percent,

@@ -1,6 +1,6 @@
 // The .nn grammar as a Chevrotain CstParser. Error recovery is on, so one parse reports
 // several syntax errors; the CST of a file with errors is never turned into an AST.
-import { CstParser, type IParserErrorMessageProvider } from "chevrotain";
+import { CstParser, tokenMatcher, type IParserErrorMessageProvider, type IToken } from "chevrotain";
 import * as T from "./lexer.js";
 
 export class NnParser extends CstParser {
@@ -9,28 +9,36 @@ export class NnParser extends CstParser {
     this.performSelfAnalysis();
   }
 
-  /** Does a label path (`a.{i}.0:`) start here? Scans segments and balanced `{...}`. */
+  /**
+   * Does a label path (`a.{i}.0:`) start here? Segments are dot-separated; the parts of one
+   * segment (words, integers, `{...}`) must touch, so `layer{i}` is one segment and `a b:` none.
+   */
   private labelAhead(): boolean {
     let k = 1;
     if (this.LA(k).tokenType === T.Shared) k++;
     for (;;) {
       let parts = 0;
+      let end = -1;
       for (;;) {
-        const t = this.LA(k).tokenType;
-        if (t === T.Identifier || t === T.IntegerLit) { k++; parts++; continue; }
-        if (t === T.LCurly) {
-          let depth = 0;
-          do {
-            const u = this.LA(k).tokenType;
-            if (u === T.LCurly) depth++;
-            else if (u === T.RCurly) depth--;
-            else if (u.name === "EOF") return false;
-            k++;
-          } while (depth > 0);
+        const t = this.LA(k);
+        if (parts > 0 && t.startOffset !== end + 1) break;
+        if (tokenMatcher(t, T.Word) || t.tokenType === T.IntegerLit) {
+          end = t.endOffset ?? t.startOffset;
+          k++;
           parts++;
           continue;
         }
-        break;
+        if (t.tokenType !== T.LCurly) break;
+        let depth = 0;
+        let u: IToken;
+        do {
+          u = this.LA(k++);
+          if (u.tokenType === T.LCurly) depth++;
+          else if (u.tokenType === T.RCurly) depth--;
+          else if (u.tokenType.name === "EOF") return false;
+        } while (depth > 0);
+        end = u.endOffset ?? u.startOffset;
+        parts++;
       }
       if (parts === 0) return false;
       const t = this.LA(k).tokenType;
@@ -84,7 +92,7 @@ export class NnParser extends CstParser {
     this.CONSUME(T.Identifier);
     this.OPTION(() => {
       this.CONSUME(T.Colon);
-      this.CONSUME2(T.Identifier);
+      this.CONSUME(T.Word);
     });
     this.OPTION2(() => {
       this.CONSUME(T.Equals);
@@ -219,7 +227,7 @@ export class NnParser extends CstParser {
   labelSegment = this.RULE("labelSegment", () => {
     this.AT_LEAST_ONE(() => {
       this.OR([
-        { ALT: () => this.CONSUME(T.Identifier) },
+        { ALT: () => this.CONSUME(T.Word) },
         { ALT: () => this.CONSUME(T.IntegerLit) },
         {
           ALT: () => {
@@ -335,19 +343,19 @@ export class NnParser extends CstParser {
   });
 
   primary = this.RULE("primary", () => {
-    this.OR([
+    this.OR({ IGNORE_AMBIGUITIES: true, DEF: [
       { ALT: () => this.CONSUME(T.IntegerLit) },
       { ALT: () => this.CONSUME(T.FloatLit) },
       { ALT: () => this.CONSUME(T.StringLit) },
       { ALT: () => this.CONSUME(T.True) },
       { ALT: () => this.CONSUME(T.False) },
       { ALT: () => this.CONSUME(T.None) },
+      { GATE: () => this.seqAhead(), ALT: () => this.SUBRULE(this.seqExpr) },
       { ALT: () => this.CONSUME(T.Identifier) },
       { ALT: () => this.SUBRULE(this.parenOrTuple) },
       { ALT: () => this.SUBRULE(this.listLit) },
-      { ALT: () => this.SUBRULE(this.seqExpr) },
       { ALT: () => this.SUBRULE(this.ifExpr) },
-    ]);
+    ] });
   });
 
   parenOrTuple = this.RULE("parenOrTuple", () => {
@@ -374,9 +382,14 @@ export class NnParser extends CstParser {
     this.CONSUME(T.RBracket);
   });
 
+  /** `seq` is a keyword only when a `{` follows, so it stays usable as a name. */
+  private seqAhead(): boolean {
+    return this.LA(1).image === "seq" && this.LA(2).tokenType === T.LCurly;
+  }
+
   // Items are separated by `;`, `,` or just newlines.
   seqExpr = this.RULE("seqExpr", () => {
-    this.CONSUME(T.Seq);
+    this.CONSUME(T.Identifier);
     this.CONSUME(T.LCurly);
     this.MANY(() => {
       this.SUBRULE(this.expression);

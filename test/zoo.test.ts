@@ -27,6 +27,17 @@ interface ZooEntry {
   absent?: string[];
   inputs: Port[];
   outputs: Port[];
+  /** Exact node counts of some IR ops (architecture fingerprint). */
+  ops?: Record<string, number>;
+  /** The eps of every batchnorm / layernorm node. */
+  eps?: number;
+  /** Further architecture checks on the graph. */
+  check?: (g: Graph) => void;
+}
+
+/** The nodes of `op` created under the label path `path`. */
+function nodesAt(g: Graph, op: string, path: string) {
+  return g.nodes.filter((n) => n.op === op && n.path === path);
 }
 
 const image = (n = 224): Port => ({ name: "image", dtype: "f32", shape: [1, 3, n, n] });
@@ -58,6 +69,8 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["layer1.0.downsample.0.weight", "layer1.2.conv1.weight", "layer1.0.conv3.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 20, batchnorm: 20, relu: 17, add: 8, maxpool: 1, linear: 1 },
+    eps: 1e-5,
   },
   resnet34: {
     file: "specs/resnet34.nn",
@@ -74,6 +87,8 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["layer3.6.conv1.weight", "layer1.0.downsample.0.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 36, add: 16 },
+    eps: 1e-5,
   },
   resnet50: {
     file: "specs/resnet50.nn",
@@ -98,6 +113,8 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["layer1.1.downsample.0.weight", "layer3.6.conv1.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 53, batchnorm: 53, relu: 49, add: 16, maxpool: 1, linear: 1 },
+    eps: 1e-5,
   },
   resnet101: {
     file: "specs/resnet101.nn",
@@ -113,6 +130,8 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["layer3.23.conv1.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 104, add: 33 },
+    eps: 1e-5,
   },
   resnet152: {
     file: "specs/resnet152.nn",
@@ -128,6 +147,8 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["layer2.8.conv1.weight", "layer3.36.conv1.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 155, add: 50 },
+    eps: 1e-5,
   },
   resnext50_32x4d: {
     file: "specs/resnext50_32x4d.nn",
@@ -145,6 +166,8 @@ const zoo: Record<string, ZooEntry> = {
     },
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 53, add: 16 },
+    eps: 1e-5,
   },
   wide_resnet50_2: {
     file: "specs/wide_resnet50_2.nn",
@@ -161,6 +184,8 @@ const zoo: Record<string, ZooEntry> = {
     },
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 53, add: 16 },
+    eps: 1e-5,
   },
   resnet50d: {
     file: "specs/resnet50d.nn",
@@ -185,6 +210,14 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["conv1.weight", "conv1.2.weight", "layer1.0.downsample.0.weight", "layer2.0.downsample.0.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 55, batchnorm: 55, relu: 51, add: 16, avgpool: 3, maxpool: 1 },
+    eps: 1e-5,
+    check: (g) => {
+      // ResNet-D shortcut: a 2x2 ceil-mode average pool without padding counted, only where strided
+      const pools = g.nodes.filter((n) => n.op === "avgpool");
+      expect(pools.map((n) => n.path)).toEqual(["layer2.0.downsample.0", "layer3.0.downsample.0", "layer4.0.downsample.0"]);
+      for (const p of pools) expect(p.attrs).toMatchObject({ kernel: [2, 2], stride: [2, 2], ceil_mode: true, count_include_pad: false });
+    },
   },
   mobilenet_v1: {
     file: "specs/mobilenet_v1.nn",
@@ -207,6 +240,8 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["features.14.dw.0.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 27, batchnorm: 27, relu: 27, linear: 1 },
+    eps: 1e-5,
   },
   mobilenet_v2: {
     file: "specs/mobilenet_v2.nn",
@@ -234,6 +269,8 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["features.1.conv.3.weight", "features.19.0.weight", "classifier.0.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 52, batchnorm: 52, relu6: 35, add: 10, linear: 1 },
+    eps: 1e-5,
   },
   mobilenet_v3_large: {
     file: "specs/mobilenet_v3_large.nn",
@@ -264,6 +301,18 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["features.1.block.2.0.weight", "features.17.0.weight", "features.7.block.2.fc1.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 62, batchnorm: 46, hard_swish: 21, relu: 19, hard_sigmoid: 8, add: 10, linear: 2 },
+    eps: 0.001,
+    check: (g) => {
+      // relu in the first six bnecks, hard swish after; SE uses relu + hard sigmoid
+      expect(nodesAt(g, "relu", "features.1.block.0")).toHaveLength(1);
+      expect(nodesAt(g, "relu", "features.6.block.1")).toHaveLength(1);
+      expect(nodesAt(g, "hard_swish", "features.7.block.0")).toHaveLength(1);
+      expect(nodesAt(g, "hard_swish", "features.15.block.1")).toHaveLength(1);
+      expect(nodesAt(g, "hard_sigmoid", "features.4.block.2")).toHaveLength(1);
+      expect(nodesAt(g, "hard_swish", "features.0")).toHaveLength(1);
+      expect(nodesAt(g, "hard_swish", "features.16")).toHaveLength(1);
+    },
   },
   mobilenet_v3_small: {
     file: "specs/mobilenet_v3_small.nn",
@@ -288,6 +337,15 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["features.13.0.weight", "features.2.block.2.fc1.weight"],
     inputs: [image()],
     outputs: [logits()],
+    ops: { conv2d: 52, batchnorm: 34, hard_swish: 19, relu: 14, hard_sigmoid: 9, add: 6, linear: 2 },
+    eps: 0.001,
+    check: (g) => {
+      expect(nodesAt(g, "relu", "features.1.block.0")).toHaveLength(1);
+      expect(nodesAt(g, "hard_sigmoid", "features.1.block.1")).toHaveLength(1);
+      expect(nodesAt(g, "relu", "features.3.block.1")).toHaveLength(1);
+      expect(nodesAt(g, "hard_swish", "features.4.block.0")).toHaveLength(1);
+      expect(nodesAt(g, "hard_swish", "features.12")).toHaveLength(1);
+    },
   },
   bert_base: {
     file: "specs/bert_base.nn",
@@ -319,6 +377,11 @@ const zoo: Record<string, ZooEntry> = {
       { name: "last_hidden_state", dtype: "f32", shape: [1, 128, 768] },
       { name: "pooler_output", dtype: "f32", shape: [1, 768] },
     ],
+    ops: { gather: 3, linear: 73, matmul: 24, softmax: 12, gelu: 12, layernorm: 25, tanh: 1 },
+    eps: 1e-12,
+    check: (g) => {
+      for (const n of g.nodes.filter((n) => n.op === "gelu")) expect(n.attrs.approximate).toBe("none");
+    },
   },
   bert_pretraining: {
     file: "specs/bert_pretraining.nn",
@@ -346,6 +409,8 @@ const zoo: Record<string, ZooEntry> = {
       { name: "prediction_logits", dtype: "f32", shape: [1, 128, 30522] },
       { name: "seq_relationship_logits", dtype: "f32", shape: [1, 2] },
     ],
+    ops: { gather: 3, linear: 76, matmul: 24, softmax: 12, gelu: 13, layernorm: 26, tanh: 1 },
+    eps: 1e-12,
   },
   distilbert_base: {
     file: "specs/distilbert_base.nn",
@@ -369,6 +434,11 @@ const zoo: Record<string, ZooEntry> = {
     absent: ["transformer.layer.6.attention.q_lin.weight", "embeddings.token_type_embeddings.weight"],
     inputs: [ids("input_ids"), ids("attention_mask")],
     outputs: [{ name: "last_hidden_state", dtype: "f32", shape: [1, 128, 768] }],
+    ops: { gather: 2, linear: 36, matmul: 12, softmax: 6, gelu: 6, layernorm: 13 },
+    eps: 1e-12,
+    check: (g) => {
+      for (const n of g.nodes.filter((n) => n.op === "gelu")) expect(n.attrs.approximate).toBe("none");
+    },
   },
   siamese_contrastive: {
     file: "specs/siamese_contrastive.nn",
@@ -395,6 +465,8 @@ const zoo: Record<string, ZooEntry> = {
       { name: "distance", dtype: "f32", shape: [1] },
       { name: "loss", dtype: "f32", shape: [] },
     ],
+    ops: { conv2d: 8, batchnorm: 8, linear: 2 },
+    eps: 1e-5,
   },
   siamese_triplet: {
     file: "specs/siamese_triplet.nn",
@@ -415,6 +487,8 @@ const zoo: Record<string, ZooEntry> = {
       { name: "distance_negative", dtype: "f32", shape: [1] },
       { name: "loss", dtype: "f32", shape: [] },
     ],
+    ops: { conv2d: 12, batchnorm: 12, linear: 3 },
+    eps: 1e-5,
   },
 };
 
@@ -446,6 +520,18 @@ describe("model zoo", () => {
         expect(graph.name).toBe(name);
         expect(stats.params).toBe(z.params);
         if (z.macs !== undefined) withinPercent(stats.macs, z.macs, 1);
+      });
+
+      it("has the reference architecture", () => {
+        const { graph } = elaborate(z.file);
+        const counts: Record<string, number> = {};
+        for (const n of graph.nodes) counts[n.op] = (counts[n.op] ?? 0) + 1;
+        for (const [op, n] of Object.entries(z.ops ?? {})) expect(counts[op] ?? 0, `${op} nodes`).toBe(n);
+        if (z.eps !== undefined) {
+          const eps = new Set(graph.nodes.filter((n) => n.op === "batchnorm" || n.op === "layernorm").map((n) => n.attrs.eps));
+          expect([...eps]).toEqual([z.eps]);
+        }
+        z.check?.(graph);
       });
 
       it("has the checkpoint's weight names and shapes, each once", () => {
@@ -529,8 +615,8 @@ describe("model parameters", () => {
     expect(stats.params).toBe(25_557_032);
   });
 
-  it("bert seq_len sets the sequence length", () => {
-    const { stats } = elaborate("specs/bert_base.nn", { set: { seq_len: 64 } });
+  it("bert seq sets the sequence length", () => {
+    const { stats } = elaborate("specs/bert_base.nn", { set: { seq: 64 } });
     expect(stats.inputs.map((p) => p.shape)).toEqual([
       [1, 64],
       [1, 64],

@@ -1,7 +1,7 @@
 // The frontend's entry: .nn files -> an IR graph plus diagnostics.
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parseSource, type FileAst, type Span } from "../../grammar/index.js";
+import { parseSource, typeNames, type FileAst, type Span } from "../../grammar/index.js";
 import type { Graph } from "../ir/graph.js";
 import { builtinScope } from "./builtins.js";
 import { error, DiagnosticError, type Diagnostic } from "./diagnostics.js";
@@ -94,6 +94,10 @@ class Loader {
         const dep = this.load(target, source, imp.span);
         for (const b of dep.ast?.blocks ?? []) define(b.name, dep.env.lookup(b.name) ?? { k: "poison" }, target, imp.span);
       }
+      for (const b of [...ast.blocks, ...ast.models])
+        for (const p of b.params)
+          if (p.type && !typeNames.includes(p.type))
+            this.el.report(error(`unknown type \`${p.type}\`; expected one of ${typeNames.join(", ")}`, p.typeSpan));
       for (const b of ast.blocks) define(b.name, { k: "fn", fn: this.el.blockCallable(b, mod.env) }, file, b.nameSpan);
     }
     mod.state = "done";

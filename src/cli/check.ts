@@ -1,0 +1,15 @@
+import { elaborateFile } from "../frontend/index.js";
+import { elaborateOptions, modelOptions, onePath, parse } from "./args.js";
+import { reportDiagnostics, type Command } from "./main.js";
+
+const usage = "graphc check FILE.nn [--set NAME=VALUE]... [--shape INPUT=DxDx...]... [--model NAME]";
+
+export const checkCommand: Command = {
+  summary: "parse and elaborate a model; silent and exit 0 when it is well-formed",
+  usage,
+  run(argv) {
+    const { values, positionals } = parse(argv, modelOptions);
+    const r = elaborateFile(onePath(positionals, usage), elaborateOptions(values));
+    return reportDiagnostics(r) ? 1 : 0;
+  },
+};
