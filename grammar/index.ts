@@ -1,6 +1,6 @@
 // Source text -> AST, or syntax errors with spans.
 import type { IParserErrorMessageProvider, IToken, TokenType } from "chevrotain";
-import { nnLexer } from "./lexer.js";
+import { BadString, nnLexer } from "./lexer.js";
 import { NnParser } from "./parser.js";
 import { AstBuilder } from "./build-ast.js";
 import type { FileAst, Span } from "./ast.js";
@@ -11,6 +11,7 @@ export { typeNames } from "./ast.js";
 export interface SyntaxError {
   message: string;
   span: Span;
+  note?: { message: string; span: Span };
 }
 
 const tokenDisplay: Record<string, string> = {
@@ -39,8 +40,15 @@ function alternatives(expected: TokenType[][][]): string {
   return firsts.length > 6 ? "" : firsts.join(", ");
 }
 
+/** The token each mismatch expected, for pointing at the bracket a missing one would close. */
+const expectedAt = new WeakMap<IToken, TokenType>();
+
 const messages: IParserErrorMessageProvider = {
-  buildMismatchTokenMessage: ({ expected, actual }) => `expected ${display(expected)} but found ${found(actual)}`,
+  buildMismatchTokenMessage: ({ expected, actual, ruleName }) => {
+    expectedAt.set(actual, expected);
+    const what = ruleName === "body" && expected.name === "RCurly" ? "a statement or `}`" : display(expected);
+    return `expected ${what} but found ${found(actual)}`;
+  },
   buildNotAllInputParsedMessage: ({ firstRedundant }) => `expected \`import\`, \`block\` or \`model\` but found ${found(firstRedundant)}`,
   buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, ruleName }) => {
     const alts = alternatives(expectedPathsPerAlt);
@@ -57,12 +65,11 @@ let parser: NnParser | undefined;
 export function parseSource(text: string, file: string): { ast?: FileAst; errors: SyntaxError[] } {
   const errors: SyntaxError[] = [];
   const lexed = nnLexer.tokenize(text);
+  const spanOf = (t: IToken): Span => ({ file, start: t.startOffset, end: (t.endOffset ?? t.startOffset) + 1, line: t.startLine ?? 1, col: t.startColumn ?? 1 });
+  const invalid = lexed.groups.invalid ?? [];
+  for (const t of invalid) errors.push({ message: t.tokenType === BadString ? "unterminated string" : `unexpected character \`${t.image}\``, span: spanOf(t) });
   for (const e of lexed.errors) {
-    const ch = text[e.offset] ?? "";
-    errors.push({
-      message: `unexpected character \`${ch}\``,
-      span: { file, start: e.offset, end: e.offset + Math.max(1, e.length), line: e.line ?? 1, col: e.column ?? 1 },
-    });
+    errors.push({ message: `unexpected character \`${text[e.offset] ?? ""}\``, span: { file, start: e.offset, end: e.offset + Math.max(1, e.length), line: e.line ?? 1, col: e.column ?? 1 } });
   }
   parser ??= new NnParser(messages);
   parser.input = lexed.tokens;
@@ -70,12 +77,39 @@ export function parseSource(text: string, file: string): { ast?: FileAst; errors
   for (const e of parser.errors) {
     const t = e.token;
     const eof = t.tokenType.name === "EOF" || Number.isNaN(t.startOffset);
+    // Without the text an invalid token stood for, the parser trips over what follows it on
+    // that line or at the start of the next: that is the invalid token's fault, not a new error.
+    if (!eof && invalid.some((i) => i.startOffset < t.startOffset && t.startLine! - i.startLine! <= 1)) continue;
     const start = eof ? Math.max(0, text.length - 1) : t.startOffset;
     const pos = eof ? positionOf(text, start) : { line: t.startLine ?? 1, col: t.startColumn ?? 1 };
-    errors.push({ message: e.message, span: { file, start, end: eof ? start + 1 : (t.endOffset ?? start) + 1, ...pos } });
+    const err: SyntaxError = { message: e.message, span: { file, start, end: eof ? start + 1 : (t.endOffset ?? start) + 1, ...pos } };
+    const open = unclosed(lexed.tokens, eof ? lexed.tokens.length : lexed.tokens.indexOf(t), expectedAt.get(t));
+    if (open) err.note = { message: `this \`${open.image}\` is not closed`, span: spanOf(open) };
+    errors.push(err);
   }
   if (errors.length > 0) return { errors };
   return { ast: new AstBuilder(file).file(cst), errors };
+}
+
+const openerOf: Record<string, string> = { RParen: "LParen", RBracket: "LBracket", RCurly: "LCurly" };
+
+/**
+ * The bracket open before tokens[end], when `closer` would close it and nothing in the file
+ * does: the likely cause of the error there.
+ */
+function unclosed(tokens: IToken[], end: number, closer: TokenType | undefined): IToken | undefined {
+  const opener = closer && openerOf[closer.name];
+  if (!opener || end < 0) return undefined;
+  const stack: IToken[] = [];
+  let innermost: IToken | undefined;
+  tokens.forEach((t, i) => {
+    if (i === end) innermost = stack[stack.length - 1];
+    const name = t.tokenType.name;
+    if (name === "LParen" || name === "LBracket" || name === "LCurly") stack.push(t);
+    else if (stack.length > 0 && openerOf[name] === stack[stack.length - 1]!.tokenType.name) stack.pop();
+  });
+  if (end === tokens.length) innermost = stack[stack.length - 1];
+  return innermost?.tokenType.name === opener && stack.includes(innermost) ? innermost : undefined;
 }
 
 function positionOf(text: string, offset: number): { line: number; col: number } {

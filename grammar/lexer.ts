@@ -73,6 +73,12 @@ export const RBracket = createToken({ name: "RBracket", pattern: /]/ });
 export const LCurly = createToken({ name: "LCurly", pattern: /{/ });
 export const RCurly = createToken({ name: "RCurly", pattern: /}/ });
 
+// Text no token matches goes to the "invalid" group, out of the parser's way, and is reported
+// by parseSource: a quote left open swallows the rest of its line, other stray characters run
+// up to the next word, space, quote, comment or bracket.
+export const BadString = createToken({ name: "BadString", pattern: /"[^\n]*/, group: "invalid" });
+export const Invalid = createToken({ name: "Invalid", pattern: /[^ \t\r\n\w"#()[\]{},;]+/, group: "invalid" });
+
 const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n]+/, group: Lexer.SKIPPED });
 const Comment = createToken({ name: "Comment", pattern: /#[^\n]*/, group: Lexer.SKIPPED });
 
@@ -83,6 +89,7 @@ export const allTokens: TokenType[] = [
   Arrow, EqEq, NotEq, LessEq, GreaterEq, AndAnd, OrOr, StarStar, SlashSlash,
   Less, Greater, Equals, Bang, Plus, Minus, Star, Slash, Percent,
   Colon, Semicolon, Comma, Dot, LParen, RParen, LBracket, RBracket, LCurly, RCurly,
+  BadString, Invalid,
 ];
 
 export const nnLexer = new Lexer(allTokens, { ensureOptimizations: false, positionTracking: "full" });

@@ -1,6 +1,6 @@
 import { elaborateFile } from "../frontend/index.js";
 import { elaborateOptions, modelOptions, onePath, parse } from "./args.js";
-import { reportDiagnostics, type Command } from "./main.js";
+import { reportDiagnostics, type Command } from "./command.js";
 
 const usage = "graphc check FILE.nn [--set NAME=VALUE]... [--shape INPUT=DxDx...]... [--model NAME]";
 

@@ -2,7 +2,7 @@ import { elaborateFile } from "../frontend/index.js";
 import { formatType, numel, type Graph } from "../ir/graph.js";
 import { modelStats, nodeMacs } from "../ir/stats.js";
 import { elaborateOptions, modelOptions, onePath, parse, UsageError } from "./args.js";
-import { reportDiagnostics, type Command } from "./main.js";
+import { reportDiagnostics, type Command } from "./command.js";
 import { renderTable, thousands } from "./table.js";
 
 const usage = "graphc inspect FILE.nn [--json] [--set NAME=VALUE]... [--shape INPUT=DxDx...]... [--model NAME]";

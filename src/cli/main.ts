@@ -1,18 +1,21 @@
 #!/usr/bin/env node
 // graphc: the command-line entry.
-import { renderDiagnostic, UsageError, type ElaborateResult } from "../frontend/index.js";
+import { UsageError } from "../frontend/index.js";
+import type { Command } from "./command.js";
 import { inspectCommand } from "./inspect.js";
 import { checkCommand } from "./check.js";
-
-export interface Command {
-  summary: string;
-  usage: string;
-  run(argv: string[]): number;
-}
+import { initWeightsCommand } from "./init-weights.js";
+import { runCommand } from "./run.js";
+import { InterpError } from "../interp/index.js";
+import { WeightsError } from "../weights/tensor.js";
+import { exportOnnxCommand } from "./export-onnx.js";
 
 const commands: Record<string, Command> = {
   check: checkCommand,
   inspect: inspectCommand,
+  run: runCommand,
+  "init-weights": initWeightsCommand,
+  "export-onnx": exportOnnxCommand,
 };
 
 function help(): string {
@@ -27,14 +30,6 @@ function help(): string {
     "",
     "Run `graphc <command> --help` for a command's options.",
   ].join("\n");
-}
-
-/** Prints diagnostics to stderr; true when any is an error. */
-export function reportDiagnostics(r: ElaborateResult): boolean {
-  for (const d of r.diagnostics) process.stderr.write(renderDiagnostic(d, r.sources) + "\n\n");
-  const errors = r.diagnostics.filter((d) => d.severity === "error").length;
-  if (errors > 0) process.stderr.write(`${errors} error${errors === 1 ? "" : "s"}\n`);
-  return errors > 0;
 }
 
 function main(argv: string[]): number {
@@ -58,6 +53,11 @@ function main(argv: string[]): number {
     if (e instanceof UsageError) {
       process.stderr.write(`graphc ${name}: ${e.message}\n`);
       return 2;
+    }
+    // Bad data (a malformed checkpoint or input, an id out of range): the user's, not ours.
+    if (e instanceof WeightsError || e instanceof InterpError) {
+      process.stderr.write(`graphc ${name}: ${e.message}\n`);
+      return 1;
     }
     throw e;
   }

@@ -8,6 +8,7 @@ import type { Elaborator } from "./elaborate.js";
 import { bindArgs, Env, type ParamSpec } from "./scope.js";
 import { bool, describe, float, int, list, NONE, show, str, tuple, type CallSite, type TensorValue, type Value } from "./values.js";
 
+/** Gets one value per parameter; `site.argSpans[i]` is where parameter i's value was given. */
 type Impl = (a: Value[], site: CallSite, el: Elaborator) => Value;
 
 /** "x:tensor out:int stride=1 bias:bool=true" -> parameter specs (defaults are literals). */
@@ -55,30 +56,26 @@ function pair(v: Value, what: string, span: Span): number[] {
 }
 
 /** Padding as [top, left, bottom, right]. */
-function pads(v: Value, kernel: number[], dilation: number[], stride: number[], span: Span): number[] {
+function pads(op: string, v: Value, kernel: number[], dilation: number[], stride: number[], span: Span): number[] {
   if (v.k === "string") {
     if (v.v === "valid") return [0, 0, 0, 0];
-    if (v.v !== "same") throw error(`pad must be an int, a tuple, "same" or "valid", found ${show(v)}`, span);
-    if (stride.some((s) => s !== 1)) throw error(`pad="same" needs stride 1 (stride is ${stride.join("x")})`, span);
+    if (v.v !== "same") throw error(`${op}: pad must be an int, a tuple, "same" or "valid", found ${show(v)}`, span);
+    if (stride.some((s) => s !== 1)) throw error(`${op}: pad="same" needs stride 1 (stride is ${stride.join("x")})`, span);
     const total = kernel.map((k, i) => dilation[i]! * (k - 1));
     const before = total.map((t) => Math.floor(t / 2));
     return [before[0]!, before[1]!, total[0]! - before[0]!, total[1]! - before[1]!];
   }
-  const p = ints(v, "pad", span);
-  if (p.some((x) => x < 0)) throw error(`padding cannot be negative, found ${show(v)}`, span);
+  const p = ints(v, `${op}: pad`, span);
+  if (p.some((x) => x < 0)) throw error(`${op}: padding cannot be negative, found ${show(v)}`, span);
   if (p.length === 1) return [p[0]!, p[0]!, p[0]!, p[0]!];
   if (p.length === 2) return [p[0]!, p[1]!, p[0]!, p[1]!];
   if (p.length === 4) return p;
-  throw error(`pad must be an int, (h, w) or (top, left, bottom, right), found ${show(v)}`, span);
+  throw error(`${op}: pad must be an int, (h, w) or (top, left, bottom, right), found ${show(v)}`, span);
 }
 
 function tensorOf(v: Value, what: string, span: Span): TensorValue {
   if (v.k !== "tensor") throw error(`${what} must be a tensor, found ${describe(v)}`, span);
   return v;
-}
-
-function axisList(v: Value, span: Span): number[] {
-  return ints(v, "axes", span);
 }
 
 const num = (v: Value) => (v as { v: number }).v;
@@ -148,21 +145,21 @@ for (const [name, better] of [["min", (a: number, b: number) => a < b], ["max", 
 
 builtin("conv2d", "x:tensor out:int kernel stride=1 pad=0 dilation=1 groups:int=1 bias:bool=true", ([x, out, kernel, stride, pad, dilation, groups, bias], site, el) => {
   const t = x as TensorValue;
-  const k = pair(kernel!, "kernel", spanOf(site, 2));
-  const s = pair(stride!, "stride", site.span);
-  const d = pair(dilation!, "dilation", site.span);
+  const k = pair(kernel!, "conv2d: kernel", spanOf(site, 2));
+  const s = pair(stride!, "conv2d: stride", spanOf(site, 3));
+  const d = pair(dilation!, "conv2d: dilation", spanOf(site, 5));
   const g = num(groups!);
   const o = num(out!);
   if (t.type.shape.length !== 4) throw error(`conv2d: input must be 4-D [N, C, H, W], found ${show(t)}`, spanOf(site, 0));
   const c = t.type.shape[1]!;
   if (o < 1) throw error(`conv2d: output channels must be positive, found ${o}`, spanOf(site, 1));
-  if (g < 1 || c % g !== 0) throw error(`conv2d: input has ${c} channels but groups=${g} does not divide it`, site.span);
-  if (o % g !== 0) throw error(`conv2d: ${o} output channels but groups=${g} does not divide them`, site.span);
+  if (g < 1 || c % g !== 0) throw error(`conv2d: input has ${c} channels but groups=${g} does not divide it`, spanOf(site, 6));
+  if (o % g !== 0) throw error(`conv2d: ${o} output channels but groups=${g} does not divide them`, spanOf(site, 6));
   const fanIn = (c / g) * k[0]! * k[1]!;
   const w = el.weight("conv2d", "weight", [o, c / g, k[0]!, k[1]!], { trainable: true, init: kaiming(fanIn) }, site.span);
   const inputs = [t, w];
   if ((bias as { v: boolean }).v) inputs.push(el.weight("conv2d", "bias", [o], { trainable: true, init: biasInit(fanIn) }, site.span));
-  return el.emit1("conv2d", inputs, { stride: s, pads: pads(pad!, k, d, s, site.span), dilation: d, groups: g }, site.span);
+  return el.emit1("conv2d", inputs, { stride: s, pads: pads("conv2d", pad!, k, d, s, spanOf(site, 4)), dilation: d, groups: g }, site.span);
 });
 
 builtin("batchnorm", "x:tensor eps:float=1e-5", ([x, eps], site, el) => {
@@ -190,8 +187,9 @@ builtin("linear", "x:tensor out:int bias:bool=true weight=none", ([x, out, bias,
   const o = num(out!);
   const w = weight!.k === "none"
     ? el.weight("linear", "weight", [o, inF], { trainable: true, init: kaiming(inF) }, site.span)
-    : tensorOf(weight!, "linear: `weight`", site.span);
-  if (w.type.shape.join() !== [o, inF].join()) throw error(`linear: weight has shape [${w.type.shape}] but ${o} outputs from ${inF} inputs need [${o}, ${inF}]`, site.span);
+    : tensorOf(weight!, "linear: `weight`", spanOf(site, 3));
+  if (w.type.shape.join() !== [o, inF].join())
+    throw error(`linear: weight has shape [${w.type.shape.join(", ")}] but ${o} outputs from ${inF} inputs need [${o}, ${inF}]`, spanOf(site, 3));
   const inputs = [t, w];
   if ((bias as { v: boolean }).v) inputs.push(el.weight("linear", "bias", [o], { trainable: true, init: biasInit(inF) }, site.span));
   return el.emit1("linear", inputs, {}, site.span);
@@ -241,11 +239,11 @@ builtin("softmax", "x:tensor axis:int=-1", ([x, axis], site, el) => el.emit1("so
 
 function pool(op: "maxpool" | "avgpool", extra: string): void {
   builtin(op, `x:tensor kernel stride=none pad=0 dilation=1 ceil_mode:bool=false ${extra}`, ([x, kernel, stride, pad, dilation, ceil, cip], site, el) => {
-    const k = pair(kernel!, "kernel", spanOf(site, 1));
-    const s = stride!.k === "none" ? k : pair(stride!, "stride", site.span);
-    const d = pair(dilation!, "dilation", site.span);
-    if (op === "avgpool" && d.some((v) => v !== 1)) throw error("avgpool: dilation is not supported", site.span);
-    const attrs: Attrs = { kernel: k, stride: s, pads: pads(pad!, k, d, s, site.span), dilation: d, ceil_mode: (ceil as { v: boolean }).v };
+    const k = pair(kernel!, `${op}: kernel`, spanOf(site, 1));
+    const s = stride!.k === "none" ? k : pair(stride!, `${op}: stride`, spanOf(site, 2));
+    const d = pair(dilation!, `${op}: dilation`, spanOf(site, 4));
+    if (op === "avgpool" && d.some((v) => v !== 1)) throw error("avgpool: dilation is not supported", spanOf(site, 4));
+    const attrs: Attrs = { kernel: k, stride: s, pads: pads(op, pad!, k, d, s, spanOf(site, 3)), dilation: d, ceil_mode: (ceil as { v: boolean }).v };
     if (op === "avgpool") attrs.count_include_pad = (cip as { v: boolean }).v;
     return el.emit1(op, [x as TensorValue], attrs, site.span);
   });
@@ -257,7 +255,7 @@ builtin("global_avgpool", "x:tensor", ([x], site, el) => el.emit1("global_avgpoo
 
 for (const [name, op] of [["mean", "reduce_mean"], ["sum", "reduce_sum"]] as const) {
   builtin(name, "x:tensor axes keepdim:bool=false", ([x, axes, keepdim], site, el) =>
-    el.emit1(op, [x as TensorValue], { axes: axisList(axes!, spanOf(site, 1)), keepdim: (keepdim as { v: boolean }).v }, site.span, name));
+    el.emit1(op, [x as TensorValue], { axes: ints(axes!, `${name}: axes`, spanOf(site, 1)), keepdim: (keepdim as { v: boolean }).v }, site.span, name));
 }
 
 function reshape(el: Elaborator, x: TensorValue, shape: number[], site: CallSite, name = "reshape"): TensorValue {
@@ -273,14 +271,14 @@ function reshape(el: Elaborator, x: TensorValue, shape: number[], site: CallSite
   return el.emit1("reshape", [x], { shape }, site.span, name);
 }
 
-builtin("reshape", "x:tensor shape", ([x, shape], site, el) => reshape(el, x as TensorValue, ints(shape!, "shape", spanOf(site, 1)), site));
+builtin("reshape", "x:tensor shape", ([x, shape], site, el) => reshape(el, x as TensorValue, ints(shape!, "reshape: shape", spanOf(site, 1)), site));
 builtin("flatten", "x:tensor start:int=1", ([x, start], site, el) => {
   const s = (x as TensorValue).type.shape;
   const a = num(start!) < 0 ? num(start!) + s.length : num(start!);
   if (a < 0 || a >= s.length) throw error(`flatten: start ${num(start!)} is out of range for ${show(x!)}`, site.span);
   return reshape(el, x as TensorValue, [...s.slice(0, a), numel(s.slice(a))], site, "flatten");
 });
-builtin("transpose", "x:tensor perm", ([x, perm], site, el) => el.emit1("transpose", [x as TensorValue], { perm: ints(perm!, "perm", spanOf(site, 1)) }, site.span));
+builtin("transpose", "x:tensor perm", ([x, perm], site, el) => el.emit1("transpose", [x as TensorValue], { perm: ints(perm!, "transpose: perm", spanOf(site, 1)) }, site.span));
 builtin("concat", "xs:list axis:int", ([xs, axis], site, el) => {
   const items = (xs as { items: Value[] }).items.map((v) => tensorOf(v, "concat: every item", spanOf(site, 0)));
   if (items.length === 0) throw error("concat: needs at least one tensor", site.span);
@@ -296,7 +294,7 @@ builtin("split", "x:tensor parts axis:int=0", ([x, parts, axis], site, el) => {
   if (parts!.k === "int") {
     if (parts!.v < 1 || dimSize % parts!.v !== 0) throw error(`split: dimension ${a} of size ${dimSize} does not split into ${parts!.v} equal parts`, site.span);
     sizes = Array(parts!.v).fill(dimSize / parts!.v);
-  } else sizes = ints(parts!, "split sizes", spanOf(site, 1));
+  } else sizes = ints(parts!, "split: sizes", spanOf(site, 1));
   return tuple(el.emit("split", [t], { axis: a, sizes }, site.span));
 });
 function sliceOf(el: Elaborator, t: TensorValue, axis: number, start: number, end: number, site: CallSite, name: string): TensorValue {
@@ -329,7 +327,7 @@ builtin("cast", "x:tensor dtype:string", ([x, dtype], site, el) => {
 });
 builtin("iota", "n:int", ([n], site, el) => {
   const k = num(n!);
-  if (k < 1) throw error(`iota: length must be positive, found ${k}`, site.span);
+  if (k < 1 || k > 1 << 24) throw error(`iota: length must be in 1..${1 << 24}, found ${k}`, spanOf(site, 0));
   return el.constant([k], Int32Array.from({ length: k }, (_, i) => i), "i32");
 });
 builtin("dropout", "x:tensor p:float=0.1", ([x, p], site) => {
@@ -341,7 +339,7 @@ builtin("parameter", 'shape init:string="zeros"', ([shape, init], site, el) => {
   const inits: Record<string, InitKind> = { zeros: { kind: "zeros" }, ones: { kind: "ones" }, normal: { kind: "normal", std: 0.02 } };
   const kind = inits[(init as { v: string }).v];
   if (!kind) throw error(`parameter: init must be "zeros", "ones" or "normal", found ${show(init!)}`, site.span);
-  const dims = ints(shape!, "shape", spanOf(site, 0));
+  const dims = ints(shape!, "parameter: shape", spanOf(site, 0));
   if (dims.some((d) => d < 1)) throw error(`parameter: dimensions must be positive, found [${dims}]`, spanOf(site, 0));
   return el.weight("parameter", undefined, dims, { trainable: true, init: kind }, site.span);
 });
@@ -351,7 +349,16 @@ builtin("param", "name:string", ([name], site, el) => el.weightByName((name as {
 export function builtinScope(el: Elaborator): Env {
   const env = new Env();
   for (const [name, { params, impl }] of table)
-    env.set(name, { k: "fn", fn: { name, call: (site, args, kwargs) => impl(bindArgs(name, params, site, args, kwargs), site, el) } });
+    env.set(name, {
+      k: "fn",
+      fn: {
+        name,
+        call: (site, args, kwargs) => {
+          const { values, spans } = bindArgs(name, params, site, args, kwargs);
+          return impl(values, { span: site.span, argSpans: spans }, el);
+        },
+      },
+    });
   for (const [name, impl] of variadic) {
     env.set(name, {
       k: "fn",

@@ -1,13 +1,14 @@
 // Runs a .nn program at compile time and records the tensor operations it performs as an IR
 // graph. Errors become diagnostics; the statement that failed binds its names to POISON so
 // one mistake is reported once, and elaboration goes on to find the next.
+import { typeNames } from "../../grammar/index.js";
 import type * as A from "../../grammar/index.js";
 import { emptyGraph, type Attrs, type DType, type Graph, type InitKind, type TensorType, type Weight } from "../ir/graph.js";
 import { getOp, ShapeError } from "../ir/ops.js";
 import { DiagnosticError, error, location, type Diagnostic, type Note } from "./diagnostics.js";
 import { bindArgs, checkType, closest, Env, type ParamSpec } from "./scope.js";
 import {
-  bool, describe, equal, float, int, list, NONE, POISON, show, str, tuple,
+  bool, describe, equal, float, int, NONE, POISON, show, str,
   type CallSite, type Callable, type KwArg, type TensorValue, type Value,
 } from "./values.js";
 
@@ -166,12 +167,13 @@ export class Elaborator {
   weight(op: string, suffix: string | undefined, shape: number[], opts: WeightOptions, span: A.Span): TensorValue {
     if (this.path.length === 0) throw error(`\`${op}\` owns weights, so it needs a label: \`name: ${op}(...)\``, span);
     const name = suffix ? `${this.path.join(".")}.${suffix}` : this.path.join(".");
+    if (shape.some((d) => d < 1)) throw error(`\`${op}\` would make weight \`${name}\` of shape [${shape.join(", ")}]; dimensions must be positive`, span);
     const type: TensorType = { dtype: opts.dtype ?? "f32", shape };
     const prior = this.weights.get(name);
     if (this.sharedDepth > 0) {
       if (!prior) throw error(`\`shared\` reuses weights created earlier under the same label, but there is no weight \`${name}\` yet`, span);
       if (prior.weight.type.shape.join() !== shape.join())
-        throw error(`shared weight \`${name}\` has shape [${prior.weight.type.shape}] but this use needs [${shape}]`, span, [{ message: "first created here", span: prior.span }]);
+        throw error(`shared weight \`${name}\` has shape [${prior.weight.type.shape.join(", ")}] but this use needs [${shape.join(", ")}]`, span, [{ message: "first created here", span: prior.span }]);
       return { k: "tensor", id: prior.weight.value, type: prior.weight.type };
     }
     if (prior) throw error(`weight \`${name}\` is already defined; give this \`${op}\` its own label, or write \`shared\` before the label to reuse the weights`, span, [{ message: "first defined here", span: prior.span }]);
@@ -220,9 +222,7 @@ export class Elaborator {
     } catch (e) {
       if (!(e instanceof DiagnosticError)) throw e;
       this.report(e);
-      if (s.kind === "assign") for (const t of s.targets) env.set(t.name, POISON);
-      if (s.kind === "return") return POISON;
-      return undefined;
+      return s.kind === "assert" ? POISON : poison(s, env); // a failed assert ends its block
     }
   }
 
@@ -246,10 +246,7 @@ export class Elaborator {
         const dtype = s.dtype as DType;
         if (!["f32", "i32", "i64"].includes(s.dtype)) throw error(`unknown input type \`${s.dtype}\`; expected f32, i32 or i64`, s.dtypeSpan);
         const dims = s.dims.map((d) => this.eval(d, env));
-        if (dims.some((d) => d.k === "poison")) {
-          env.set(s.name, POISON);
-          return undefined;
-        }
+        if (dims.some((d) => d.k === "poison")) return poison(s, env);
         const declared = dims.map((d, i) => {
           if (d.k !== "int" || d.v < 1) throw error(`a dimension must be a positive int, found ${describe(d)}`, s.dims[i]!.span);
           return d.v;
@@ -264,7 +261,7 @@ export class Elaborator {
       case "output": {
         if (!inModel) throw error("`output` declares a model output and is only allowed in a `model`", s.span);
         const v = this.eval(s.value, env);
-        if (v.k === "poison") return undefined;
+        if (v.k === "poison") return poison(s, env);
         if (v.k !== "tensor") throw error(`output \`${s.name}\` must be a tensor, found ${describe(v)}`, s.value.span);
         this.output(s.name, v, s.span);
         env.set(s.name, v);
@@ -272,7 +269,7 @@ export class Elaborator {
       }
       case "for": {
         const it = this.eval(s.iterable, env);
-        if (it.k === "poison") return undefined;
+        if (it.k === "poison") return poison(s, env);
         if (it.k !== "list" && it.k !== "tuple") throw error(`\`for\` iterates a list or tuple, found ${describe(it)}`, s.iterable.span);
         for (const item of it.items) {
           this.destructure(s.pattern, item, env, s.iterable.span);
@@ -283,7 +280,7 @@ export class Elaborator {
       }
       case "if": {
         const c = this.eval(s.cond, env);
-        if (c.k === "poison") return undefined;
+        if (c.k === "poison") return poison(s, env);
         if (c.k !== "bool") throw error(`a condition must be a bool, found ${describe(c)}`, s.cond.span);
         if (c.v) return this.execBody(s.then, env, inModel);
         return s.else ? this.execBody(s.else, env, inModel) : undefined;
@@ -294,8 +291,7 @@ export class Elaborator {
         if (c.k !== "bool") throw error(`an assertion must be a bool, found ${describe(c)}`, s.cond.span);
         if (!c.v) {
           const m = s.message ? this.eval(s.message, env) : undefined;
-          const text = m === undefined ? "assertion failed" : m.k === "string" ? m.v : show(m);
-          throw error(text, s.cond.span);
+          throw error(m === undefined ? "assertion failed" : `assertion failed: ${m.k === "string" ? m.v : show(m)}`, s.cond.span);
         }
         return undefined;
       }
@@ -311,8 +307,10 @@ export class Elaborator {
       for (const item of p.items) this.destructure(item, POISON, env, span);
       return;
     }
-    if ((v.k !== "tuple" && v.k !== "list") || v.items.length !== p.items.length)
-      throw error(`cannot unpack ${describe(v)} into ${p.items.length} names`, span);
+    if ((v.k !== "tuple" && v.k !== "list") || v.items.length !== p.items.length) {
+      const found = v.k === "tuple" || v.k === "list" ? `${describe(v)} of ${v.items.length} item${v.items.length === 1 ? "" : "s"}` : describe(v);
+      throw error(`cannot unpack ${found} into ${p.items.length} names`, span);
+    }
     p.items.forEach((item, i) => this.destructure(item, v.items[i]!, env, span));
   }
 
@@ -322,8 +320,10 @@ export class Elaborator {
     this.tick(e.span);
     switch (e.kind) {
       case "int":
+        if (!Number.isSafeInteger(e.value)) throw error(`integer too large (the largest is ${Number.MAX_SAFE_INTEGER})`, e.span);
         return int(e.value);
       case "float":
+        if (!Number.isFinite(e.value)) throw error("number too large", e.span);
         return float(e.value);
       case "string":
         return str(e.value);
@@ -340,9 +340,10 @@ export class Elaborator {
         return v;
       }
       case "list":
-        return list(e.items.map((i) => this.eval(i, env)));
-      case "tuple":
-        return tuple(e.items.map((i) => this.eval(i, env)));
+      case "tuple": {
+        const items = e.items.map((i) => this.eval(i, env));
+        return items.some((v) => v.k === "poison") ? POISON : { k: e.kind, items };
+      }
       case "unary":
         return this.unary(e.op, this.eval(e.operand, env), e);
       case "binary":
@@ -372,6 +373,7 @@ export class Elaborator {
    * and `bn1.weight`, not `bn1.conv1.weight`. `input` is the tensor a `seq` feeds to its item.
    */
   private labelled(e: Extract<A.Expr, { kind: "label" }>, env: Env, input?: SeqInput, outer: Wrap = (f) => f()): Value {
+    let poisoned = false;
     const segments = e.path.map((seg) =>
       seg.parts
         .map((p) => {
@@ -379,10 +381,15 @@ export class Elaborator {
           const v = this.eval(p.expr, env);
           if (v.k === "int" && v.v >= 0) return String(v.v);
           if (v.k === "string" && /^[A-Za-z0-9_]+$/.test(v.v)) return v.v;
+          if (v.k === "poison") {
+            poisoned = true;
+            return "";
+          }
           throw error(`a label part must be a non-negative int or a name, found ${describe(v)}`, p.expr.span);
         })
         .join(""),
     );
+    if (poisoned) return POISON;
     const wrap: Wrap = (f) => outer(() => this.withLabel(segments, e.shared, f));
     return this.applyWrapped(e.body, env, wrap, input);
   }
@@ -434,20 +441,22 @@ export class Elaborator {
       const x = (a as { v: number }).v;
       const y = (b as { v: number }).v;
       const ints = a.k === "int" && b.k === "int";
-      const wrap = (r: number) => (ints ? int(r) : float(r));
+      const wrap = (r: number) => {
+        if (!ints) return float(r);
+        if (!Number.isSafeInteger(r)) throw error(`integer overflow: ${show(a)} ${op} ${show(b)} is beyond ${Number.MAX_SAFE_INTEGER}`, span);
+        return int(r);
+      };
       switch (op) {
         case "+": return wrap(x + y);
         case "-": return wrap(x - y);
         case "*": return wrap(x * y);
         case "/":
-          if (y === 0) throw error("division by zero", span);
-          return float(x / y);
         case "//":
         case "%":
-          if (y === 0) throw error(`\`${op}\` by zero`, span);
-          return wrap(op === "//" ? Math.floor(x / y) : x - Math.floor(x / y) * y);
+          if (y === 0) throw error(`division by zero in \`${op}\``, span);
+          return op === "/" ? float(x / y) : wrap(op === "//" ? Math.floor(x / y) : x - Math.floor(x / y) * y);
         case "**":
-          return ints && y >= 0 ? int(x ** y) : float(x ** y);
+          return y >= 0 ? wrap(x ** y) : float(x ** y);
         case "<": return bool(x < y);
         case "<=": return bool(x <= y);
         case ">": return bool(x > y);
@@ -520,6 +529,19 @@ export class Elaborator {
     return fn.call(site, args, kwargs);
   }
 
+  /** Reports unknown parameter types (which then accept any value) and repeated parameter names. */
+  checkParams(decl: A.BlockDecl): void {
+    const seen = new Set<string>();
+    for (const p of decl.params) {
+      if (seen.has(p.name)) this.report(error(`\`${decl.name}\` has two parameters named \`${p.name}\``, p.span));
+      seen.add(p.name);
+      if (p.type && !typeNames.includes(p.type)) {
+        const near = closest(p.type, typeNames);
+        this.report(error(`unknown type \`${p.type}\`; the types are ${typeNames.join(", ")}`, p.typeSpan, near ? [{ message: `did you mean \`${near}\`?` }] : []));
+      }
+    }
+  }
+
   /** A user block: parameters bound in a fresh scope over the block's module. */
   blockCallable(decl: A.BlockDecl, module: Env): Callable {
     const params: ParamSpec[] = decl.params.map((p) => ({
@@ -532,7 +554,7 @@ export class Elaborator {
       call: (site, args, kwargs) => {
         if (this.frames.some((f) => f.decl === decl))
           throw error(`\`${decl.name}\` calls itself; blocks cannot be recursive (the graph would be unbounded)`, site.span);
-        const bound = bindArgs(decl.name, params, site, args, kwargs);
+        const bound = bindArgs(decl.name, params, site, args, kwargs).values;
         const env = new Env(module);
         decl.params.forEach((p, i) => env.set(p.name, bound[i]!));
         this.frames.push({ name: decl.name, decl, span: site.span });
@@ -614,4 +636,32 @@ export class Elaborator {
   unusedShapes(): string[] {
     return [...this.inputShapes.keys()].filter((n) => !this.usedShapes.has(n));
   }
+}
+
+/** The names statements may bind, into `names`; true when they may `return`. */
+function bindings(stmts: A.Stmt[], names: Set<string>): boolean {
+  const addPattern = (p: A.Pattern): void => (p.kind === "name" ? void names.add(p.name) : p.items.forEach(addPattern));
+  let returns = false;
+  for (const s of stmts) {
+    if (s.kind === "assign") s.targets.forEach((t) => names.add(t.name));
+    else if (s.kind === "input" || s.kind === "output") names.add(s.name);
+    else if (s.kind === "return") returns = true;
+    else if (s.kind === "for") {
+      addPattern(s.pattern);
+      returns = bindings(s.body, names) || returns;
+    } else if (s.kind === "if") returns = bindings([...s.then, ...(s.else ?? [])], names) || returns;
+  }
+  return returns;
+}
+
+/**
+ * A statement that failed, or was skipped for an erroneous value, binds every name it might
+ * have bound to POISON, and returns POISON if it might have returned: no later error stems
+ * from it.
+ */
+function poison(s: A.Stmt, env: Env): Value | undefined {
+  const names = new Set<string>();
+  const returns = bindings([s], names);
+  for (const n of names) env.set(n, POISON);
+  return returns ? POISON : undefined;
 }

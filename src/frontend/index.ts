@@ -1,14 +1,14 @@
 // The frontend's entry: .nn files -> an IR graph plus diagnostics.
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { parseSource, typeNames, type FileAst, type Span } from "../../grammar/index.js";
+import { parseSource, type FileAst, type Span } from "../../grammar/index.js";
 import type { Graph } from "../ir/graph.js";
 import { builtinScope } from "./builtins.js";
 import { error, DiagnosticError, type Diagnostic } from "./diagnostics.js";
 import { Elaborator } from "./elaborate.js";
 import { PRELUDE, PRELUDE_FILE } from "./prelude.js";
 import { Env } from "./scope.js";
-import { bool, float, int, str, type Value } from "./values.js";
+import { bool, float, int, POISON, str, type Value } from "./values.js";
 
 export type { Diagnostic } from "./diagnostics.js";
 export { renderDiagnostic } from "./diagnostics.js";
@@ -41,6 +41,8 @@ interface Loaded {
 class Loader {
   readonly sources = new Map<string, string>();
   private readonly modules = new Map<string, Loaded>();
+  /** Files being loaded, importer first. */
+  private readonly loading: string[] = [];
   readonly el: Elaborator;
   readonly globals: Env;
 
@@ -54,33 +56,42 @@ class Loader {
   private parse(text: string, file: string): FileAst | undefined {
     this.sources.set(file, text);
     const { ast, errors } = parseSource(text, file);
-    for (const e of errors) this.el.diagnostics.push({ severity: "error", message: e.message, span: e.span, notes: [] });
+    for (const e of errors) this.el.diagnostics.push({ severity: "error", message: e.message, span: e.span, notes: e.note ? [e.note] : [] });
     return ast;
   }
 
   load(file: string, text: string, importedAt?: Span): Loaded {
     const known = this.modules.get(file);
     if (known) {
-      if (known.state === "loading") this.el.report(error(`import cycle: \`${file}\` imports itself through this import`, importedAt));
+      if (known.state === "loading") {
+        const cycle = [...this.loading.slice(this.loading.indexOf(file)), file];
+        this.el.report(error(`import cycle: ${cycle.join(" imports ")}`, importedAt));
+      }
       return known;
     }
     const mod: Loaded = { env: new Env(this.globals), state: "loading" };
     this.modules.set(file, mod);
+    this.loading.push(file);
     const ast = this.parse(text, file);
     if (ast) {
       mod.ast = ast;
-      const origin = new Map<string, string>();
-      const define = (name: string, v: Value, from: string, span: Span) => {
-        if (mod.env.has(name)) {
-          this.el.report(error(`\`${name}\` is defined twice (in ${origin.get(name)} and in ${from})`, span));
+      for (const d of [...ast.blocks, ...ast.models]) this.el.checkParams(d);
+      /** Where each top-level name is defined: its block's name. */
+      const origin = new Map<string, Span>();
+      /** `at` is where this file defines the name: the block's name, or the import. */
+      const define = (name: string, v: Value, decl: Span, at: Span) => {
+        const first = origin.get(name);
+        if (first) {
+          this.el.report(error(`\`${name}\` is defined twice`, at, [{ message: "first defined here", span: first }]));
+          mod.env.set(name, POISON); // which one a use meant is unknown
           return;
         }
         if (this.globals.lookup(name)) {
-          this.el.report(error(`\`${name}\` is a built-in; choose another name`, span));
+          this.el.report(error(`\`${name}\` is a built-in; choose another name`, at));
           return;
         }
         mod.env.set(name, v);
-        origin.set(name, from);
+        origin.set(name, decl);
       };
       for (const imp of ast.imports) {
         const target = join(dirname(file), imp.path);
@@ -92,14 +103,11 @@ class Loader {
           continue;
         }
         const dep = this.load(target, source, imp.span);
-        for (const b of dep.ast?.blocks ?? []) define(b.name, dep.env.lookup(b.name) ?? { k: "poison" }, target, imp.span);
+        for (const b of dep.ast?.blocks ?? []) define(b.name, dep.env.lookup(b.name) ?? POISON, b.nameSpan, imp.span);
       }
-      for (const b of [...ast.blocks, ...ast.models])
-        for (const p of b.params)
-          if (p.type && !typeNames.includes(p.type))
-            this.el.report(error(`unknown type \`${p.type}\`; expected one of ${typeNames.join(", ")}`, p.typeSpan));
-      for (const b of ast.blocks) define(b.name, { k: "fn", fn: this.el.blockCallable(b, mod.env) }, file, b.nameSpan);
+      for (const b of ast.blocks) define(b.name, { k: "fn", fn: this.el.blockCallable(b, mod.env) }, b.nameSpan, b.nameSpan);
     }
+    this.loading.pop();
     mod.state = "done";
     return mod;
   }

@@ -38,8 +38,9 @@ const typeLabel: Record<TypeName, string> = {
   tuple: "a tuple", block: "a block", any: "any value",
 };
 
+/** `v` as a `type` (an int widened to a float); an unknown type, reported where it was declared, accepts anything. */
 export function checkType(v: Value, type: TypeName | undefined, what: string, span: Span): Value {
-  if (!type || type === "any" || v.k === "poison") return v;
+  if (!type || type === "any" || !Object.hasOwn(typeLabel, type) || v.k === "poison") return v;
   const ok =
     (type === "tensor" && v.k === "tensor") || (type === "int" && v.k === "int") || (type === "float" && (v.k === "float" || v.k === "int")) ||
     (type === "bool" && v.k === "bool") || (type === "string" && v.k === "string") || (type === "list" && v.k === "list") ||
@@ -48,13 +49,17 @@ export function checkType(v: Value, type: TypeName | undefined, what: string, sp
   return type === "float" && v.k === "int" ? float(v.v) : v;
 }
 
-/** Positional then keyword arguments -> one value per parameter, in parameter order. */
-export function bindArgs(callee: string, params: ParamSpec[], site: CallSite, args: Value[], kwargs: Map<string, KwArg>): Value[] {
+/**
+ * Positional then keyword arguments -> one value per parameter, in parameter order, and the
+ * span of the argument each came from (the call's, for a default).
+ */
+export function bindArgs(callee: string, params: ParamSpec[], site: CallSite, args: Value[], kwargs: Map<string, KwArg>): { values: Value[]; spans: Span[] } {
   if (args.length > params.length) {
     const extra = site.argSpans[params.length] ?? site.span;
     throw error(`\`${callee}\` takes at most ${params.length} argument${params.length === 1 ? "" : "s"} but ${args.length} were given`, extra);
   }
-  const out: Value[] = [];
+  const values: Value[] = [];
+  const spans: Span[] = [];
   params.forEach((p, i) => {
     const kw = kwargs.get(p.name);
     if (i < args.length && kw) throw error(`\`${callee}\`: argument \`${p.name}\` given both by position and by name`, kw.span);
@@ -71,7 +76,8 @@ export function bindArgs(callee: string, params: ParamSpec[], site: CallSite, ar
     } else {
       throw error(`\`${callee}\` is missing its argument \`${p.name}\``, site.span);
     }
-    out.push(checkType(v, p.type, `argument \`${p.name}\` of \`${callee}\``, span));
+    values.push(checkType(v, p.type, `argument \`${p.name}\` of \`${callee}\``, span));
+    spans.push(span);
   });
   for (const [name, kw] of kwargs) {
     if (!params.some((p) => p.name === name)) {
@@ -79,7 +85,7 @@ export function bindArgs(callee: string, params: ParamSpec[], site: CallSite, ar
       throw error(`\`${callee}\` has no parameter \`${name}\` (its parameters: ${known || "none"})`, kw.span);
     }
   }
-  return out;
+  return { values, spans };
 }
 
 /** The closest candidate within a small edit distance, for "did you mean" notes. */
@@ -93,12 +99,14 @@ export function closest(name: string, candidates: Iterable<string>): string | un
   return best;
 }
 
+/** Edits (insert, delete, replace, swap two neighbours) turning `a` into `b`. */
 function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur.push(Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    prev = cur;
+    for (let j = 1; j <= b.length; j++) {
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i]![j] = Math.min(d[i]![j]!, d[i - 2]![j - 2]! + 1);
+    }
   }
-  return prev[b.length]!;
+  return d[a.length]![b.length]!;
 }

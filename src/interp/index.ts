@@ -130,15 +130,16 @@ const kernels: Record<string, Kernel> = {
           for (let ky = 0; ky < kh; ky++) {
             for (let kx = 0; kx < kw; kx++) {
               const wv = w![((ko * cg + ci) * kh + ky) * kw + kx]!;
+              // Output columns whose input column ox*sw - pl + kx*dw lies inside the row.
+              const shift = kx * dw! - pl!;
+              const oxLo = Math.max(0, Math.ceil(-shift / sw!));
+              const oxHi = Math.min(ow!, Math.ceil((wd - shift) / sw!));
               for (let oy = 0; oy < oh!; oy++) {
                 const iy = oy * sh! - pt! + ky * dh!;
                 if (iy < 0 || iy >= h) continue;
-                const row = xBase + iy * wd;
+                const row = xBase + iy * wd + shift;
                 const accRow = oy * ow!;
-                for (let ox = 0; ox < ow!; ox++) {
-                  const ix = ox * sw! - pl! + kx * dw!;
-                  if (ix >= 0 && ix < wd) acc[accRow + ox]! += wv * x![row + ix]!;
-                }
+                for (let ox = oxLo; ox < oxHi; ox++) acc[accRow + ox]! += wv * x![row + ox * sw!]!;
               }
             }
           }
@@ -418,8 +419,11 @@ function toBuf(data: TensorData, t: TensorType, what: string): Buf {
   });
 }
 
+/** Called before each node runs, with the node's input buffers (which it may rewrite). */
+export type NodeHook = (node: Node, inputs: Buf[]) => void;
+
 /** Runs the graph; returns every output by name. */
-export function interpret(g: Graph, weights: ReadonlyMap<string, TensorData>, inputs: Record<string, TensorData>): Record<string, TensorData> {
+export function interpret(g: Graph, weights: ReadonlyMap<string, TensorData>, inputs: Record<string, TensorData>, beforeNode?: NodeHook): Record<string, TensorData> {
   const vals = new Array<Buf | undefined>(g.values.length);
   for (const w of g.weights) {
     const d = weights.get(w.name);
@@ -437,7 +441,9 @@ export function interpret(g: Graph, weights: ReadonlyMap<string, TensorData>, in
   for (const n of g.nodes) {
     const kernel = kernels[n.op];
     if (!kernel) throw new Error(`interpreter: no kernel for op ${n.op}`);
-    const outs = kernel(n.inputs.map((i) => vals[i]!), n.inputs.map((i) => g.values[i]!.type), n.outputs.map((o) => g.values[o]!.type), n.attrs);
+    const ins = n.inputs.map((i) => vals[i]!);
+    beforeNode?.(n, ins);
+    const outs = kernel(ins, n.inputs.map((i) => g.values[i]!.type), n.outputs.map((o) => g.values[o]!.type), n.attrs);
     n.outputs.forEach((o, i) => (vals[o] = outs[i]));
   }
   const result: Record<string, TensorData> = {};

@@ -1,0 +1,25 @@
+import { writeFileSync } from "node:fs";
+import { modelOptions, onePath, parse, UsageError } from "./args.js";
+import type { Command } from "./command.js";
+import { modelFromArgs, seedOf, weightsFromArgs } from "./model.js";
+import { writeSafetensors } from "../weights/safetensors.js";
+
+const usage = "graphc init-weights FILE.nn -o WEIGHTS.safetensors [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
+
+export const initWeightsCommand: Command = {
+  summary: "write the model's seeded default weights as a safetensors checkpoint",
+  usage,
+  run(argv) {
+    const { values, positionals } = parse(argv, { ...modelOptions, seed: { type: "string" }, output: { type: "string", short: "o" } });
+    const file = onePath(positionals, usage);
+    if (typeof values.output !== "string") throw new UsageError(`missing -o WEIGHTS.safetensors\nusage: ${usage}`);
+    seedOf(values);
+    const g = modelFromArgs(file, values);
+    if (!g) return 1;
+    const data = weightsFromArgs(g, values);
+    const bytes = writeSafetensors(g.weights.map((w) => ({ name: w.name, shape: w.type.shape, data: data.get(w.name)! })), { format: "pt", producer: "graphc", seed: String(values.seed ?? 0) });
+    writeFileSync(values.output, bytes);
+    process.stderr.write(`wrote ${g.weights.length} tensors (${(bytes.length / 2 ** 20).toFixed(1)} MiB) to ${values.output}\n`);
+    return 0;
+  },
+};

@@ -1,0 +1,89 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { formatType, numel, type Graph, type TensorType } from "../ir/graph.js";
+import { randomInputs } from "../interp/calibrate.js";
+import { interpret } from "../interp/index.js";
+import { readNpy, readRawTensor, writeNpy } from "../weights/npy.js";
+import type { TensorData } from "../weights/tensor.js";
+import { modelOptions, onePath, parse, UsageError } from "./args.js";
+import type { Command } from "./command.js";
+import { modelFromArgs, seedOf, weightOptions, weightsFromArgs } from "./model.js";
+
+const usage =
+  "graphc run FILE.nn [--weights W.safetensors] [--input NAME=PATH.npy|PATH.bin]... [--out DIR] [--backend interp] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
+
+const backends = ["interp"];
+
+/** Reads --input NAME=PATH for the model's input NAME, checking dtype and shape. */
+function readInput(path: string, name: string, t: TensorType): TensorData {
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(path));
+  } catch {
+    throw new UsageError(`cannot read input file ${path}`);
+  }
+  if (!path.endsWith(".npy")) return readRawTensor(bytes, t.dtype as "f32" | "i32" | "i64", t.shape, path).data;
+  const arr = readNpy(bytes, path);
+  if (arr.shape.join() !== t.shape.join()) throw new UsageError(`input ${name}: ${path} has shape [${arr.shape}] but the model expects ${formatType(t)}`);
+  const intWanted = t.dtype !== "f32";
+  if (intWanted !== (arr.dtype !== "f32")) throw new UsageError(`input ${name}: ${path} holds ${arr.dtype} data but the model expects ${formatType(t)}`);
+  return arr.data;
+}
+
+function summary(name: string, t: TensorType, data: TensorData): string {
+  const xs = Array.from(data as ArrayLike<number | bigint>, Number);
+  let [min, max, sum] = [Infinity, -Infinity, 0];
+  for (const v of xs) [min, max, sum] = [Math.min(min, v), Math.max(max, v), sum + v];
+  const lines = [`${name}: ${formatType(t)}  min ${min.toPrecision(6)}  max ${max.toPrecision(6)}  mean ${(sum / xs.length).toPrecision(6)}`];
+  const classes = t.shape[t.shape.length - 1]!;
+  if (t.dtype === "f32" && t.shape.length === 2 && t.shape[0] === 1 && classes > 5) {
+    const top = xs.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5);
+    lines.push(`  top-5: ${top.map(([v, i]) => `${i} (${v.toPrecision(5)})`).join(", ")}`);
+  }
+  return lines.join("\n");
+}
+
+function inputsFromArgs(g: Graph, values: Record<string, unknown>): Record<string, TensorData> {
+  const given = (values.input as string[] | undefined) ?? [];
+  const inputs = randomInputs(g, seedOf(values));
+  for (const item of given) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--input expects NAME=PATH, got \`${item}\``);
+    const name = item.slice(0, eq);
+    const port = g.inputs.find((p) => p.name === name);
+    if (!port) throw new UsageError(`model ${g.name} has no input \`${name}\` (inputs: ${g.inputs.map((p) => p.name).join(", ")})`);
+    inputs[name] = readInput(item.slice(eq + 1), name, g.values[port.value]!.type);
+  }
+  const missing = g.inputs.filter((p) => !given.some((i) => i.startsWith(`${p.name}=`))).map((p) => p.name);
+  if (given.length > 0 && missing.length > 0) process.stderr.write(`graphc: no --input for ${missing.join(", ")}: using seeded random data\n`);
+  return inputs;
+}
+
+export const runCommand: Command = {
+  summary: "run a model on inputs (.npy or raw .bin) and print or save its outputs",
+  usage,
+  run(argv) {
+    const { values, positionals } = parse(argv, { ...modelOptions, ...weightOptions, input: { type: "string", multiple: true }, out: { type: "string" }, backend: { type: "string" } });
+    const file = onePath(positionals, usage);
+    const backend = (values.backend as string | undefined) ?? "interp";
+    if (!backends.includes(backend)) throw new UsageError(`unknown backend \`${backend}\` (available: ${backends.join(", ")})`);
+    const g = modelFromArgs(file, values);
+    if (!g) return 1;
+    const inputs = inputsFromArgs(g, values);
+    const weights = weightsFromArgs(g, values);
+    const start = performance.now();
+    const outputs = interpret(g, weights, inputs);
+    process.stderr.write(`ran ${g.name} on ${backend} in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
+    for (const p of g.outputs) process.stdout.write(summary(p.name, g.values[p.value]!.type, outputs[p.name]!) + "\n");
+    if (typeof values.out === "string") {
+      mkdirSync(values.out, { recursive: true });
+      for (const p of g.outputs) {
+        const t = g.values[p.value]!.type;
+        if (numel(t.shape) !== outputs[p.name]!.length) throw new Error(`output ${p.name} has the wrong size`);
+        writeFileSync(join(values.out, `${p.name}.npy`), writeNpy(t.shape, outputs[p.name]!));
+      }
+      process.stderr.write(`wrote ${g.outputs.map((p) => `${p.name}.npy`).join(", ")} to ${values.out}\n`);
+    }
+    return 0;
+  },
+};

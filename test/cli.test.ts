@@ -1,0 +1,154 @@
+// The graphc command line, run as a user runs it: exit codes (0 ok, 1 model errors, 2 usage),
+// what goes to stdout and stderr, and never a stack trace for a user mistake.
+import { execFile, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, test } from "vitest";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function graphc(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, ["dist/src/cli/main.js", ...args], { cwd: root, encoding: "utf8" }, (_, stdout, stderr) =>
+      resolve({ code: child.exitCode, stdout, stderr }));
+  });
+}
+
+/** Exit code 2, a one-line-or-so explanation on stderr, nothing on stdout, no stack trace. */
+function expectUsageError(r: Run, mentions: RegExp): void {
+  expect(r.code, r.stderr).toBe(2);
+  expect(r.stdout).toBe("");
+  expect(r.stderr).toMatch(mentions);
+  expect(r.stderr).not.toContain("    at ");
+}
+
+async function inspectJson(...args: string[]): Promise<Record<string, unknown>> {
+  const r = await graphc("inspect", "--json", ...args);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stdout.trim().split("\n")).toHaveLength(1);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+type Port = { name: string; shape: number[] };
+
+beforeAll(() => {
+  // tsc emits even when a file someone is editing does not type-check; `npm run typecheck` is
+  // where type errors fail.
+  spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { cwd: root, encoding: "utf8" });
+});
+
+describe.concurrent("graphc check", () => {
+  test("a good model: exit 0, silent", async () => {
+    const r = await graphc("check", "specs/resnet18.nn");
+    expect(r).toEqual({ code: 0, stdout: "", stderr: "" });
+  });
+
+  test("a bad model: exit 1, located diagnostics on stderr", async () => {
+    const r = await graphc("check", "test/golden/diagnostics/several_errors.nn");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^error: /);
+    expect(r.stderr).toContain("  --> test/golden/diagnostics/several_errors.nn:3:27\n");
+    expect(r.stderr).toMatch(/\n4 errors\n$/);
+    expect(r.stderr).not.toContain("    at ");
+  });
+
+  test("an error in an imported file points there", async () => {
+    const r = await graphc("check", "test/golden/diagnostics/import_error_in_block.nn");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--> test/golden/diagnostics/lib/helpers.nn:3:");
+    expect(r.stderr).toContain("in `conv_bn`, called here (test/golden/diagnostics/import_error_in_block.nn:5:13)");
+  });
+
+  test("a syntax error: exit 1", async () => {
+    const r = await graphc("check", "test/golden/diagnostics/missing_paren.nn");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("test/golden/diagnostics/missing_paren.nn:4:1");
+    expect(r.stderr).not.toContain("    at ");
+  });
+});
+
+describe.concurrent("usage errors exit 2", () => {
+  test("unknown command", async () => {
+    const r = await graphc("frobnicate", "specs/resnet18.nn");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command `frobnicate`");
+    expect(r.stderr).not.toContain("    at ");
+  });
+
+  test("no command", async () => {
+    expect((await graphc()).code).toBe(2);
+  });
+
+  test("unknown flag", async () => {
+    expectUsageError(await graphc("check", "--frobnicate", "specs/resnet18.nn"), /frobnicate/);
+  });
+
+  test("missing file", async () => {
+    expectUsageError(await graphc("check", "specs/no_such_model.nn"), /specs\/no_such_model\.nn/);
+  });
+
+  test("no file at all", async () => {
+    expectUsageError(await graphc("check"), /expected one \.nn file/);
+  });
+
+  test("--set of an unknown parameter", async () => {
+    expectUsageError(await graphc("check", "specs/resnet18.nn", "--set", "depth=3"), /no parameter `depth`.*classes/);
+  });
+
+  test("--set without a value", async () => {
+    expectUsageError(await graphc("check", "specs/resnet18.nn", "--set", "classes"), /--set expects NAME=VALUE/);
+  });
+
+  test.each(["image=2x3xfoo", "image=", "image=2x0x224x224", "2x3x224x224"])("malformed --shape %s", async (shape) => {
+    expectUsageError(await graphc("check", "specs/resnet18.nn", "--shape", shape), /--shape/);
+  });
+
+  test("--shape of an unknown input", async () => {
+    expectUsageError(await graphc("check", "specs/resnet18.nn", "--shape", "picture=1x3x224x224"), /picture/);
+  });
+
+  test("--model naming no model of the file", async () => {
+    expectUsageError(await graphc("check", "specs/resnet18.nn", "--model", "resnet19"), /no model `resnet19`.*resnet18/);
+  });
+});
+
+describe.concurrent("graphc inspect --json", () => {
+  test("prints exactly one JSON object with the model's summary", async () => {
+    const j = await inspectJson("specs/resnet18.nn");
+    expect(Object.keys(j).sort()).toEqual(["inputs", "macs", "model", "outputs", "params", "weights"]);
+    expect(j.model).toBe("resnet18");
+    expect(j.inputs).toEqual([{ name: "image", dtype: "f32", shape: [1, 3, 224, 224] }]);
+    expect((j.outputs as Port[])[0]!.shape).toEqual([1, 1000]);
+    expect(j.params).toBe(11_689_512); // torchvision's resnet18
+    expect((j.weights as { name: string }[])[0]!.name).toBe("conv1.weight");
+  });
+
+  test("--shape changes the batch", async () => {
+    const j = await inspectJson("specs/resnet18.nn", "--shape", "image=2x3x160x160");
+    expect((j.inputs as Port[])[0]!.shape).toEqual([2, 3, 160, 160]);
+    expect((j.outputs as Port[])[0]!.shape).toEqual([2, 1000]);
+    expect(j.params).toBe(11_689_512);
+  });
+
+  test("--set changes the model", async () => {
+    const base = await inspectJson("specs/mobilenet_v1.nn");
+    const small = await inspectJson("specs/mobilenet_v1.nn", "--set", "alpha=0.5", "--set", "resolution=160", "--set", "classes=10");
+    expect((small.inputs as Port[])[0]!.shape).toEqual([1, 3, 160, 160]);
+    expect((small.outputs as Port[])[0]!.shape).toEqual([1, 10]);
+    expect(small.params as number).toBeLessThan((base.params as number) / 3);
+    expect(small.macs as number).toBeLessThan((base.macs as number) / 4);
+  });
+
+  test("a bad model: exit 1 and nothing on stdout", async () => {
+    const r = await graphc("inspect", "--json", "test/golden/diagnostics/conv_groups.nn");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toContain("conv_groups.nn:3:34");
+  });
+});
