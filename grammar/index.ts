@@ -1,5 +1,5 @@
 // Source text -> AST, or syntax errors with spans.
-import type { IParserErrorMessageProvider, IToken, TokenType } from "chevrotain";
+import type { CstNode, IParserErrorMessageProvider, IToken, TokenType } from "chevrotain";
 import { BadString, nnLexer } from "./lexer.js";
 import { NnParser } from "./parser.js";
 import { AstBuilder } from "./build-ast.js";
@@ -73,7 +73,14 @@ export function parseSource(text: string, file: string): { ast?: FileAst; errors
   }
   parser ??= new NnParser(messages);
   parser.input = lexed.tokens;
-  const cst = parser.file();
+  let cst: CstNode;
+  try {
+    cst = parser.file();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    parser = undefined; // a stack overflow left it in an unknown state
+    return { errors: [...errors, { message: "nested too deeply to parse", span: spanOf(deepest(lexed.tokens)) }] };
+  }
   for (const e of parser.errors) {
     const t = e.token;
     const eof = t.tokenType.name === "EOF" || Number.isNaN(t.startOffset);
@@ -88,7 +95,26 @@ export function parseSource(text: string, file: string): { ast?: FileAst; errors
     errors.push(err);
   }
   if (errors.length > 0) return { errors };
-  return { ast: new AstBuilder(file).file(cst), errors };
+  try {
+    return { ast: new AstBuilder(file).file(cst), errors };
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    return { errors: [{ message: "nested too deeply to parse", span: spanOf(deepest(lexed.tokens)) }] };
+  }
+}
+
+/** The innermost bracket (the first token when there is none): where a stack overflow began. */
+function deepest(tokens: IToken[]): IToken {
+  let depth = 0;
+  let max = 0;
+  let at = tokens[0]!;
+  for (const t of tokens) {
+    const name = t.tokenType.name;
+    if (name === "LParen" || name === "LBracket" || name === "LCurly") {
+      if (++depth > max) [max, at] = [depth, t];
+    } else if (name === "RParen" || name === "RBracket" || name === "RCurly") depth--;
+  }
+  return at;
 }
 
 const openerOf: Record<string, string> = { RParen: "LParen", RBracket: "LBracket", RCurly: "LCurly" };

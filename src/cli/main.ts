@@ -9,8 +9,11 @@ import { runCommand } from "./run.js";
 import { InterpError } from "../interp/index.js";
 import { WeightsError } from "../weights/tensor.js";
 import { exportOnnxCommand } from "./export-onnx.js";
+import { compileCommand, passesCommand } from "./compile.js";
 
 const commands: Record<string, Command> = {
+  compile: compileCommand,
+  passes: passesCommand,
   check: checkCommand,
   inspect: inspectCommand,
   run: runCommand,

@@ -80,6 +80,11 @@ function tensorOf(v: Value, what: string, span: Span): TensorValue {
 
 const num = (v: Value) => (v as { v: number }).v;
 
+function safeInt(n: number, op: string, site: CallSite): Value {
+  if (!Number.isSafeInteger(n)) throw error(`${op}: ${n} is not an int (the largest is ${Number.MAX_SAFE_INTEGER})`, spanOf(site, 0));
+  return int(n);
+}
+
 function kaiming(fanIn: number): InitKind {
   return { kind: "kaiming", fanIn };
 }
@@ -89,13 +94,14 @@ function biasInit(fanIn: number): InitKind {
 
 // ---- compile-time helpers ----------------------------------------------------------------------
 
-builtin("range", "a:int b=none step:int=1", ([a, b, step], site) => {
+builtin("range", "a:int b=none step:int=1", ([a, b, step], site, el) => {
   const [lo, hi] = b!.k === "none" ? [0, num(a!)] : [num(a!), b!.k === "int" ? b!.v : NaN];
   if (Number.isNaN(hi)) throw error(`range: the end must be an int, found ${describe(b!)}`, spanOf(site, 1));
   const s = num(step!);
   if (s === 0) throw error("range: step cannot be 0", site.span);
   const n = Math.max(0, Math.ceil((hi - lo) / s));
   if (n > 1_000_000) throw error(`range of ${n} elements is too long`, site.span);
+  el.step(site.span, n);
   return list(Array.from({ length: n }, (_, i) => int(lo + i * s)));
 });
 builtin("len", "x", ([x], site) => {
@@ -103,18 +109,23 @@ builtin("len", "x", ([x], site) => {
   if (x!.k === "string") return int(x!.v.length);
   throw error(`len: expected a list, tuple or string, found ${describe(x!)}`, spanOf(site, 0));
 });
-builtin("enumerate", "xs:list", ([xs]) => list((xs as { items: Value[] }).items.map((v, i) => tuple([int(i), v]))));
-builtin("zip", "a:list b:list", ([a, b]) => {
+builtin("enumerate", "xs:list", ([xs], site, el) => {
+  const items = (xs as { items: Value[] }).items;
+  el.step(site.span, items.length);
+  return list(items.map((v, i) => tuple([int(i), v])));
+});
+builtin("zip", "a:list b:list", ([a, b], site, el) => {
   const [x, y] = [(a as { items: Value[] }).items, (b as { items: Value[] }).items];
+  el.step(site.span, x.length);
   return list(x.slice(0, Math.min(x.length, y.length)).map((v, i) => tuple([v, y[i]!])));
 });
 builtin("int", "x", ([x], site) => {
-  if (x!.k === "int" || x!.k === "float") return int(Math.trunc(x!.v));
+  if (x!.k === "int" || x!.k === "float") return safeInt(Math.trunc(x!.v), "int", site);
   if (x!.k === "bool") return int(x!.v ? 1 : 0);
   throw error(`int: expected a number, found ${describe(x!)}`, spanOf(site, 0));
 });
 builtin("float", "x:float", ([x]) => x!);
-builtin("round", "x:float", ([x]) => int(Math.round(num(x!))));
+builtin("round", "x:float", ([x], site) => safeInt(Math.round(num(x!)), "round", site));
 builtin("str", "x", ([x]) => str(x!.k === "string" ? x!.v : show(x!)));
 builtin("shape", "x:tensor", ([x]) => list((x as TensorValue).type.shape.map(int)));
 builtin("rank", "x:tensor", ([x]) => int((x as TensorValue).type.shape.length));
@@ -190,9 +201,10 @@ builtin("linear", "x:tensor out:int bias:bool=true weight=none", ([x, out, bias,
     : tensorOf(weight!, "linear: `weight`", spanOf(site, 3));
   if (w.type.shape.join() !== [o, inF].join())
     throw error(`linear: weight has shape [${w.type.shape.join(", ")}] but ${o} outputs from ${inF} inputs need [${o}, ${inF}]`, spanOf(site, 3));
+  const hasBias = (bias as { v: boolean }).v;
   const inputs = [t, w];
-  if ((bias as { v: boolean }).v) inputs.push(el.weight("linear", "bias", [o], { trainable: true, init: biasInit(inF) }, site.span));
-  return el.emit1("linear", inputs, {}, site.span);
+  if (hasBias) inputs.push(el.weight("linear", "bias", [o], { trainable: true, init: biasInit(inF) }, site.span));
+  return el.emit1("linear", inputs, { bias: hasBias }, site.span);
 });
 
 builtin("matmul", "a:tensor b:tensor", ([a, b], site, el) => el.emit1("matmul", [a as TensorValue, b as TensorValue], {}, site.span));
@@ -328,6 +340,7 @@ builtin("cast", "x:tensor dtype:string", ([x, dtype], site, el) => {
 builtin("iota", "n:int", ([n], site, el) => {
   const k = num(n!);
   if (k < 1 || k > 1 << 24) throw error(`iota: length must be in 1..${1 << 24}, found ${k}`, spanOf(site, 0));
+  el.step(site.span, k);
   return el.constant([k], Int32Array.from({ length: k }, (_, i) => i), "i32");
 });
 builtin("dropout", "x:tensor p:float=0.1", ([x, p], site) => {

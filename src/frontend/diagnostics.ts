@@ -21,6 +21,11 @@ export class DiagnosticError extends Error {
   }
 }
 
+/** JavaScript's stack overflow: a program nested too deeply, reported like any user error. */
+export function isStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && e.message.includes("call stack");
+}
+
 export function error(message: string, span?: Span, notes: Note[] = []): DiagnosticError {
   return new DiagnosticError({ severity: "error", message, ...(span ? { span } : {}), notes });
 }

@@ -5,7 +5,7 @@ import { typeNames } from "../../grammar/index.js";
 import type * as A from "../../grammar/index.js";
 import { emptyGraph, type Attrs, type DType, type Graph, type InitKind, type TensorType, type Weight } from "../ir/graph.js";
 import { getOp, ShapeError } from "../ir/ops.js";
-import { DiagnosticError, error, location, type Diagnostic, type Note } from "./diagnostics.js";
+import { DiagnosticError, error, isStackOverflow, location, type Diagnostic, type Note } from "./diagnostics.js";
 import { bindArgs, checkType, closest, Env, type ParamSpec } from "./scope.js";
 import {
   bool, describe, equal, float, int, NONE, POISON, show, str,
@@ -13,7 +13,11 @@ import {
 } from "./values.js";
 
 const MAX_STEPS = 20_000_000;
+/** Steps charged for each tensor added to the graph: at most 200,000 of them. */
+const TENSOR_COST = 100;
 const MAX_CALL_DEPTH = 200;
+/** The longest string, list or tuple `+` makes. */
+const MAX_LENGTH = 1_000_000;
 const MAX_ERRORS = 50;
 
 type Wrap = (f: () => Value) => Value;
@@ -90,9 +94,11 @@ export class Elaborator {
     }
   }
 
-  private tick(span: A.Span): void {
-    if (++this.steps > MAX_STEPS) {
-      this.report(error(`elaboration took more than ${MAX_STEPS} steps; is a loop unbounded?`, span));
+  /** Charges `cost` steps of work, done at `span`, to the budget that bounds elaboration. */
+  step(span: A.Span, cost = 1): void {
+    this.steps += cost;
+    if (this.steps > MAX_STEPS) {
+      this.report(error(`elaboration exceeded its budget of ${MAX_STEPS} steps (a tensor costs ${TENSOR_COST}); is a loop too long?`, span));
       throw new Abort();
     }
   }
@@ -107,7 +113,7 @@ export class Elaborator {
 
   /** Adds a node; its output types come from the op's shape inference. */
   emit(op: string, inputs: TensorValue[], attrs: Attrs, span: A.Span, opName = op): TensorValue[] {
-    this.tick(span);
+    this.step(span);
     const def = getOp(op);
     let types: TensorType[];
     try {
@@ -122,6 +128,7 @@ export class Elaborator {
       throw e;
     }
     const id = this.graph.nodes.length;
+    this.step(span, TENSOR_COST * types.length);
     const outs = types.map((t) => this.newValue(t, "node", id));
     this.graph.nodes.push({
       id, op, attrs, path: this.path.join("."),
@@ -176,6 +183,7 @@ export class Elaborator {
         throw error(`shared weight \`${name}\` has shape [${prior.weight.type.shape.join(", ")}] but this use needs [${shape.join(", ")}]`, span, [{ message: "first created here", span: prior.span }]);
       return { k: "tensor", id: prior.weight.value, type: prior.weight.type };
     }
+    this.step(span, TENSOR_COST);
     if (prior) throw error(`weight \`${name}\` is already defined; give this \`${op}\` its own label, or write \`shared\` before the label to reuse the weights`, span, [{ message: "first defined here", span: prior.span }]);
     const v = this.newValue(type, "weight");
     const w: Weight = { name, value: v.id, type, trainable: opts.trainable, init: opts.init };
@@ -220,14 +228,15 @@ export class Elaborator {
     try {
       return this.execStmtUnguarded(s, env, inModel);
     } catch (e) {
-      if (!(e instanceof DiagnosticError)) throw e;
-      this.report(e);
+      if (isStackOverflow(e)) this.report(error("this statement nests too deeply to elaborate", s.span));
+      else if (e instanceof DiagnosticError) this.report(e);
+      else throw e;
       return s.kind === "assert" ? POISON : poison(s, env); // a failed assert ends its block
     }
   }
 
   private execStmtUnguarded(s: A.Stmt, env: Env, inModel: boolean): Value | undefined {
-    this.tick(s.span);
+    this.step(s.span);
     switch (s.kind) {
       case "assign": {
         const v = this.eval(s.value, env);
@@ -317,7 +326,7 @@ export class Elaborator {
   // ---- expressions -----------------------------------------------------------------------------
 
   eval(e: A.Expr, env: Env): Value {
-    this.tick(e.span);
+    this.step(e.span);
     switch (e.kind) {
       case "int":
         if (!Number.isSafeInteger(e.value)) throw error(`integer too large (the largest is ${Number.MAX_SAFE_INTEGER})`, e.span);
@@ -464,6 +473,10 @@ export class Elaborator {
       }
     }
     if (op === "+" && a.k === b.k && (a.k === "string" || a.k === "list" || a.k === "tuple")) {
+      const length = (v: Value) => (v.k === "string" ? v.v.length : (v as { items: Value[] }).items.length);
+      const n = length(a) + length(b);
+      if (n > MAX_LENGTH) throw error(`\`+\` would make a ${a.k} of length ${n}; the limit is ${MAX_LENGTH}`, span);
+      this.step(span, n);
       if (a.k === "string") return str(a.v + (b as typeof a).v);
       return { k: a.k, items: [...a.items, ...(b as typeof a).items] };
     }

@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { parseSource, type FileAst, type Span } from "../../grammar/index.js";
 import type { Graph } from "../ir/graph.js";
 import { builtinScope } from "./builtins.js";
-import { error, DiagnosticError, type Diagnostic } from "./diagnostics.js";
+import { error, DiagnosticError, isStackOverflow, type Diagnostic } from "./diagnostics.js";
 import { Elaborator } from "./elaborate.js";
 import { PRELUDE, PRELUDE_FILE } from "./prelude.js";
 import { Env } from "./scope.js";
@@ -146,7 +146,8 @@ export function elaborateSource(text: string, file: string, opts: ElaborateOptio
   try {
     el.model(decl, mod.env, set, new Map(Object.entries(opts.shapes ?? {})));
   } catch (e) {
-    if (e instanceof DiagnosticError) el.report(e);
+    if (isStackOverflow(e)) el.report(error(`model \`${decl.name}\` nests too deeply to elaborate`, decl.nameSpan));
+    else if (e instanceof DiagnosticError) el.report(e);
     else throw e;
   }
   const failed = el.diagnostics.some((d) => d.severity === "error");

@@ -18,7 +18,8 @@
 // - embedding (gather): integer ids (i32 or i64) must lie in [0, rows); anything else is an error.
 // - prelu: one slope, or one per channel of axis 1.
 // - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits.
-import { numel, type Graph, type Node, type TensorType } from "../ir/graph.js";
+import { numel, type Attrs, type Graph, type Node, type TensorType } from "../ir/graph.js";
+import { epilogueInputs, fusedProgram, isNHWC } from "../ir/ops.js";
 import { erf, relu6, SELU_ALPHA, SELU_SCALE, sigmoid } from "./math.js";
 
 export type TensorData = Float32Array | Int32Array | BigInt64Array;
@@ -111,7 +112,9 @@ const norm = (axis: number, rank: number) => (axis < 0 ? axis + rank : axis);
 type Kernel = (ins: Buf[], inT: TensorType[], outT: TensorType[], a: Node["attrs"]) => Buf[];
 
 const kernels: Record<string, Kernel> = {
-  conv2d([x, w, b], [xt, wt], [yt], a) {
+  conv2d: spatial((ins, inT, [yt], a) => {
+    const [x, w] = ins;
+    const [xt, wt] = inT;
     const [n, c, h, wd] = xt!.shape as [number, number, number, number];
     const [k, cg, kh, kw] = wt!.shape as [number, number, number, number];
     const [, , oh, ow] = yt!.shape as [number, number, number, number];
@@ -123,7 +126,7 @@ const kernels: Record<string, Kernel> = {
     const acc = new Float64Array(oh! * ow!);
     for (let ni = 0; ni < n; ni++) {
       for (let ko = 0; ko < k; ko++) {
-        acc.fill(b ? b[ko]! : 0);
+        acc.fill(0);
         const g = Math.floor(ko / kPerGroup);
         for (let ci = 0; ci < cg; ci++) {
           const xBase = (ni * c + g * cg + ci) * h * wd;
@@ -147,13 +150,13 @@ const kernels: Record<string, Kernel> = {
         y.set(acc, (ni * k + ko) * oh! * ow!);
       }
     }
-    return [y];
-  },
+    return [epilogue(y, yt!.shape, 1, ins, a)];
+  }),
 
-  maxpool: (ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "max")],
-  avgpool: (ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "avg")],
+  maxpool: spatial((ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "max")]),
+  avgpool: spatial((ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "avg")]),
 
-  global_avgpool([x], [xt]) {
+  global_avgpool: spatial(([x], [xt]) => {
     const [n, c, h, w] = xt!.shape as [number, number, number, number];
     const y = new Float32Array(n * c);
     for (let i = 0; i < n * c; i++) {
@@ -162,9 +165,9 @@ const kernels: Record<string, Kernel> = {
       y[i] = s / (h * w);
     }
     return [y];
-  },
+  }),
 
-  batchnorm([x, g, b, mean, v], [xt], _o, a) {
+  batchnorm: spatial(([x, g, b, mean, v], [xt], _o, a) => {
     const [outer, c, inner] = around(xt!.shape, 1);
     const y = new Float32Array(x!.length);
     for (let o = 0; o < outer; o++)
@@ -174,7 +177,7 @@ const kernels: Record<string, Kernel> = {
         for (let i = 0; i < inner; i++) y[base + i] = (x![base + i]! - mean![ci]!) * scale + b![ci]!;
       }
     return [y];
-  },
+  }),
 
   layernorm([x, g, b], [xt], _o, a) {
     const d = xt!.shape[xt!.shape.length - 1]!;
@@ -191,20 +194,22 @@ const kernels: Record<string, Kernel> = {
     return [y];
   },
 
-  linear([x, w, b], [xt, wt]) {
+  linear(ins, [xt, wt], [yt], a) {
+    const [x, w] = ins;
     const [out, inF] = wt!.shape as [number, number];
     const rows = numel(xt!.shape) / inF;
     const y = new Float32Array(rows * out);
     for (let r = 0; r < rows; r++)
       for (let o = 0; o < out; o++) {
-        let s = b ? b[o]! : 0;
+        let s = 0;
         for (let i = 0; i < inF; i++) s += x![r * inF + i]! * w![o * inF + i]!;
         y[r * out + o] = s;
       }
-    return [y];
+    return [epilogue(y, yt!.shape, yt!.shape.length - 1, ins, a)];
   },
 
-  matmul([a, b], [at, bt], [yt]) {
+  matmul(ins, [at, bt], [yt], attrs) {
+    const [a, b] = ins;
     const [m, k] = at!.shape.slice(-2) as [number, number];
     const nn = bt!.shape[bt!.shape.length - 1]!;
     const batch = yt!.shape.slice(0, -2);
@@ -221,10 +226,10 @@ const kernels: Record<string, Kernel> = {
           y[(bi * m + i) * nn + j] = s;
         }
     }
-    return [y];
+    return [epilogue(y, yt!.shape, yt!.shape.length - 1, ins, attrs)];
   },
 
-  prelu([x, slope], [xt]) {
+  prelu: spatial(([x, slope], [xt]) => {
     const [outer, c, inner] = xt!.shape.length >= 2 ? around(xt!.shape, 1) : [1, 1, x!.length];
     const y = new Float32Array(x!.length);
     for (let o = 0; o < outer; o++)
@@ -237,7 +242,7 @@ const kernels: Record<string, Kernel> = {
         }
       }
     return [y];
-  },
+  }),
 
   cast([x], _i, [yt]) {
     const y = alloc(yt!);
@@ -335,6 +340,8 @@ const kernels: Record<string, Kernel> = {
   },
 };
 
+kernels.fused_elementwise = fusedElementwise;
+
 for (const [name, f] of Object.entries(unary)) {
   kernels[name] = ([x], _i, [yt], a) => {
     const y = alloc(yt!);
@@ -352,6 +359,67 @@ for (const [name, f] of Object.entries(binary)) {
     for (let i = 0; i < y.length; i++) y[i] = f(a![ao[i]!]!, b![bo[i]!]!, int);
     return [y];
   };
+}
+
+/**
+ * The fused epilogue of conv2d / linear / matmul (see epilogueInputs): adds the bias along
+ * `channelAxis`, then the residual, then applies the activation, in place on `y`.
+ */
+function epilogue(y: Float32Array, shape: readonly number[], channelAxis: number, ins: Buf[], a: Attrs): Float32Array {
+  const e = epilogueInputs(ins.map((_, i) => i), a);
+  const [outer, c, inner] = around(shape, channelAxis);
+  const act = typeof a.act === "string" ? a.act : undefined;
+  const f = act && act !== "prelu" ? unary[act]! : undefined;
+  const bias = e.bias !== undefined ? ins[e.bias]! : undefined;
+  const residual = e.residual !== undefined ? ins[e.residual]! : undefined;
+  const slope = e.slope !== undefined ? ins[e.slope]! : undefined;
+  if (!bias && !residual && !act) return y;
+  for (let o = 0; o < outer; o++)
+    for (let ci = 0; ci < c; ci++)
+      for (let i = 0, at = (o * c + ci) * inner; i < inner; i++, at++) {
+        let v = y[at]!;
+        if (bias) v += bias[ci]!;
+        if (residual) v += residual[at]!;
+        if (f) v = f(v, a);
+        else if (slope && v < 0) v *= slope.length === 1 ? slope[0]! : slope[ci]!;
+        y[at] = v;
+      }
+  return y;
+}
+
+const toNCHW = [0, 3, 1, 2];
+const toNHWC = [0, 2, 3, 1];
+
+/**
+ * Runs an NCHW kernel for a layout-aware op: with attrs.layout "NHWC", 4-D inputs are
+ * transposed to NCHW and 4-D outputs back, so the kernels stay single-layout and plainly correct.
+ */
+function spatial(k: Kernel): Kernel {
+  return (ins, inT, outT, a) => {
+    if (!isNHWC(a)) return k(ins, inT, outT, a);
+    const swap = (t: TensorType, perm: number[]): TensorType => ({ dtype: t.dtype, shape: perm.map((p) => t.shape[p]!) });
+    const ins2 = ins.map((b, i) => (inT[i]!.shape.length === 4 ? kernels.transpose!([b], [inT[i]!], [swap(inT[i]!, toNCHW)], { perm: toNCHW })[0]! : b));
+    const inT2 = inT.map((t) => (t.shape.length === 4 ? swap(t, toNCHW) : t));
+    const outT2 = outT.map((t) => (t.shape.length === 4 ? swap(t, toNCHW) : t));
+    return k(ins2, inT2, outT2, a).map((b, i) => (outT2[i]!.shape.length === 4 ? kernels.transpose!([b], [outT2[i]!], [outT[i]!], { perm: toNHWC })[0]! : b));
+  };
+}
+
+/** A fused_elementwise node: its steps evaluated per element, with broadcasting. */
+function fusedElementwise(ins: Buf[], inT: TensorType[], [yt]: TensorType[], a: Attrs): Buf[] {
+  const steps = fusedProgram(a);
+  const offs = inT.map((t) => broadcastOffsets(t.shape, yt!.shape));
+  const regs = new Float64Array(ins.length + steps.length);
+  const y = alloc(yt!);
+  for (let i = 0; i < y.length; i++) {
+    for (let r = 0; r < ins.length; r++) regs[r] = ins[r]![offs[r]![i]!]!;
+    steps.forEach((st, j) => {
+      const [p, q] = st.args;
+      regs[ins.length + j] = st.args.length === 1 ? unary[st.op]!(regs[p!]!, st.attrs ?? {}) : binary[st.op]!(regs[p!]!, regs[q!]!, false);
+    });
+    y[i] = regs[regs.length - 1]!;
+  }
+  return [y];
 }
 
 function pool(x: Buf, xt: TensorType, yt: TensorType, a: Node["attrs"], kind: "max" | "avg"): Float32Array {

@@ -62,6 +62,8 @@ export interface Weight {
 export interface Constant {
   value: number;
   data: Float32Array | Int32Array;
+  /** The checkpoint weight it holds, when bound from one (possibly rewritten by a pass). */
+  name?: string;
 }
 
 export interface Port {

@@ -41,6 +41,73 @@ function requireFloat(op: string, t: TensorType): void {
   if (t.dtype !== "f32") throw new ShapeError(`${op} needs a float tensor, got ${t.dtype}`);
 }
 
+/**
+ * conv2d, linear and matmul carry an optional fused epilogue, all in their attributes:
+ *   y = act(op(x, w) + bias + residual)
+ * with inputs [x, w, bias if attrs.bias, residual if attrs.residual, slope if attrs.act is
+ * "prelu"]. `bias` is a vector along the output channels (axis 1 for NCHW conv2d, the last axis
+ * otherwise), `residual` a tensor of the output's shape, `act` the name of a unary op (its own
+ * attributes — min, max, slope, alpha, approximate — sit beside it) or "prelu".
+ */
+export interface Epilogue {
+  bias?: number;
+  residual?: number;
+  slope?: number;
+}
+
+/** The epilogue inputs (value ids) of a conv2d / linear / matmul node. */
+export function epilogueInputs(inputs: readonly number[], attrs: Attrs): Epilogue {
+  let i = 2;
+  const e: Epilogue = {};
+  if (attrs.bias === true) e.bias = inputs[i++]!;
+  if (attrs.residual === true) e.residual = inputs[i++]!;
+  if (attrs.act === "prelu") e.slope = inputs[i++]!;
+  return e;
+}
+
+function checkEpilogue(op: string, ins: TensorType[], attrs: Attrs, y: TensorType, channels: number): void {
+  const expected = 2 + [attrs.bias === true, attrs.residual === true, attrs.act === "prelu"].filter(Boolean).length;
+  if (ins.length !== expected) throw new ShapeError(`${op}: ${ins.length} inputs but its attributes call for ${expected}`);
+  let i = 2;
+  if (attrs.bias === true) {
+    const b = ins[i++]!;
+    if (b.shape.length !== 1 || b.shape[0] !== channels) throw new ShapeError(`${op}: bias shape ${fmt(b.shape)} should be [${channels}]`);
+  }
+  if (attrs.residual === true) {
+    const r = ins[i++]!;
+    if (r.dtype !== "f32" || r.shape.join() !== y.shape.join()) throw new ShapeError(`${op}: residual ${fmt(r.shape)} must have the output's shape ${fmt(y.shape)}`);
+  }
+  if (attrs.act === "prelu") {
+    const n = numel(ins[i]!.shape);
+    if (n !== 1 && n !== channels) throw new ShapeError(`${op}: ${n} prelu slopes for ${channels} channels`);
+  } else if (attrs.act !== undefined && attrs.act !== null && !(unaryOps as readonly string[]).includes(attrs.act as string)) {
+    throw new ShapeError(`${op}: unknown fused activation ${String(attrs.act)}`);
+  }
+}
+
+/**
+ * Spatial ops (conv2d, pools, global_avgpool, batchnorm, prelu) take attrs.layout "NHWC" to
+ * read and write channels-last tensors; the default is NCHW. Weights stay in PyTorch layout.
+ */
+export function isNHWC(attrs: Attrs): boolean {
+  return attrs.layout === "NHWC";
+}
+
+/** Size of the channel axis: 1 in NCHW, the last in NHWC. */
+export function channelDim(shape: readonly number[], attrs: Attrs): number {
+  return shape[isNHWC(attrs) ? shape.length - 1 : 1]!;
+}
+
+function toNCHW(shape: readonly number[], attrs: Attrs): [number, number, number, number] {
+  const [a, b, c, d] = shape as [number, number, number, number];
+  return isNHWC(attrs) ? [a, d, b, c] : [a, b, c, d];
+}
+
+function fromNCHW(shape: readonly number[], attrs: Attrs): number[] {
+  const [n, c, h, w] = shape as [number, number, number, number];
+  return isNHWC(attrs) ? [n, h, w, c] : [n, c, h, w];
+}
+
 const ops = new Map<string, OpDef>();
 function def(d: OpDef): void {
   ops.set(d.name, d);
@@ -83,10 +150,10 @@ for (const name of binaryOps) {
 
 def({
   name: "prelu", cls: "broadcast", arity: 2,
-  infer: ([x, slope]) => {
+  infer: ([x, slope], attrs) => {
     requireFloat("prelu", x!);
     const n = numel(slope!.shape);
-    const c = x!.shape.length >= 2 ? x!.shape[1]! : 1;
+    const c = x!.shape.length >= 2 ? channelDim(x!.shape, attrs) : 1;
     if (n !== 1 && n !== c) throw new ShapeError(`prelu: ${n} slopes but the input has ${c} channels (use 1 or ${c})`);
     return [x!];
   },
@@ -98,21 +165,23 @@ def({
 });
 
 def({
-  name: "conv2d", cls: "opaque", arity: [2, 3],
-  infer: ([x, w, b], attrs) => {
+  name: "conv2d", cls: "opaque", arity: [2, 5],
+  infer: (ins, attrs) => {
+    const [x, w] = ins as [TensorType, TensorType];
     const [stride, pads, dilation, groups] = [attrs.stride as number[], attrs.pads as number[], attrs.dilation as number[], attrs.groups as number];
-    if (x!.shape.length !== 4) throw new ShapeError(`conv2d: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
-    requireFloat("conv2d", x!);
-    const [n, c, h, wd] = x!.shape as [number, number, number, number];
-    const [k, cg, kh, kw] = w!.shape as [number, number, number, number];
+    if (x.shape.length !== 4) throw new ShapeError(`conv2d: input must be 4-D [N, C, H, W], got ${fmt(x.shape)}`);
+    requireFloat("conv2d", x);
+    const [n, c, h, wd] = toNCHW(x.shape, attrs);
+    const [k, cg, kh, kw] = w.shape as [number, number, number, number];
     if (c % groups !== 0) throw new ShapeError(`conv2d: input has ${c} channels but groups=${groups} does not divide it`);
     if (k % groups !== 0) throw new ShapeError(`conv2d: ${k} output channels but groups=${groups} does not divide it`);
     if (cg !== c / groups) throw new ShapeError(`conv2d: weight expects ${cg * groups} input channels, input has ${c}`);
-    if (b && (b.shape.length !== 1 || b.shape[0] !== k)) throw new ShapeError(`conv2d: bias shape ${fmt(b.shape)} should be [${k}]`);
     const oh = Math.floor((h + pads[0]! + pads[2]! - dilation[0]! * (kh - 1) - 1) / stride[0]!) + 1;
     const ow = Math.floor((wd + pads[1]! + pads[3]! - dilation[1]! * (kw - 1) - 1) / stride[1]!) + 1;
     if (oh < 1 || ow < 1) throw new ShapeError(`conv2d: a ${kh}x${kw} kernel (dilation ${dilation.join("x")}) does not fit the padded ${h}x${wd} input`);
-    return [{ dtype: "f32", shape: [n, k, oh, ow] }];
+    const y: TensorType = { dtype: "f32", shape: fromNCHW([n, k, oh, ow], attrs) };
+    checkEpilogue("conv2d", ins, attrs, y, k);
+    return [y];
   },
   macs: (ins, [y]) => numel(y!.shape) * numel(ins[1]!.shape.slice(1)),
 });
@@ -132,28 +201,29 @@ for (const name of ["maxpool", "avgpool"]) {
       const [kernel, stride, pads, dilation] = [attrs.kernel as number[], attrs.stride as number[], attrs.pads as number[], attrs.dilation as number[]];
       if (x!.shape.length !== 4) throw new ShapeError(`${name}: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
       if (pads.some((p, i) => p > Math.floor(kernel[i % 2]! / 2))) throw new ShapeError(`${name}: padding ${fmt(pads)} must be at most half the kernel ${fmt(kernel)}`);
-      const [n, c, h, w] = x!.shape as [number, number, number, number];
+      const [n, c, h, w] = toNCHW(x!.shape, attrs);
       const oh = poolOut(h, kernel[0]!, stride[0]!, pads[0]!, pads[2]!, dilation[0]!, attrs.ceil_mode === true);
       const ow = poolOut(w, kernel[1]!, stride[1]!, pads[1]!, pads[3]!, dilation[1]!, attrs.ceil_mode === true);
       if (oh < 1 || ow < 1) throw new ShapeError(`${name}: a ${kernel.join("x")} window does not fit the ${h}x${w} input`);
-      return [{ dtype: x!.dtype, shape: [n, c, oh, ow] }];
+      return [{ dtype: x!.dtype, shape: fromNCHW([n, c, oh, ow], attrs) }];
     },
   });
 }
 
 def({
   name: "global_avgpool", cls: "reduction", arity: 1,
-  infer: ([x]) => {
+  infer: ([x], attrs) => {
     if (x!.shape.length !== 4) throw new ShapeError(`global_avgpool: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
-    return [{ dtype: x!.dtype, shape: [x!.shape[0]!, x!.shape[1]!, 1, 1] }];
+    const [n, c] = toNCHW(x!.shape, attrs);
+    return [{ dtype: x!.dtype, shape: fromNCHW([n, c, 1, 1], attrs) }];
   },
 });
 
 def({
   name: "batchnorm", cls: "broadcast", arity: 5,
-  infer: ([x, ...stats]) => {
+  infer: ([x, ...stats], attrs) => {
     requireFloat("batchnorm", x!);
-    const c = x!.shape[1];
+    const c = channelDim(x!.shape, attrs);
     if (x!.shape.length < 2) throw new ShapeError(`batchnorm: input must have a channel axis, got ${fmt(x!.shape)}`);
     for (const s of stats) if (s!.shape.length !== 1 || s!.shape[0] !== c) throw new ShapeError(`batchnorm: statistics of shape ${fmt(s!.shape)} for ${c} channels`);
     return [x!];
@@ -171,29 +241,34 @@ def({
 });
 
 def({
-  name: "linear", cls: "opaque", arity: [2, 3],
-  infer: ([x, w, b]) => {
-    requireFloat("linear", x!);
-    const inF = x!.shape[x!.shape.length - 1];
-    if (x!.shape.length < 1) throw new ShapeError("linear: input must have at least one dimension");
-    if (w!.shape.length !== 2 || w!.shape[1] !== inF) throw new ShapeError(`linear: weight ${fmt(w!.shape)} does not match ${inF} input features`);
-    const out = w!.shape[0]!;
-    if (b && (b.shape.length !== 1 || b.shape[0] !== out)) throw new ShapeError(`linear: bias shape ${fmt(b.shape)} should be [${out}]`);
-    return [{ dtype: "f32", shape: [...x!.shape.slice(0, -1), out] }];
+  name: "linear", cls: "opaque", arity: [2, 5],
+  infer: (ins, attrs) => {
+    const [x, w] = ins as [TensorType, TensorType];
+    requireFloat("linear", x);
+    if (x.shape.length < 1) throw new ShapeError("linear: input must have at least one dimension");
+    const inF = x.shape[x.shape.length - 1];
+    if (w.shape.length !== 2 || w.shape[1] !== inF) throw new ShapeError(`linear: weight ${fmt(w.shape)} does not match ${inF} input features`);
+    const out = w.shape[0]!;
+    const y: TensorType = { dtype: "f32", shape: [...x.shape.slice(0, -1), out] };
+    checkEpilogue("linear", ins, attrs, y, out);
+    return [y];
   },
   macs: ([x], [y]) => numel(y!.shape) * x!.shape[x!.shape.length - 1]!,
 });
 
 def({
-  name: "matmul", cls: "opaque", arity: 2,
-  infer: ([a, b]) => {
-    requireFloat("matmul", a!);
-    requireFloat("matmul", b!);
-    if (a!.shape.length < 2 || b!.shape.length < 2) throw new ShapeError(`matmul: operands need at least 2 dimensions, got ${fmt(a!.shape)} and ${fmt(b!.shape)}`);
-    const [m, k] = a!.shape.slice(-2) as [number, number];
-    const [k2, n] = b!.shape.slice(-2) as [number, number];
-    if (k !== k2) throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a!.shape)} x ${fmt(b!.shape)} (${k} vs ${k2})`);
-    return [{ dtype: "f32", shape: [...broadcastShapes(a!.shape.slice(0, -2), b!.shape.slice(0, -2)), m, n] }];
+  name: "matmul", cls: "opaque", arity: [2, 5],
+  infer: (ins, attrs) => {
+    const [a, b] = ins as [TensorType, TensorType];
+    requireFloat("matmul", a);
+    requireFloat("matmul", b);
+    if (a.shape.length < 2 || b.shape.length < 2) throw new ShapeError(`matmul: operands need at least 2 dimensions, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+    const [m, k] = a.shape.slice(-2) as [number, number];
+    const [k2, n] = b.shape.slice(-2) as [number, number];
+    if (k !== k2) throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a.shape)} x ${fmt(b.shape)} (${k} vs ${k2})`);
+    const y: TensorType = { dtype: "f32", shape: [...broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2)), m, n] };
+    checkEpilogue("matmul", ins, attrs, y, n);
+    return [y];
   },
   macs: ([a], [y]) => numel(y!.shape) * a!.shape[a!.shape.length - 1]!,
 });
@@ -281,5 +356,33 @@ def({
     if (ids!.dtype !== "i32" && ids!.dtype !== "i64") throw new ShapeError(`embedding: ids must be integers (i32 or i64), got ${ids!.dtype}`);
     if (table!.shape.length !== 2) throw new ShapeError(`embedding: table must be 2-D, got ${fmt(table!.shape)}`);
     return [{ dtype: table!.dtype, shape: [...ids!.shape, table!.shape[1]!] }];
+  },
+});
+
+/** One step of a fused elementwise program. Registers 0..n-1 are the node's inputs, then one per step. */
+export interface FusedStep {
+  op: string;
+  args: number[];
+  attrs?: Attrs;
+}
+
+/** The steps of a fused_elementwise node; the last step's register is the output. */
+export function fusedProgram(attrs: Attrs): FusedStep[] {
+  return JSON.parse(attrs.program as string) as FusedStep[];
+}
+
+def({
+  name: "fused_elementwise", cls: "broadcast", arity: [1, Infinity],
+  infer: (ins, attrs) => {
+    const steps = fusedProgram(attrs);
+    const types: TensorType[] = [...ins];
+    for (const st of steps) {
+      const d = getOp(st.op);
+      if (d.cls !== "elementwise" && d.cls !== "broadcast" || st.op === "fused_elementwise") throw new ShapeError(`fused_elementwise: ${st.op} is not elementwise`);
+      const args = st.args.map((r) => types[r]);
+      if (args.some((t) => t === undefined)) throw new ShapeError(`fused_elementwise: step ${st.op} reads an undefined register`);
+      types.push(d.infer(args as TensorType[], st.attrs ?? {})[0]!);
+    }
+    return [types[types.length - 1]!];
   },
 });

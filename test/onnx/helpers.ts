@@ -86,7 +86,7 @@ export function elaborate(text: string, opts: ElaborateOptions = {}): Graph {
 const ortType = { f32: "float32", i32: "int32", i64: "int64", bool: "bool" } as const;
 
 export async function session(bytes: Uint8Array): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "all" });
+  return ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "basic" });
 }
 
 export interface OrtOutput {

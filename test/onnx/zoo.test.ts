@@ -9,7 +9,7 @@ import { exportOnnx } from "../../src/onnx/export.js";
 import { loadWeights } from "../../src/weights/load.js";
 import { expectClose, inputsFor, runOrt } from "./helpers.js";
 
-const img = (...names: string[]) => Object.fromEntries(names.map((n) => [n, [1, 3, 64, 64]]));
+const img = (...names: string[]) => Object.fromEntries(names.map((n) => [n, [1, 3, 48, 48]]));
 
 /** How each zoo model is shrunk for the test. */
 const reduced: Record<string, ElaborateOptions> = {
