@@ -3,6 +3,7 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    setupFiles: ["test/setup.ts"],
     // Dawn (WebGPU) only works in forked processes; forks also isolate the big-model tests.
     pool: "forks",
     testTimeout: 120_000,

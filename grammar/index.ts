@@ -27,7 +27,8 @@ function display(t: TokenType): string {
 }
 
 function found(t: IToken): string {
-  return t.tokenType.name === "EOF" ? "end of file" : `\`${t.image}\``;
+  if (t.tokenType.name === "EOF") return "end of file";
+  return t.tokenType.name !== "Identifier" && /^[a-z]+$/.test(t.image) ? `the keyword \`${t.image}\`` : `\`${t.image}\``;
 }
 
 const ruleDisplay: Record<string, string> = {
@@ -47,7 +48,8 @@ const messages: IParserErrorMessageProvider = {
   buildMismatchTokenMessage: ({ expected, actual, ruleName }) => {
     expectedAt.set(actual, expected);
     const what = ruleName === "body" && expected.name === "RCurly" ? "a statement or `}`" : display(expected);
-    return `expected ${what} but found ${found(actual)}`;
+    const hint = expected.name === "LCurly" && actual.image === "=" ? " (`==` compares)" : "";
+    return `expected ${what} but found ${found(actual)}${hint}`;
   },
   buildNotAllInputParsedMessage: ({ firstRedundant }) => `expected \`import\`, \`block\` or \`model\` but found ${found(firstRedundant)}`,
   buildNoViableAltMessage: ({ expectedPathsPerAlt, actual, ruleName }) => {
@@ -62,12 +64,19 @@ const messages: IParserErrorMessageProvider = {
 
 let parser: NnParser | undefined;
 
+/** Syntax errors reported per file: past these, a file is more likely not .nn at all. */
+const MAX_ERRORS = 50;
+
 export function parseSource(text: string, file: string): { ast?: FileAst; errors: SyntaxError[] } {
   const errors: SyntaxError[] = [];
   const lexed = nnLexer.tokenize(text);
   const spanOf = (t: IToken): Span => ({ file, start: t.startOffset, end: (t.endOffset ?? t.startOffset) + 1, line: t.startLine ?? 1, col: t.startColumn ?? 1 });
+  const tooDeep = (t: IToken): SyntaxError => ({ message: "nested too deeply to parse", span: spanOf(t) });
   const invalid = lexed.groups.invalid ?? [];
-  for (const t of invalid) errors.push({ message: t.tokenType === BadString ? "unterminated string" : `unexpected character \`${t.image}\``, span: spanOf(t) });
+  for (const t of invalid) {
+    const what = t.image.length === 1 ? "character" : "characters";
+    errors.push({ message: t.tokenType === BadString ? "unterminated string" : `unexpected ${what} \`${visible(t.image)}\``, span: spanOf(t) });
+  }
   for (const e of lexed.errors) {
     errors.push({ message: `unexpected character \`${text[e.offset] ?? ""}\``, span: { file, start: e.offset, end: e.offset + Math.max(1, e.length), line: e.line ?? 1, col: e.column ?? 1 } });
   }
@@ -78,43 +87,38 @@ export function parseSource(text: string, file: string): { ast?: FileAst; errors
     cst = parser.file();
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
+    const at = parser.next();
     parser = undefined; // a stack overflow left it in an unknown state
-    return { errors: [...errors, { message: "nested too deeply to parse", span: spanOf(deepest(lexed.tokens)) }] };
+    return { errors: [...errors, tooDeep(at.tokenType.name === "EOF" ? lexed.tokens[lexed.tokens.length - 1]! : at)] };
   }
+  let lastLine = 0;
   for (const e of parser.errors) {
     const t = e.token;
     const eof = t.tokenType.name === "EOF" || Number.isNaN(t.startOffset);
-    // Without the text an invalid token stood for, the parser trips over what follows it on
-    // that line or at the start of the next: that is the invalid token's fault, not a new error.
-    if (!eof && invalid.some((i) => i.startOffset < t.startOffset && t.startLine! - i.startLine! <= 1)) continue;
     const start = eof ? Math.max(0, text.length - 1) : t.startOffset;
     const pos = eof ? positionOf(text, start) : { line: t.startLine ?? 1, col: t.startColumn ?? 1 };
+    // After an error the parser resumes at the next token that can start a statement, often
+    // on the same line, or gives up at a token it cannot place and wants the end of the file:
+    // errors there echo the first one. So do those just after an invalid token, which the
+    // parser never saw.
+    const echo =
+      pos.line === lastLine ||
+      (lastLine > 0 && (e.name === "NotAllInputParsedException" || expectedAt.get(t)?.name === "EOF")) ||
+      invalid.some((i) => i.startOffset < start && pos.line - i.startLine! <= 1);
+    lastLine = pos.line;
+    if (echo) continue;
     const err: SyntaxError = { message: e.message, span: { file, start, end: eof ? start + 1 : (t.endOffset ?? start) + 1, ...pos } };
     const open = unclosed(lexed.tokens, eof ? lexed.tokens.length : lexed.tokens.indexOf(t), expectedAt.get(t));
     if (open) err.note = { message: `this \`${open.image}\` is not closed`, span: spanOf(open) };
     errors.push(err);
   }
-  if (errors.length > 0) return { errors };
+  if (errors.length > 0) return { errors: errors.slice(0, MAX_ERRORS) };
   try {
     return { ast: new AstBuilder(file).file(cst), errors };
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    return { errors: [{ message: "nested too deeply to parse", span: spanOf(deepest(lexed.tokens)) }] };
+    return { errors: [tooDeep(lexed.tokens[0]!)] };
   }
-}
-
-/** The innermost bracket (the first token when there is none): where a stack overflow began. */
-function deepest(tokens: IToken[]): IToken {
-  let depth = 0;
-  let max = 0;
-  let at = tokens[0]!;
-  for (const t of tokens) {
-    const name = t.tokenType.name;
-    if (name === "LParen" || name === "LBracket" || name === "LCurly") {
-      if (++depth > max) [max, at] = [depth, t];
-    } else if (name === "RParen" || name === "RBracket" || name === "RCurly") depth--;
-  }
-  return at;
 }
 
 const openerOf: Record<string, string> = { RParen: "LParen", RBracket: "LBracket", RCurly: "LCurly" };
@@ -136,6 +140,11 @@ function unclosed(tokens: IToken[], end: number, closer: TokenType | undefined):
   });
   if (end === tokens.length) innermost = stack[stack.length - 1];
   return innermost?.tokenType.name === opener && stack.includes(innermost) ? innermost : undefined;
+}
+
+/** Invisible characters (a no-break space, a zero-width joiner, control codes) as `\u{...}`. */
+function visible(s: string): string {
+  return s.replace(/[^\p{L}\p{N}\p{P}\p{S}]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
 function positionOf(text: string, offset: number): { line: number; col: number } {

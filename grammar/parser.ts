@@ -9,6 +9,11 @@ export class NnParser extends CstParser {
     this.performSelfAnalysis();
   }
 
+  /** The next token to parse: after a stack overflow, where the nesting became too deep. */
+  next(): IToken {
+    return this.LA(1);
+  }
+
   /**
    * Does a label path (`a.{i}.0:`) start here? Segments are dot-separated; the parts of one
    * segment (words, integers, `{...}`) must touch, so `layer{i}` is one segment and `a b:` none.

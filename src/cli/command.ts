@@ -5,7 +5,7 @@ export interface Command {
   summary: string;
   usage: string;
   /** Returns the exit code: 0 success, 1 an error in the model or its data, 2 bad usage. */
-  run(argv: string[]): number;
+  run(argv: string[]): number | Promise<number>;
 }
 
 /** Prints diagnostics to stderr; true when any is an error. */

@@ -1,3 +1,6 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildModule, type RelaxedSimd } from "../../codegen/module/index.js";
 import { bindWeights } from "../ir/rewrite.js";
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass, runPipeline } from "../passes/index.js";
@@ -7,10 +10,10 @@ import type { Command } from "./command.js";
 import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 
 const usage =
-  "graphc compile FILE.nn [--passes=a,b,c] [--print-after=PASS]... [--print-after-all] [--stats [--json]] [--weights W.safetensors] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
+  "graphc compile FILE.nn [-o DIR [--target wasm] [--relaxed-simd=auto|on|off] [--embed-weights]] [--passes=a,b,c] [--print-after=PASS]... [--print-after-all] [--stats [--json]] [--weights W.safetensors] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
 
 export const compileCommand: Command = {
-  summary: "optimise a model through the pass pipeline (--stats, --print-after for a look inside)",
+  summary: "compile a model to a WebAssembly ES module in DIR (-o), or optimise it for a look inside (--stats, --print-after)",
   usage,
   run(argv) {
     const { values, positionals } = parse(argv, {
@@ -21,6 +24,10 @@ export const compileCommand: Command = {
       "print-after-all": { type: "boolean" },
       stats: { type: "boolean" },
       json: { type: "boolean" },
+      output: { type: "string", short: "o" },
+      target: { type: "string" },
+      "relaxed-simd": { type: "string" },
+      "embed-weights": { type: "boolean" },
     });
     const file = onePath(positionals, usage);
     const pipeline = typeof values.passes === "string" ? values.passes.split(",").map((p) => p.trim()).filter(Boolean) : [...defaultPipeline];
@@ -28,6 +35,12 @@ export const compileCommand: Command = {
     for (const name of [...pipeline, ...printAfter])
       if (!getPass(name)) throw new UsageError(`unknown pass \`${name}\` (see \`graphc passes\`)`);
     if (values.json && !values.stats) throw new UsageError("--json goes with --stats");
+    const start = performance.now();
+    const out = values.output as string | undefined;
+    for (const flag of ["target", "relaxed-simd", "embed-weights"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
+    if ((values.target ?? "wasm") !== "wasm") throw new UsageError(`unknown target \`${String(values.target)}\` (available: wasm)`);
+    const relaxedSimd = (values["relaxed-simd"] ?? "auto") as RelaxedSimd;
+    if (!["auto", "on", "off"].includes(relaxedSimd)) throw new UsageError(`--relaxed-simd must be auto, on or off, got \`${relaxedSimd}\``);
     const g = modelFromArgs(file, values);
     if (!g) return 1;
     const bound = bindWeights(g, weightsFromArgs(g, values));
@@ -44,9 +57,20 @@ export const compileCommand: Command = {
         process.stdout.write(`kernels ${s.kernels}, arena ${s.arenaBytes} bytes (lower bound ${s.arenaLowerBound}), weights ${s.weightBytes} bytes\n`);
       }
     }
+    if (out !== undefined) {
+      const { files } = buildModule(graph, { relaxedSimd, embedWeights: values["embed-weights"] === true, onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`) });
+      mkdirSync(out, { recursive: true });
+      for (const f of files) writeFileSync(join(out, f.name), f.contents);
+      const sizes = files.map((f) => `${f.name} ${formatBytes(typeof f.contents === "string" ? Buffer.byteLength(f.contents) : f.contents.byteLength)}`);
+      process.stderr.write(`graphc: wrote ${sizes.join(", ")} to ${out} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+    }
     return 0;
   },
 };
+
+function formatBytes(n: number): string {
+  return n < 1024 ? `${n} B` : n < 2 ** 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
+}
 
 export const passesCommand: Command = {
   summary: "list the optimisation passes and the default pipeline",

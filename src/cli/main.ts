@@ -35,7 +35,7 @@ function help(): string {
   ].join("\n");
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     process.stdout.write(help() + "\n");
@@ -51,7 +51,7 @@ function main(argv: string[]): number {
     return 0;
   }
   try {
-    return cmd.run(rest);
+    return await cmd.run(rest);
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`graphc ${name}: ${e.message}\n`);
@@ -66,4 +66,4 @@ function main(argv: string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await main(process.argv.slice(2));

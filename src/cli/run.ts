@@ -1,8 +1,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { buildModule, loadParts, relaxedSimdSupported } from "../../codegen/module/index.js";
 import { formatType, numel, type Graph, type TensorType } from "../ir/graph.js";
 import { randomInputs } from "../interp/calibrate.js";
 import { interpret } from "../interp/index.js";
+import { bindWeights } from "../ir/rewrite.js";
+import { defaultPipeline, runPipeline } from "../passes/index.js";
 import { readNpy, readRawTensor, writeNpy } from "../weights/npy.js";
 import type { TensorData } from "../weights/tensor.js";
 import { modelOptions, onePath, parse, UsageError } from "./args.js";
@@ -10,9 +13,26 @@ import type { Command } from "./command.js";
 import { modelFromArgs, seedOf, weightOptions, weightsFromArgs } from "./model.js";
 
 const usage =
-  "graphc run FILE.nn [--weights W.safetensors] [--input NAME=PATH.npy|PATH.bin]... [--out DIR] [--backend interp] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
+  "graphc run FILE.nn [--weights W.safetensors] [--input NAME=PATH.npy|PATH.bin]... [--out DIR] [--backend interp|wasm] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
 
-const backends = ["interp"];
+const backends = ["interp", "wasm"];
+
+interface Runner {
+  run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+  what: string;
+}
+
+/** Compiles the model in memory, as `graphc compile` would (only the SIMD build this engine runs), and loads it. */
+async function wasmRunner(g: Graph, weights: Map<string, TensorData>): Promise<Runner> {
+  const start = performance.now();
+  const { parts } = buildModule(runPipeline(bindWeights(g, weights), defaultPipeline).graph, {
+    relaxedSimd: relaxedSimdSupported() ? "on" : "off",
+    onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`),
+  });
+  const model = await loadParts(parts);
+  process.stderr.write(`compiled ${g.name} for wasm in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
+  return { run: (inputs) => model.run(inputs), what: `wasm (${model.simd} SIMD)` };
+}
 
 /** Reads --input NAME=PATH for the model's input NAME, checking dtype and shape. */
 function readInput(path: string, name: string, t: TensorType): TensorData {
@@ -62,7 +82,7 @@ function inputsFromArgs(g: Graph, values: Record<string, unknown>): Record<strin
 export const runCommand: Command = {
   summary: "run a model on inputs (.npy or raw .bin) and print or save its outputs",
   usage,
-  run(argv) {
+  async run(argv) {
     const { values, positionals } = parse(argv, { ...modelOptions, ...weightOptions, input: { type: "string", multiple: true }, out: { type: "string" }, backend: { type: "string" } });
     const file = onePath(positionals, usage);
     const backend = (values.backend as string | undefined) ?? "interp";
@@ -71,9 +91,10 @@ export const runCommand: Command = {
     if (!g) return 1;
     const inputs = inputsFromArgs(g, values);
     const weights = weightsFromArgs(g, values);
+    const runner: Runner = backend === "wasm" ? await wasmRunner(g, weights) : { run: async (ins) => interpret(g, weights, ins), what: backend };
     const start = performance.now();
-    const outputs = interpret(g, weights, inputs);
-    process.stderr.write(`ran ${g.name} on ${backend} in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
+    const outputs = await runner.run(inputs);
+    process.stderr.write(`ran ${g.name} on ${runner.what} in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
     for (const p of g.outputs) process.stdout.write(summary(p.name, g.values[p.value]!.type, outputs[p.name]!) + "\n");
     if (typeof values.out === "string") {
       mkdirSync(values.out, { recursive: true });

@@ -170,7 +170,7 @@ builtin("conv2d", "x:tensor out:int kernel stride=1 pad=0 dilation=1 groups:int=
   const w = el.weight("conv2d", "weight", [o, c / g, k[0]!, k[1]!], { trainable: true, init: kaiming(fanIn) }, site.span);
   const inputs = [t, w];
   if ((bias as { v: boolean }).v) inputs.push(el.weight("conv2d", "bias", [o], { trainable: true, init: biasInit(fanIn) }, site.span));
-  return el.emit1("conv2d", inputs, { stride: s, pads: pads("conv2d", pad!, k, d, s, spanOf(site, 4)), dilation: d, groups: g }, site.span);
+  return el.emit1("conv2d", inputs, { stride: s, pads: pads("conv2d", pad!, k, d, s, spanOf(site, 4)), dilation: d, groups: g, bias: (bias as { v: boolean }).v }, site.span);
 });
 
 builtin("batchnorm", "x:tensor eps:float=1e-5", ([x, eps], site, el) => {

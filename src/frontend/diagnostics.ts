@@ -44,6 +44,9 @@ export function renderDiagnostic(d: Diagnostic, sources: SourceMap): string {
   return out.join("\n");
 }
 
+/** Longer source lines are shown as a window around the span. */
+const MAX_LINE = 160;
+
 function renderSnippet(span: Span, sources: SourceMap): string[] {
   const text = sources.get(span.file);
   const header = `  --> ${location(span)}`;
@@ -51,13 +54,19 @@ function renderSnippet(span: Span, sources: SourceMap): string[] {
   const lineStart = text.lastIndexOf("\n", span.start - 1) + 1;
   let lineEnd = text.indexOf("\n", lineStart);
   if (lineEnd < 0) lineEnd = text.length;
-  const line = text.slice(lineStart, lineEnd).replace(/\t/g, " ");
-  const width = Math.max(1, Math.min(span.end, lineEnd) - span.start);
+  let line = text.slice(lineStart, lineEnd).replace(/\r$/, "").replace(/\t/g, " ");
+  let col = span.start - lineStart;
+  if (line.length > MAX_LINE) {
+    const from = Math.max(0, Math.min(col - MAX_LINE / 4, line.length - MAX_LINE));
+    line = `${from > 0 ? "..." : ""}${line.slice(from, from + MAX_LINE)}${from + MAX_LINE < line.length ? "..." : ""}`;
+    col += (from > 0 ? 3 : 0) - from;
+  }
+  const width = Math.max(1, Math.min(span.end - span.start, line.length - col));
   const gutter = " ".repeat(String(span.line).length);
   return [
     header,
     `${gutter} |`,
     `${span.line} | ${line}`,
-    `${gutter} | ${" ".repeat(span.col - 1)}${"^".repeat(width)}`,
+    `${gutter} | ${" ".repeat(col)}${"^".repeat(width)}`,
   ];
 }

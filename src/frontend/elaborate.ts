@@ -113,7 +113,6 @@ export class Elaborator {
 
   /** Adds a node; its output types come from the op's shape inference. */
   emit(op: string, inputs: TensorValue[], attrs: Attrs, span: A.Span, opName = op): TensorValue[] {
-    this.step(span);
     const def = getOp(op);
     let types: TensorType[];
     try {

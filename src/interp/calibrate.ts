@@ -21,6 +21,11 @@ export function randomInputs(g: Graph, seed = 0): Record<string, TensorData> {
   return out;
 }
 
+/** Fewer samples per channel than this: use the layer's statistics instead of the channel's. */
+const MIN_SAMPLES = 8;
+/** A channel's variance is at least this fraction of the layer's second moment (near-constant channels). */
+const VARIANCE_FLOOR = 1e-2;
+
 /** Rewrites the running_mean / running_var buffers of every batchnorm in `weights`, in place. */
 export function calibrateBatchNorm(g: Graph, weights: ReadonlyMap<string, TensorData>, seed = 0): void {
   if (!g.nodes.some((n) => n.op === "batchnorm")) return;
@@ -30,18 +35,25 @@ export function calibrateBatchNorm(g: Graph, weights: ReadonlyMap<string, Tensor
     const c = shape[1]!;
     const inner = numel(shape.slice(2));
     const outer = numel(shape) / (c * inner);
-    for (let ci = 0; ci < c; ci++) {
-      let sum = 0;
-      let sq = 0;
-      for (let o = 0; o < outer; o++)
+    const sums = new Float64Array(c);
+    const squares = new Float64Array(c);
+    for (let o = 0; o < outer; o++)
+      for (let ci = 0; ci < c; ci++)
         for (let i = 0, base = (o * c + ci) * inner; i < inner; i++) {
           const v = x![base + i]!;
-          sum += v;
-          sq += v * v;
+          sums[ci]! += v;
+          squares[ci]! += v * v;
         }
-      const count = outer * inner;
-      mean![ci] = sum / count;
-      variance![ci] = Math.max(sq / count - (sum / count) ** 2, 0);
+    const count = outer * inner;
+    // Second moment over the whole layer: the fallback when a channel has too few samples for
+    // its own statistics (a 1x1 map at batch 1 has variance 0, and 1/sqrt(eps) would explode).
+    const layerSquare = squares.reduce((a, b) => a + b, 0) / (count * c);
+    for (let ci = 0; ci < c; ci++) {
+      const own = count >= MIN_SAMPLES;
+      const m = own ? sums[ci]! / count : 0;
+      const v = own ? Math.max(squares[ci]! / count - m * m, 0) : layerSquare;
+      mean![ci] = m;
+      variance![ci] = Math.max(v, VARIANCE_FLOOR * layerSquare);
     }
   });
 }

@@ -15,6 +15,7 @@
 // - hard_sigmoid: relu6(x + 3) / 6 (PyTorch; ONNX's default alpha 0.2 differs); hard_swish: x * that.
 // - selu: PyTorch's (and ONNX's default) alpha and scale; elu: x > 0 ? x : alpha (e^x - 1).
 // - softmax: along one axis, max-subtracted.
+// - attention: softmax(q kᵀ · scale + mask) v over the last axis, max-subtracted like softmax.
 // - embedding (gather): integer ids (i32 or i64) must lie in [0, rows); anything else is an error.
 // - prelu: one slope, or one per channel of axis 1.
 // - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits.
@@ -151,7 +152,7 @@ const kernels: Record<string, Kernel> = {
       }
     }
     return [epilogue(y, yt!.shape, 1, ins, a)];
-  }),
+  }, [1]),
 
   maxpool: spatial((ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "max")]),
   avgpool: spatial((ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "avg")]),
@@ -342,6 +343,43 @@ const kernels: Record<string, Kernel> = {
 
 kernels.fused_elementwise = fusedElementwise;
 
+kernels.reduce_max = ([x], [xt], [yt], a) => {
+  const axes = (a.axes as number[]).map((ax) => norm(ax, xt!.shape.length));
+  const offs = broadcastOffsets(xt!.shape.map((d, i) => (axes.includes(i) ? 1 : d)), xt!.shape);
+  const y = alloc(yt!).fill(-Infinity);
+  for (let i = 0; i < x!.length; i++) y[offs[i]!] = Math.max(y[offs[i]!]!, x![i]!);
+  return [y];
+};
+
+/** attention: per (batch, head, query row) a max-subtracted softmax of the scaled, masked scores. */
+kernels.attention = ([q, k, v, mask], [qt, kt, vt, mt], [yt], a) => {
+  const [b, h, sq, d] = qt!.shape as [number, number, number, number];
+  const [sk, dv] = [kt!.shape[2]!, vt!.shape[3]!];
+  const maskOff = mt ? broadcastOffsets(mt.shape, [b, h, sq, sk]) : undefined;
+  const y = new Float32Array(numel(yt!.shape));
+  const p = new Float64Array(sk);
+  for (let bh = 0; bh < b * h; bh++)
+    for (let i = 0; i < sq; i++) {
+      const row = bh * sq + i;
+      let max = -Infinity;
+      for (let j = 0; j < sk; j++) {
+        let s = 0;
+        for (let t = 0; t < d; t++) s += q![row * d + t]! * k![(bh * sk + j) * d + t]!;
+        s = s * (a.scale as number) + (maskOff ? mask![maskOff[row * sk + j]!]! : 0);
+        p[j] = s;
+        max = Math.max(max, s);
+      }
+      let sum = 0;
+      for (let j = 0; j < sk; j++) sum += p[j] = Math.exp(p[j]! - max);
+      for (let t = 0; t < dv; t++) {
+        let acc = 0;
+        for (let j = 0; j < sk; j++) acc += p[j]! * v![(bh * sk + j) * dv + t]!;
+        y[row * dv + t] = acc / sum;
+      }
+    }
+  return [y];
+};
+
 for (const [name, f] of Object.entries(unary)) {
   kernels[name] = ([x], _i, [yt], a) => {
     const y = alloc(yt!);
@@ -393,13 +431,15 @@ const toNHWC = [0, 2, 3, 1];
 /**
  * Runs an NCHW kernel for a layout-aware op: with attrs.layout "NHWC", 4-D inputs are
  * transposed to NCHW and 4-D outputs back, so the kernels stay single-layout and plainly correct.
+ * `weightInputs` are 4-D inputs in PyTorch layout whatever the activations' (conv2d's weight).
  */
-function spatial(k: Kernel): Kernel {
+function spatial(k: Kernel, weightInputs: readonly number[] = []): Kernel {
   return (ins, inT, outT, a) => {
     if (!isNHWC(a)) return k(ins, inT, outT, a);
     const swap = (t: TensorType, perm: number[]): TensorType => ({ dtype: t.dtype, shape: perm.map((p) => t.shape[p]!) });
-    const ins2 = ins.map((b, i) => (inT[i]!.shape.length === 4 ? kernels.transpose!([b], [inT[i]!], [swap(inT[i]!, toNCHW)], { perm: toNCHW })[0]! : b));
-    const inT2 = inT.map((t) => (t.shape.length === 4 ? swap(t, toNCHW) : t));
+    const moves = (i: number) => inT[i]!.shape.length === 4 && !weightInputs.includes(i);
+    const ins2 = ins.map((b, i) => (moves(i) ? kernels.transpose!([b], [inT[i]!], [swap(inT[i]!, toNCHW)], { perm: toNCHW })[0]! : b));
+    const inT2 = inT.map((t, i) => (moves(i) ? swap(t, toNCHW) : t));
     const outT2 = outT.map((t) => (t.shape.length === 4 ? swap(t, toNCHW) : t));
     return k(ins2, inT2, outT2, a).map((b, i) => (outT2[i]!.shape.length === 4 ? kernels.transpose!([b], [outT2[i]!], [outT[i]!], { perm: toNHWC })[0]! : b));
   };

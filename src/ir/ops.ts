@@ -95,7 +95,7 @@ export function isNHWC(attrs: Attrs): boolean {
 
 /** Size of the channel axis: 1 in NCHW, the last in NHWC. */
 export function channelDim(shape: readonly number[], attrs: Attrs): number {
-  return shape[isNHWC(attrs) ? shape.length - 1 : 1]!;
+  return shape[isNHWC(attrs) && shape.length === 4 ? 3 : 1]!;
 }
 
 function toNCHW(shape: readonly number[], attrs: Attrs): [number, number, number, number] {
@@ -282,7 +282,7 @@ def({
   },
 });
 
-for (const name of ["reduce_mean", "reduce_sum"]) {
+for (const name of ["reduce_mean", "reduce_sum", "reduce_max"]) {
   def({
     name, cls: "reduction", arity: 1,
     infer: ([x], attrs) => {
@@ -373,16 +373,45 @@ export function fusedProgram(attrs: Attrs): FusedStep[] {
 
 def({
   name: "fused_elementwise", cls: "broadcast", arity: [1, Infinity],
+  // Steps are float unary/binary ops only (no cast, prelu or batchnorm) and every input is
+  // read, so the output's shape is the broadcast of all inputs.
   infer: (ins, attrs) => {
     const steps = fusedProgram(attrs);
     const types: TensorType[] = [...ins];
+    const read = new Set<number>();
     for (const st of steps) {
-      const d = getOp(st.op);
-      if (d.cls !== "elementwise" && d.cls !== "broadcast" || st.op === "fused_elementwise") throw new ShapeError(`fused_elementwise: ${st.op} is not elementwise`);
+      const fusable = st.args.length === 1 ? (unaryOps as readonly string[]).includes(st.op) : st.args.length === 2 && (binaryOps as readonly string[]).includes(st.op);
+      if (!fusable) throw new ShapeError(`fused_elementwise: ${st.op} with ${st.args.length} operands cannot be fused`);
       const args = st.args.map((r) => types[r]);
-      if (args.some((t) => t === undefined)) throw new ShapeError(`fused_elementwise: step ${st.op} reads an undefined register`);
-      types.push(d.infer(args as TensorType[], st.attrs ?? {})[0]!);
+      if (args.some((t) => t === undefined || t.dtype !== "f32")) throw new ShapeError(`fused_elementwise: step ${st.op} reads an undefined or non-float register`);
+      st.args.forEach((r) => read.add(r));
+      types.push(getOp(st.op).infer(args as TensorType[], st.attrs ?? {})[0]!);
     }
+    if (ins.some((_, i) => !read.has(i))) throw new ShapeError("fused_elementwise: an input is never read");
     return [types[types.length - 1]!];
   },
+});
+
+/**
+ * Scaled dot-product attention, softmax(q kᵀ · scale + mask) v, over the last two axes:
+ * q [B, H, Sq, D], k [B, H, Sk, D], v [B, H, Sk, Dv], an optional additive mask broadcastable
+ * to [B, H, Sq, Sk]; the result is [B, H, Sq, Dv]. attrs.scale is a number.
+ */
+def({
+  name: "attention", cls: "opaque", arity: [3, 4],
+  infer: ([q, k, v, mask], attrs) => {
+    for (const t of [q!, k!, v!]) {
+      requireFloat("attention", t);
+      if (t.shape.length !== 4) throw new ShapeError(`attention: q, k and v must be 4-D [B, H, S, D], got ${fmt(t.shape)}`);
+    }
+    const [b, h, sq, d] = q!.shape as [number, number, number, number];
+    const [sk, dv] = [k!.shape[2]!, v!.shape[3]!];
+    if (k!.shape.join() !== [b, h, sk, d].join() || v!.shape.join() !== [b, h, sk, dv].join())
+      throw new ShapeError(`attention: q ${fmt(q!.shape)}, k ${fmt(k!.shape)} and v ${fmt(v!.shape)} do not agree`);
+    const scores = [b, h, sq, sk];
+    if (mask && broadcastShapes(mask.shape, scores).join() !== scores.join()) throw new ShapeError(`attention: mask ${fmt(mask.shape)} does not broadcast to ${fmt(scores)}`);
+    if (typeof attrs.scale !== "number") throw new ShapeError("attention: attrs.scale must be a number");
+    return [{ dtype: "f32", shape: [b, h, sq, dv] }];
+  },
+  macs: ([q, k, v]) => numel(q!.shape) * k!.shape[2]! + numel(q!.shape.slice(0, 3)) * k!.shape[2]! * v!.shape[3]!,
 });

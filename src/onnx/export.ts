@@ -6,7 +6,8 @@
 // added when an output is not a node result of its own, e.g. a graph input, a weight, or a value
 // that is already another output), initializers of weights their checkpoint names; every other
 // tensor gets a fresh name that collides with none of these.
-import { numel, type DType, type Graph, type Node, type TensorType } from "../ir/graph.js";
+import { numel, type Attrs, type DType, type Graph, type Node, type TensorType } from "../ir/graph.js";
+import { epilogueInputs, fusedProgram, getOp, isNHWC, unaryOps } from "../ir/ops.js";
 import type { TensorData } from "../weights/tensor.js";
 import { AttrType, DataType, encodeModel, type AttributeMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg } from "./proto.js";
 
@@ -105,7 +106,8 @@ class Builder {
       this.emitted.add(id);
       const c = this.g.constants.find((x) => x.value === id);
       if (!c) throw new OnnxExportError(`constant value ${id} has no data`);
-      const name = this.fresh(`const_${id}`);
+      // a bound weight keeps its checkpoint name (made unique if a pass duplicated it)
+      const name = this.fresh(c.name ?? `const_${id}`);
       this.names.set(id, name);
       this.initializer(name, v.type.dtype, v.type.shape, asDtype(c.data, v.type.dtype, `constant ${id}`));
     }
@@ -155,50 +157,10 @@ class Builder {
     return this.node(op, inputs, [this.fresh(base)], attribute);
   }
 
-  lower(n: Node): void {
-    this.current = n;
-    const ins = n.inputs.map((id) => this.ref(id));
-    const outs = n.outputs.map((id) => this.ref(id));
-    const [x] = ins as [string];
-    const [y] = outs as [string];
-    const a = n.attrs;
-    const base = `t${n.outputs[0]}`;
-    const t = (op: string, inputs: string[], attribute: AttributeMsg[] = []) => this.tmp(op, inputs, attribute, base);
-    switch (n.op) {
-      case "conv2d": {
-        const w = this.type(n.inputs[1]!).shape;
-        this.node("Conv", ins, [y], [
-          ints("kernel_shape", w.slice(2)),
-          ints("strides", a.stride as number[]),
-          ints("pads", a.pads as number[]),
-          ints("dilations", a.dilation as number[]),
-          i("group", a.groups as number),
-        ]);
-        return;
-      }
-      case "batchnorm":
-        this.node("BatchNormalization", ins, [y], [f("epsilon", a.eps as number)]);
-        return;
-      case "layernorm":
-        this.node("LayerNormalization", ins, [y], [i("axis", -1), f("epsilon", a.eps as number)]);
-        return;
-      case "linear": {
-        const [, w, b] = ins;
-        if (this.type(n.inputs[0]!).shape.length === 2) {
-          // Gemm computes x · Wᵀ + b directly (transB), b broadcasting over the rows.
-          this.node("Gemm", b === undefined ? [x, w!] : [x, w!, b], [y], [i("transB", 1)]);
-          return;
-        }
-        // Any other rank: MatMul against Wᵀ (a Transpose of the weight, which onnxruntime folds
-        // into a constant at load time) and a broadcast Add of the bias.
-        const wt = t("Transpose", [w!], [ints("perm", [1, 0])]);
-        if (b === undefined) this.node("MatMul", [x, wt], [y]);
-        else this.node("Add", [t("MatMul", [x, wt]), b], [y]);
-        return;
-      }
-      case "matmul":
-        this.node("MatMul", ins, [y]);
-        return;
+  /** Emits `op` (a unary IR op, or prelu with `slope`) from `x` into `y`; attributes from `a`. */
+  unary(op: string, a: Attrs, x: string, y: string, base: string, slope?: { name: string; shape: readonly number[]; rank: number; channelLast: boolean }): void {
+    const t = (o: string, inputs: string[], attribute: AttributeMsg[] = []) => this.tmp(o, inputs, attribute, base);
+    switch (op) {
       case "relu":
       case "sigmoid":
       case "tanh":
@@ -208,7 +170,7 @@ class Builder {
       case "erf":
       case "neg":
       case "abs":
-        this.node(simpleUnary[n.op]!, [x], [y]);
+        this.node(simpleUnary[op]!, [x], [y]);
         return;
       case "selu":
         // ONNX's default alpha and gamma are PyTorch's constants rounded to float32.
@@ -253,6 +215,118 @@ class Builder {
         this.node("Mul", [half, t("Add", [inner, this.scalar(1)])], [y]);
         return;
       }
+      case "prelu": {
+        if (!slope) throw new OnnxExportError("prelu without a slope");
+        // PRelu broadcasts the slope numpy-style (from the right). The IR applies it along the
+        // channel axis: axis 1 (reshape [n] to [n, 1, ..., 1]) or, channels-last, the last axis.
+        const n1 = numel(slope.shape);
+        const shape = slope.rank >= 2 && !slope.channelLast ? [n1, ...Array<number>(slope.rank - 2).fill(1)] : [n1];
+        const s = shape.length === slope.shape.length && shape.every((d, k) => d === slope.shape[k]) ? slope.name : t("Reshape", [slope.name, this.i64(`${base}_slope_shape`, shape)]);
+        this.node("PRelu", [x, s], [y]);
+        return;
+      }
+      default:
+        throw new OnnxExportError(`no ONNX lowering for unary op \`${op}\``);
+    }
+  }
+
+  /**
+   * Runs `emit` (which reads NCHW and writes NCHW) on channels-last data when `nhwc`: the 4-D
+   * inputs at `moved` are transposed to NCHW first and the result back to NHWC into `y`.
+   */
+  private layout(nhwc: boolean, ins: string[], moved: readonly number[], y: string, base: string, emit: (ins: string[], y: string) => void): void {
+    if (!nhwc) return emit(ins, y);
+    const ins2 = ins.map((name, k) => (moved.includes(k) ? this.tmp("Transpose", [name], [ints("perm", [0, 3, 1, 2])], base) : name));
+    const z = this.fresh(base);
+    emit(ins2, z);
+    this.node("Transpose", [z], [y], [ints("perm", [0, 2, 3, 1])]);
+  }
+
+  /**
+   * conv2d / linear / matmul epilogue: y = act(z + bias + residual), bias along the channel
+   * axis (1 for NCHW conv2d, else the last). `core(out, bias)` emits the op itself into `out`,
+   * adding the bias itself when `foldsBias`.
+   */
+  private withEpilogue(n: Node, ins: string[], y: string, base: string, channelAxis1: boolean, foldsBias: boolean, core: (out: string, bias?: string) => void): void {
+    const a = n.attrs;
+    const e = epilogueInputs(ins.map((_, k) => k), a);
+    const act = typeof a.act === "string" ? a.act : undefined;
+    const bias = e.bias !== undefined ? ins[e.bias] : undefined;
+    const rank = this.type(n.outputs[0]!).shape.length;
+    const steps: ((x: string, out: string) => void)[] = [];
+    if (bias !== undefined && !foldsBias) {
+      const b = channelAxis1 && rank > 2 ? this.tmp("Reshape", [bias, this.i64(`${base}_bias_shape`, [-1, ...Array<number>(rank - 2).fill(1)])], [], base) : bias;
+      steps.push((x, out) => void this.node("Add", [x, b], [out]));
+    }
+    if (e.residual !== undefined) steps.push((x, out) => void this.node("Add", [x, ins[e.residual!]!], [out]));
+    if (act !== undefined) {
+      const slope = e.slope !== undefined ? { name: ins[e.slope]!, shape: this.type(n.inputs[e.slope]!).shape, rank, channelLast: !channelAxis1 } : undefined;
+      steps.push((x, out) => this.unary(act, a, x, out, base, slope));
+    }
+    let cur = steps.length ? this.fresh(base) : y;
+    core(cur, foldsBias ? bias : undefined);
+    steps.forEach((step, k) => {
+      const out = k === steps.length - 1 ? y : this.fresh(base);
+      step(cur, out);
+      cur = out;
+    });
+  }
+
+  lower(n: Node): void {
+    this.current = n;
+    const ins = n.inputs.map((id) => this.ref(id));
+    const outs = n.outputs.map((id) => this.ref(id));
+    const [x] = ins as [string];
+    const [y] = outs as [string];
+    const a = n.attrs;
+    const base = `t${n.outputs[0]}`;
+    const nhwc = isNHWC(a);
+    const rank0 = n.inputs.length ? this.type(n.inputs[0]!).shape.length : 0;
+    const spatial4 = nhwc && rank0 === 4;
+    switch (n.op) {
+      case "conv2d": {
+        const w = this.type(n.inputs[1]!).shape;
+        const attrs = [
+          ints("kernel_shape", w.slice(2)),
+          ints("strides", a.stride as number[]),
+          ints("pads", a.pads as number[]),
+          ints("dilations", a.dilation as number[]),
+          i("group", a.groups as number),
+        ];
+        // The bias always goes into Conv's B input; channels-last, the epilogue runs after the
+        // transpose back, on the NHWC result (bias, residual and slopes along the last axis).
+        const hasBias = a.bias === true || (a.bias === undefined && ins.length === 3);
+        const e = epilogueInputs(ins.map((_, k) => k), { ...a, bias: hasBias });
+        const convIns = (xs: string[]) => (e.bias !== undefined ? [xs[0]!, xs[1]!, xs[e.bias]!] : [xs[0]!, xs[1]!]);
+        const epi = { ...n, attrs: { ...a, bias: hasBias } };
+        this.withEpilogue(epi, ins, y, base, !spatial4, true, (out) => this.layout(spatial4, ins, [0], out, base, (xs, o) => void this.node("Conv", convIns(xs), [o], attrs)));
+        return;
+      }
+      case "batchnorm":
+        this.layout(spatial4, ins, [0], y, base, (xs, o) => void this.node("BatchNormalization", xs, [o], [f("epsilon", a.eps as number)]));
+        return;
+      case "layernorm":
+        this.node("LayerNormalization", ins, [y], [i("axis", -1), f("epsilon", a.eps as number)]);
+        return;
+      case "linear": {
+        const hasBias = a.bias === true || (a.bias === undefined && ins.length === 3);
+        const epi = { ...n, attrs: { ...a, bias: hasBias } };
+        const w = ins[1]!;
+        this.withEpilogue(epi, ins, y, base, false, rank0 === 2, (out, b) => {
+          // 2-D: Gemm computes x · Wᵀ + b directly (transB), b broadcasting over the rows.
+          if (rank0 === 2) this.node("Gemm", b === undefined ? [x, w] : [x, w, b], [out], [i("transB", 1)]);
+          // Any other rank: MatMul against Wᵀ (a Transpose of the weight, which onnxruntime
+          // folds into a constant at load time); the epilogue adds the bias.
+          else this.node("MatMul", [x, this.tmp("Transpose", [w], [ints("perm", [1, 0])], base)], [out]);
+        });
+        return;
+      }
+      case "matmul":
+        this.withEpilogue(n, ins, y, base, false, false, (out) => void this.node("MatMul", [ins[0]!, ins[1]!], [out]));
+        return;
+      case "prelu":
+        this.unary("prelu", a, x, y, base, { name: ins[1]!, shape: this.type(n.inputs[1]!).shape, rank: rank0, channelLast: nhwc });
+        return;
       case "add":
       case "sub":
       case "mul":
@@ -262,14 +336,33 @@ class Builder {
       case "minimum":
         this.node(binary[n.op]!, ins, [y]);
         return;
-      case "prelu": {
-        // PRelu broadcasts the slope numpy-style (from the right); the IR applies it along axis
-        // 1, so reshape the [n] slope to [n, 1, ..., 1] (rank - 1 dims).
-        const r = this.type(n.inputs[0]!).shape.length;
-        const n1 = numel(this.type(n.inputs[1]!).shape);
-        const shape = r >= 2 ? [n1, ...Array<number>(r - 2).fill(1)] : [n1];
-        const slope = t("Reshape", [ins[1]!, this.i64(`${base}_slope_shape`, shape)]);
-        this.node("PRelu", [x, slope], [y]);
+      case "fused_elementwise": {
+        // Registers 0..k-1 are the inputs, then one per step; the last step writes y.
+        const steps = fusedProgram(a);
+        const regs = [...ins];
+        const types: TensorType[] = n.inputs.map((id) => this.type(id));
+        steps.forEach((st, k) => {
+          const out = k === steps.length - 1 ? y : this.fresh(base);
+          const args = st.args.map((r) => regs[r]!);
+          const at = st.args.map((r) => types[r]!);
+          const sa = st.attrs ?? {};
+          if (st.op in binary) this.node(binary[st.op]!, args, [out]);
+          else if (st.op === "prelu") this.unary("prelu", sa, args[0]!, out, base, { name: args[1]!, shape: at[1]!.shape, rank: at[0]!.shape.length, channelLast: isNHWC(sa) });
+          else if (st.op === "cast") this.node("Cast", args, [out], [i("to", elemType[sa.to as DType])]);
+          else if (st.args.length === 1) this.unary(st.op, sa, args[0]!, out, base);
+          else throw new OnnxExportError(`fused_elementwise: no ONNX lowering for step ${st.op}`);
+          regs.push(out);
+          types.push(getOp(st.op).infer(at, sa)[0]!);
+        });
+        return;
+      }
+      case "attention": {
+        // softmax(q kᵀ · scale + mask) v over the last two axes.
+        const [q, k, v, mask] = ins as [string, string, string, string | undefined];
+        const kt = this.tmp("Transpose", [k], [ints("perm", [0, 1, 3, 2])], base);
+        let scores = this.tmp("Mul", [this.tmp("MatMul", [q, kt], [], base), this.scalar(a.scale as number)], [], base);
+        if (mask !== undefined) scores = this.tmp("Add", [scores, mask], [], base);
+        this.node("MatMul", [this.tmp("Softmax", [scores], [i("axis", -1)], base), v], [y]);
         return;
       }
       case "softmax":
@@ -286,16 +379,16 @@ class Builder {
           ints("pads", a.pads as number[]),
           i("ceil_mode", a.ceil_mode ? 1 : 0),
         ];
-        if (n.op === "maxpool") attrs.push(ints("dilations", a.dilation as number[]));
+        if (n.op === "maxpool") attrs.push(ints("dilations", (a.dilation as number[] | undefined) ?? [1, 1]));
         else {
           if ((a.dilation as number[] | undefined)?.some((d) => d !== 1)) throw new OnnxExportError("avgpool: dilation needs AveragePool-19, beyond opset 17");
           attrs.push(i("count_include_pad", a.count_include_pad ? 1 : 0));
         }
-        this.node(n.op === "maxpool" ? "MaxPool" : "AveragePool", [x], [y], attrs);
+        this.layout(spatial4, ins, [0], y, base, (xs, o) => void this.node(n.op === "maxpool" ? "MaxPool" : "AveragePool", xs, [o], attrs));
         return;
       }
       case "global_avgpool":
-        this.node("GlobalAveragePool", [x], [y]);
+        this.layout(spatial4, ins, [0], y, base, (xs, o) => void this.node("GlobalAveragePool", xs, [o]));
         return;
       case "reduce_mean":
         // ReduceMean-13 takes axes as an attribute; ReduceSum-13 as an input.
@@ -325,6 +418,10 @@ class Builder {
         this.node("Gather", ins, [y], [i("axis", 0)]);
         return;
       default:
+        if ((unaryOps as readonly string[]).includes(n.op)) {
+          this.unary(n.op, a, x, y, base);
+          return;
+        }
         throw new OnnxExportError(`no ONNX lowering for IR op \`${n.op}\``);
     }
   }

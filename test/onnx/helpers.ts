@@ -35,6 +35,8 @@ export interface InputOptions {
   range?: [number, number];
   /** Integer inputs are drawn from [0, intHigh) (default: ids < 100, masks 0/1). */
   intHigh?: number;
+  /** Integer inputs (other than masks and token types) are drawn from [lo, hi). */
+  intRange?: [number, number];
 }
 
 /**
@@ -57,7 +59,10 @@ export function inputsFor(g: Graph, seed: number, opts: InputOptions = {}): Reco
     const last = t.shape[t.shape.length - 1] ?? 1;
     if (/mask/.test(p.name)) ints = Array.from({ length: n }, (_, i) => (i % last < last - Math.floor(last / 4) ? 1 : 0));
     else if (/type/.test(p.name)) ints = Array.from({ length: n }, () => (rand() < 0.5 ? 0 : 1));
-    else ints = Array.from({ length: n }, () => Math.floor(rand() * (opts.intHigh ?? 100)));
+    else {
+      const [lo, hi] = opts.intRange ?? [0, opts.intHigh ?? 100];
+      ints = Array.from({ length: n }, () => lo + Math.floor(rand() * (hi - lo)));
+    }
     out[p.name] = t.dtype === "i64" ? BigInt64Array.from(ints, (v) => BigInt(v)) : Int32Array.from(ints);
   }
   return out;
@@ -86,7 +91,7 @@ export function elaborate(text: string, opts: ElaborateOptions = {}): Graph {
 const ortType = { f32: "float32", i32: "int32", i64: "int64", bool: "bool" } as const;
 
 export async function session(bytes: Uint8Array): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "basic" });
+  return ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: "basic", logSeverityLevel: 3 });
 }
 
 export interface OrtOutput {

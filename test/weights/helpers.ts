@@ -1,4 +1,5 @@
 import { expect } from "vitest";
+import fc from "fast-check";
 import { WeightsError } from "../../src/weights/tensor.js";
 
 /** Runs `f`, expecting a WeightsError with `code`; returns it for message checks. */
@@ -31,3 +32,34 @@ export function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
 }
 
 export const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/**
+ * Damaged versions of a valid file: `garbage`, up to four bytes overwritten, or a truncation.
+ * Reading any of them must end in a WeightsError and nothing else.
+ */
+export function corruptions(valid: Uint8Array, garbage: fc.Arbitrary<Uint8Array>): fc.Arbitrary<Uint8Array> {
+  const edits = fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 });
+  return fc.oneof(
+    garbage,
+    edits.map((list) => {
+      const b = valid.slice();
+      for (const [i, v] of list) b[i] = v;
+      return b;
+    }),
+    fc.nat(valid.length).map((n) => valid.slice(0, n)),
+  );
+}
+
+/** Asserts that `read` fails only with WeightsError on every corruption of `valid`. */
+export function expectOnlyWeightsErrors(valid: Uint8Array, garbage: fc.Arbitrary<Uint8Array>, read: (b: Uint8Array) => unknown): void {
+  fc.assert(
+    fc.property(corruptions(valid, garbage), (bytes) => {
+      try {
+        read(bytes);
+      } catch (e) {
+        expect(e).toBeInstanceOf(WeightsError);
+      }
+    }),
+    { numRuns: 500 },
+  );
+}

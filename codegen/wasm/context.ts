@@ -1,0 +1,37 @@
+// The contract between the WebAssembly module builder and the kernel emitters: one kernel
+// function per IR node, specialised to its shapes, with every address baked in as a constant.
+import type binaryen from "binaryen";
+import type { Graph, Node } from "../../src/ir/graph.js";
+
+export interface KernelContext {
+  mod: binaryen.Module;
+  /** Emit f32x4.relaxed_madd (fused multiply-add) where it pays; else f32x4.mul + f32x4.add. */
+  relaxed: boolean;
+  graph: Graph;
+  /** Byte address in linear memory of a value: arena intermediate, model input or output, or constant. */
+  addr(value: number): number;
+  /**
+   * Places data (e.g. pre-packed weights) in the weights region; returns its 16-byte-aligned
+   * address. What a kernel places (and in which order) must not depend on `relaxed`: both builds
+   * ship one weights blob.
+   */
+  addData(data: Uint8Array | Float32Array | Int32Array): number;
+  /** Scratch memory for use inside one kernel (shared by all kernels); returns its address. */
+  scratch(bytes: number): number;
+  /** A function name unique in the module, derived from `base`. */
+  fnName(base: string): string;
+}
+
+/** Adds a function of type () -> () computing `node` to ctx.mod and returns its name. */
+export type KernelEmitter = (ctx: KernelContext, node: Node) => string;
+
+const emitters = new Map<string, KernelEmitter>();
+
+export function registerKernel(op: string, emit: KernelEmitter): void {
+  if (emitters.has(op)) throw new Error(`kernel for ${op} registered twice`);
+  emitters.set(op, emit);
+}
+
+export function kernelFor(op: string): KernelEmitter | undefined {
+  return emitters.get(op);
+}

@@ -1,0 +1,161 @@
+// conv2d on the GEMM: in NHWC the output [N*OH*OW, K] is A . B with B the weight packed as
+// [(ky, kx, c), k] panels at compile time.
+// - 1x1, stride 1, no padding, one group: A is the input itself.
+// - otherwise im2col: rows of A (one per output pixel, C/g * kh * kw long) are gathered into
+//   scratch a chunk at a time, then the GEMM runs on the chunk. Chosen over an indirect /
+//   implicit GEMM because the micro-kernel stays the one tuned kernel (contiguous A rows), the
+//   copy is O(M K) against the GEMM's O(M K N), and a chunk of ~256 KiB stays in L2.
+// - grouped convs: one GEMM per group, writing its column slice of C (ldc = K).
+// - depthwise (groups == C == K): a dedicated channel-SIMD kernel (conv-depthwise.ts).
+// - NCHW (the layout pass did not run): transpose into scratch, NHWC conv, transpose back.
+import binaryen from "binaryen";
+import { isNHWC } from "../../src/ir/ops.js";
+import type { Node } from "../../src/ir/graph.js";
+import { depthwise } from "./conv-depthwise.js";
+import { registerKernel, type KernelContext } from "./context.js";
+import { Fn, type V } from "./gemm/fn.js";
+import { gemm, packB, packedFloats } from "./gemm/gemm.js";
+import { at, constData, nodeEpilogue, plus, shapeOf, type NodeEpilogue } from "./gemm/node.js";
+
+type Expr = binaryen.ExpressionRef;
+
+export interface ConvShape {
+  N: number; H: number; W: number; C: number; K: number; OH: number; OW: number;
+  kh: number; kw: number; sh: number; sw: number; pt: number; pl: number; dh: number; dw: number; groups: number;
+}
+
+function convShape(ctx: KernelContext, node: Node): ConvShape {
+  const nhwc = isNHWC(node.attrs);
+  const nchw = (s: number[]) => (nhwc ? [s[0]!, s[3]!, s[1]!, s[2]!] : s) as [number, number, number, number];
+  const [N, C, H, W] = nchw(shapeOf(ctx.graph, node.inputs[0]!));
+  const [, K, OH, OW] = nchw(shapeOf(ctx.graph, node.outputs[0]!));
+  const [, , kh, kw] = shapeOf(ctx.graph, node.inputs[1]!) as [number, number, number, number];
+  const a = node.attrs;
+  const [[sh, sw], [pt, pl], [dh, dw]] = [a.stride, a.pads, a.dilation] as [number[], number[], number[]];
+  return { N, H, W, C, K, OH, OW, kh, kw, sh: sh!, sw: sw!, pt: pt!, pl: pl!, dh: dh!, dw: dw!, groups: a.groups as number };
+}
+
+/** Floats of scratch the NHWC conv needs for im2col (0 when A is the input itself). */
+function im2colRows(s: ConvShape): number {
+  const direct = s.kh === 1 && s.kw === 1 && s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && s.groups === 1;
+  const depthwise = s.groups === s.C && s.K === s.C;
+  if (direct || depthwise) return 0;
+  const kd = (s.C / s.groups) * s.kh * s.kw;
+  const rows = Math.max(96, Math.floor(65536 / kd));
+  return Math.min(s.N * s.OH * s.OW, rows - (rows % 12));
+}
+
+/** (m0, g) -> (): im2col rows m0 .. m0+rows-1 of group g into `dst`, columns ordered (ky, kx, c). */
+function im2col(ctx: KernelContext, s: ConvShape, x: V, dst: number, rows: number): string {
+  const m = ctx.mod;
+  const f = new Fn(m, ctx.relaxed, [binaryen.i32, binaryen.i32]);
+  const cg = s.C / s.groups;
+  const [mi, src, d, iy, ix] = [0, 0, 0, 0, 0].map(() => f.local(binaryen.i32)) as [number, number, number, number, number];
+  const g = (i: number) => f.get(i)();
+  const add = (a: Expr, b: Expr) => m.i32.add(a, b);
+  const mul = (a: Expr, k: number) => m.i32.mul(a, f.c(k));
+  const ohw = s.OH * s.OW;
+  // Copies (or zeroes) cg floats to d, then advances d.
+  const row = (from?: V): Expr[] => {
+    const piece = (o: V, lanes: number) => f.store(() => add(g(d), o()), 0, lanes, () => (from ? f.load(() => add(from(), o()), 0, lanes) : f.splat(0)));
+    const full = cg - (cg % 4);
+    return [
+      ...(full > 0 ? [f.loop(f.c(0), full * 4, 16, (o) => [piece(o, 4)])] : []),
+      ...(cg % 4 ? [piece(() => f.c(full * 4), cg % 4)] : []),
+      f.set(d, add(g(d), f.c(cg * 4))),
+    ];
+  };
+  const body = f.loop(f.c(0), rows, 1, (r) => [
+    f.set(mi, add(f.get(0)(), r())),
+    // src: pixel (n, 0, 0), channel g*cg; iy, ix: the window's top-left corner.
+    f.set(src, add(add(x(), mul(m.i32.div_u(g(mi), f.c(ohw)), s.H * s.W * s.C * 4)), mul(f.get(1)(), cg * 4))),
+    f.set(iy, add(mul(m.i32.div_u(m.i32.rem_u(g(mi), f.c(ohw)), f.c(s.OW)), s.sh), f.c(-s.pt))),
+    f.set(ix, add(mul(m.i32.rem_u(g(mi), f.c(s.OW)), s.sw), f.c(-s.pl))),
+    f.loop(f.c(0), s.kh, 1, (ky) => [
+      f.loop(f.c(0), s.kw, 1, (kx) => {
+        const y = () => add(g(iy), mul(ky(), s.dh));
+        const xx = () => add(g(ix), mul(kx(), s.dw));
+        const inside = m.i32.and(m.i32.lt_u(y(), f.c(s.H)), m.i32.lt_u(xx(), f.c(s.W)));
+        return [m.if(inside, m.block(null, row(() => add(g(src), mul(add(mul(y(), s.W), xx()), s.C * 4)))), m.block(null, row()))];
+      }),
+    ]),
+  ]);
+  return f.finish(ctx.fnName("im2col"), [f.set(d, f.c(dst)), body]);
+}
+
+/** The NHWC conv from x to y (addresses), epilogue included. */
+function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: Float32Array, x: V, y: V, e: NodeEpilogue, scratch: number): Expr {
+  if (s.groups === s.C && s.K === s.C) return depthwise(ctx, f, s, w, x, y, e);
+  const m = ctx.mod;
+  const [cg, kg, taps] = [s.C / s.groups, s.K / s.groups, s.kh * s.kw];
+  const Kd = cg * taps;
+  const slice = packedFloats(Kd, kg);
+  const packed = new Float32Array(slice * s.groups);
+  for (let g = 0; g < s.groups; g++)
+    packed.set(packB(Kd, kg, (k, n) => w[((g * kg + n) * cg + (k % cg)) * taps + Math.floor(k / cg)]!), g * slice);
+  const b = at(ctx, ctx.addData(packed));
+  const M = s.N * s.OH * s.OW;
+  const chunk = im2colRows(s);
+  const common = { N: kg, K: Kd, ldc: s.K, epi: e.epi };
+  if (chunk === 0) return gemm(ctx, f, { ...common, ...e, M, lda: Kd, a: x, b, c: y });
+  const gi = f.local(binaryen.i32);
+  const group = (g: V | undefined, bytes: number) => plus(ctx, g, f.get(gi), bytes);
+  const perChannel = (v: V | undefined) => group(v, kg * 4);
+  // Rows m0 .. m0+rows-1 of the output, every group.
+  const rowsAt = (m0: V, rows: number): Expr => {
+    const fill = im2col(ctx, s, x, scratch, rows);
+    const out = (v: V | undefined) => v && group(plus(ctx, v, m0, s.K * 4), kg * 4);
+    return f.loop(f.c(0), s.groups, 1, (g) => [
+      f.set(gi, g()),
+      m.call(fill, [m0(), g()], binaryen.none),
+      gemm(ctx, f, {
+        ...common, M: rows, lda: Kd, a: at(ctx, scratch), b: group(b, slice * 4)!, c: out(y)!,
+        ...(e.bias ? { bias: perChannel(e.bias) } : {}),
+        ...(e.residual ? { residual: out(e.residual) } : {}),
+        ...(e.slope ? { slope: e.epi.slope === "vector" ? perChannel(e.slope) : e.slope } : {}),
+      }),
+    ]);
+  };
+  const full = M - (M % chunk);
+  return m.block(null, [
+    f.loop(f.c(0), full, chunk, (m0) => [rowsAt(m0, chunk)]),
+    ...(M > full ? [rowsAt(() => f.c(full), M - full)] : []),
+  ]);
+}
+
+/** (src, dst) -> (): dst[b][c][r] = src[b][r][c]. */
+function transpose(ctx: KernelContext, batch: number, rows: number, cols: number): string {
+  const m = ctx.mod;
+  const f = new Fn(m, ctx.relaxed, [binaryen.i32, binaryen.i32]);
+  const body = f.loop(f.c(0), batch * rows, 1, (br) => [
+    f.loop(f.c(0), cols, 1, (c) => {
+      const b = m.i32.div_u(br(), f.c(rows));
+      const dst = m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(m.i32.add(m.i32.mul(b, f.c(cols)), c()), f.c(rows)), m.i32.rem_u(br(), f.c(rows))), f.c(4)), f.get(1)());
+      return [m.f32.store(0, 4, dst, m.f32.load(0, 4, m.i32.add(f.get(0)(), m.i32.mul(m.i32.add(m.i32.mul(br(), f.c(cols)), c()), f.c(4)))))];
+    }),
+  ]);
+  return f.finish(ctx.fnName("transpose"), [body]);
+}
+
+registerKernel("conv2d", (ctx, node) => {
+  const s = convShape(ctx, node);
+  const w = constData(ctx.graph, node.inputs[1]!);
+  if (!w) throw new Error("wasm conv2d: the weight must be a constant");
+  const f = new Fn(ctx.mod, ctx.relaxed);
+  const e = nodeEpilogue(ctx, node);
+  const [x, y] = [ctx.addr(node.inputs[0]!), ctx.addr(node.outputs[0]!)];
+  const name = ctx.fnName("conv2d");
+  const im = im2colRows(s) * (s.C / s.groups) * s.kh * s.kw * 4;
+  if (isNHWC(node.attrs)) return f.finish(name, [convNHWC(ctx, f, s, w, at(ctx, x), at(ctx, y), e, im ? ctx.scratch(im) : 0)]);
+  // NCHW: x, y and the residual go through NHWC copies in scratch, after the im2col rows.
+  const [xb, yb] = [s.N * s.C * s.H * s.W * 4, s.N * s.K * s.OH * s.OW * 4];
+  const base = ctx.scratch(im + xb + yb * (e.residual ? 2 : 1));
+  const [xs, ys, rs] = [base + im, base + im + xb, base + im + xb + yb];
+  const call = (fn: string, a: number | V, b: number) => ctx.mod.call(fn, [typeof a === "number" ? f.c(a) : a(), f.c(b)], binaryen.none);
+  return f.finish(name, [
+    call(transpose(ctx, s.N, s.C, s.H * s.W), x, xs),
+    ...(e.residual ? [call(transpose(ctx, s.N, s.K, s.OH * s.OW), e.residual, rs)] : []),
+    convNHWC(ctx, f, s, w, at(ctx, xs), at(ctx, ys), { ...e, ...(e.residual ? { residual: at(ctx, rs) } : {}) }, base),
+    call(transpose(ctx, s.N, s.OH * s.OW, s.K), ys, y),
+  ]);
+});

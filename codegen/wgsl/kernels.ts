@@ -1,0 +1,561 @@
+// One WGSL compute shader per IR node, specialised to its shapes: every size, stride and
+// scalar constant is baked in, so the host binds buffers and dispatches, nothing else. Kernels
+// stay within WebGPU's default limits (256 invocations, 16 KiB workgroup memory, 8 storage
+// buffers, 65535 workgroups per dimension: a linear workgroup count is split over x and y).
+import { numel, type Attrs, type Graph, type Node } from "../../src/ir/graph.js";
+import { epilogueInputs, fusedProgram, normAxis, unaryOps } from "../../src/ir/ops.js";
+import { SELU_ALPHA, SELU_SCALE } from "../../src/interp/math.js";
+
+export interface Kernel {
+  /** The node it computes, for pipeline labels and error messages. */
+  label: string;
+  code: string;
+  /** Value ids bound at @binding(0), (1), ...: the values read, then the one written. */
+  bindings: number[];
+  /** Workgroups to dispatch in x and y. */
+  x: number;
+  y: number;
+}
+
+const MAX_DIM = 65535;
+const MAX_BINDINGS = 8;
+/**
+ * Multiply-accumulates per batch entry from which a GEMM is tiled: below it there are too few
+ * tiles to fill a GPU, and the per-output kernel also compiles far faster (SwiftShader takes
+ * seconds per workgroup-memory shader). ResNet at 224x224 and BERT's linears are above it.
+ */
+export const TILE_MACS = 2 ** 22;
+
+const u = (n: number) => `${n}u`;
+
+/**
+ * A WGSL f32 literal (exact for every finite float32). WGSL constants cannot be infinite, so
+ * ±Infinity becomes ±FLT_MAX: the same result for every finite operand of min, max and clamp.
+ */
+export function f32(x: number): string {
+  if (Number.isNaN(x)) throw new Error("WGSL: NaN constant");
+  const s = String(Math.fround(Math.max(-3.4028234663852886e38, Math.min(x, 3.4028234663852886e38))));
+  return `f32(${/[.e]/.test(s) ? s : `${s}.0`})`;
+}
+
+function strides(shape: readonly number[]): number[] {
+  const s: number[] = [];
+  for (let i = shape.length - 1, acc = 1; i >= 0; acc *= shape[i]!, i--) s[i] = acc;
+  return s;
+}
+
+/** Expressions for the coordinates of flat index `i` in a row-major tensor of `shape`. */
+function coords(shape: readonly number[], i: string): string[] {
+  const st = strides(shape);
+  return shape.map((d, k) => {
+    const q = st[k] === 1 ? i : `(${i} / ${u(st[k]!)})`;
+    return k === 0 ? q : `(${q} % ${u(d)})`;
+  });
+}
+
+/** Offset into a tensor of shape `inp` broadcast (numpy rules) to `out`, for flat output index `i`. */
+function bcast(inp: readonly number[], out: readonly number[], i: string): string {
+  if (numel(inp) === numel(out)) return i;
+  if (numel(inp) === 1) return "0u";
+  const pad = [...Array<number>(out.length - inp.length).fill(1), ...inp];
+  const st = strides(pad);
+  const c = coords(out, i);
+  return pad.flatMap((d, k) => (d === 1 ? [] : [`${c[k]} * ${u(st[k]!)}`])).join(" + ");
+}
+
+// Eigen's float erf: a rational approximation on [-4, 4] (erf is ±1 in f32 beyond), a few ulp.
+const ERF = `fn erf_(v: f32) -> f32 {
+  let x = clamp(v, -4.0, 4.0);
+  let z = x * x;
+  let p = ((((((-2.72614225801306e-10 * z + 2.77068142495902e-08) * z - 2.10102402082508e-06) * z - 5.69250639462346e-05) * z - 7.34990630326855e-04) * z - 2.95459980854025e-03) * z - 1.60960333262415e-02) * x;
+  let q = (((-1.45660718464996e-05 * z - 2.13374055278905e-04) * z - 1.68282697438203e-03) * z - 7.37332916720468e-03) * z - 1.42647390514189e-02;
+  return p / q;
+}`;
+// WGSL's pow is undefined for a negative base; Math.pow gives a signed result for integer
+// exponents and NaN otherwise (built at run time: WGSL rejects NaN constants).
+const POW = `fn pow_(a: f32, b: f32) -> f32 {
+  if (b == 0.0) { return 1.0; }
+  let r = pow(abs(a), b);
+  if (a >= 0.0) { return r; }
+  if (b != round(b)) { return bitcast<f32>(0x7fc00000u + u32(b != b)); }
+  return select(r, -r, abs(b) % 2.0 == 1.0);
+}`;
+
+/** A unary op on the f32 identifier `x`. tanh's argument is clamped: some drivers give NaN for large |x|. */
+function unary(op: string, x: string, a: Attrs): string {
+  const n = (k: string) => f32(a[k] as number);
+  switch (op) {
+    case "relu": return `max(${x}, 0.0)`;
+    case "relu6": return `clamp(${x}, 0.0, 6.0)`;
+    case "sigmoid": return `(1.0 / (1.0 + exp(-${x})))`;
+    case "tanh": return `tanh(clamp(${x}, -15.0, 15.0))`;
+    case "selu": return `select(${f32(SELU_SCALE * SELU_ALPHA)} * (exp(${x}) - 1.0), ${f32(SELU_SCALE)} * ${x}, ${x} > 0.0)`;
+    case "silu": return `(${x} / (1.0 + exp(-${x})))`;
+    case "hard_sigmoid": return `(clamp(${x} + 3.0, 0.0, 6.0) / 6.0)`;
+    case "hard_swish": return `(${x} * clamp(${x} + 3.0, 0.0, 6.0) / 6.0)`;
+    case "exp": case "log": case "sqrt": case "abs": return `${op}(${x})`;
+    case "erf": return `erf_(${x})`;
+    case "neg": return `(-${x})`;
+    case "clip": return `min(max(${x}, ${n("min")}), ${n("max")})`;
+    case "leaky_relu": return `select(${n("slope")} * ${x}, ${x}, ${x} >= 0.0)`;
+    case "elu": return `select(${n("alpha")} * (exp(${x}) - 1.0), ${x}, ${x} > 0.0)`;
+    case "gelu":
+      return a.approximate === "tanh"
+        ? `(0.5 * ${x} * (1.0 + tanh(clamp(0.7978845608028654 * (${x} + 0.044715 * ${x} * ${x} * ${x}), -15.0, 15.0))))`
+        : `(0.5 * ${x} * (1.0 + erf_(${x} * 0.7071067811865476)))`;
+  }
+  throw new Error(`WGSL: no code for unary op ${op}`);
+}
+
+function binary(op: string, a: string, b: string): string {
+  switch (op) {
+    case "add": return `(${a} + ${b})`;
+    case "sub": return `(${a} - ${b})`;
+    case "mul": return `(${a} * ${b})`;
+    case "div": return `(${a} / ${b})`;
+    case "pow": return `pow_(${a}, ${b})`;
+    case "maximum": return `max(${a}, ${b})`;
+    case "minimum": return `min(${a}, ${b})`;
+  }
+  throw new Error(`WGSL: no code for binary op ${op}`);
+}
+
+/** Builds one kernel for `node`: hands out bindings for the values it reads, then wraps the body. */
+class Shader {
+  private reads: number[] = [];
+  constructor(readonly g: Graph, readonly node: Node) {}
+
+  shape(v: number): number[] {
+    return this.g.values[v]!.type.shape;
+  }
+
+  private ty(v: number): string {
+    return this.g.values[v]!.type.dtype === "f32" ? "f32" : "i32";
+  }
+
+  /** The storage array holding value v. */
+  src(v: number): string {
+    const i = this.reads.indexOf(v);
+    return `src${i < 0 ? this.reads.push(v) - 1 : i}`;
+  }
+
+  /** Element `idx` of value v; scalar constants are baked in as literals. */
+  load(v: number, idx: string): string {
+    const c = this.g.values[v]!.kind === "const" && numel(this.shape(v)) === 1 ? this.g.constants.find((k) => k.value === v)!.data[0]! : undefined;
+    if (c === undefined) return `${this.src(v)}[${idx}]`;
+    return this.ty(v) === "f32" ? f32(c) : `${c}i`;
+  }
+
+  /** The kernel writing value `out` (array `dst`) with `groups` workgroups of `size` invocations. */
+  kernel(out: number, size: number, groups: number, body: string, decls = ""): Kernel {
+    const bindings = [...this.reads, out];
+    if (bindings.length > MAX_BINDINGS) throw new Error(`WGSL: ${this.label()} needs ${bindings.length} storage buffers; WebGPU allows ${MAX_BINDINGS} per shader`);
+    const x = Math.min(groups, MAX_DIM);
+    const y = Math.ceil(groups / x);
+    if (y > MAX_DIM) throw new Error(`WGSL: ${this.label()} needs ${groups} workgroups, more than ${MAX_DIM}^2`);
+    const code = [
+      ...this.reads.map((v, i) => `@group(0) @binding(${i}) var<storage, read> src${i}: array<${this.ty(v)}>;`),
+      `@group(0) @binding(${this.reads.length}) var<storage, read_write> dst: array<${this.ty(out)}>;`,
+      decls,
+      `@compute @workgroup_size(${size})`,
+      `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {`,
+      `  let gid = wid.x + wid.y * ${u(x)};`,
+      ...(x * y > groups ? [`  if (gid >= ${u(groups)}) { return; }`] : []),
+      body,
+      "}",
+    ].join("\n");
+    const helpers = [ERF, POW].filter((h) => code.includes(h.slice(3, 8)));
+    return { label: this.label(), code: [...helpers, code].join("\n"), bindings, x, y };
+  }
+
+  label(): string {
+    return `${this.node.op} #${this.node.id}${this.node.path ? ` (${this.node.path})` : ""}`;
+  }
+
+  /** One invocation per element of `out`; `body` reads the flat index `i` and writes dst[i]. */
+  perElement(out: number, body: string, decls = ""): Kernel {
+    const n = numel(this.shape(out));
+    return this.kernel(out, 256, Math.ceil(n / 256), `  let i = gid * 256u + lid;\n  if (i >= ${u(n)}) { return; }\n${body}`, decls);
+  }
+
+  /** Statements applying a conv2d/linear/matmul epilogue to `var v` and storing it at dst[idx]; `ch` is the output channel. */
+  epilogue(idx: string, ch: string): string {
+    const a = this.node.attrs;
+    const e = epilogueInputs(this.node.inputs, a);
+    const lines: string[] = [];
+    if (e.bias !== undefined) lines.push(`v += ${this.load(e.bias, ch)};`);
+    if (e.residual !== undefined) lines.push(`v += ${this.load(e.residual, idx)};`);
+    if (e.slope !== undefined) lines.push(`v = select(${this.load(e.slope, numel(this.shape(e.slope)) === 1 ? "0u" : ch)} * v, v, v >= 0.0);`);
+    else if (typeof a.act === "string") lines.push(`v = ${unary(a.act, "v", a)};`);
+    return [...lines, `dst[${idx}] = v;`].join(" ");
+  }
+
+  /**
+   * C[b, m, n] = sum_k A(b, m, k) B(b, k, n). `a` and `b` are WGSL bodies returning A(b, m, k)
+   * and B(b, k, n) for in-range indices; `store` writes `var v` for (b, m, n). Big products are
+   * tiled through workgroup memory: up to 64x64 outputs per workgroup, 4x4 per invocation, K in
+   * steps of 16. Small ones (under TILE_MACS per image, or N < 8, e.g. depthwise convolutions)
+   * leave a tile mostly idle, so they run one invocation per output.
+   */
+  gemm(out: number, p: { batch: number; M: number; N: number; K: number; a: string; b: string; store: string }): Kernel {
+    const fns = `fn a_(b: u32, m: u32, k: u32) -> f32 { ${p.a} }
+fn b_(b: u32, k: u32, n: u32) -> f32 { ${p.b} }
+fn st(b: u32, m: u32, n: u32, acc: f32) { var v = acc; ${p.store} }`;
+    if (p.M * p.N * p.K < TILE_MACS || p.N < 8 || p.M < 8) {
+      const [b, m, n] = coords([p.batch, p.M, p.N], "i");
+      return this.perElement(out, `  let b = ${b}; let m = ${m}; let n = ${n};
+  var acc = 0.0;
+  for (var k = 0u; k < ${u(p.K)}; k++) { acc += a_(b, m, k) * b_(b, k, n); }
+  st(b, m, n, acc);`, fns);
+    }
+    const tile = (d: number) => (d <= 16 ? 16 : d <= 32 ? 32 : 64);
+    const [BM, BN, BK] = [tile(p.M), tile(p.N), 16];
+    const [WX, T] = [BN / 4, (BM / 4) * (BN / 4)];
+    const [tm, tn] = [Math.ceil(p.M / BM), Math.ceil(p.N / BN)];
+    const decls = `var<workgroup> As: array<f32, ${BM * BK}>;
+var<workgroup> Bs: array<f32, ${BK * BN}>;
+${fns}
+fn st4(b: u32, m: u32, n: u32, r: vec4f) {
+  if (m >= ${u(p.M)}) { return; }
+  for (var j = 0u; j < 4u; j++) { if (n + j < ${u(p.N)}) { st(b, m, n + j, r[j]); } }
+}`;
+    const body = `  let b = gid / ${u(tm * tn)};
+  let m0 = gid % ${u(tm * tn)} / ${u(tn)} * ${u(BM)};
+  let n0 = gid % ${u(tn)} * ${u(BN)};
+  let tx = lid % ${u(WX)};
+  let ty = lid / ${u(WX)};
+  var acc0 = vec4f();
+  var acc1 = vec4f();
+  var acc2 = vec4f();
+  var acc3 = vec4f();
+  for (var k0 = 0u; k0 < ${u(p.K)}; k0 += ${u(BK)}) {
+    for (var e = lid; e < ${u(BM * BK)}; e += ${u(T)}) {
+      let m = m0 + e / ${u(BK)};
+      let k = k0 + e % ${u(BK)};
+      var v = 0.0;
+      if (m < ${u(p.M)} && k < ${u(p.K)}) { v = a_(b, m, k); }
+      As[e % ${u(BK)} * ${u(BM)} + e / ${u(BK)}] = v;
+    }
+    for (var e = lid; e < ${u(BK * BN)}; e += ${u(T)}) {
+      let k = k0 + e / ${u(BN)};
+      let n = n0 + e % ${u(BN)};
+      var v = 0.0;
+      if (k < ${u(p.K)} && n < ${u(p.N)}) { v = b_(b, k, n); }
+      Bs[e] = v;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < ${u(BK)}; k++) {
+      let ai = k * ${u(BM)} + ty * 4u;
+      let bi = k * ${u(BN)} + tx * 4u;
+      let bv = vec4f(Bs[bi], Bs[bi + 1u], Bs[bi + 2u], Bs[bi + 3u]);
+      acc0 += As[ai] * bv;
+      acc1 += As[ai + 1u] * bv;
+      acc2 += As[ai + 2u] * bv;
+      acc3 += As[ai + 3u] * bv;
+    }
+    workgroupBarrier();
+  }
+  st4(b, m0 + ty * 4u, n0 + tx * 4u, acc0);
+  st4(b, m0 + ty * 4u + 1u, n0 + tx * 4u, acc1);
+  st4(b, m0 + ty * 4u + 2u, n0 + tx * 4u, acc2);
+  st4(b, m0 + ty * 4u + 3u, n0 + tx * 4u, acc3);`;
+    return this.kernel(out, T, p.batch * tm * tn, body, decls);
+  }
+
+  /**
+   * One workgroup per row of a row-wise reduction; returns the size and the declarations of
+   * wsum/wmax, which combine one value per invocation through workgroup memory (call them from
+   * uniform control flow).
+   */
+  static rows(len: number): { size: number; decls: string } {
+    const size = Math.min(256, 2 ** Math.ceil(Math.log2(Math.max(len, 2))));
+    const red = (name: string, op: string) => `fn ${name}(x: f32, lid: u32) -> f32 {
+  red[lid] = x;
+  workgroupBarrier();
+  for (var s = ${u(size / 2)}; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] = ${op}; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}`;
+    return { size, decls: [`var<workgroup> red: array<f32, ${size}>;`, red("wsum", "red[lid] + red[lid + s]"), red("wmax", "max(red[lid], red[lid + s])")].join("\n") };
+  }
+}
+
+type Emit = (s: Shader, n: Node) => Kernel[];
+
+const emitters: Record<string, Emit> = {
+  conv2d(s, n) {
+    const [x, w] = n.inputs as [number, number];
+    const [N, C, H, W] = s.shape(x);
+    const [K, Cg, KH, KW] = s.shape(w) as [number, number, number, number];
+    const [, , OH, OW] = s.shape(n.outputs[0]!) as [number, number, number, number];
+    const [SH, SW] = n.attrs.stride as number[];
+    const [PT, PL] = n.attrs.pads as number[];
+    const [DH, DW] = n.attrs.dilation as number[];
+    const G = n.attrs.groups as number;
+    const Kg = K / G;
+    // Implicit GEMM per (image, group): M = output pixels, N = output channels, K = Cg * KH * KW.
+    const a = `let n = b / ${u(G)}; let g = b % ${u(G)};
+  let ci = k / ${u(KH * KW)}; let ky = k / ${u(KW)} % ${u(KH)}; let kx = k % ${u(KW)};
+  let iy = i32(m / ${u(OW)} * ${u(SH!)} + ky * ${u(DH!)}) - ${PT}i;
+  let ix = i32(m % ${u(OW)} * ${u(SW!)} + kx * ${u(DW!)}) - ${PL}i;
+  if (iy < 0i || iy >= ${H}i || ix < 0i || ix >= ${W}i) { return 0.0; }
+  return ${s.src(x)}[((n * ${u(C!)} + g * ${u(Cg)} + ci) * ${u(H!)} + u32(iy)) * ${u(W!)} + u32(ix)];`;
+    const b = `return ${s.src(w)}[(b % ${u(G)} * ${u(Kg)} + n) * ${u(Cg * KH * KW)} + k];`;
+    const store = `let c = b % ${u(G)} * ${u(Kg)} + n; let o = (b / ${u(G)} * ${u(K)} + c) * ${u(OH * OW)} + m; ${s.epilogue("o", "c")}`;
+    return [s.gemm(n.outputs[0]!, { batch: N! * G, M: OH * OW, N: Kg, K: Cg * KH * KW, a, b, store })];
+  },
+
+  linear(s, n) {
+    const [x, w] = n.inputs as [number, number];
+    const [N, K] = s.shape(w) as [number, number];
+    const M = numel(s.shape(x)) / K;
+    return [s.gemm(n.outputs[0]!, {
+      batch: 1, M, N, K,
+      a: `return ${s.src(x)}[m * ${u(K)} + k];`,
+      b: `return ${s.src(w)}[n * ${u(K)} + k];`,
+      store: `let o = m * ${u(N)} + n; ${s.epilogue("o", "n")}`,
+    })];
+  },
+
+  matmul(s, n) {
+    const [A, B] = n.inputs as [number, number];
+    const y = s.shape(n.outputs[0]!);
+    const [M, K] = s.shape(A).slice(-2) as [number, number];
+    const N = y[y.length - 1]!;
+    const batch = y.slice(0, -2);
+    return [s.gemm(n.outputs[0]!, {
+      batch: numel(batch), M, N, K,
+      a: `return ${s.src(A)}[(${bcast(s.shape(A).slice(0, -2), batch, "b")}) * ${u(M * K)} + m * ${u(K)} + k];`,
+      b: `return ${s.src(B)}[(${bcast(s.shape(B).slice(0, -2), batch, "b")}) * ${u(K * N)} + k * ${u(N)} + n];`,
+      store: `let o = (b * ${u(M)} + m) * ${u(N)} + n; ${s.epilogue("o", "n")}`,
+    })];
+  },
+
+  attention(s, n) {
+    // One workgroup per query row: q row and scores in workgroup memory, then softmax and p·v.
+    const [q, k, v, mask] = n.inputs as [number, number, number, number | undefined];
+    const [B, H, SQ, D] = s.shape(q) as [number, number, number, number];
+    const [SK, DV] = [s.shape(k)[2]!, s.shape(v)[3]!];
+    if (SK + D > 3840) throw new Error(`WGSL: attention with ${SK} keys of size ${D} does not fit in workgroup memory`);
+    const { size, decls } = Shader.rows(SK);
+    const maskTerm = mask === undefined ? "" : ` + ${s.load(mask, bcast(s.shape(mask), [B, H, SQ, SK], `(gid * ${u(SK)} + j)`))}`;
+    const body = `  let bh = gid / ${u(SQ)};
+  for (var t = lid; t < ${u(D)}; t += ${u(size)}) { qs[t] = ${s.src(q)}[gid * ${u(D)} + t]; }
+  workgroupBarrier();
+  var mx = ${f32(-Infinity)};
+  for (var j = lid; j < ${u(SK)}; j += ${u(size)}) {
+    var acc = 0.0;
+    for (var t = 0u; t < ${u(D)}; t++) { acc += qs[t] * ${s.src(k)}[(bh * ${u(SK)} + j) * ${u(D)} + t]; }
+    let sc = acc * ${f32(n.attrs.scale as number)}${maskTerm};
+    p[j] = sc;
+    mx = max(mx, sc);
+  }
+  mx = wmax(mx, lid);
+  var sum = 0.0;
+  for (var j = lid; j < ${u(SK)}; j += ${u(size)}) { let e = exp(p[j] - mx); p[j] = e; sum += e; }
+  sum = wsum(sum, lid);
+  for (var t = lid; t < ${u(DV)}; t += ${u(size)}) {
+    var acc = 0.0;
+    for (var j = 0u; j < ${u(SK)}; j++) { acc += p[j] * ${s.src(v)}[(bh * ${u(SK)} + j) * ${u(DV)} + t]; }
+    dst[gid * ${u(DV)} + t] = acc / sum;
+  }`;
+    return [s.kernel(n.outputs[0]!, size, B * H * SQ, body, `var<workgroup> qs: array<f32, ${D}>;\nvar<workgroup> p: array<f32, ${SK}>;\n${decls}`)];
+  },
+
+  softmax(s, n) {
+    const x = n.inputs[0]!;
+    const shape = s.shape(x);
+    const axis = normAxis(n.attrs.axis as number, shape.length);
+    const [D, inner] = [shape[axis]!, numel(shape.slice(axis + 1))];
+    const { size, decls } = Shader.rows(D);
+    const at = `(gid / ${u(inner)} * ${u(D)} + j) * ${u(inner)} + gid % ${u(inner)}`;
+    const body = `  var mx = ${f32(-Infinity)};
+  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { mx = max(mx, ${s.src(x)}[${at}]); }
+  mx = wmax(mx, lid);
+  var sum = 0.0;
+  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { sum += exp(${s.src(x)}[${at}] - mx); }
+  sum = wsum(sum, lid);
+  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { dst[${at}] = exp(${s.src(x)}[${at}] - mx) / sum; }`;
+    return [s.kernel(n.outputs[0]!, size, numel(shape) / D, body, decls)];
+  },
+
+  layernorm(s, n) {
+    const [x, gamma, beta] = n.inputs as [number, number, number];
+    const shape = s.shape(x);
+    const D = shape[shape.length - 1]!;
+    const { size, decls } = Shader.rows(D);
+    const xi = `${s.src(x)}[gid * ${u(D)} + j]`;
+    // Two passes (mean, then squared deviations), as the interpreter does: no cancellation.
+    const body = `  var sum = 0.0;
+  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { sum += ${xi}; }
+  let mean = wsum(sum, lid) / ${f32(D)};
+  var sq = 0.0;
+  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { let d = ${xi} - mean; sq += d * d; }
+  let inv = inverseSqrt(wsum(sq, lid) / ${f32(D)} + ${f32(n.attrs.eps as number)});
+  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { dst[gid * ${u(D)} + j] = (${xi} - mean) * inv * ${s.load(gamma, "j")} + ${s.load(beta, "j")}; }`;
+    return [s.kernel(n.outputs[0]!, size, numel(shape) / D, body, decls)];
+  },
+
+  reduce_sum: reduce,
+  reduce_mean: reduce,
+  global_avgpool: (s, n) => reduce(s, { ...n, attrs: { axes: [2, 3] } }, true),
+
+  maxpool: pool,
+  avgpool: pool,
+
+  batchnorm(s, n) {
+    const [x, gamma, beta, mean, v] = n.inputs as [number, number, number, number, number];
+    const shape = s.shape(x);
+    const c = coords([numel(shape.slice(0, 1)), shape[1]!, numel(shape.slice(2))], "i")[1]!;
+    return [s.perElement(n.outputs[0]!, `  let c = ${c};
+  dst[i] = (${s.src(x)}[i] - ${s.load(mean, "c")}) * (${s.load(gamma, "c")} * inverseSqrt(${s.load(v, "c")} + ${f32(n.attrs.eps as number)})) + ${s.load(beta, "c")};`)];
+  },
+
+  prelu(s, n) {
+    const [x, slope] = n.inputs as [number, number];
+    const shape = s.shape(x);
+    const c = numel(s.shape(slope)) === 1 ? "0u" : coords([shape[0]!, shape[1]!, numel(shape.slice(2))], "i")[1]!;
+    return [s.perElement(n.outputs[0]!, `  let v = ${s.src(x)}[i];\n  dst[i] = select(${s.load(slope, c)} * v, v, v >= 0.0);`)];
+  },
+
+  cast(s, n) {
+    const to = s.g.values[n.outputs[0]!]!.type.dtype === "f32" ? "f32" : "i32";
+    return [s.perElement(n.outputs[0]!, `  dst[i] = ${to}(${s.src(n.inputs[0]!)}[i]);`)];
+  },
+
+  fused_elementwise(s, n) {
+    const y = s.shape(n.outputs[0]!);
+    const ins = n.inputs.map((v, r) => `  let r${r} = ${s.load(v, bcast(s.shape(v), y, "i"))};`);
+    const steps = fusedProgram(n.attrs).map((st, j) => `  let r${n.inputs.length + j} = ${step(st.op, st.args.map((r) => `r${r}`), st.attrs ?? {})};`);
+    return [s.perElement(n.outputs[0]!, [...ins, ...steps, `  dst[i] = r${n.inputs.length + steps.length - 1};`].join("\n"))];
+  },
+
+  transpose(s, n) {
+    const x = n.inputs[0]!;
+    const perm = n.attrs.perm as number[];
+    const st = strides(s.shape(x));
+    const c = coords(s.shape(n.outputs[0]!), "i");
+    return [s.perElement(n.outputs[0]!, `  dst[i] = ${s.src(x)}[${perm.map((p, d) => `${c[d]} * ${u(st[p]!)}`).join(" + ")}];`)];
+  },
+
+  // concat, split and slice are block copies between [outer, *, inner] views.
+  concat(s, n) {
+    const y = s.shape(n.outputs[0]!);
+    const axis = normAxis(n.attrs.axis as number, y.length);
+    let at = 0;
+    return n.inputs.map((x) => {
+      const d = s.shape(x)[axis]!;
+      const k = copy(new Shader(s.g, n), x, n.outputs[0]!, y, axis, d, { from: [d, 0], to: [y[axis]!, at] });
+      at += d;
+      return k;
+    });
+  },
+
+  split(s, n) {
+    const x = n.inputs[0]!;
+    const axis = n.attrs.axis as number;
+    const shape = s.shape(x);
+    let at = 0;
+    return n.outputs.map((o) => {
+      const d = s.shape(o)[axis]!;
+      const k = copy(new Shader(s.g, n), x, o, shape, axis, d, { from: [shape[axis]!, at], to: [d, 0] });
+      at += d;
+      return k;
+    });
+  },
+
+  slice(s, n) {
+    const shape = s.shape(n.inputs[0]!);
+    const [axis, start, end] = [n.attrs.axis as number, n.attrs.start as number, n.attrs.end as number];
+    return [copy(s, n.inputs[0]!, n.outputs[0]!, shape, axis, end - start, { from: [shape[axis]!, start], to: [end - start, 0] })];
+  },
+
+  gather(s, n) {
+    const [table, ids] = n.inputs as [number, number];
+    const D = s.shape(table)[1]!;
+    return [s.perElement(n.outputs[0]!, `  dst[i] = ${s.src(table)}[u32(${s.src(ids)}[i / ${u(D)}]) * ${u(D)} + i % ${u(D)}];`)];
+  },
+};
+
+/** One step of fused_elementwise (or a plain elementwise node) on identifiers `args`. */
+function step(op: string, args: string[], a: Attrs): string {
+  if (op === "cast") return `${a.to === "f32" ? "f32" : "i32"}(${args[0]})`;
+  return args.length === 1 ? unary(op, args[0]!, a) : binary(op, args[0]!, args[1]!);
+}
+
+for (const op of [...unaryOps, "add", "sub", "mul", "div", "pow", "maximum", "minimum"]) {
+  emitters[op] = (s, n) => emitters.fused_elementwise!(s, { ...n, attrs: { program: JSON.stringify([{ op, args: n.inputs.map((_, i) => i), attrs: n.attrs }]) } });
+}
+
+/** dst[o, to.at + j, i] = src[o, from.at + j, i] for j < d, over [outer, total, inner] views of `shape` split at `axis`. */
+function copy(s: Shader, x: number, y: number, shape: number[], axis: number, d: number, v: { from: [number, number]; to: [number, number] }): Kernel {
+  const inner = numel(shape.slice(axis + 1));
+  const [o, j, i] = coords([numel(shape.slice(0, axis)), d, inner], "e");
+  const at = ([total, start]: [number, number]) => `(${o} * ${u(total)} + ${u(start)} + ${j}) * ${u(inner)} + ${i}`;
+  const n = numel(shape.slice(0, axis)) * d * inner;
+  return s.kernel(y, 256, Math.ceil(n / 256), `  let e = gid * 256u + lid;\n  if (e >= ${u(n)}) { return; }\n  dst[${at(v.to)}] = ${s.src(x)}[${at(v.from)}];`);
+}
+
+/** reduce_sum / reduce_mean (and global_avgpool): one workgroup per output element. */
+function reduce(s: Shader, n: Node, mean = n.op === "reduce_mean"): Kernel[] {
+  const x = n.inputs[0]!;
+  const shape = s.shape(x);
+  const axes = (n.attrs.axes as number[]).map((a) => normAxis(a, shape.length));
+  const st = strides(shape);
+  const kept = shape.flatMap((d, k) => (axes.includes(k) ? [] : [[d, st[k]!]]));
+  const red = shape.flatMap((d, k) => (axes.includes(k) ? [[d, st[k]!]] : []));
+  const off = (dims: number[][], i: string) => coords(dims.map(([d]) => d!), i).map((c, k) => `${c} * ${u(dims[k]![1]!)}`);
+  const R = numel(red.map(([d]) => d!));
+  const { size, decls } = Shader.rows(R);
+  if (s.g.values[x]!.type.dtype !== "f32") throw new Error(`WGSL: ${n.op} on ${s.g.values[x]!.type.dtype} tensors is not supported`);
+  const body = `  var acc = 0.0;
+  for (var r = lid; r < ${u(R)}; r += ${u(size)}) { acc += ${s.src(x)}[${[...off(kept, "gid"), ...off(red, "r"), "0u"].join(" + ")}]; }
+  acc = wsum(acc, lid);
+  if (lid == 0u) { dst[gid] = acc${mean ? ` / ${f32(R)}` : ""}; }`;
+  return [s.kernel(n.outputs[0]!, size, numel(kept.map(([d]) => d!)), body, decls)];
+}
+
+function pool(s: Shader, n: Node): Kernel[] {
+  const x = n.inputs[0]!;
+  const [, , H, W] = s.shape(x) as [number, number, number, number];
+  const y = s.shape(n.outputs[0]!);
+  const [KH, KW] = n.attrs.kernel as number[];
+  const [SH, SW] = n.attrs.stride as number[];
+  const [PT, PL, PB, PR] = n.attrs.pads as number[];
+  const [DH, DW] = (n.attrs.dilation as number[] | undefined) ?? [1, 1];
+  const max = n.op === "maxpool";
+  const [p, oy, ox] = coords([numel(y.slice(0, 2)), y[2]!, y[3]!], "i");
+  // The avgpool divisor follows the interpreter: the window clipped to the padded input, or the valid taps.
+  const divisor = n.attrs.count_include_pad === true ? `f32((min(y0 + ${KH}i, ${H + PB!}i) - y0) * (min(x0 + ${KW}i, ${W + PR!}i) - x0))` : "cnt";
+  const body = `  let base = ${p} * ${u(H * W)};
+  let y0 = i32(${oy} * ${u(SH!)}) - ${PT}i;
+  let x0 = i32(${ox} * ${u(SW!)}) - ${PL}i;
+  var acc = ${max ? f32(-Infinity) : "0.0"};
+  var cnt = 0.0;
+  for (var ky = 0i; ky < ${KH}i; ky++) {
+    let iy = y0 + ky * ${DH}i;
+    if (iy < 0i || iy >= ${H}i) { continue; }
+    for (var kx = 0i; kx < ${KW}i; kx++) {
+      let ix = x0 + kx * ${DW}i;
+      if (ix < 0i || ix >= ${W}i) { continue; }
+      let v = ${s.src(x)}[base + u32(iy * ${W}i + ix)];
+      acc = ${max ? "max(acc, v)" : "acc + v"};
+      cnt += 1.0;
+    }
+  }
+  dst[i] = ${max ? "acc" : `acc / ${divisor}`};`;
+  return [s.perElement(n.outputs[0]!, body)];
+}
+
+/** The kernels computing `node`, in order; reshape has none (its output aliases its input). */
+export function nodeKernels(g: Graph, node: Node): Kernel[] {
+  if (node.op === "reshape") return [];
+  const e = emitters[node.op];
+  if (!e) throw new Error(`WGSL: no kernel for op ${node.op}`);
+  if ((node.attrs.layout ?? "NCHW") !== "NCHW") throw new Error(`WGSL: ${node.op} #${node.id} has layout ${String(node.attrs.layout)}; compile for WebGPU without the layout pass`);
+  return e(new Shader(g, node), node);
+}

@@ -1,0 +1,53 @@
+// Q/K/V packing: linears that read the same input with identical attributes (BERT's query,
+// key and value projections) become one linear over the concatenated weights (and biases),
+// whose output a split hands back: one big matmul instead of several thin ones.
+import type { Graph, Node } from "../ir/graph.js";
+import { addConstant, addNode, compact, constantData, replaceUses } from "../ir/rewrite.js";
+import { registerPass } from "./manager.js";
+
+function concatRows(parts: (Float32Array | Int32Array)[]): Float32Array {
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) (out.set(p, at), (at += p.length));
+  return out;
+}
+
+/** The longest common dotted prefix of the members' paths ("encoder.layer.0.attention.self"). */
+function commonPath(paths: string[]): string {
+  const split = paths.map((p) => p.split("."));
+  const common: string[] = [];
+  for (let i = 0; split.every((s) => i < s.length && s[i] === split[0]![i]); i++) common.push(split[0]![i]!);
+  return common.join(".");
+}
+
+function pack(g: Graph, group: Node[]): void {
+  const [first] = group as [Node, ...Node[]];
+  const rows = group.map((n) => g.values[n.inputs[1]!]!.type.shape[0]!);
+  const inF = g.values[first.inputs[1]!]!.type.shape[1]!;
+  const inputs = [first.inputs[0]!, addConstant(g, [rows.reduce((a, b) => a + b), inF], concatRows(group.map((n) => constantData(g, n.inputs[1]!)!)))];
+  if (first.attrs.bias === true) inputs.push(addConstant(g, [rows.reduce((a, b) => a + b)], concatRows(group.map((n) => constantData(g, n.inputs[2]!)!))));
+  const path = commonPath(group.map((n) => n.path));
+  const [y] = addNode(g, "linear", inputs, first.attrs, path, first.loc);
+  const rank = g.values[y!]!.type.shape.length;
+  const parts = addNode(g, "split", [y!], { axis: rank - 1, sizes: rows }, path, first.loc);
+  group.forEach((n, i) => replaceUses(g, n.outputs[0]!, parts[i]!));
+}
+
+export function packQkv(g: Graph): Graph {
+  // Candidates: plain linears (bias at most, constant parameters), by input and attributes.
+  const groups = new Map<string, Node[]>();
+  for (const n of g.nodes) {
+    if (n.op !== "linear" || Object.keys(n.attrs).some((k) => k !== "bias")) continue;
+    if (!n.inputs.slice(1).every((v) => constantData(g, v))) continue;
+    const key = `${n.inputs[0]} ${n.attrs.bias === true}`;
+    (groups.get(key) ?? groups.set(key, []).get(key)!).push(n);
+  }
+  for (const group of groups.values()) if (group.length >= 2) pack(g, group);
+  return compact(g);
+}
+
+registerPass({
+  name: "pack-qkv",
+  description: "pack linears that read one input (Q/K/V projections) into one linear over concatenated weights, and a split",
+  run: packQkv,
+});

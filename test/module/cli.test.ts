@@ -1,0 +1,77 @@
+// `graphc compile -o DIR` and `graphc run --backend wasm`, run as a user runs them (from a
+// private tsc build, so they do not race test/cli.test.ts over dist/).
+import { execFile, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { beforeAll, describe, expect, test } from "vitest";
+import { importModule } from "./helpers.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const outDir = join(root, "test-results/module-dist");
+const dir = mkdtempSync(join(tmpdir(), "graphc-cli-"));
+const model = join(dir, "lnet.nn");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function graphc(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [join(outDir, "src/cli/main.js"), ...args], { cwd: root, encoding: "utf8" }, (_, stdout, stderr) =>
+      resolve({ code: child.exitCode, stdout, stderr }));
+  });
+}
+
+beforeAll(() => {
+  spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json", "--outDir", outDir], { cwd: root, encoding: "utf8" });
+  writeFileSync(model, "model lnet() {\n  input x: f32[2, 8]\n  y = ln: layernorm(x)\n  output out = relu(y) * 2.0\n  output soft = softmax(y, axis=1)\n}\n");
+});
+
+describe.concurrent("graphc compile -o / run --backend wasm", () => {
+  test("writes the module files, prints a summary, and the module runs", async () => {
+    const out = join(dir, "auto");
+    const r = await graphc("compile", model, "-o", out, "--stats");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^kernels \d+, arena/m);
+    expect(r.stderr).toMatch(/graphc: generating baseline SIMD wasm\.\.\./);
+    expect(r.stderr).toMatch(/graphc: wrote lnet\.mjs [\d.]+ KiB, lnet\.d\.mts .*, lnet\.wasm .*, lnet\.relaxed\.wasm .*, lnet\.weights\.bin \d+ B to .* in [\d.]+ s\n$/);
+    expect(readdirSync(out).sort()).toEqual(["lnet.d.mts", "lnet.mjs", "lnet.relaxed.wasm", "lnet.wasm", "lnet.weights.bin"]);
+    const m = await (await importModule(out, "lnet.mjs")).load({ simd: "baseline" });
+    const { soft } = await m.run({ x: new Float32Array(16) });
+    expect(Array.from(soft!)).toEqual(Array(16).fill(0.125));
+  });
+
+  test("--relaxed-simd=off ships the baseline build only; --embed-weights one .mjs", async () => {
+    const off = join(dir, "off");
+    expect((await graphc("compile", model, "-o", off, "--relaxed-simd=off")).code).toBe(0);
+    expect(readdirSync(off).sort()).toEqual(["lnet.d.mts", "lnet.mjs", "lnet.wasm", "lnet.weights.bin"]);
+    const embedded = join(dir, "embedded");
+    expect((await graphc("compile", model, "-o", embedded, "--embed-weights", "--relaxed-simd=on", "--target", "wasm")).code).toBe(0);
+    expect(readdirSync(embedded).sort()).toEqual(["lnet.d.mts", "lnet.mjs"]);
+  });
+
+  test("usage errors: exit 2, one line, nothing written", async () => {
+    for (const [args, message] of [
+      [["--embed-weights"], /--embed-weights goes with -o DIR/],
+      [["-o", join(dir, "bad1"), "--relaxed-simd=maybe"], /--relaxed-simd must be auto, on or off/],
+      [["-o", join(dir, "bad2"), "--target", "webgpu"], /unknown target `webgpu` \(available: wasm\)/],
+    ] as const) {
+      const r = await graphc("compile", model, ...args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toContain("    at ");
+    }
+    expect(existsSync(join(dir, "bad1")) || existsSync(join(dir, "bad2"))).toBe(false);
+  });
+
+  test("run --backend wasm prints what the interpreter prints", async () => {
+    const [wasm, interp] = await Promise.all([graphc("run", model, "--backend", "wasm"), graphc("run", model)]);
+    expect(wasm.code, wasm.stderr).toBe(0);
+    expect(wasm.stderr).toMatch(/ran lnet on wasm \(baseline SIMD\) in/);
+    expect(wasm.stdout).toBe(interp.stdout);
+  });
+});

@@ -1,0 +1,70 @@
+// The zoo-in-onnxruntime check, shared by the zoo test files (split in two so that vitest runs
+// the CNNs and the transformers in parallel workers).
+import { readdirSync } from "node:fs";
+import { expect, it } from "vitest";
+import { elaborateFile, UsageError, type ElaborateOptions, type ElaborateResult } from "../../src/frontend/index.js";
+import { interpret } from "../../src/interp/index.js";
+import { exportOnnx } from "../../src/onnx/export.js";
+import { loadWeights } from "../../src/weights/load.js";
+import { expectClose, inputsFor, runOrt } from "./helpers.js";
+
+const img = (...names: string[]) => Object.fromEntries(names.map((n) => [n, [1, 3, 48, 48]]));
+
+/** How each zoo model is shrunk for the tests (48x48 images still leave 2x2 maps at stride 32). */
+export const reduced: Record<string, ElaborateOptions> = {
+  resnet18: { shapes: img("image") },
+  resnet34: { shapes: img("image") },
+  resnet50: { shapes: img("image") },
+  resnet50d: { shapes: img("image") },
+  resnet101: { shapes: img("image") },
+  resnet152: { shapes: img("image") },
+  resnext50_32x4d: { shapes: img("image") },
+  wide_resnet50_2: { shapes: img("image") },
+  mobilenet_v1: { set: { resolution: 128 } },
+  mobilenet_v2: { shapes: img("image") },
+  mobilenet_v3_large: { shapes: img("image") },
+  mobilenet_v3_small: { shapes: img("image") },
+  bert_base: { set: { seq_len: 16 } },
+  bert_pretraining: { set: { seq_len: 16 } },
+  distilbert_base: { set: { seq_len: 16 } },
+  siamese_contrastive: { shapes: img("image_a", "image_b") },
+  siamese_triplet: { shapes: img("anchor", "positive", "negative") },
+};
+
+export const specs = readdirSync("specs").filter((f) => f.endsWith(".nn")).map((f) => f.slice(0, -3)).sort();
+
+/** The BERT specs' sequence-length parameter is `seq_len` (older specs: `seq`). */
+export function elaborateReduced(name: string, opts: ElaborateOptions = reduced[name]!): ElaborateResult {
+  try {
+    return elaborateFile(`specs/${name}.nn`, opts);
+  } catch (e) {
+    if (!(e instanceof UsageError) || opts.set?.seq_len === undefined) throw e;
+    const { seq_len, ...rest } = opts.set;
+    return elaborateFile(`specs/${name}.nn`, { ...opts, set: { ...rest, seq: seq_len } });
+  }
+}
+
+/**
+ * One test per model: it exports with seeded weights, loads in onnxruntime, gives finite
+ * outputs of the declared shapes, and matches the interpreter (max |ort − interp| ≤
+ * 1e-4·max|ort| + 1e-5 per output) on a deterministic input.
+ */
+export function zooTest(name: string): void {
+  it(name, async () => {
+    const r = elaborateReduced(name);
+    expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => d.message)).toEqual([]);
+    const g = r.graph!;
+    const { data: weights } = loadWeights(g, { seed: 1 });
+    const bytes = exportOnnx(g, weights);
+    const inputs = inputsFor(g, 7);
+    const got = await runOrt(bytes, g, inputs);
+    for (const p of g.outputs) {
+      const o = got[p.name]!;
+      expect([...o.dims], p.name).toEqual(g.values[p.value]!.type.shape);
+      for (const v of o.data) if (!Number.isFinite(Number(v))) expect.fail(`${name}: output ${p.name} has a non-finite value ${v}`);
+    }
+    expectClose(g, got, interpret(g, weights, inputs), name);
+  });
+}
+
+export const isTransformer = (name: string) => /bert/.test(name);
