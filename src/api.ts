@@ -2,7 +2,7 @@
 // of an ES module, in memory, and a compiled result to a running model.
 import { buildModule, loadParts, type LoadedModel, type ModuleFile, type ModuleParts, type PortInfo, type RelaxedSimd } from "../codegen/module/index.js";
 import { elaborateFile, elaborateSource, renderDiagnostic, UsageError, type ElaborateOptions } from "./frontend/index.js";
-import type { Graph } from "./ir/graph.js";
+import { numel, type Graph } from "./ir/graph.js";
 import { bindWeights } from "./ir/rewrite.js";
 import { defaultPipeline, getPass, runPipeline } from "./passes/index.js";
 import { compileStats, type CompileStats } from "./passes/stats.js";
@@ -65,7 +65,7 @@ function weightData(g: Graph, o: CompileOptions): { data: Map<string, TensorData
   const declared = new Map(g.weights.map((w) => [w.name, w.type.shape]));
   const tensors = new Map([...o.weights].map(([name, data]) => {
     const shape = declared.get(name);
-    return [name, { shape: shape && shape.reduce((a, d) => a * d, 1) === data.length ? shape : [data.length], data }];
+    return [name, { shape: shape && numel(shape) === data.length ? shape : [data.length], data }];
   }));
   return matchCheckpoint(g.weights, tensors, { file: "options.weights" });
 }

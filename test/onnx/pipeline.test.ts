@@ -15,7 +15,7 @@ const cases: [string, ElaborateOptions][] = [
   ["resnet18", { shapes: { image: [1, 3, 48, 48] } }],
   ["mobilenet_v3_small", { shapes: { image: [1, 3, 48, 48] } }],
   ["mobilenet_v2", { shapes: { image: [1, 3, 48, 48] } }],
-  ["distilbert_base", { set: { seq_len: 8 } }],
+  ["distilbert_base", { set: { seq: 8 } }],
   ["siamese_triplet", { shapes: { anchor: [1, 3, 32, 32], positive: [1, 3, 32, 32], negative: [1, 3, 32, 32] } }],
 ];
 

@@ -2,7 +2,7 @@
 // the CNNs and the transformers in parallel workers).
 import { readdirSync } from "node:fs";
 import { expect, it } from "vitest";
-import { elaborateFile, UsageError, type ElaborateOptions, type ElaborateResult } from "../../src/frontend/index.js";
+import { elaborateFile, type ElaborateOptions, type ElaborateResult } from "../../src/frontend/index.js";
 import { interpret } from "../../src/interp/index.js";
 import { exportOnnx } from "../../src/onnx/export.js";
 import { loadWeights } from "../../src/weights/load.js";
@@ -24,24 +24,17 @@ export const reduced: Record<string, ElaborateOptions> = {
   mobilenet_v2: { shapes: img("image") },
   mobilenet_v3_large: { shapes: img("image") },
   mobilenet_v3_small: { shapes: img("image") },
-  bert_base: { set: { seq_len: 16 } },
-  bert_pretraining: { set: { seq_len: 16 } },
-  distilbert_base: { set: { seq_len: 16 } },
+  bert_base: { set: { seq: 16 } },
+  bert_pretraining: { set: { seq: 16 } },
+  distilbert_base: { set: { seq: 16 } },
   siamese_contrastive: { shapes: img("image_a", "image_b") },
   siamese_triplet: { shapes: img("anchor", "positive", "negative") },
 };
 
 export const specs = readdirSync("specs").filter((f) => f.endsWith(".nn")).map((f) => f.slice(0, -3)).sort();
 
-/** The BERT specs' sequence-length parameter is `seq_len` (older specs: `seq`). */
 export function elaborateReduced(name: string, opts: ElaborateOptions = reduced[name]!): ElaborateResult {
-  try {
-    return elaborateFile(`specs/${name}.nn`, opts);
-  } catch (e) {
-    if (!(e instanceof UsageError) || opts.set?.seq_len === undefined) throw e;
-    const { seq_len, ...rest } = opts.set;
-    return elaborateFile(`specs/${name}.nn`, { ...opts, set: { ...rest, seq: seq_len } });
-  }
+  return elaborateFile(`specs/${name}.nn`, opts);
 }
 
 /**
@@ -49,9 +42,9 @@ export function elaborateReduced(name: string, opts: ElaborateOptions = reduced[
  * outputs of the declared shapes, and matches the interpreter (max |ort − interp| ≤
  * 1e-4·max|ort| + 1e-5 per output) on a deterministic input.
  */
-export function zooTest(name: string): void {
-  it(name, async () => {
-    const r = elaborateReduced(name);
+export function zooTest(name: string, opts: ElaborateOptions = reduced[name]!, label = name): void {
+  it(label, async () => {
+    const r = elaborateReduced(name, opts);
     expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => d.message)).toEqual([]);
     const g = r.graph!;
     const { data: weights } = loadWeights(g, { seed: 1 });
