@@ -1,6 +1,6 @@
 // One engine timing one model, in its own process so its peak RSS is its own. Reads a JSON job
 // from argv[2], prints a JSON EngineResult as its last stdout line.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import type { LoadedModel, LoadOptions } from "../codegen/module/runtime.js";
 
@@ -29,6 +29,15 @@ export interface EngineResult {
 
 export interface InputFile {
   [name: string]: { dtype: "f32" | "i32"; shape: number[]; data: number[] };
+}
+
+/**
+ * This process's peak RSS. On Linux, getrusage's maxRSS survives execve and so starts at the size
+ * of the (large) parent; VmHWM belongs to this process's own address space.
+ */
+function peakRss(): number {
+  const hwm = existsSync("/proc/self/status") ? /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8")) : null;
+  return (hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) * 1024;
 }
 
 type Run = () => Promise<Record<string, ArrayLike<number>>>;
@@ -76,7 +85,7 @@ async function main(): Promise<void> {
     medianMs: times[times.length >> 1]!,
     minMs: times[0]!,
     iters: times.length,
-    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    peakRssBytes: peakRss(),
     outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Array.from(v)])),
   };
   process.stdout.write(JSON.stringify(result) + "\n");

@@ -1,8 +1,9 @@
 // Static memory planning: every intermediate (node result, graph outputs included) gets a byte
 // offset in one arena. Buffers whose lifetimes overlap never share bytes; reshapes alias their
 // input, and an elementwise op writes over an input that dies at that node. (A GEMM's residual
-// may not be overwritten: the kernels store a tile before its epilogue reads the residual.) Placement is greedy, largest buffer first, at the lowest
-// 16-byte-aligned offset free over its lifetime.
+// may not be overwritten: the kernels store a tile before its epilogue reads the residual.)
+// Placement is greedy, largest buffer first, at the lowest 16-byte-aligned offset free over
+// its lifetime.
 import { numel, type Graph, type Node } from "../ir/graph.js";
 import { getOp } from "../ir/ops.js";
 import { viewOps } from "./stats.js";
@@ -15,8 +16,11 @@ export interface MemoryPlan {
   lowerBound: number;
 }
 
-/** Storage of an intermediate: live from the node that defines it to its last reader, inclusive. */
-export interface Buffer {
+/**
+ * The buffer of one or more values (a result, its reshapes, results written over it in place),
+ * live from the node that defines it to its last reader, inclusive.
+ */
+interface Storage {
   value: number;
   bytes: number;
   start: number;
@@ -32,12 +36,12 @@ function inPlaceCandidates(n: Node): number[] {
 }
 
 /** The buffers of `g` and, for each value id, the buffer holding it (undefined outside the arena). */
-export function buffers(g: Graph): { buffers: Buffer[]; home: (Buffer | undefined)[] } {
+function storage(g: Graph): { list: Storage[]; home: (Storage | undefined)[] } {
   const last = g.values.map(() => -1);
   g.nodes.forEach((n, i) => n.inputs.forEach((v) => (last[v] = i)));
   for (const p of g.outputs) last[p.value] = g.nodes.length;
-  const home: (Buffer | undefined)[] = g.values.map(() => undefined);
-  const list: Buffer[] = [];
+  const home: (Storage | undefined)[] = g.values.map(() => undefined);
+  const list: Storage[] = [];
   g.nodes.forEach((n, i) => {
     for (const o of n.outputs) {
       const bytes = numel(g.values[o]!.type.shape) * 4;
@@ -51,23 +55,23 @@ export function buffers(g: Graph): { buffers: Buffer[]; home: (Buffer | undefine
       home[o] = b;
     }
   });
-  return { buffers: list, home };
+  return { list, home };
 }
 
 export function planMemory(g: Graph): MemoryPlan {
-  const { buffers: bufs, home } = buffers(g);
+  const { list, home } = storage(g);
   const delta = new Array<number>(g.nodes.length + 2).fill(0);
-  for (const b of bufs) {
+  for (const b of list) {
     delta[b.start]! += b.bytes;
     delta[b.end + 1]! -= b.bytes;
   }
   let [live, lowerBound] = [0, 0];
   for (const d of delta) lowerBound = Math.max(lowerBound, (live += d));
 
-  const offset = new Map<Buffer, number>();
-  const placed: Buffer[] = [];
+  const offset = new Map<Storage, number>();
+  const placed: Storage[] = [];
   let arenaBytes = 0;
-  for (const b of [...bufs].sort((x, y) => y.bytes - x.bytes || x.start - y.start)) {
+  for (const b of [...list].sort((x, y) => y.bytes - x.bytes || x.start - y.start)) {
     const clashes = placed.filter((p) => p.start <= b.end && b.start <= p.end).sort((x, y) => offset.get(x)! - offset.get(y)!);
     let at = 0;
     for (const p of clashes) {
