@@ -3,17 +3,18 @@ import { join } from "node:path";
 import { buildModule, type RelaxedSimd } from "../../codegen/module/index.js";
 import { bindWeights } from "../ir/rewrite.js";
 import { printGraph } from "../ir/print.js";
-import { allPasses, defaultPipeline, getPass, runPipeline } from "../passes/index.js";
+import { emitWgslModule } from "../../codegen/wgsl/module.js";
+import { allPasses, defaultPipeline, getPass, pipelineFor, runPipeline, targets, type Target } from "../passes/index.js";
 import { compileStats } from "../passes/stats.js";
 import { modelOptions, onePath, parse, UsageError } from "./args.js";
 import type { Command } from "./command.js";
 import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 
 const usage =
-  "graphc compile FILE.nn [-o DIR [--target wasm] [--relaxed-simd=auto|on|off] [--embed-weights]] [--passes=a,b,c] [--print-after=PASS]... [--print-after-all] [--stats [--json]] [--weights W.safetensors] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
+  "graphc compile FILE.nn [-o DIR [--target wasm|wgsl] [--relaxed-simd=auto|on|off] [--embed-weights]] [--passes=a,b,c] [--print-after=PASS]... [--print-after-all] [--stats [--json]] [--weights W.safetensors] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
 
 export const compileCommand: Command = {
-  summary: "compile a model to a WebAssembly ES module in DIR (-o), or optimise it for a look inside (--stats, --print-after)",
+  summary: "compile a model to an ES module in DIR (-o; WebAssembly SIMD or WGSL), or optimise it for a look inside (--stats, --print-after)",
   usage,
   run(argv) {
     const { values, positionals } = parse(argv, {
@@ -30,15 +31,18 @@ export const compileCommand: Command = {
       "embed-weights": { type: "boolean" },
     });
     const file = onePath(positionals, usage);
-    const pipeline = typeof values.passes === "string" ? values.passes.split(",").map((p) => p.trim()).filter(Boolean) : [...defaultPipeline];
+    const out = values.output as string | undefined;
+    for (const flag of ["target", "relaxed-simd", "embed-weights"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
+    const target = (values.target ?? "wasm") as Target;
+    if (!targets.includes(target)) throw new UsageError(`unknown target \`${target}\` (available: ${targets.join(", ")})`);
+    if (target === "wgsl" && (values["relaxed-simd"] !== undefined || values["embed-weights"])) throw new UsageError("--relaxed-simd and --embed-weights are for --target wasm");
+    const pipeline = typeof values.passes === "string" ? values.passes.split(",").map((p) => p.trim()).filter(Boolean) : pipelineFor(target);
+    if (target === "wgsl" && pipeline.includes("layout")) throw new UsageError("--target wgsl runs on NCHW tensors: leave `layout` out of --passes");
     const printAfter = new Set((values["print-after"] as string[] | undefined) ?? []);
     for (const name of [...pipeline, ...printAfter])
       if (!getPass(name)) throw new UsageError(`unknown pass \`${name}\` (see \`graphc passes\`)`);
     if (values.json && !values.stats) throw new UsageError("--json goes with --stats");
     const start = performance.now();
-    const out = values.output as string | undefined;
-    for (const flag of ["target", "relaxed-simd", "embed-weights"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
-    if ((values.target ?? "wasm") !== "wasm") throw new UsageError(`unknown target \`${String(values.target)}\` (available: wasm)`);
     const relaxedSimd = (values["relaxed-simd"] ?? "auto") as RelaxedSimd;
     if (!["auto", "on", "off"].includes(relaxedSimd)) throw new UsageError(`--relaxed-simd must be auto, on or off, got \`${relaxedSimd}\``);
     const g = modelFromArgs(file, values);
@@ -58,7 +62,10 @@ export const compileCommand: Command = {
       }
     }
     if (out !== undefined) {
-      const { files } = buildModule(graph, { relaxedSimd, embedWeights: values["embed-weights"] === true, onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`) });
+      const files =
+        target === "wgsl"
+          ? emitWgslModule(graph, graph.name).files.map((f) => ({ name: f.path, contents: f.contents }))
+          : buildModule(graph, { relaxedSimd, embedWeights: values["embed-weights"] === true, onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`) }).files;
       mkdirSync(out, { recursive: true });
       for (const f of files) writeFileSync(join(out, f.name), f.contents);
       const sizes = files.map((f) => `${f.name} ${formatBytes(typeof f.contents === "string" ? Buffer.byteLength(f.contents) : f.contents.byteLength)}`);

@@ -1,11 +1,15 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { buildModule, loadParts, relaxedSimdSupported } from "../../codegen/module/index.js";
+import { emitWgslModule } from "../../codegen/wgsl/module.js";
+import { createNodeDevice } from "../../codegen/wgsl/node.js";
 import { formatType, numel, type Graph, type TensorType } from "../ir/graph.js";
 import { randomInputs } from "../interp/calibrate.js";
 import { interpret } from "../interp/index.js";
 import { bindWeights } from "../ir/rewrite.js";
-import { defaultPipeline, runPipeline } from "../passes/index.js";
+import { pipelineFor, runPipeline } from "../passes/index.js";
 import { readNpy, readRawTensor, writeNpy } from "../weights/npy.js";
 import type { TensorData } from "../weights/tensor.js";
 import { modelOptions, onePath, parse, UsageError } from "./args.js";
@@ -13,25 +17,46 @@ import type { Command } from "./command.js";
 import { modelFromArgs, seedOf, weightOptions, weightsFromArgs } from "./model.js";
 
 const usage =
-  "graphc run FILE.nn [--weights W.safetensors] [--input NAME=PATH.npy|PATH.bin]... [--out DIR] [--backend interp|wasm] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
+  "graphc run FILE.nn [--weights W.safetensors] [--input NAME=PATH.npy|PATH.bin]... [--out DIR] [--backend interp|wasm|wgsl] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
 
-const backends = ["interp", "wasm"];
+const backends = ["interp", "wasm", "wgsl"];
 
 interface Runner {
   run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>>;
   what: string;
+  /** What must stay referenced while the runner is used (Dawn's instance and adapter). */
+  keepAlive?: unknown;
 }
 
 /** Compiles the model in memory, as `graphc compile` would (only the SIMD build this engine runs), and loads it. */
 async function wasmRunner(g: Graph, weights: Map<string, TensorData>): Promise<Runner> {
   const start = performance.now();
-  const { parts } = buildModule(runPipeline(bindWeights(g, weights), defaultPipeline).graph, {
+  const { parts } = buildModule(runPipeline(bindWeights(g, weights), pipelineFor("wasm")).graph, {
     relaxedSimd: relaxedSimdSupported() ? "on" : "off",
     onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`),
   });
   const model = await loadParts(parts);
   process.stderr.write(`compiled ${g.name} for wasm in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
   return { run: (inputs) => model.run(inputs), what: `wasm (${model.simd} SIMD)` };
+}
+
+/** Compiles to WGSL, imports the generated module from a temporary folder and runs it on Dawn (SwiftShader without a GPU). */
+async function wgslRunner(g: Graph, weights: Map<string, TensorData>): Promise<Runner> {
+  const start = performance.now();
+  const compiled = runPipeline(bindWeights(g, weights), pipelineFor("wgsl")).graph;
+  const dir = mkdtempSync(join(tmpdir(), "graphc-wgsl-"));
+  try {
+    for (const f of emitWgslModule(compiled, compiled.name).files) writeFileSync(join(dir, f.path), f.contents);
+    const { device, keepAlive } = await createNodeDevice();
+    const mod = (await import(pathToFileURL(join(dir, `${compiled.name}.mjs`)).href)) as {
+      load(o: { device: GPUDevice }): Promise<{ run(i: Record<string, TensorData>): Promise<Record<string, TensorData>> }>;
+    };
+    const model = await mod.load({ device });
+    process.stderr.write(`compiled ${g.name} for WGSL in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
+    return { run: (inputs) => model.run(inputs), what: "wgsl (Dawn)", keepAlive };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Reads --input NAME=PATH for the model's input NAME, checking dtype and shape. */
@@ -91,7 +116,8 @@ export const runCommand: Command = {
     if (!g) return 1;
     const inputs = inputsFromArgs(g, values);
     const weights = weightsFromArgs(g, values);
-    const runner: Runner = backend === "wasm" ? await wasmRunner(g, weights) : { run: async (ins) => interpret(g, weights, ins), what: backend };
+    const runner: Runner =
+      backend === "wasm" ? await wasmRunner(g, weights) : backend === "wgsl" ? await wgslRunner(g, weights) : { run: async (ins) => interpret(g, weights, ins), what: backend };
     const start = performance.now();
     const outputs = await runner.run(inputs);
     process.stderr.write(`ran ${g.name} on ${runner.what} in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);

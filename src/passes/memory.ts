@@ -6,7 +6,6 @@
 // its lifetime.
 import { numel, type Graph, type Node } from "../ir/graph.js";
 import { getOp } from "../ir/ops.js";
-import { viewOps } from "./stats.js";
 
 export interface MemoryPlan {
   /** Byte offset in the arena of each value id (-1 for values outside it: inputs, constants). */
@@ -26,6 +25,9 @@ interface Storage {
   start: number;
   end: number;
 }
+
+/** Ops that move no data: they reuse their input's buffer. */
+export const viewOps = new Set(["reshape"]);
 
 const ALIGN = 16;
 

@@ -1,7 +1,7 @@
 // The figures `graphc compile --stats` reports.
 import { numel, type Graph } from "../ir/graph.js";
 import type { PassStat } from "./manager.js";
-import { planMemory } from "./memory.js";
+import { planMemory, viewOps } from "./memory.js";
 
 export interface CompileStats {
   passes: PassStat[];
@@ -10,9 +10,6 @@ export interface CompileStats {
   arenaLowerBound: number;
   weightBytes: number;
 }
-
-/** Ops that move no data: they reuse their input's buffer. */
-export const viewOps = new Set(["reshape"]);
 
 export function compileStats(g: Graph, passes: PassStat[]): CompileStats {
   const plan = planMemory(g);

@@ -87,6 +87,10 @@ function microKernel(e: Emit, mr: number, nr: number, K: number, lda: number, ld
     const av = f.local(binaryen.v128);
     const [pa, pb, kc] = [f.local(I32), f.local(I32), f.local(I32)];
     const exit = f.label();
+    // kc >= 1 in the loop, so `kc < -n` never holds; each test compares with its own constant, as
+    // TurboFan's branch elimination drops repeats of one condition and the loads hoist again.
+    let guards = 0;
+    const guardTest = () => m.br(exit, m.i32.lt_s(f.get(kc)(), f.c(-++guards)));
     // One K step at byte offsets (aOff into A rows, bOff into the panel); `guard` adds the exit tests.
     const step = (aOff: number, bOff: number, guard: boolean): binaryen.ExpressionRef[] => {
       const s: binaryen.ExpressionRef[] = [];
@@ -94,7 +98,7 @@ function microKernel(e: Emit, mr: number, nr: number, K: number, lda: number, ld
       for (let i = 0; i < mr; i++) {
         s.push(f.set(av, m.v128.load32_splat(aOff + i * lda * 4, 4, f.get(pa)())));
         for (let j = 0; j < nv; j++) s.push(f.set(acc[i * nv + j]!, f.madd(f.get(av)(), f.get(bv[j]!)(), f.get(acc[i * nv + j]!)())));
-        if (guard) s.push(m.br(exit, m.i32.eqz(f.get(kc)())));
+        if (guard) s.push(guardTest());
       }
       return s;
     };
