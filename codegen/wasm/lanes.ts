@@ -272,12 +272,13 @@ export class Lanes {
     const add = (a: X, b: X) => () => (e === "f32" ? this.m.f32.add(a(), b()) : this.m.i32.add(a(), b()));
     return add(add(lane(0), lane(1)), add(lane(2), lane(3)));
   }
-  /** Max of the four lanes (NaN-propagating). */
-  hmax(x: X): X {
+  /** Max of the four lanes (NaN-propagating for f32). */
+  hmax(x: X, e: Elem = "f32"): X {
     if (!this.v) return x;
     const v = this.let(x);
-    const lane = (k: number) => () => this.m.f32x4.extract_lane(v(), k);
-    const mx = (a: X, b: X) => () => this.m.f32.max(a(), b());
+    const L1 = new Lanes(this.c, 1, this.relaxed);
+    const lane = (k: number) => () => (e === "f32" ? this.m.f32x4.extract_lane(v(), k) : this.m.i32x4.extract_lane(v(), k));
+    const mx = (a: X, b: X) => (e === "f32" ? L1.max(a, b) : L1.imax(a, b));
     return mx(mx(lane(0), lane(1)), mx(lane(2), lane(3)));
   }
 }

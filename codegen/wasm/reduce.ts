@@ -1,4 +1,4 @@
-// Reductions: reduce_mean / reduce_sum / global_avgpool over any axes, softmax (max-subtracted)
+// Reductions: reduce_mean / reduce_sum / reduce_max / global_avgpool over any axes, softmax (max-subtracted)
 // and layernorm. Contiguous runs are folded with f32x4 accumulators, strided ones vectorised
 // across the neighbouring kept elements.
 import binaryen from "binaryen";
@@ -11,13 +11,22 @@ import { exp } from "./math.js";
 
 const shapeOf = (ctx: KernelContext, v: number) => ctx.graph.values[v]!.type.shape;
 const plus = (L: Lanes, e: Elem) => (a: X, b: X) => (e === "f32" ? L.add(a, b) : L.iadd(a, b));
+
+type Kind = "sum" | "mean" | "max";
+/** The fold behind `kind`: identity, lane-wise combine, and the horizontal combine of four lanes. */
+const monoid = (kind: Kind, e: Elem) =>
+  kind === "max"
+    ? { init: (L: Lanes) => (e === "f32" ? L.f(-Infinity) : L.i(-(2 ** 31))), step: (L: Lanes) => (a: X, b: X) => (e === "f32" ? L.max(a, b) : L.imax(a, b)), across: (L: Lanes, acc: X) => L.hmax(acc, e) }
+    : { init: (L: Lanes) => (e === "f32" ? L.f(0) : L.i(0)), step: (L: Lanes) => plus(L, e), across: (L: Lanes, acc: X) => L.hsum(acc, e) };
 const at = (m: binaryen.Module, base: X, j: X, stride = 4) => address(m, base, [[j, stride]]);
 
-/** Sum (or mean) of a contiguous tensor over `axes`, written contiguously at `y`. */
-function reduction(ctx: KernelContext, node: Node, axes: number[], mean: boolean): string {
+/** Sum, mean or max of a contiguous tensor over `axes`, written contiguously at `y`. */
+function reduction(ctx: KernelContext, node: Node, axes: number[], kind: Kind): string {
   const [x, y] = [node.inputs[0]!, node.outputs[0]!];
   const shape = shapeOf(ctx, x);
   const e = elemOf(ctx.graph.values[x]!.type);
+  const { init, step, across } = monoid(kind, e);
+  const mean = kind === "mean";
   // Group neighbouring dims of one kind (kept / reduced): each group is contiguous.
   const groups: { n: number; reduced: boolean; stride: number }[] = [];
   const str = contiguous(shape);
@@ -48,10 +57,10 @@ function reduction(ctx: KernelContext, node: Node, axes: number[], mean: boolean
       c.nest(red.map((r) => r.n), (ri) => body(c.let(address(m, xb, ri.map((i, l) => [i, red[l]!.stride * 4])), binaryen.i32)));
     if (inner.reduced) {
       const L1 = new Lanes(c, 1, ctx.relaxed);
-      const total = c.mut(() => (e === "f32" ? m.f32.const(0) : m.i32.const(0)), e === "f32" ? binaryen.f32 : binaryen.i32);
+      const total = c.mut(init(L1), L1.type(e));
       overReduced((base) => {
-        const s = c.fold(inner.n, ctx.relaxed, (L) => (e === "f32" ? L.f(0) : L.i(0)), (L, acc, j) => plus(L, e)(acc, L.load(e, at(m, base, j), 1)), (L, acc) => L.hsum(acc, e), e);
-        total.set(plus(L1, e)(total.get, s));
+        const s = c.fold(inner.n, ctx.relaxed, init, (L, acc, j) => step(L)(acc, L.load(e, at(m, base, j), 1)), across, e);
+        total.set(step(L1)(total.get, s));
       });
       L1.store(e, yb, 1, finish(L1, total.get));
       return;
@@ -61,8 +70,8 @@ function reduction(ctx: KernelContext, node: Node, axes: number[], mean: boolean
       inner.n,
       ctx.relaxed,
       (L, j) => {
-        const acc = c.mut(e === "f32" ? L.f(0) : L.i(0), L.type(e));
-        overReduced((base) => acc.set(plus(L, e)(acc.get, L.load(e, at(m, base, j), 1))));
+        const acc = c.mut(init(L), L.type(e));
+        overReduced((base) => acc.set(step(L)(acc.get, L.load(e, at(m, base, j), 1))));
         L.store(e, at(m, yb, j), 1, finish(L, acc.get));
       },
       e === "i32" && mean,
@@ -71,14 +80,14 @@ function reduction(ctx: KernelContext, node: Node, axes: number[], mean: boolean
   return c.finish(ctx.fnName(node.op));
 }
 
-for (const op of ["reduce_mean", "reduce_sum"]) {
+for (const [op, kind] of [["reduce_mean", "mean"], ["reduce_sum", "sum"], ["reduce_max", "max"]] as const) {
   registerKernel(op, (ctx, node) => {
     const rank = shapeOf(ctx, node.inputs[0]!).length;
-    return reduction(ctx, node, (node.attrs.axes as number[]).map((a) => normAxis(a, rank)), op === "reduce_mean");
+    return reduction(ctx, node, (node.attrs.axes as number[]).map((a) => normAxis(a, rank)), kind);
   });
 }
 
-registerKernel("global_avgpool", (ctx, node) => reduction(ctx, node, isNHWC(node.attrs) ? [1, 2] : [2, 3], true));
+registerKernel("global_avgpool", (ctx, node) => reduction(ctx, node, isNHWC(node.attrs) ? [1, 2] : [2, 3], "mean"));
 
 /** [outer, d, inner] around `axis`. */
 function around(shape: readonly number[], axis: number): [number, number, number] {

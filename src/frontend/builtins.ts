@@ -265,7 +265,8 @@ pool("avgpool", "count_include_pad:bool=true");
 
 builtin("global_avgpool", "x:tensor", ([x], site, el) => el.emit1("global_avgpool", [x as TensorValue], {}, site.span));
 
-for (const [name, op] of [["mean", "reduce_mean"], ["sum", "reduce_sum"]] as const) {
+// amax (numpy's name): `max` is the compile-time variadic max.
+for (const [name, op] of [["mean", "reduce_mean"], ["sum", "reduce_sum"], ["amax", "reduce_max"]] as const) {
   builtin(name, "x:tensor axes keepdim:bool=false", ([x, axes, keepdim], site, el) =>
     el.emit1(op, [x as TensorValue], { axes: ints(axes!, `${name}: axes`, spanOf(site, 1)), keepdim: (keepdim as { v: boolean }).v }, site.span, name));
 }

@@ -346,7 +346,8 @@ kernels.fused_elementwise = fusedElementwise;
 kernels.reduce_max = ([x], [xt], [yt], a) => {
   const axes = (a.axes as number[]).map((ax) => norm(ax, xt!.shape.length));
   const offs = broadcastOffsets(xt!.shape.map((d, i) => (axes.includes(i) ? 1 : d)), xt!.shape);
-  const y = alloc(yt!).fill(-Infinity);
+  // -Infinity would fill an Int32Array with 0: i32 starts at its least value.
+  const y = alloc(yt!).fill(yt!.dtype === "f32" ? -Infinity : -(2 ** 31));
   for (let i = 0; i < x!.length; i++) y[offs[i]!] = Math.max(y[offs[i]!]!, x![i]!);
   return [y];
 };

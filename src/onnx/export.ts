@@ -391,8 +391,9 @@ class Builder {
         this.layout(spatial4, ins, [0], y, base, (xs, o) => void this.node("GlobalAveragePool", xs, [o]));
         return;
       case "reduce_mean":
-        // ReduceMean-13 takes axes as an attribute; ReduceSum-13 as an input.
-        this.node("ReduceMean", [x], [y], [ints("axes", a.axes as number[]), i("keepdims", a.keepdim ? 1 : 0)]);
+      case "reduce_max":
+        // ReduceMean-13 / ReduceMax-13 take axes as an attribute; ReduceSum-13 as an input.
+        this.node(n.op === "reduce_mean" ? "ReduceMean" : "ReduceMax", [x], [y], [ints("axes", a.axes as number[]), i("keepdims", a.keepdim ? 1 : 0)]);
         return;
       case "reduce_sum":
         this.node("ReduceSum", [x, this.i64(`${base}_axes`, a.axes as number[])], [y], [i("keepdims", a.keepdim ? 1 : 0)]);

@@ -54,7 +54,7 @@ export function inputsFor(g: Graph, seed: number, range: [number, number] = [-3,
 
 /** Instantiates a build, runs it once and returns its outputs by name. */
 export async function runBuild(b: WasmBuild, inputs: Record<string, TensorData>): Promise<Record<string, Float32Array | Int32Array>> {
-  const { instance } = await WebAssembly.instantiate(b.wasm);
+  const { instance } = await WebAssembly.instantiate(b.wasm as Uint8Array<ArrayBuffer>);
   const mem = instance.exports.memory as WebAssembly.Memory;
   expect(mem.buffer.byteLength).toBeGreaterThanOrEqual(b.memoryBytes);
   new Uint8Array(mem.buffer).set(b.weights, b.weightsOffset);

@@ -11,18 +11,18 @@ async function check(body: string, seed: number, rel: number, abs: number, range
 }
 
 describe("wasm reduction kernels", () => {
-  it("mean and sum over any axes", () =>
+  it("mean, sum and amax over any axes", () =>
     property(
       shape(1, 4).chain((s) =>
-        fc.tuple(fc.constant(s), fc.constantFrom("mean", "sum"), fc.subarray([...s.keys()], { minLength: 1 }), fc.boolean()),
+        fc.tuple(fc.constant(s), fc.constantFrom("mean", "sum", "amax"), fc.subarray([...s.keys()], { minLength: 1 }), fc.boolean()),
       ),
       ([s, op, axes, keep], seed) => check(`${f32("x", s)}\n  output y = ${op}(x, [${axes.join(", ")}], keepdim=${keep})`, seed, 1e-5, 1e-4),
       60,
     ));
 
-  it("integer sum and mean", () =>
+  it("integer sum, mean and amax", () =>
     property(
-      shape(1, 3).chain((s) => fc.tuple(fc.constant(s), fc.constantFrom("mean", "sum"), fc.subarray([...s.keys()], { minLength: 1 }))),
+      shape(1, 3).chain((s) => fc.tuple(fc.constant(s), fc.constantFrom("mean", "sum", "amax"), fc.subarray([...s.keys()], { minLength: 1 }))),
       ([s, op, axes], seed) => check(`${f32("x", s)}\n  output y = cast(${op}(cast(x * 10.0, "i32"), [${axes.join(", ")}]), "f32")`, seed, 0, 0),
       20,
     ));

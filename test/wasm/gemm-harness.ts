@@ -43,7 +43,7 @@ export function inputsOf(operands: Operand[]): Record<string, Float32Array> {
 /** Builds `g` and returns a runner: `run(times)` runs the model `times` times and returns y. */
 export async function instantiate(g: Graph, inputs: Record<string, Float32Array>, relaxed: boolean): Promise<(times?: number) => Float32Array> {
   const b = buildWasm(g, { relaxed });
-  const { instance } = await WebAssembly.instantiate(b.wasm);
+  const { instance } = await WebAssembly.instantiate(b.wasm as Uint8Array<ArrayBuffer>);
   const mem = instance.exports.memory as WebAssembly.Memory;
   new Uint8Array(mem.buffer).set(b.weights, b.weightsOffset);
   for (const p of b.inputs) new Float32Array(mem.buffer, p.offset, numel(p.shape)).set(inputs[p.name]!);
