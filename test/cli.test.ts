@@ -1,23 +1,9 @@
 // The graphc command line, run as a user runs it: exit codes (0 ok, 1 model errors, 2 usage),
 // what goes to stdout and stderr, and never a stack trace for a user mistake.
-import { execFile, spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
+import { cliBuild, type Run } from "./support/cli.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function graphc(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, ["dist/src/cli/main.js", ...args], { cwd: root, encoding: "utf8" }, (_, stdout, stderr) =>
-      resolve({ code: child.exitCode, stdout, stderr }));
-  });
-}
+const { build, graphc } = cliBuild("cli-dist");
 
 /** Exit code 2, a one-line-or-so explanation on stderr, nothing on stdout, no stack trace. */
 function expectUsageError(r: Run, mentions: RegExp): void {
@@ -36,11 +22,7 @@ async function inspectJson(...args: string[]): Promise<Record<string, unknown>> 
 
 type Port = { name: string; shape: number[] };
 
-beforeAll(() => {
-  // tsc emits even when a file someone is editing does not type-check; `npm run typecheck` is
-  // where type errors fail.
-  spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json"], { cwd: root, encoding: "utf8" });
-});
+beforeAll(build);
 
 describe.concurrent("graphc check", () => {
   test("a good model: exit 0, silent", async () => {

@@ -1,7 +1,7 @@
 // From an optimised graph (weights bound as constants) to the files of an ES module, and back
 // to a running model in memory.
 import type { Graph } from "../../src/ir/graph.js";
-import { buildWasm } from "../wasm/module.js";
+import { buildWasm, wasmShared } from "../wasm/module.js";
 import { emitModule, type ModuleFile } from "./emit.js";
 import type { ModuleParts, PortInfo } from "./runtime.js";
 
@@ -28,9 +28,11 @@ function ports(g: Graph, which: "inputs" | "outputs"): PortInfo[] {
 
 export function buildModule(g: Graph, opts: ModuleOptions = {}): { files: ModuleFile[]; parts: ModuleParts } {
   const mode = opts.relaxedSimd ?? "auto";
+  // The second build reuses the first's data layout and packed weights.
+  const shared = wasmShared(g);
   const build = (relaxed: boolean) => {
     opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm`);
-    return buildWasm(g, { relaxed });
+    return buildWasm(g, { relaxed, shared });
   };
   return emitModule({
     name: g.name,

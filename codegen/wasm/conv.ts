@@ -7,6 +7,7 @@
 //   copy is O(M K) against the GEMM's O(M K N), and a chunk of ~256 KiB stays in L2.
 // - grouped convs: one GEMM per group, writing its column slice of C (ldc = K).
 // - depthwise (groups == C == K): a dedicated channel-SIMD kernel (conv-depthwise.ts).
+// - 3x3 stride 1 with enough channels: Winograd (winograd.ts).
 // - NCHW (the layout pass did not run): transpose into scratch, NHWC conv, transpose back.
 import binaryen from "binaryen";
 import { isNHWC } from "../../src/ir/ops.js";
@@ -16,6 +17,7 @@ import { registerKernel, type KernelContext } from "./context.js";
 import { Fn, type V } from "./gemm/fn.js";
 import { gemm, packB, packedFloats } from "./gemm/gemm.js";
 import { at, constData, nodeEpilogue, plus, shapeOf, type NodeEpilogue } from "./gemm/node.js";
+import { winograd, winogradScratch, winogradTile } from "./winograd.js";
 
 type Expr = binaryen.ExpressionRef;
 
@@ -35,7 +37,13 @@ function convShape(ctx: KernelContext, node: Node): ConvShape {
   return { N, H, W, C, K, OH, OW, kh, kw, sh: sh!, sw: sw!, pt: pt!, pl: pl!, dh: dh!, dw: dw!, groups: a.groups as number };
 }
 
-/** Floats of scratch the NHWC conv needs for im2col (0 when A is the input itself). */
+/** Bytes of scratch the NHWC conv needs. */
+function convScratch(s: ConvShape): number {
+  const wino = winogradTile(s);
+  return wino ? winogradScratch(s, wino) : im2colRows(s) * (s.C / s.groups) * s.kh * s.kw * 4;
+}
+
+/** Rows of A im2col gathers at a time (0 when A is the input itself). */
 function im2colRows(s: ConvShape): number {
   const direct = s.kh === 1 && s.kw === 1 && s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && s.groups === 1;
   const depthwise = s.groups === s.C && s.K === s.C;
@@ -86,6 +94,8 @@ function im2col(ctx: KernelContext, s: ConvShape, x: V, dst: number, rows: numbe
 /** The NHWC conv from x to y (addresses), epilogue included. */
 function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: Float32Array, x: V, y: V, e: NodeEpilogue, scratch: number): Expr {
   if (s.groups === s.C && s.K === s.C) return depthwise(ctx, f, s, w, x, y, e);
+  const wino = winogradTile(s);
+  if (wino) return winograd(ctx, f, s, wino, w, x, y, e, scratch);
   const m = ctx.mod;
   const [cg, kg, taps] = [s.C / s.groups, s.K / s.groups, s.kh * s.kw];
   const Kd = cg * taps;
@@ -145,7 +155,7 @@ registerKernel("conv2d", (ctx, node) => {
   const e = nodeEpilogue(ctx, node);
   const [x, y] = [ctx.addr(node.inputs[0]!), ctx.addr(node.outputs[0]!)];
   const name = ctx.fnName("conv2d");
-  const im = im2colRows(s) * (s.C / s.groups) * s.kh * s.kw * 4;
+  const im = convScratch(s);
   if (isNHWC(node.attrs)) return f.finish(name, [convNHWC(ctx, f, s, w, at(ctx, x), at(ctx, y), e, im ? ctx.scratch(im) : 0)]);
   // NCHW: x, y and the residual go through NHWC copies in scratch, after the im2col rows.
   const [xb, yb] = [s.N * s.C * s.H * s.W * 4, s.N * s.K * s.OH * s.OW * 4];

@@ -3,8 +3,9 @@
 //   [data: constants and packed weights][model inputs][arena (planMemory)][scratch]
 // The data region is filled lazily, in the order kernels ask for it; kernels ask the same way
 // in the baseline and relaxed builds, so both share one weights blob (checked by the tests).
-// Its size is known only after every kernel is emitted, so emission runs twice: once to measure
-// the data region and scratch, once with the final addresses.
+// Its size is known only after every kernel is emitted, so the first build of a graph emits
+// twice: once to measure the data region, once with the final addresses. Later builds sharing
+// its WasmShared skip the measuring pass, and data given as a function is made only once.
 import binaryen from "binaryen";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { planMemory } from "../../src/passes/memory.js";
@@ -30,6 +31,17 @@ export interface WasmBuild {
   outputs: PortLayout[];
 }
 
+/** What the builds of one graph share (see buildModule). */
+export interface WasmShared {
+  graph: Graph;
+  /** By addData call number: the data of the calls that passed a function. */
+  made: Uint8Array[];
+  dataBytes?: number;
+  weights?: Uint8Array;
+}
+
+export const wasmShared = (graph: Graph): WasmShared => ({ graph, made: [] });
+
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const PAGE = 65536;
 
@@ -43,8 +55,11 @@ interface Emitted {
   outputs: PortLayout[];
 }
 
+type Data = Uint8Array | Float32Array | Int32Array;
+const bytesOf = (d: Data) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+
 /** Emits every kernel into `mod`, the inputs placed from `dataEnd` (0 in the measuring pass). */
-function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number): Emitted {
+function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number, shared: WasmShared): Emitted {
   const plan = planMemory(g);
   const out: Emitted = { data: [], dataBytes: 0, scratchAt: 0, scratchBytes: 0, calls: [], inputs: [], outputs: [] };
   const inputAt = new Map<number, number>();
@@ -60,10 +75,11 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number)
   const constAt = new Map<number, number>();
   let names = 0;
 
-  const addData = (d: Uint8Array | Float32Array | Int32Array): number => {
+  const addData = (d: Data | (() => Data)): number => {
     const addr = out.dataBytes;
-    out.data.push(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
-    out.dataBytes = align16(addr + d.byteLength);
+    const bytes = typeof d === "function" ? (shared.made[out.data.length] ??= bytesOf(d())) : bytesOf(d);
+    out.data.push(bytes);
+    out.dataBytes = align16(addr + bytes.byteLength);
     return addr;
   };
   const addr = (v: number): number => {
@@ -101,32 +117,55 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number)
   return out;
 }
 
-export function buildWasm(g: Graph, opts: { relaxed: boolean }): WasmBuild {
+/** Whether `blob` holds exactly the chunks of `data`, placed as addData places them. */
+function holds(blob: Uint8Array, data: Uint8Array[]): boolean {
+  let off = 0;
+  for (const d of data) {
+    if (Buffer.compare(d, blob.subarray(off, off + d.byteLength)) !== 0) return false;
+    off = align16(off + d.byteLength);
+  }
+  return off === blob.byteLength;
+}
+
+/** `shared` (default: this build's own) carries the measured data size and made data to the next build of `g`. */
+export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShared }): WasmBuild {
+  const shared = opts.shared ?? wasmShared(g);
+  if (shared.graph !== g) throw new Error("wasm: WasmShared of another graph");
   const features =
     binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt |
     binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (opts.relaxed ? binaryen.Features.RelaxedSIMD : 0);
-  const probe = new binaryen.Module();
-  probe.setMemory(1, 1, null); // loads and stores need a memory to exist
-  const sizes = emit(g, probe, opts.relaxed, 0);
-  probe.dispose();
+  if (shared.dataBytes === undefined) {
+    const probe = new binaryen.Module();
+    try {
+      probe.setMemory(1, 1, null); // loads and stores need a memory to exist
+      shared.dataBytes = emit(g, probe, opts.relaxed, 0, shared).dataBytes;
+    } finally {
+      probe.dispose();
+    }
+  }
 
   const mod = new binaryen.Module();
   try {
     mod.setFeatures(features);
-    // Every region shifts by the (16-aligned) data size; their sizes are those just measured.
-    const memoryBytes = sizes.dataBytes + sizes.scratchAt + sizes.scratchBytes;
+    mod.setMemory(1, 1, null); // resized below: the scratch size is known after emission
+    const e = emit(g, mod, opts.relaxed, shared.dataBytes, shared);
+    if (e.dataBytes !== shared.dataBytes) throw new Error("wasm: kernels asked for different data in two emission passes");
+    const memoryBytes = e.scratchAt + e.scratchBytes;
     const pages = Math.max(1, Math.ceil(memoryBytes / PAGE));
     mod.setMemory(pages, pages, "memory");
-    const e = emit(g, mod, opts.relaxed, sizes.dataBytes);
-    if (e.dataBytes !== sizes.dataBytes || e.scratchBytes !== sizes.scratchBytes) throw new Error("wasm: kernels asked for different data or scratch in the two emission passes");
     mod.addFunction("run", binaryen.none, binaryen.none, [], mod.block(null, e.calls.map((f) => mod.call(f, [], binaryen.none)), binaryen.none));
     mod.addFunctionExport("run", "run");
     if (!mod.validate()) throw new Error("wasm: the generated module does not validate");
     // Function by function: module-level inlining would merge the kernels (and spill).
     for (const name of [...e.calls, "run"]) mod.optimizeFunction(name);
-    const weights = new Uint8Array(e.dataBytes);
-    let off = 0;
-    for (const d of e.data) (weights.set(d, off), (off = align16(off + d.byteLength)));
+    // The first build's blob, when this build placed the same bytes (emitModule checks that the builds agree).
+    let weights = shared.weights;
+    if (!weights || !holds(weights, e.data)) {
+      weights = new Uint8Array(e.dataBytes);
+      let off = 0;
+      for (const d of e.data) (weights.set(d, off), (off = align16(off + d.byteLength)));
+    }
+    shared.weights ??= weights;
     return { wasm: mod.emitBinary(), memoryBytes, weights, weightsOffset: 0, inputs: e.inputs, outputs: e.outputs };
   } finally {
     mod.dispose();

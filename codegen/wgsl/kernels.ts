@@ -402,6 +402,7 @@ const emitters: Record<string, Emit> = {
 
   reduce_sum: reduce,
   reduce_mean: reduce,
+  reduce_max: reduce,
   global_avgpool: (s, n) => reduce(s, { ...n, attrs: { axes: [2, 3] } }, true),
 
   maxpool: pool,
@@ -500,8 +501,9 @@ function copy(s: Shader, x: number, y: number, shape: number[], axis: number, d:
   return s.kernel(y, 256, Math.ceil(n / 256), `  let e = gid * 256u + lid;\n  if (e >= ${u(n)}) { return; }\n  dst[${at(v.to)}] = ${s.src(x)}[${at(v.from)}];`);
 }
 
-/** reduce_sum / reduce_mean (and global_avgpool): one workgroup per output element. */
+/** reduce_sum / reduce_mean / reduce_max (and global_avgpool): one workgroup per output element. */
 function reduce(s: Shader, n: Node, mean = n.op === "reduce_mean"): Kernel[] {
+  const max = n.op === "reduce_max";
   const x = n.inputs[0]!;
   const shape = s.shape(x);
   const axes = (n.attrs.axes as number[]).map((a) => normAxis(a, shape.length));
@@ -512,9 +514,10 @@ function reduce(s: Shader, n: Node, mean = n.op === "reduce_mean"): Kernel[] {
   const R = numel(red.map(([d]) => d!));
   const { size, decls } = Shader.rows(R);
   if (s.g.values[x]!.type.dtype !== "f32") throw new Error(`WGSL: ${n.op} on ${s.g.values[x]!.type.dtype} tensors is not supported`);
-  const body = `  var acc = 0.0;
-  for (var r = lid; r < ${u(R)}; r += ${u(size)}) { acc += ${s.src(x)}[${[...off(kept, "gid"), ...off(red, "r"), "0u"].join(" + ")}]; }
-  acc = wsum(acc, lid);
+  const v = `${s.src(x)}[${[...off(kept, "gid"), ...off(red, "r"), "0u"].join(" + ")}]`;
+  const body = `  var acc = ${max ? f32(-Infinity) : "0.0"};
+  for (var r = lid; r < ${u(R)}; r += ${u(size)}) { acc = ${max ? `max(acc, ${v})` : `acc + ${v}`}; }
+  acc = ${max ? "wmax" : "wsum"}(acc, lid);
   if (lid == 0u) { dst[gid] = acc${mean ? ` / ${f32(R)}` : ""}; }`;
   return [s.kernel(n.outputs[0]!, size, numel(kept.map(([d]) => d!)), body, decls)];
 }

@@ -1,33 +1,18 @@
-// `graphc compile -o DIR` and `graphc run --backend wasm`, run as a user runs them (from a
-// private tsc build, so they do not race test/cli.test.ts over dist/).
-import { execFile, spawnSync } from "node:child_process";
+// `graphc compile -o DIR` and `graphc run --backend wasm`, run as a user runs them.
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, test } from "vitest";
+import { cliBuild } from "../support/cli.js";
 import { importModule } from "./helpers.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-const outDir = join(root, "test-results/module-dist");
 const dir = mkdtempSync(join(tmpdir(), "graphc-cli-"));
 const model = join(dir, "lnet.nn");
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function graphc(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [join(outDir, "src/cli/main.js"), ...args], { cwd: root, encoding: "utf8" }, (_, stdout, stderr) =>
-      resolve({ code: child.exitCode, stdout, stderr }));
-  });
-}
+const { build, graphc } = cliBuild("module-dist");
 
 beforeAll(() => {
-  spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json", "--outDir", outDir], { cwd: root, encoding: "utf8" });
+  build();
   writeFileSync(model, "model lnet() {\n  input x: f32[2, 8]\n  y = ln: layernorm(x)\n  output out = relu(y) * 2.0\n  output soft = softmax(y, axis=1)\n}\n");
 });
 
@@ -58,7 +43,7 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
     for (const [args, message] of [
       [["--embed-weights"], /--embed-weights goes with -o DIR/],
       [["-o", join(dir, "bad1"), "--relaxed-simd=maybe"], /--relaxed-simd must be auto, on or off/],
-      [["-o", join(dir, "bad2"), "--target", "webgpu"], /unknown target `webgpu` \(available: wasm\)/],
+      [["-o", join(dir, "bad2"), "--target", "webgpu"], /unknown target `webgpu` \(available: wasm, wgsl\)/],
     ] as const) {
       const r = await graphc("compile", model, ...args);
       expect(r.code, r.stderr).toBe(2);

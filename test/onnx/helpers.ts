@@ -5,18 +5,9 @@ import { expect } from "vitest";
 import { elaborateSource, type ElaborateOptions } from "../../src/frontend/index.js";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import type { TensorData } from "../../src/weights/tensor.js";
+import { rng } from "../support/source.js";
 
-/** mulberry32: a small seeded PRNG (uniform in [0, 1)). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from "../support/source.js";
 
 /** N(0, 1) samples (Box–Muller). */
 export function normals(n: number, rand: () => number, std = 1): Float32Array {

@@ -180,11 +180,11 @@ describe("operators: onnxruntime vs interpreter", () => {
   );
 
   prop(
-    "mean and sum",
+    "mean, sum and amax",
     shape(1, 4, 4).chain((s) =>
       fc
         .tuple(
-          fc.constantFrom("mean", "sum"),
+          fc.constantFrom("mean", "sum", "amax"),
           fc.subarray([...s.keys()], { minLength: 1 }),
           fc.array(fc.boolean(), { minLength: s.length, maxLength: s.length }),
           fc.boolean(),

@@ -10,21 +10,10 @@ import { interpret, type TensorData } from "../../src/interp/index.js";
 import { bindWeights } from "../../src/ir/rewrite.js";
 import { runPipeline } from "../../src/passes/index.js";
 import { loadWeights } from "../../src/weights/load.js";
+import { dim as baseDim, rng } from "../support/source.js";
 
 // Node 20 compiles relaxed SIMD only behind this flag; it must be set before the first compile.
 setFlagsFromString("--experimental-wasm-relaxed-simd");
-
-/** mulberry32 */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A single-model .nn source -> graph with seeded weights bound as constants (optionally run through passes). */
 export function model(body: string, seed = 0, passes: readonly string[] = []): Graph {
@@ -93,9 +82,8 @@ export async function checkModel(g: Graph, inputs: Record<string, TensorData>, t
   }
 }
 
-export const dims = (s: readonly number[]) => `[${s.join(", ")}]`;
-export const f32 = (name: string, s: readonly number[]) => `  input ${name}: f32${dims(s)}`;
-export const dim = (max = 9) => fc.integer({ min: 1, max });
+export { dims, f32 } from "../support/source.js";
+export const dim = (max = 9) => baseDim(max);
 export const shape = (minRank: number, maxRank: number, max = 9) => fc.array(dim(max), { minLength: minRank, maxLength: maxRank });
 export const num = (x: number) => (Number.isInteger(x) ? `${x}.0` : `${x}`);
 

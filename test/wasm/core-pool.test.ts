@@ -4,22 +4,10 @@
 // for inputs of one sign, so inputs are positive and rel = 2e-6 covers k <= 25 taps.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { poolCase as sharedPoolCase } from "../support/source.js";
 import { checkModel, dim, f32, inputsFor, model, property } from "./core-helpers.js";
 
-const poolCase = (op: "maxpool" | "avgpool") =>
-  fc
-    .record({
-      n: dim(2), c: dim(9), kh: dim(4), kw: dim(4), sh: dim(3), sw: dim(3), dh: dim(2), dw: dim(2),
-      pads: fc.tuple(...Array.from({ length: 4 }, () => fc.integer({ min: 0, max: 2 }))), ceil: fc.boolean(), cip: fc.boolean(), eh: fc.integer({ min: 0, max: 6 }), ew: fc.integer({ min: 0, max: 6 }),
-    })
-    .map(({ n, c, kh, kw, sh, sw, dh, dw, pads, ceil, cip, eh, ew }) => {
-      const [pt, pl, pb, pr] = pads.map((p, i) => Math.min(p, Math.floor((i % 2 === 0 ? kh : kw) / 2)));
-      if (op === "avgpool") dh = dw = 1;
-      const h = Math.max(1, dh * (kh - 1) + 1 - pt! - pb!) + eh;
-      const w = Math.max(1, dw * (kw - 1) + 1 - pl! - pr!) + ew;
-      const extra = op === "maxpool" ? `dilation=(${dh}, ${dw})` : `count_include_pad=${cip}`;
-      return `${f32("x", [n, c, h, w])}\n  output y = ${op}(x, (${kh}, ${kw}), stride=(${sh}, ${sw}), pad=(${pt}, ${pl}, ${pb}, ${pr}), ceil_mode=${ceil}, ${extra})`;
-    });
+const poolCase = (op: "maxpool" | "avgpool") => sharedPoolCase(op, 9);
 
 async function check(body: string, seed: number, layout: boolean, rel: number): Promise<void> {
   const g = model(body, seed, layout ? ["layout"] : []);

@@ -110,7 +110,7 @@ describe("kernel families vs the interpreter (SwiftShader)", () => {
     }), runs);
   });
 
-  it("softmax, layernorm, reductions, global_avgpool", async () => {
+  it("softmax, layernorm, reductions (sum, mean, max), global_avgpool", async () => {
     const shape = fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 2, maxLength: 4 });
     await fc.assert(fc.asyncProperty(shape, fc.nat(3), fc.boolean(), seed, async (s, ax, keep, sd) => {
       const axis = ax % s.length;
@@ -119,6 +119,7 @@ describe("kernel families vs the interpreter (SwiftShader)", () => {
         addNode(g, "layernorm", [x!, konst(g, [s[s.length - 1]!], sd), konst(g, [s[s.length - 1]!], sd + 1)], { eps: 1e-5 })[0]!,
         addNode(g, "reduce_sum", [x!], { axes: [axis], keepdim: keep })[0]!,
         addNode(g, "reduce_mean", [x!], { axes: [...new Set([0, axis])], keepdim: !keep })[0]!,
+        addNode(g, "reduce_max", [x!], { axes: [...new Set([axis, s.length - 1])], keepdim: !keep })[0]!,
         addNode(g, "global_avgpool", [img!], {})[0]!,
       ]);
       await check(g, sd);

@@ -1,0 +1,233 @@
+// Winograd F(m x m, 3x3) (Lavin & Gray) for 3x3, stride-1, dilation-1, ungrouped NHWC convs:
+// per m x m output tile, y = Aᵀ [Σ_c (G w Gᵀ) ⊙ (Bᵀ d B)] A over the (m+2)² input patch d. The
+// Σ_c for each of the (m+2)² positions is a GEMM [tiles x C] . [C x K] on the tuned micro-kernel
+// (weights transformed and packed at compile time); the transforms are SIMD across 4 channels.
+// The input is first copied into a zero-bordered buffer covering every tile, so that every patch
+// load is at a constant offset. Tiles go a chunk at a time (transformed input and GEMM results
+// of a chunk ~1 MiB, in L2).
+import binaryen from "binaryen";
+import type { KernelContext } from "./context.js";
+import type { ConvShape } from "./conv.js";
+import { epilogue } from "./gemm/act.js";
+import { Fn, type V } from "./gemm/fn.js";
+import { gemm, packB, packedFloats } from "./gemm/gemm.js";
+import { at, type NodeEpilogue } from "./gemm/node.js";
+
+type Expr = binaryen.ExpressionRef;
+
+export interface WinogradTile {
+  m: number;
+  BT: number[][];
+  G: number[][];
+  AT: number[][];
+}
+
+// Interpolation points 0, ±1 (F(2)) and 0, ±1, ±2 (F(4)), plus infinity.
+const F2: WinogradTile = {
+  m: 2,
+  BT: [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]],
+  G: [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
+  AT: [[1, 1, 1, 0], [0, 1, -1, -1]],
+};
+const F4: WinogradTile = {
+  m: 4,
+  BT: [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]],
+  G: [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]],
+  AT: [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+};
+
+/**
+ * The tile for a conv, or undefined when Winograd does not apply or pay (few channels: the
+ * transforms would cost more than the GEMM saves). F(4x4) where the map is large enough for
+ * 4x4 tiles to waste little at the edges; F(2x2) on small maps, whose transformed weights are
+ * also 4/9 the size of F(4x4)'s.
+ */
+export function winogradTile(s: ConvShape): WinogradTile | undefined {
+  const ok = s.kh === 3 && s.kw === 3 && s.sh === 1 && s.sw === 1 && s.dh === 1 && s.dw === 1 && s.groups === 1 && s.C >= 16 && s.K >= 16;
+  if (!ok) return undefined;
+  return Math.min(s.OH, s.OW) >= 14 ? F4 : F2;
+}
+
+interface Plan {
+  t: WinogradTile;
+  a: number;
+  tH: number;
+  tW: number;
+  T: number;
+  Hp: number;
+  Wp: number;
+  /** Tiles per chunk. */
+  TC: number;
+  /** Byte offsets in scratch of the bordered input, transformed input U, GEMM results M, transform temporaries. */
+  pad: number;
+  u: number;
+  mb: number;
+  tmp: number;
+  bytes: number;
+}
+
+function plan(s: ConvShape, t: WinogradTile): Plan {
+  const a = t.m + 2;
+  const [tH, tW] = [Math.ceil(s.OH / t.m), Math.ceil(s.OW / t.m)];
+  const T = s.N * tH * tW;
+  const [Hp, Wp] = [tH * t.m + 2, tW * t.m + 2];
+  const per = a * a * (s.C + s.K) * 4;
+  const fit = Math.max(6, Math.floor(2 ** 20 / per));
+  const TC = fit >= T ? T : fit - (fit % 6);
+  const u = s.N * Hp * Wp * s.C * 4;
+  const mb = u + a * a * TC * s.C * 4;
+  const tmp = mb + a * a * TC * s.K * 4;
+  return { t, a, tH, tW, T, Hp, Wp, TC, pad: 0, u, mb, tmp, bytes: tmp + a * a * 16 };
+}
+
+export const winogradScratch = (s: ConvShape, t: WinogradTile) => plan(s, t).bytes;
+
+/** Σ coeffs[i] xs[i] over the non-zero coefficients, ±1 as add / sub. */
+function lincomb(f: Fn, coeffs: number[], xs: V[]): Expr {
+  const F = f.m.f32x4;
+  let acc: Expr | undefined;
+  coeffs.forEach((c, i) => {
+    if (c === 0) return;
+    const x = xs[i]!();
+    if (acc === undefined) acc = c === 1 ? x : F.mul(f.splat(c), x);
+    else acc = c === 1 ? F.add(acc, x) : c === -1 ? F.sub(acc, x) : f.madd(f.splat(c), x, acc);
+  });
+  return acc!;
+}
+
+export function winograd(ctx: KernelContext, f: Fn, s: ConvShape, t: WinogradTile, w: Float32Array, x: V, y: V, e: NodeEpilogue, scratch: number): Expr {
+  const m = ctx.mod;
+  const p = plan(s, t);
+  const { a, tH, tW, T, Hp, Wp, TC } = p;
+  const { C, K } = s;
+  const [pad, U, M, tmp] = [scratch + p.pad, scratch + p.u, scratch + p.mb, scratch + p.tmp];
+  // Transformed weights G w Gᵀ (in double), one packed C x K panel set per position.
+  const gw = new Float64Array(a * a * C * K);
+  for (let k = 0; k < K; k++)
+    for (let c = 0; c < C; c++) {
+      const wk = (i: number, j: number) => w[((k * C + c) * 3 + i) * 3 + j]!;
+      for (let i = 0; i < a; i++)
+        for (let j = 0; j < a; j++) {
+          let v = 0;
+          for (let r = 0; r < 3; r++) for (let q = 0; q < 3; q++) v += t.G[i]![r]! * wk(r, q) * t.G[j]![q]!;
+          gw[((i * a + j) * C + c) * K + k] = v;
+        }
+    }
+  const slice = packedFloats(C, K);
+  const packed = new Float32Array(slice * a * a);
+  for (let xi = 0; xi < a * a; xi++) packed.set(packB(C, K, (c, k) => gw[(xi * C + c) * K + k]!), xi * slice);
+  const wAt = ctx.addData(packed);
+  const I32 = binaryen.i32;
+  const add = (l: Expr, r: Expr) => m.i32.add(l, r);
+  const mul = (l: Expr, k: number) => m.i32.mul(l, f.c(k));
+
+  // () -> (): the zero-bordered copy of x.
+  const padFn = (() => {
+    const g = new Fn(m, ctx.relaxed);
+    const row = Wp * C * 4;
+    const iy = g.local(I32);
+    const body = g.loop(g.c(0), s.N * Hp, 1, (r) => {
+      const dst = () => add(g.c(pad), mul(r(), row));
+      const zero = (from: number, bytes: number) => m.memory.fill(add(dst(), g.c(from)), g.c(0), g.c(bytes));
+      const src = add(x(), mul(add(mul(m.i32.div_u(r(), g.c(Hp)), s.H), g.get(iy)()), s.W * C * 4));
+      return [
+        g.set(iy, m.i32.sub(m.i32.rem_u(r(), g.c(Hp)), g.c(s.pt))),
+        m.if(m.i32.lt_u(g.get(iy)(), g.c(s.H)),
+          m.block(null, [zero(0, s.pl * C * 4), m.memory.copy(add(dst(), g.c(s.pl * C * 4)), src, g.c(s.W * C * 4)), zero((s.pl + s.W) * C * 4, (Wp - s.pl - s.W) * C * 4)]),
+          zero(0, row)),
+      ];
+    });
+    return g.finish(ctx.fnName("winograd_pad"), [body]);
+  })();
+
+  // Both transforms: (t0, count) -> () over tiles t0 .. t0+count-1 of the chunk, a channel vector
+  // at a time in two passes through `tmp` (columns, then rows) so few vectors are live at once.
+  type Pass = { perTile: (n: V, ty: V, tx: V) => Expr[]; vec: (i: V, co: V, lanes: number) => Expr[] };
+  const transform = (base: string, lanes4: number, build: (g: Fn) => Pass) => {
+    const g = new Fn(m, ctx.relaxed, [I32, I32]);
+    const [tile, co] = [g.local(I32), g.local(I32)];
+    const { perTile, vec } = build(g);
+    const full = lanes4 - (lanes4 % 4);
+    const body = g.loop(g.c(0), g.get(1), 1, (i) => [
+      g.set(tile, add(g.get(0)(), i())),
+      ...perTile(() => m.i32.div_u(g.get(tile)(), g.c(tH * tW)), () => m.i32.div_u(m.i32.rem_u(g.get(tile)(), g.c(tH * tW)), g.c(tW)), () => m.i32.rem_u(g.get(tile)(), g.c(tW))),
+      ...(full > 0 ? [g.loop(g.c(0), full * 4, 16, (c) => [g.set(co, c()), ...vec(i, g.get(co), 4)])] : []),
+      ...(lanes4 % 4 ? [g.set(co, g.c(full * 4)), ...vec(i, g.get(co), lanes4 % 4)] : []),
+    ]);
+    return g.finish(ctx.fnName(base), [body]);
+  };
+  const tmpAt = (i: number, j: number) => m.i32.const(tmp + (i * a + j) * 16);
+  // First pass: per column j of the a x a block at(k, j), rows of coeffs . column into tmp.
+  const columns = (g: Fn, coeffs: number[][], at: (k: number, j: number) => Expr): Expr[] =>
+    Array.from({ length: a }, (_, j) => {
+      const col = Array.from({ length: a }, (_, k) => g.tmp(at(k, j)));
+      return [...g.take(), ...coeffs.map((c, r) => m.v128.store(0, 16, tmpAt(r, j), lincomb(g, c, col)))];
+    }).flat();
+  const tmpRow = (g: Fn, r: number): V[] => Array.from({ length: a }, (_, l) => g.tmp(m.v128.load(0, 16, tmpAt(r, l))));
+
+  const inFn = transform("winograd_in", C, (g) => {
+    const src = g.local(I32);
+    return {
+      perTile: (n, ty, tx) => [g.set(src, add(g.c(pad), mul(add(mul(add(mul(n(), Hp), mul(ty(), t.m)), Wp), mul(tx(), t.m)), C * 4)))],
+      vec: (i, co, lanes) => {
+        const out = columns(g, t.BT, (k, j) => g.load(() => add(g.get(src)(), co()), (k * Wp + j) * C * 4, lanes));
+        for (let r = 0; r < a; r++) {
+          const row = tmpRow(g, r);
+          out.push(...g.take());
+          for (let j = 0; j < a; j++) out.push(g.store(() => add(add(g.c(U), mul(i(), C * 4)), co()), (r * a + j) * TC * C * 4, lanes, () => lincomb(g, t.BT[j]!, row)));
+        }
+        return out;
+      },
+    };
+  });
+
+  const outFn = transform("winograd_out", K, (g) => {
+    const [pix, rows, cols] = [g.local(I32), g.local(I32), g.local(I32)];
+    return {
+      perTile: (n, ty, tx) => [
+        g.set(pix, mul(add(mul(add(mul(n(), s.OH), mul(ty(), t.m)), s.OW), mul(tx(), t.m)), K * 4)),
+        g.set(rows, m.i32.sub(g.c(s.OH), mul(ty(), t.m))),
+        g.set(cols, m.i32.sub(g.c(s.OW), mul(tx(), t.m))),
+      ],
+      vec: (i, co, lanes) => {
+        const out = columns(g, t.AT, (k, j) => g.load(() => add(add(g.c(M), mul(i(), K * 4)), co()), (k * a + j) * TC * K * 4, lanes));
+        const ch = (v?: V): [V, number] | undefined => v && [() => add(v(), co()), 0];
+        const slope = e.epi.slope === "vector" ? ch(e.slope) : e.slope && ([e.slope, 0] as [V, number]);
+        const pixel = (v: V): V => () => add(add(v(), g.get(pix)()), co());
+        for (let r = 0; r < t.m; r++) {
+          const row = tmpRow(g, r);
+          out.push(...g.take());
+          for (let q = 0; q < t.m; q++) {
+            const px = (r * s.OW + q) * K * 4;
+            const v = g.tmp(epilogue(g, e.epi, lincomb(g, t.AT[q]!, row), lanes, { bias: ch(e.bias), residual: e.residual && [pixel(e.residual), px], slope }));
+            const inside = m.i32.and(m.i32.gt_s(g.get(rows)(), g.c(r)), m.i32.gt_s(g.get(cols)(), g.c(q)));
+            out.push(m.if(inside, m.block(null, [...g.take(), g.store(pixel(y), px, lanes, v)])));
+          }
+        }
+        return out;
+      },
+    };
+  });
+
+  const none = { bias: false, residual: false, attrs: {} };
+  const xi = f.local(I32);
+  const chunk = (t0: V, count: number): Expr[] => [
+    m.call(inFn, [t0(), f.c(count)], binaryen.none),
+    f.loop(f.c(0), a * a, 1, (q) => [
+      f.set(xi, q()),
+      gemm(ctx, f, {
+        M: count, N: K, K: C, lda: C, ldc: K, epi: none,
+        a: () => add(f.c(U), mul(f.get(xi)(), TC * C * 4)),
+        b: () => add(at(ctx, wAt)(), mul(f.get(xi)(), slice * 4)),
+        c: () => add(f.c(M), mul(f.get(xi)(), TC * K * 4)),
+      }),
+    ]),
+    m.call(outFn, [t0(), f.c(count)], binaryen.none),
+  ];
+  const whole = T - (T % TC);
+  return m.block(null, [
+    m.call(padFn, [], binaryen.none),
+    f.loop(f.c(0), whole, TC, (t0) => chunk(t0, TC)),
+    ...(T > whole ? chunk(() => f.c(whole), T - whole) : []),
+  ]);
+}

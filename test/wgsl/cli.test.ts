@@ -1,0 +1,29 @@
+// `graphc compile --target wgsl -o DIR` and `graphc run --backend wgsl` (Dawn on SwiftShader),
+// run as a user runs them: the WGSL backend prints the interpreter's numbers.
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, describe, expect, test } from "vitest";
+import { cliBuild } from "../support/cli.js";
+
+const { build, graphc } = cliBuild("wgsl-dist");
+const model = ["specs/mobilenet_v3_small.nn", "--shape", "image=1x3x32x32"];
+
+beforeAll(build);
+
+describe("graphc with the WGSL target", () => {
+  test("compile --target wgsl writes the module, its types and its weights", async () => {
+    const out = mkdtempSync(join(tmpdir(), "graphc-wgsl-"));
+    const r = await graphc("compile", ...model, "--target", "wgsl", "-o", out);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["mobilenet_v3_small.d.ts", "mobilenet_v3_small.mjs", "mobilenet_v3_small.weights.bin"]);
+  });
+
+  test("run --backend wgsl prints what the interpreter prints", async () => {
+    const [gpu, interp] = await Promise.all([graphc("run", ...model, "--backend", "wgsl"), graphc("run", ...model)]);
+    expect(gpu.code, gpu.stderr).toBe(0);
+    expect(gpu.stderr).toContain("on wgsl (Dawn)");
+    // Six significant digits of min / max / mean and the top-5 logits: the GPU sums in another order.
+    expect(gpu.stdout).toBe(interp.stdout);
+  });
+});
