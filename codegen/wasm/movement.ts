@@ -32,37 +32,25 @@ function window(ctx: KernelContext, whole: number, axis: number, at: number): Vi
   return view(ctx, whole, s, ctx.addr(whole) + at * s[axis]! * 4);
 }
 
-registerKernel("concat", (ctx, node) => {
-  const y = node.outputs[0]!;
-  const axis = normAxis(node.attrs.axis as number, shapeOf(ctx, y).length);
+/** concat writes its inputs into windows of the output; split reads windows of its input. */
+function windows(ctx: KernelContext, node: Node, whole: number, parts: readonly number[], intoWhole: boolean): string {
+  const axis = normAxis(node.attrs.axis as number, shapeOf(ctx, whole).length);
   let at = 0;
   return copies(
     ctx,
     node,
-    node.inputs.map((x) => {
-      const shape = shapeOf(ctx, x);
-      const dst = window(ctx, y, axis, at);
+    parts.map((p) => {
+      const shape = shapeOf(ctx, p);
+      const win = window(ctx, whole, axis, at);
       at += shape[axis]!;
-      return { shape, dst, src: view(ctx, x, contiguous(shape)) };
+      const own = view(ctx, p, contiguous(shape));
+      return intoWhole ? { shape, dst: win, src: own } : { shape, dst: own, src: win };
     }),
   );
-});
+}
 
-registerKernel("split", (ctx, node) => {
-  const x = node.inputs[0]!;
-  const axis = normAxis(node.attrs.axis as number, shapeOf(ctx, x).length);
-  let at = 0;
-  return copies(
-    ctx,
-    node,
-    node.outputs.map((y) => {
-      const shape = shapeOf(ctx, y);
-      const src = window(ctx, x, axis, at);
-      at += shape[axis]!;
-      return { shape, dst: view(ctx, y, contiguous(shape)), src };
-    }),
-  );
-});
+registerKernel("concat", (ctx, node) => windows(ctx, node, node.outputs[0]!, node.inputs, true));
+registerKernel("split", (ctx, node) => windows(ctx, node, node.inputs[0]!, node.outputs, false));
 
 registerKernel("slice", (ctx, node) => {
   const [x, y] = [node.inputs[0]!, node.outputs[0]!];
