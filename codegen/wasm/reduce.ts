@@ -14,10 +14,15 @@ const plus = (L: Lanes, e: Elem) => (a: X, b: X) => (e === "f32" ? L.add(a, b) :
 
 type Kind = "sum" | "mean" | "max";
 /** The fold behind `kind`: identity, lane-wise combine, and the horizontal combine of four lanes. */
-const monoid = (kind: Kind, e: Elem) =>
-  kind === "max"
-    ? { init: (L: Lanes) => (e === "f32" ? L.f(-Infinity) : L.i(-(2 ** 31))), step: (L: Lanes) => (a: X, b: X) => (e === "f32" ? L.max(a, b) : L.imax(a, b)), across: (L: Lanes, acc: X) => L.hmax(acc, e) }
-    : { init: (L: Lanes) => (e === "f32" ? L.f(0) : L.i(0)), step: (L: Lanes) => plus(L, e), across: (L: Lanes, acc: X) => L.hsum(acc, e) };
+function monoid(kind: Kind, e: Elem) {
+  const f = e === "f32";
+  if (kind !== "max") return { init: (L: Lanes) => (f ? L.f(0) : L.i(0)), step: (L: Lanes) => plus(L, e), across: (L: Lanes, acc: X) => L.hsum(acc, e) };
+  return {
+    init: (L: Lanes) => (f ? L.f(-Infinity) : L.i(-(2 ** 31))),
+    step: (L: Lanes) => (a: X, b: X) => (f ? L.max(a, b) : L.imax(a, b)),
+    across: (L: Lanes, acc: X) => L.hmax(acc, e),
+  };
+}
 const at = (m: binaryen.Module, base: X, j: X, stride = 4) => address(m, base, [[j, stride]]);
 
 /** Sum, mean or max of a contiguous tensor over `axes`, written contiguously at `y`. */
