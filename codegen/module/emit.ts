@@ -1,6 +1,7 @@
-// The files of a compiled model: NAME.mjs (manifest + runtime), NAME.d.mts (typed ports; a
-// .d.ts is not found for an import of NAME.mjs) and NAME.wasm / NAME.relaxed.wasm /
-// NAME.weights.bin, or everything base64 inside NAME.mjs.
+// The files of a compiled model: NAME.mjs (manifest + runtime), its typed ports twice — NAME.d.ts
+// (the documented name) and NAME.d.mts (what TypeScript's NodeNext resolution looks for beside
+// NAME.mjs) — and NAME.wasm / NAME.relaxed.wasm / NAME.weights.bin, or everything base64 inside
+// NAME.mjs.
 import { UsageError } from "../../src/frontend/index.js";
 import type { WasmBuild } from "../wasm/module.js";
 import { RUNTIME, type BuildInfo, type Embedded, type Manifest, type ModuleParts, type PortInfo } from "./runtime.js";
@@ -123,7 +124,7 @@ export function load(options) {
 `;
   const files: ModuleFile[] = [
     { name: `${base}.mjs`, contents: mjs },
-    { name: `${base}.d.mts`, contents: declarations(e) },
+    ...[".d.ts", ".d.mts"].map((ext) => ({ name: `${base}${ext}`, contents: declarations(e) })),
     ...(embedded ? [] : binaries.map((k) => ({ name: file[k], contents: parts[k]! }))),
   ];
   return { files, parts };

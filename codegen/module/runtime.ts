@@ -101,27 +101,43 @@ async function loadModel(model, embedded, baseUrl, options) {
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   };
-  const bytesOf = async (key, file) => {
-    if (opts[key] != null) return toBytes(opts[key], key);
-    if (embedded && embedded[key] !== undefined) return fromBase64(embedded[key]);
-    if (baseUrl === undefined) throw new Error(what + "no " + key + " bytes given");
-    const url = new URL(file, baseUrl);
-    if (url.protocol === "file:" && typeof process !== "undefined") {
-      const fs = await import("node:fs/promises");
-      return new Uint8Array(await fs.readFile(url));
+  const weightsSize = (n) => {
+    if (n !== model.weights.bytes) throw new Error(what + "weights hold " + n + " bytes, the model needs " + model.weights.bytes);
+  };
+  // With dest, the bytes end up there; a local file is read straight into it (the weights read
+  // into a buffer of their own, then copied into wasm memory, would double the peak RSS).
+  const bytesOf = async (key, file, dest) => {
+    let bytes;
+    if (opts[key] != null) bytes = toBytes(opts[key], key);
+    else if (embedded && embedded[key] !== undefined) bytes = fromBase64(embedded[key]);
+    else if (baseUrl === undefined) throw new Error(what + "no " + key + " bytes given");
+    else {
+      const url = new URL(file, baseUrl);
+      if (url.protocol === "file:" && typeof process !== "undefined") {
+        const fs = await import("node:fs/promises");
+        if (!dest) return new Uint8Array(await fs.readFile(url));
+        const handle = await fs.open(url);
+        try {
+          weightsSize((await handle.stat()).size);
+          for (let at = 0, n = 1; at < dest.byteLength && n > 0; at += n) n = (await handle.read(dest, at, dest.byteLength - at, at)).bytesRead;
+        } finally {
+          await handle.close();
+        }
+        return dest;
+      }
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(what + "cannot fetch " + url + ": HTTP " + response.status);
+      bytes = new Uint8Array(await response.arrayBuffer());
     }
-    const response = await fetch(url);
-    if (!response.ok) throw new Error(what + "cannot fetch " + url + ": HTTP " + response.status);
-    return new Uint8Array(await response.arrayBuffer());
+    if (dest) (weightsSize(bytes.byteLength), dest.set(bytes));
+    return bytes;
   };
 
-  const [wasm, weights] = await Promise.all([bytesOf(kind === "relaxed" ? "relaxedWasm" : "wasm", build.file), bytesOf("weights", model.weights.file)]);
-  if (weights.byteLength !== model.weights.bytes) throw new Error(what + "weights hold " + weights.byteLength + " bytes, the model needs " + model.weights.bytes);
-  const { instance } = await WebAssembly.instantiate(wasm, {});
+  const { instance } = await WebAssembly.instantiate(await bytesOf(kind === "relaxed" ? "relaxedWasm" : "wasm", build.file), {});
   const { memory, run } = instance.exports;
   if (!(memory instanceof WebAssembly.Memory) || typeof run !== "function") throw new Error(what + "the wasm module does not export memory and run");
   if (memory.buffer.byteLength < build.memoryBytes) memory.grow(Math.ceil((build.memoryBytes - memory.buffer.byteLength) / 65536));
-  new Uint8Array(memory.buffer, build.weightsOffset, weights.byteLength).set(weights);
+  await bytesOf("weights", model.weights.file, new Uint8Array(memory.buffer, build.weightsOffset, model.weights.bytes));
 
   const port = (p, offset) => {
     const size = p.shape.reduce((a, d) => a * d, 1);

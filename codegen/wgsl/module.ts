@@ -118,7 +118,8 @@ export function load(options: { device: GPUDevice; weights?: ArrayBuffer | Array
   return {
     files: [
       { path: `${name}.mjs`, contents: mjs },
-      { path: `${name}.d.ts`, contents: dts },
+      // .d.mts too: TypeScript's NodeNext resolution looks for it beside NAME.mjs.
+      ...[".d.ts", ".d.mts"].map((ext) => ({ path: `${name}${ext}`, contents: dts })),
       { path: `${name}.weights.bin`, contents: weights },
     ],
   };

@@ -2,9 +2,6 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { buildModule, loadParts, relaxedSimdSupported } from "../../codegen/module/index.js";
-import { emitWgslModule } from "../../codegen/wgsl/module.js";
-import { createNodeDevice } from "../../codegen/wgsl/node.js";
 import { formatType, numel, type Graph, type TensorType } from "../ir/graph.js";
 import { randomInputs } from "../interp/calibrate.js";
 import { interpret } from "../interp/index.js";
@@ -31,6 +28,7 @@ interface Runner {
 /** Compiles the model in memory, as `graphc compile` would (only the SIMD build this engine runs), and loads it. */
 async function wasmRunner(g: Graph, weights: Map<string, TensorData>): Promise<Runner> {
   const start = performance.now();
+  const { buildModule, loadParts, relaxedSimdSupported } = await import("../../codegen/module/index.js");
   const { parts } = buildModule(runPipeline(bindWeights(g, weights), pipelineFor("wasm")).graph, {
     relaxedSimd: relaxedSimdSupported() ? "on" : "off",
     onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`),
@@ -43,6 +41,8 @@ async function wasmRunner(g: Graph, weights: Map<string, TensorData>): Promise<R
 /** Compiles to WGSL, imports the generated module from a temporary folder and runs it on Dawn (SwiftShader without a GPU). */
 async function wgslRunner(g: Graph, weights: Map<string, TensorData>): Promise<Runner> {
   const start = performance.now();
+  const { emitWgslModule } = await import("../../codegen/wgsl/module.js");
+  const { createNodeDevice } = await import("../../codegen/wgsl/node.js");
   const compiled = runPipeline(bindWeights(g, weights), pipelineFor("wgsl")).graph;
   const dir = mkdtempSync(join(tmpdir(), "graphc-wgsl-"));
   try {

@@ -76,8 +76,16 @@ export function bf16ToF32(b: number): number {
 }
 const bf16Scratch = new DataView(new ArrayBuffer(4));
 
+/** Is this machine little-endian? Then f32/i32/i64 files are copied in bulk, not element by element. */
+const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 /** Decodes `count` little-endian elements starting at `offset`; bounds are the caller's check. */
 export function decodeLE(kind: ElemKind, bytes: Uint8Array, offset: number, count: number): TensorData {
+  if (HOST_LE && (kind === "f32" || kind === "i32" || kind === "i64")) {
+    // slice() copies into a fresh, aligned buffer (the data may sit at any offset in the file).
+    const copy = bytes.slice(offset, offset + count * ITEMSIZE[kind]).buffer;
+    return kind === "f32" ? new Float32Array(copy) : kind === "i32" ? new Int32Array(copy) : new BigInt64Array(copy);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset + offset, count * ITEMSIZE[kind]);
   switch (kind) {
     case "i32": {
@@ -108,6 +116,10 @@ export function kindOf(data: TensorData): "f32" | "i32" | "i64" {
 
 /** Writes `data` little-endian into `out` at `offset`. */
 export function encodeLE(data: TensorData, out: Uint8Array, offset: number): void {
+  if (HOST_LE) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+    return;
+  }
   const view = new DataView(out.buffer, out.byteOffset + offset, data.byteLength);
   if (data instanceof Float32Array) for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i], true);
   else if (data instanceof Int32Array) for (let i = 0; i < data.length; i++) view.setInt32(i * 4, data[i], true);

@@ -40,7 +40,7 @@ function plainNode(code: string): string {
 describe("generated module", () => {
   it("ships the files next to each other and loads them from disk", async () => {
     const { files } = emit();
-    expect(fileNames(files)).toEqual(["tiny.d.mts", "tiny.mjs", "tiny.relaxed.wasm", "tiny.wasm", "tiny.weights.bin"]);
+    expect(fileNames(files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.wasm", "tiny.wasm", "tiny.weights.bin"]);
     const dir = writeFiles(files);
     const { load } = await importModule(dir, "tiny.mjs");
     for (const simd of ["auto", "relaxed", "baseline"] as const) {
@@ -56,7 +56,7 @@ describe("generated module", () => {
 
   it("embeds everything in the .mjs on request", async () => {
     const { files } = emit("auto", true);
-    expect(fileNames(files)).toEqual(["tiny.d.mts", "tiny.mjs"]);
+    expect(fileNames(files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs"]);
     const { load } = await importModule(writeFiles(files), "tiny.mjs");
     expect(await (await load({ simd: "baseline" })).run({ x, ids })).toEqual(want);
     expect(await (await load()).run({ x, ids })).toEqual(want);
@@ -80,11 +80,11 @@ describe("generated module", () => {
 
   it("ships one build for relaxedSimd on / off and says so when the other is asked for", async () => {
     const off = emit("off");
-    expect(fileNames(off.files)).toEqual(["tiny.d.mts", "tiny.mjs", "tiny.wasm", "tiny.weights.bin"]);
+    expect(fileNames(off.files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.wasm", "tiny.weights.bin"]);
     expect((await loadParts(off.parts)).simd).toBe("baseline");
     await expect(loadParts(off.parts, { simd: "relaxed" })).rejects.toThrow(/compiled without relaxed SIMD/);
     const on = emit("on");
-    expect(fileNames(on.files)).toEqual(["tiny.d.mts", "tiny.mjs", "tiny.relaxed.wasm", "tiny.weights.bin"]);
+    expect(fileNames(on.files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.wasm", "tiny.weights.bin"]);
     expect((await loadParts(on.parts)).simd).toBe("relaxed");
     await expect(loadParts(on.parts, { simd: "baseline" })).rejects.toThrow(/relaxed SIMD only/);
     await expect(loadParts(on.parts, { simd: "fast" as never })).rejects.toThrow(/simd must be "auto", "relaxed" or "baseline"/);
@@ -121,7 +121,7 @@ describe("generated module", () => {
     const names = { x: "__proto__", ids: 'a"b', y: "y */ }; throw 1; //", n: "line\u2028break" };
     const name = 'evil"\u2028name';
     const { files } = emit("auto", false, name, names);
-    expect(fileNames(files)).toEqual(["evil__name.d.mts", "evil__name.mjs", "evil__name.relaxed.wasm", "evil__name.wasm", "evil__name.weights.bin"]);
+    expect(fileNames(files)).toEqual(["evil__name.d.mts", "evil__name.d.ts", "evil__name.mjs", "evil__name.relaxed.wasm", "evil__name.wasm", "evil__name.weights.bin"]);
     const { load } = await importModule(writeFiles(files), "evil__name.mjs");
     const model = await load();
     expect(model.name).toBe(name);

@@ -162,3 +162,18 @@ test("attention: with and without masks of every broadcast shape", { timeout: 60
     await check("attention", ops, { scale }, () => tol, `attention q ${q} k ${k} v ${v} mask ${ms}`);
   }), runs(40));
 });
+
+test("depthwise conv2d: interior pixel groups and borders on wider maps", { timeout: 600_000 }, async () => {
+  const arb = fc.record({
+    c: fc.integer({ min: 1, max: 9 }), h: fc.integer({ min: 1, max: 7 }), w: fc.integer({ min: 1, max: 23 }), k: fc.integer({ min: 1, max: 5 }),
+    stride: fc.integer({ min: 1, max: 2 }), dilation: fc.integer({ min: 1, max: 2 }), pads: fc.tuple(...[0, 0, 0, 0].map(() => fc.integer({ min: 0, max: 2 }))), epi: epilogueArb, seed,
+  }).filter((c) => c.h + c.pads[0] + c.pads[2] >= c.dilation * (c.k - 1) + 1 && c.w + c.pads[1] + c.pads[3] >= c.dilation * (c.k - 1) + 1);
+  await fc.assert(fc.asyncProperty(arb, async (c) => {
+    const r = rand(c.seed);
+    const [oh, ow] = [0, 1].map((i) => Math.floor(([c.h, c.w][i]! + c.pads[i]! + c.pads[i + 2]! - c.dilation * (c.k - 1) - 1) / c.stride) + 1);
+    const [x, y] = [[1, c.h, c.w, c.c], [1, oh!, ow!, c.c]];
+    const [epi, extra] = epilogueOf(c.epi, r, c.c, y);
+    const attrs: Attrs = { stride: [c.stride, c.stride], pads: c.pads, dilation: [c.dilation, c.dilation], groups: c.c, layout: "NHWC", ...epi };
+    await checkGemm("conv2d", [{ shape: x, data: data(r, x) }, { shape: [c.c, 1, c.k, c.k], data: data(r, [c.c, 1, c.k, c.k]), constant: true }, ...extra], attrs, c.k * c.k, `depthwise x ${x} k${c.k}`);
+  }), runs(60));
+});

@@ -16,7 +16,7 @@ describe("graphc with the WGSL target", () => {
     const out = mkdtempSync(join(tmpdir(), "graphc-wgsl-"));
     const r = await graphc("compile", ...model, "--target", "wgsl", "-o", out);
     expect(r.code, r.stderr).toBe(0);
-    expect(readdirSync(out).sort()).toEqual(["mobilenet_v3_small.d.ts", "mobilenet_v3_small.mjs", "mobilenet_v3_small.weights.bin"]);
+    expect(readdirSync(out).sort()).toEqual(["mobilenet_v3_small.d.mts", "mobilenet_v3_small.d.ts", "mobilenet_v3_small.mjs", "mobilenet_v3_small.weights.bin"]);
   });
 
   test("run --backend wgsl prints what the interpreter prints", async () => {
