@@ -48,9 +48,11 @@ interface Row {
   medianMs: number;
   minMs: number;
   iters: number;
-  /** onnxruntime-web median / this median. */
-  speedupVsOrtWeb?: number;
+  /** This median / onnxruntime-web's: below 1 is faster. */
+  timeVsOrtWeb?: number;
   peakRssMiB: number;
+  /** This peak RSS / onnxruntime-web's. */
+  rssVsOrtWeb?: number;
   loadMs: number;
   compileMs?: number;
   artifactMiB: number;
@@ -125,11 +127,41 @@ function relDiff(a: Record<string, number[]>, b: Record<string, number[]>): numb
   return diff / scale;
 }
 
+/** The issue's targets: time and peak RSS as ratios to onnxruntime-web, ResNet-50's compile time. */
+const TIME_TARGET: Partial<Record<EngineName, number>> = { "graphc-baseline": 0.9, "graphc-relaxed": 0.65 };
+const RSS_TARGET = 0.5;
+const COMPILE_TARGET_S: Record<string, number> = { resnet50: 5 };
+
+const ratio = (x: number | undefined) => x?.toFixed(2) ?? "-";
+const verdict = (what: string, value: string, ok: boolean, target: string) => `- ${what}: ${value} (target ${target}): ${ok ? "met" : "**not met**"}`;
+
+function verdicts(rows: Row[]): string[] {
+  const out: string[] = [];
+  for (const r of rows) {
+    const t = TIME_TARGET[r.engine];
+    if (t !== undefined && r.timeVsOrtWeb !== undefined) out.push(verdict(`${r.model} ${r.engine} time / ORT-web`, ratio(r.timeVsOrtWeb), r.timeVsOrtWeb <= t, `<= ${t}`));
+    if (r.engine.startsWith("graphc") && r.rssVsOrtWeb !== undefined) out.push(verdict(`${r.model} ${r.engine} peak RSS / ORT-web`, ratio(r.rssVsOrtWeb), r.rssVsOrtWeb <= RSS_TARGET, `<= ${RSS_TARGET}`));
+  }
+  for (const [model, limit] of Object.entries(COMPILE_TARGET_S)) {
+    const ms = rows.find((r) => r.model === model && r.compileMs !== undefined)?.compileMs;
+    if (ms !== undefined) out.push(verdict(`${model} compile`, `${(ms / 1000).toFixed(1)} s`, ms < limit * 1000, `< ${limit} s`));
+  }
+  return out;
+}
+
 function markdown(rows: Row[], machine: string): string {
-  const head = "| model | engine | median ms | min ms | vs ORT-web | peak RSS MiB | load ms | compile s | artifact MiB | rel. diff vs ORT-node |";
+  const head = "| model | engine | median ms | min ms | time / ORT-web | peak RSS MiB | RSS / ORT-web | load ms | compile s | artifact MiB | rel. diff vs ORT-node |";
   const line = (r: Row) =>
-    `| ${r.model} | ${r.engine} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${r.speedupVsOrtWeb?.toFixed(2) ?? "-"}x | ${r.peakRssMiB.toFixed(0)} | ${r.loadMs.toFixed(0)} | ${r.compileMs === undefined ? "-" : (r.compileMs / 1000).toFixed(1)} | ${r.artifactMiB.toFixed(1)} | ${r.relDiffVsOrtNode?.toExponential(1) ?? "-"} |`;
-  return [`# graphc benchmark\n\n${machine}\n`, head, head.replace(/[^|]+/g, " --- "), ...rows.map(line), ""].join("\n");
+    `| ${r.model} | ${r.engine} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${ratio(r.timeVsOrtWeb)} | ${r.peakRssMiB.toFixed(0)} | ${ratio(r.rssVsOrtWeb)} | ${r.loadMs.toFixed(0)} | ${r.compileMs === undefined ? "-" : (r.compileMs / 1000).toFixed(1)} | ${r.artifactMiB.toFixed(1)} | ${r.relDiffVsOrtNode?.toExponential(1) ?? "-"} |`;
+  const targets = verdicts(rows);
+  return [
+    `# graphc benchmark\n\n${machine}\n\ntime / ORT-web: median latency divided by onnxruntime-web's (below 1 is faster); RSS / ORT-web likewise for peak RSS.\n`,
+    head,
+    head.replace(/[^|]+/g, " --- "),
+    ...rows.map(line),
+    ...(targets.length ? ["\n## Targets\n", ...targets] : []),
+    "",
+  ].join("\n");
 }
 
 const rows: Row[] = [];
@@ -150,7 +182,7 @@ for (const model of values.models.split(",")) {
       medianMs: r.medianMs,
       minMs: r.minMs,
       iters: r.iters,
-      ...(web ? { speedupVsOrtWeb: web.medianMs / r.medianMs } : {}),
+      ...(web ? { timeVsOrtWeb: r.medianMs / web.medianMs, rssVsOrtWeb: r.peakRssBytes / web.peakRssBytes } : {}),
       peakRssMiB: r.peakRssBytes / 2 ** 20,
       loadMs: r.loadMs,
       ...(engine.startsWith("graphc") ? { compileMs: prep.compileMs } : {}),

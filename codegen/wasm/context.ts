@@ -14,7 +14,8 @@ export interface KernelContext {
    * Places data (e.g. pre-packed weights) in the weights region; returns its 16-byte-aligned
    * address. What a kernel places (and in which order) must not depend on `relaxed`: both builds
    * ship one weights blob. Pass a function where making the data costs (packing): every
-   * emission of the graph asks again (a measuring pass, both builds), the function runs once.
+   * emission of the graph asks again (a measuring pass, both builds), the function runs once,
+   * so what it makes must not depend on addresses (they move after the measuring pass).
    */
   addData(data: Uint8Array | Float32Array | Int32Array | (() => Uint8Array | Float32Array | Int32Array)): number;
   /** Scratch memory for use inside one kernel (shared by all kernels); returns its address. */

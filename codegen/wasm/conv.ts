@@ -100,10 +100,12 @@ function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: Float32Array, x: V
   const [cg, kg, taps] = [s.C / s.groups, s.K / s.groups, s.kh * s.kw];
   const Kd = cg * taps;
   const slice = packedFloats(Kd, kg);
-  const packed = new Float32Array(slice * s.groups);
-  for (let g = 0; g < s.groups; g++)
-    packed.set(packB(Kd, kg, (k, n) => w[((g * kg + n) * cg + (k % cg)) * taps + Math.floor(k / cg)]!), g * slice);
-  const b = at(ctx, ctx.addData(packed));
+  const b = at(ctx, ctx.addData(() => {
+    const packed = new Float32Array(slice * s.groups);
+    for (let g = 0; g < s.groups; g++)
+      packed.set(packB(Kd, kg, (k, n) => w[((g * kg + n) * cg + (k % cg)) * taps + Math.floor(k / cg)]!), g * slice);
+    return packed;
+  }));
   const M = s.N * s.OH * s.OW;
   const chunk = im2colRows(s);
   const common = { N: kg, K: Kd, ldc: s.K, epi: e.epi };

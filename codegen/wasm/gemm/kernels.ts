@@ -15,9 +15,11 @@ export function operandB(ctx: KernelContext, w: number, K: number, N: number, sk
   const data = constData(ctx.graph, w);
   const bytes = packedFloats(K, N) * 4;
   if (data) {
-    const packed = new Float32Array((bytes / 4) * slices);
-    for (let s = 0; s < slices; s++) packed.set(packB(K, N, (k, n) => data[s * K * N + k * sk + n * sn]!), (s * bytes) / 4);
-    const base = at(ctx, ctx.addData(packed));
+    const base = at(ctx, ctx.addData(() => {
+      const packed = new Float32Array((bytes / 4) * slices);
+      for (let s = 0; s < slices; s++) packed.set(packB(K, N, (k, n) => data[s * K * N + k * sk + n * sn]!), (s * bytes) / 4);
+      return packed;
+    }));
     return { b: (slice) => plus(ctx, base, slice, bytes)! };
   }
   const fn = packBRuntime(ctx, K, N, sk, sn);
