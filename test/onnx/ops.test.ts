@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { describe, it } from "vitest";
 import { interpret } from "../../src/interp/index.js";
 import { exportOnnx } from "../../src/onnx/export.js";
+import { dim as baseDim, dims, f32, poolCase as sharedPoolCase } from "../support/source.js";
 import { elaborate, expectClose, inputsFor, randomWeights, runOrt, type InputOptions } from "./helpers.js";
 
 interface Case {
@@ -36,9 +37,7 @@ function prop(name: string, arb: fc.Arbitrary<Case>, runs = RUNS): void {
   }, 60_000);
 }
 
-const dims = (s: readonly number[]) => `[${s.join(", ")}]`;
-const f32 = (name: string, s: readonly number[]) => `  input ${name}: f32${dims(s)}`;
-const dim = (max = 4) => fc.integer({ min: 1, max });
+const dim = (max = 4) => baseDim(max);
 const shape = (minRank: number, maxRank: number, max = 4) => fc.array(dim(max), { minLength: minRank, maxLength: maxRank });
 const num = (x: number) => (Number.isInteger(x) ? `${x}.0` : `${x}`);
 
@@ -70,23 +69,7 @@ describe("operators: onnxruntime vs interpreter", () => {
       }),
   );
 
-  const poolCase = (op: "maxpool" | "avgpool") =>
-    fc
-      .record({
-        n: dim(2), c: dim(3), kh: dim(4), kw: dim(4), sh: dim(3), sw: dim(3), dh: dim(2), dw: dim(2),
-        pads: fc.tuple(...Array.from({ length: 4 }, () => fc.integer({ min: 0, max: 2 }))), ceil: fc.boolean(), cip: fc.boolean(), eh: fc.integer({ min: 0, max: 6 }), ew: fc.integer({ min: 0, max: 6 }),
-      })
-      .map(({ n, c, kh, kw, sh, sw, dh, dw, pads, ceil, cip, eh, ew }) => {
-        const [pt, pl, pb, pr] = pads.map((p, i) => Math.min(p, Math.floor((i % 2 === 0 ? kh : kw) / 2)));
-        if (op === "avgpool") dh = dw = 1;
-        const h = Math.max(1, dh * (kh - 1) + 1 - pt! - pb!) + eh;
-        const w = Math.max(1, dw * (kw - 1) + 1 - pl! - pr!) + ew;
-        const extra = op === "maxpool" ? `dilation=(${dh}, ${dw})` : `count_include_pad=${cip}`;
-        return {
-          body: `${f32("x", [n, c, h, w])}\n  output y = ${op}(x, (${kh}, ${kw}), stride=(${sh}, ${sw}), pad=(${pt}, ${pl}, ${pb}, ${pr}), ceil_mode=${ceil}, ${extra})`,
-          lowestIsNegInf: op === "maxpool",
-        };
-      });
+  const poolCase = (op: "maxpool" | "avgpool") => sharedPoolCase(op, 3).map((body) => ({ body, lowestIsNegInf: op === "maxpool" }));
   prop("maxpool", poolCase("maxpool"), 150);
   prop("avgpool", poolCase("avgpool"), 150);
 

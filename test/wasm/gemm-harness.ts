@@ -1,4 +1,5 @@
 // One-node graphs for the GEMM-family kernel tests and benchmark, built with buildWasm.
+import { rng } from "../support/source.js";
 import { setFlagsFromString } from "node:v8";
 import { buildWasm } from "../../codegen/wasm/module.js";
 import "../../codegen/wasm/gemm/kernels.js";
@@ -53,4 +54,10 @@ export async function instantiate(g: Graph, inputs: Record<string, Float32Array>
     for (let i = 0; i < times; i++) run();
     return new Float32Array(mem.buffer, y.offset, numel(y.shape)).slice();
   };
+}
+
+/** Uniform in [-1, 1), seeded. */
+export function rand(seed: number): () => number {
+  const r = rng(seed);
+  return () => r() * 2 - 1;
 }

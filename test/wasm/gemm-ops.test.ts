@@ -16,19 +16,10 @@ import { expect, test } from "vitest";
 import { unaryOps } from "../../src/ir/ops.js";
 import type { Attrs } from "../../src/ir/graph.js";
 import { interpret } from "../../src/interp/index.js";
-import { inputsOf, instantiate, oneNode, type Operand } from "./gemm-harness.js";
+import { inputsOf, instantiate, oneNode, rand, type Operand } from "./gemm-harness.js";
 
 const U2 = 2 ** -23;
 
-function rand(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
-}
 
 const data = (r: () => number, shape: number[]) => Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, r);
 
