@@ -6,7 +6,7 @@ import { numel, type Graph } from "./ir/graph.js";
 import { bindWeights } from "./ir/rewrite.js";
 import { defaultPipeline, getPass, runPipeline } from "./passes/index.js";
 import { compileStats, type CompileStats } from "./passes/stats.js";
-import { bindWeights as matchCheckpoint } from "./weights/bind.js";
+import { matchCheckpoint } from "./weights/bind.js";
 import { loadWeights } from "./weights/load.js";
 import type { TensorData } from "./weights/tensor.js";
 

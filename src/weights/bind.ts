@@ -27,7 +27,7 @@ const LIST_LIMIT = 10;
  * f32 weights need float data (F16/BF16/F64 were widened or narrowed on reading), i32 weights I32,
  * i64 buffers (num_batches_tracked) I64 or I32, widened losslessly.
  */
-export function bindWeights(
+export function matchCheckpoint(
   expected: readonly Weight[],
   file: ReadonlyMap<string, LoadedTensor>,
   options: BindOptions = {},

@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import type { Graph } from "../ir/graph.js";
 import { calibrateBatchNorm } from "../interp/calibrate.js";
-import { bindWeights } from "./bind.js";
+import { matchCheckpoint } from "./bind.js";
 import { initWeights } from "./init.js";
 import { readSafetensors } from "./safetensors.js";
 import type { TensorData } from "./tensor.js";
@@ -22,5 +22,5 @@ export function loadWeights(graph: Graph, src: WeightSource = {}): { data: Map<s
     return { data, warnings: [] };
   }
   const tensors = readSafetensors(new Uint8Array(readFileSync(src.file)), src.file);
-  return bindWeights(graph.weights, tensors, { file: src.file, allowUnexpected: src.allowUnexpected ?? false });
+  return matchCheckpoint(graph.weights, tensors, { file: src.file, allowUnexpected: src.allowUnexpected ?? false });
 }

@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import type { InitKind, Weight } from "../../src/ir/graph.js";
-import { bindWeights, type LoadedTensor } from "../../src/weights/bind.js";
+import { matchCheckpoint, type LoadedTensor } from "../../src/weights/bind.js";
 import { expectCode } from "./helpers.js";
 
 const zeros: InitKind = { kind: "zeros" };
@@ -13,7 +13,7 @@ const w = (name: string, shape: number[], dtype: "f32" | "i64" | "i32" = "f32"):
 });
 const t = (shape: number[], data: LoadedTensor["data"]): LoadedTensor => ({ shape, data });
 
-describe("bindWeights", () => {
+describe("matchCheckpoint", () => {
   const expected = [w("fc.weight", [2, 3]), w("bn.num_batches_tracked", [], "i64")];
 
   it("binds matching tensors without copying", () => {
@@ -22,7 +22,7 @@ describe("bindWeights", () => {
       ["fc.weight", t([2, 3], weight)],
       ["bn.num_batches_tracked", t([], new BigInt64Array([3n]))],
     ]);
-    const { data, warnings } = bindWeights(expected, file, {});
+    const { data, warnings } = matchCheckpoint(expected, file, {});
     expect(data.get("fc.weight")).toBe(weight);
     expect(data.get("bn.num_batches_tracked")).toEqual(new BigInt64Array([3n]));
     expect(warnings).toEqual([]);
@@ -30,12 +30,12 @@ describe("bindWeights", () => {
 
   it("widens I32 data for i64 buffers", () => {
     const file = new Map([["n", t([1], new Int32Array([-5]))]]);
-    expect(bindWeights([w("n", [1], "i64")], file).data.get("n")).toEqual(new BigInt64Array([-5n]));
+    expect(matchCheckpoint([w("n", [1], "i64")], file).data.get("n")).toEqual(new BigInt64Array([-5n]));
   });
 
   it("lists up to 10 missing weights and the count", () => {
     const many = Array.from({ length: 13 }, (_, i) => w(`layer${i}.weight`, [1]));
-    const e = expectCode(() => bindWeights(many, new Map(), { file: "ckpt.safetensors" }), "missing_weights");
+    const e = expectCode(() => matchCheckpoint(many, new Map(), { file: "ckpt.safetensors" }), "missing_weights");
     expect(e.message).toContain("ckpt.safetensors");
     expect(e.message).toContain("missing 13");
     expect(e.message).toContain("layer9.weight");
@@ -48,11 +48,11 @@ describe("bindWeights", () => {
       ["fc.weight", t([3, 2], new Float32Array(6))],
       ["bn.num_batches_tracked", t([], new BigInt64Array(1))],
     ]);
-    const e = expectCode(() => bindWeights(expected, file), "shape_mismatch");
+    const e = expectCode(() => matchCheckpoint(expected, file), "shape_mismatch");
     expect(e.message).toContain('"fc.weight"');
     expect(e.message).toContain("[2, 3]");
     expect(e.message).toContain("[3, 2]");
-    expectCode(() => bindWeights([w("s", [])], new Map([["s", t([1], new Float32Array(1))]])), "shape_mismatch");
+    expectCode(() => matchCheckpoint([w("s", [])], new Map([["s", t([1], new Float32Array(1))]])), "shape_mismatch");
   });
 
   it("rejects unexpected tensors, or warns when allowed", () => {
@@ -60,18 +60,18 @@ describe("bindWeights", () => {
       ["a", t([1], new Float32Array(1))],
       ["extra", t([1], new Float32Array(1))],
     ]);
-    const e = expectCode(() => bindWeights([w("a", [1])], file), "unexpected_tensors");
+    const e = expectCode(() => matchCheckpoint([w("a", [1])], file), "unexpected_tensors");
     expect(e.message).toContain("extra");
-    const { data, warnings } = bindWeights([w("a", [1])], file, { allowUnexpected: true });
+    const { data, warnings } = matchCheckpoint([w("a", [1])], file, { allowUnexpected: true });
     expect([...data.keys()]).toEqual(["a"]);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain("extra");
   });
 
   it("checks dtype compatibility", () => {
-    expectCode(() => bindWeights([w("a", [1])], new Map([["a", t([1], new BigInt64Array(1))]])), "dtype_mismatch");
-    expectCode(() => bindWeights([w("a", [1])], new Map([["a", t([1], new Int32Array(1))]])), "dtype_mismatch");
-    expectCode(() => bindWeights([w("n", [], "i64")], new Map([["n", t([], new Float32Array(1))]])), "dtype_mismatch");
-    expectCode(() => bindWeights([w("n", [], "i32")], new Map([["n", t([], new BigInt64Array(1))]])), "dtype_mismatch");
+    expectCode(() => matchCheckpoint([w("a", [1])], new Map([["a", t([1], new BigInt64Array(1))]])), "dtype_mismatch");
+    expectCode(() => matchCheckpoint([w("a", [1])], new Map([["a", t([1], new Int32Array(1))]])), "dtype_mismatch");
+    expectCode(() => matchCheckpoint([w("n", [], "i64")], new Map([["n", t([], new Float32Array(1))]])), "dtype_mismatch");
+    expectCode(() => matchCheckpoint([w("n", [], "i32")], new Map([["n", t([], new BigInt64Array(1))]])), "dtype_mismatch");
   });
 });
