@@ -129,10 +129,13 @@ export function address(m: binaryen.Module, base: X, terms: [X, number][]): X {
 
 const SIGN = 0x80000000 | 0;
 
+/** Where `Lanes` binds temporaries and emits statements: a `Code`, or the GEMM kernels' `Fn`. */
+export type Scope = Pick<Code, "m" | "let" | "emit">;
+
 /** Arithmetic at width 1 (f32 / i32 scalars, i32 0/1 masks) or 4 (v128, all-ones lane masks). */
 export class Lanes {
   readonly m: binaryen.Module;
-  constructor(readonly c: Code, readonly w: 1 | 4, readonly relaxed: boolean) {
+  constructor(readonly c: Scope, readonly w: 1 | 4, readonly relaxed: boolean) {
     this.m = c.m;
   }
   private get v(): boolean {
@@ -172,9 +175,13 @@ export class Lanes {
   /** IEEE-style min / max: NaN propagates (Math.min / Math.max). */
   readonly min = this.op2((a, b) => this.m.f32.min(a, b), (a, b) => this.m.f32x4.min(a, b));
   readonly max = this.op2((a, b) => this.m.f32.max(a, b), (a, b) => this.m.f32x4.max(a, b));
-  /** b > a ? b : a — one instruction on x86 (maxps). */
+  /** b > a ? b : a — one instruction on x86 (maxps); NaN in `a` passes, NaN in `b` gives `a`. */
   pmax(a: X, b: X): X {
     return this.v ? () => this.m.f32x4.pmax(a(), b()) : this.pick((p, q) => this.m.f32.gt(p, q), b, a, "f32");
+  }
+  /** b < a ? b : a (minps), as pmax. */
+  pmin(a: X, b: X): X {
+    return this.v ? () => this.m.f32x4.pmin(a(), b()) : this.pick((p, q) => this.m.f32.lt(p, q), b, a, "f32");
   }
   readonly sqrt = this.op1((a) => this.m.f32.sqrt(a), (a) => this.m.f32x4.sqrt(a));
   readonly abs = this.op1((a) => this.m.f32.abs(a), (a) => this.m.f32x4.abs(a));

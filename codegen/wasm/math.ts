@@ -31,8 +31,9 @@ function pow2(L: Lanes, k: X): X {
 /** e^(x - lo); see `reduce` for `lo`. */
 export function exp(L: Lanes, x: X, lo?: X): X {
   // Clamped so that 2^n splits into two normal factors: overflow, underflow and subnormal
-  // results then round as they should; min/max keep NaN.
-  const { n, em } = reduce(L, L.let(L.min(L.max(x, L.f(-104)), L.f(89))), lo);
+  // results then round as they should. pmin / pmax (one instruction each, unlike min / max) with
+  // x first keep NaN.
+  const { n, em } = reduce(L, L.let(L.pmin(L.pmax(x, L.f(-104)), L.f(89))), lo);
   const ni = L.let(L.ftoi(n), "i32");
   const half = L.let(L.ishr(ni, 1), "i32");
   return L.mul(L.mul(L.add(em, L.f(1)), pow2(L, half)), pow2(L, L.isub(ni, half)));
@@ -171,6 +172,12 @@ function ipow(L: Lanes, a0: X, n: number): X {
   return n < 0 ? L.div(L.f(1), r) : r;
 }
 
+/** x >= 0 ? x : x s (elementwise and in the GEMM epilogue). */
+export function prelu(L: Lanes, x0: X, s: X): X {
+  const x = L.let(x0);
+  return L.sel(L.ge(x, L.f(0)), x, L.mul(x, s));
+}
+
 type Binary = (L: Lanes, a: X, b: X) => X;
 
 const binaryF32: Record<string, Binary> = {
@@ -181,10 +188,7 @@ const binaryF32: Record<string, Binary> = {
   pow,
   maximum: (L, a, b) => L.max(a, b),
   minimum: (L, a, b) => L.min(a, b),
-  prelu: (L, x0, s) => {
-    const x = L.let(x0);
-    return L.sel(L.ge(x, L.f(0)), x, L.mul(x, s));
-  },
+  prelu,
 };
 
 const binaryI32: Record<string, Binary> = {

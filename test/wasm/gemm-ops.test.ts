@@ -10,7 +10,10 @@
 // margin over (K + 3) 2 u S. S is computed exactly the same way as the result, by running the
 // interpreter on |inputs| with the activation removed. The activation then scales that error by
 // its slope (<= 2 for every activation here; e^x for exp, 1/x for log, 1/(2 sqrt x) for sqrt),
-// and adds its own approximation error, a few ulp: 1e-6 (1 + |y|).
+// and adds its own approximation error: the epilogue runs math.ts's activations, relative to a few
+// ulp, so we allow the bounds test/wasm/core-math.test.ts holds them to, 1e-6 |y| (3e-6 |y| for
+// gelu's tanh form, whose argument rounds), plus 1e-14 for gelu at x < -5, where the interpreter's
+// double 1 + erf (1 + tanh) cancels.
 import fc from "fast-check";
 import { expect, test } from "vitest";
 import { unaryOps } from "../../src/ir/ops.js";
@@ -53,7 +56,8 @@ async function checkGemm(op: string, ops: Operand[], attrs: Attrs, K: number, wh
   const abs = ops.map((o) => ({ ...o, data: o.data.map(Math.abs) }));
   const S = interpret(oneNode(op, act === "prelu" ? abs.slice(0, -1) : abs, linear), new Map(), inputsOf(abs)).y as Float32Array;
   const a = typeof act === "string" ? act : undefined;
-  await check(op, ops, attrs, (i, ref) => actSlope(a, ref, (K + 3) * U2 * S[i]!) + 1e-6 * (1 + Math.abs(ref)), `${what} ${JSON.stringify(attrs)}`);
+  const rel = attrs.approximate === "tanh" ? 3e-6 : 1e-6;
+  await check(op, ops, attrs, (i, ref) => actSlope(a, ref, (K + 3) * U2 * S[i]!) + rel * Math.abs(ref) + 1e-14, `${what} ${JSON.stringify(attrs)}`);
 }
 
 const actAttrs: Record<string, Attrs> = { clip: { min: -0.5, max: 0.5 }, leaky_relu: { slope: 0.1 }, elu: { alpha: 1.3 } };

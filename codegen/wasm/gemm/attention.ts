@@ -6,7 +6,8 @@
 // softmax is invariant to adding one constant to a whole row.
 import binaryen from "binaryen";
 import { registerKernel } from "../context.js";
-import { vexp } from "./act.js";
+import { Lanes } from "../lanes.js";
+import { exp } from "../math.js";
 import { Fn, type V } from "./fn.js";
 import { gemm, packBRuntime, packedFloats, type Emit } from "./gemm.js";
 import { at, broadcastIndex, plus, shapeOf } from "./node.js";
@@ -43,7 +44,7 @@ function softmaxRow(e: Emit, n: number): string {
     f.set(scalar, f.get(acc)()),
     f.set(acc, f.splat(0)),
     ...sweep((p, lanes) => {
-      const ex = vexp(f, () => F.sub(x(p, lanes), f.get(scalar)()));
+      const ex = exp(new Lanes(f, 4, e.relaxed), () => F.sub(x(p, lanes), f.get(scalar)()))();
       const v = f.tmp(lanes === 4 ? ex : B.and(ex, valid()));
       return [...f.take(), f.store(p, 0, lanes, v), f.set(acc, F.add(f.get(acc)(), v()))];
     }),

@@ -37,8 +37,17 @@ export class Fn {
   /** Binds `e` to a fresh local (queued in `take()`) and returns a reader of it. */
   tmp(e: Expr, type: binaryen.Type = binaryen.v128): V {
     const i = this.local(type);
-    this.pending.push(this.set(i, e));
+    this.emit(this.set(i, e));
     return this.get(i);
+  }
+
+  // With `emit` and `let`, an Fn is a `Scope` for `Lanes` (math.ts on the epilogue's vectors).
+  emit(e: Expr): void {
+    this.pending.push(e);
+  }
+
+  let(x: V, type: binaryen.Type): V {
+    return this.tmp(x(), type);
   }
 
   take(): Expr[] {
