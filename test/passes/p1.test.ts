@@ -11,7 +11,7 @@ import { numel, type Graph } from "../../src/ir/graph.js";
 import { bindWeights, constantData, usersOf } from "../../src/ir/rewrite.js";
 import { printGraph } from "../../src/ir/print.js";
 import { soleUser } from "../../src/passes/fuse-epilogue.js";
-import { defaultPipeline, runPipeline } from "../../src/passes/index.js";
+import { defaultPipeline } from "../../src/passes/index.js";
 import { loadWeights } from "../../src/weights/load.js";
 import { ACTIVATIONS, buildGraph, checkPassPreserves, modelSpecArb } from "./gen.js";
 

@@ -1,7 +1,6 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { readNpy, readRawTensor, writeNpy } from "../../src/weights/npy.js";
-import { WeightsError } from "../../src/weights/tensor.js";
 import { ascii, concat, expectCode, expectOnlyWeightsErrors, u16le } from "./helpers.js";
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY

@@ -6,7 +6,7 @@ import {
   writeSafetensors,
   type TensorToWrite,
 } from "../../src/weights/safetensors.js";
-import { WeightsError, bf16ToF32, f16ToF32 } from "../../src/weights/tensor.js";
+import { bf16ToF32, f16ToF32 } from "../../src/weights/tensor.js";
 import { ascii, concat, expectCode, expectOnlyWeightsErrors, u16le } from "./helpers.js";
 
 /** A safetensors file from a header (object or raw JSON text) and a data buffer. */
