@@ -21,9 +21,10 @@
 // - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits.
 import { numel, type Attrs, type Graph, type Node, type TensorType } from "../ir/graph.js";
 import { epilogueInputs, fusedProgram, isNHWC } from "../ir/ops.js";
+import type { TensorData } from "../weights/tensor.js";
 import { erf, relu6, SELU_ALPHA, SELU_SCALE, sigmoid } from "./math.js";
 
-export type TensorData = Float32Array | Int32Array | BigInt64Array;
+export type { TensorData };
 type Buf = Float32Array | Int32Array;
 
 /** A run-time error in the model's data (bad ids, wrong input size), not a bug. */

@@ -19,13 +19,13 @@ export function verify(g: Graph): void {
   }
   for (const w of g.weights) {
     const v = value(w.value, `weight ${w.name}`);
-    if (v && (v.kind !== "weight" || v.type !== w.type && v.type.shape.join() !== w.type.shape.join())) problems.push(`weight ${w.name}: %${w.value} does not match`);
+    if (v && (v.kind !== "weight" || v.type.dtype !== w.type.dtype || v.type.shape.join() !== w.type.shape.join())) problems.push(`weight ${w.name}: %${w.value} does not match`);
     defined.add(w.value);
   }
   for (const c of g.constants) {
     const v = value(c.value, "constant");
     if (v && (v.kind !== "const" || numel(v.type.shape) !== c.data.length)) problems.push(`constant %${c.value}: ${c.data.length} elements for shape [${v.type.shape}]`);
-    if (v && (v.type.dtype === "f32") !== c.data instanceof Float32Array) problems.push(`constant %${c.value}: data does not match dtype ${v.type.dtype}`);
+    if (v && (v.type.dtype === "f32") !== (c.data instanceof Float32Array)) problems.push(`constant %${c.value}: data does not match dtype ${v.type.dtype}`);
     defined.add(c.value);
   }
   g.nodes.forEach((n, i) => {
