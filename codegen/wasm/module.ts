@@ -8,7 +8,7 @@
 // its WasmShared skip the measuring pass, and data given as a function is made only once.
 import binaryen from "binaryen";
 import { numel, type Graph } from "../../src/ir/graph.js";
-import { planMemory } from "../../src/passes/memory.js";
+import { planMemory } from "../../src/ir/memory.js";
 import { kernelFor, type KernelContext } from "./context.js";
 import "./kernels.js";
 

@@ -489,7 +489,7 @@ function step(op: string, args: string[], a: Attrs): string {
 }
 
 for (const op of [...unaryOps, "add", "sub", "mul", "div", "pow", "maximum", "minimum"]) {
-  emitters[op] = (s, n) => emitters.fused_elementwise!(s, { ...n, attrs: { program: JSON.stringify([{ op, args: n.inputs.map((_, i) => i), attrs: n.attrs }]) } });
+  emitters[op] = (s, n) => emitters.fused_elementwise!(s, { ...n, attrs: { program: [{ op, args: n.inputs.map((_, i) => i), attrs: n.attrs }] } });
 }
 
 /** dst[o, to.at + j, i] = src[o, from.at + j, i] for j < d, over [outer, total, inner] views of `shape` split at `axis`. */

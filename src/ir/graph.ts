@@ -16,8 +16,15 @@ export interface SourceLoc {
   col: number;
 }
 
-export type AttrValue = number | string | boolean | number[] | null;
+export type AttrValue = number | string | boolean | number[] | null | FusedStep[];
 export type Attrs = Record<string, AttrValue>;
+
+/** One step of a fused elementwise program. Registers 0..n-1 are the node's inputs, then one per step. */
+export interface FusedStep {
+  op: string;
+  args: number[];
+  attrs?: Attrs;
+}
 
 export type ValueKind = "input" | "weight" | "const" | "node";
 

@@ -1,45 +1,234 @@
-// The operator set of the IR: for each op, its class (for fusion), how its output types follow
-// from its input types and attributes, and how many multiply-accumulates it performs.
-import { numel, type Attrs, type DType, type TensorType } from "./graph.js";
+// The operator registry: every IR op declared once, with its typed attributes, its class (for
+// fusion), its traits, shape inference, MAC count, reference semantics where it is elementwise,
+// and, for fused forms, a decomposition into core ops. Backend tables are typed against
+// `OpName` (see `OpTable`), so an op without an entry is a compile error of graphc itself.
+import { erf, GELU_TANH_CUBIC, relu6, SELU_ALPHA, SELU_SCALE, sigmoid, SQRT_2_OVER_PI } from "../base/math.js";
+import { numel, type Attrs, type AttrValue, type DType, type FusedStep, type Node, type TensorType } from "./graph.js";
+
+export type { FusedStep } from "./graph.js";
+import { broadcastShapes, fmtShape as fmt, normAxis, permute, ShapeError, TO_NCHW, TO_NHWC } from "./shape.js";
+
+export { broadcastShapes, normAxis, ShapeError } from "./shape.js";
 
 /** TVM's pattern lattice: what a fusion pass may merge. */
 export type OpClass = "elementwise" | "broadcast" | "injective" | "reduction" | "opaque";
 
-export interface OpDef {
-  name: string;
+/**
+ * Core ops are what the language, ONNX export and import, and autodiff speak; fused ops exist
+ * only after passes and always decompose into core ops.
+ */
+export type Tier = "core" | "fused";
+
+// ---- typed attributes ----------------------------------------------------------------------------
+
+interface AttrTypes {
+  int: number;
+  float: number;
+  bool: boolean;
+  string: string;
+  ints: number[];
+  dtype: DType;
+  program: FusedStep[];
+}
+export type AttrKind = keyof AttrTypes;
+
+export interface AttrSpec {
+  readonly kind: AttrKind;
+  /** May be absent (or null). */
+  readonly optional?: boolean;
+  /** The value the language gives when the argument is left out. */
+  readonly default?: AttrValue;
+  /** The strings a string attribute may take. */
+  readonly values?: readonly string[];
+}
+export type Schema = Readonly<Record<string, AttrSpec>>;
+
+type Required<S extends Schema> = { [K in keyof S as S[K] extends { optional: true } ? never : K]: AttrTypes[S[K]["kind"]] };
+type Optional<S extends Schema> = { [K in keyof S as S[K] extends { optional: true } ? K : never]?: AttrTypes[S[K]["kind"]] | null };
+export type AttrsFrom<S extends Schema> = Required<S> & Optional<S>;
+
+const req = <K extends AttrKind>(kind: K) => ({ kind }) as const;
+const opt = <K extends AttrKind>(kind: K) => ({ kind, optional: true }) as const;
+const layoutAttr = { layout: { kind: "string", optional: true, values: ["NCHW", "NHWC"] } } as const;
+
+// ---- traits --------------------------------------------------------------------------------------
+
+export interface Traits {
+  /**
+   * Spatial op reading attrs.layout ("NHWC": channels-last 4-D activations; default NCHW). The
+   * inputs at `weights` keep PyTorch layout whatever the activations'.
+   */
+  readonly layout?: { readonly weights: readonly number[] };
+  /** Moves no data: its output may alias its input's buffer. */
+  readonly view?: true;
+  readonly commutative?: true;
+  /** The scalar constant on the right that makes the op the identity (x + 0, x * 1). */
+  readonly rightIdentity?: number;
+  /** Takes a fused epilogue y = act(op(x, w) + bias + residual); see `epilogueInputs`. */
+  readonly epilogue?: true;
+  /** A unary op an epilogue may apply; its attributes travel with it into the epilogue. */
+  readonly activation?: true;
+}
+
+// ---- the op definition ---------------------------------------------------------------------------
+
+/** What a decomposition needs of a graph: add a node (types inferred), add a constant. */
+export interface GraphBuilder {
+  node(op: string, inputs: number[], attrs: Attrs): number[];
+  constant(shape: number[], data: Float32Array | Int32Array): number;
+  type(value: number): TensorType;
+}
+
+interface OpDecl<S extends Schema> {
+  tier?: Tier;
   cls: OpClass;
   /** Number of inputs: exact, or [min, max]. */
   arity: number | [number, number];
+  attrs: S;
+  traits?: Traits;
+  infer(inputs: TensorType[], attrs: AttrsFrom<S>): TensorType[];
+  macs?(inputs: TensorType[], outputs: TensorType[], attrs: AttrsFrom<S>): number;
+  /**
+   * A core-op equivalent of this node, one rewrite step (the result may decompose further), or
+   * undefined when the node already is in core form.
+   */
+  decompose?(b: GraphBuilder, inputs: number[], attrs: AttrsFrom<S>): number[] | undefined;
+}
+
+/** A registry entry, its attributes untyped (see `AttrsOf` for the typed view). */
+export interface OpDef {
+  name: string;
+  tier: Tier;
+  cls: OpClass;
+  arity: number | [number, number];
+  attrs: Schema;
+  traits: Traits;
   infer(inputs: TensorType[], attrs: Attrs): TensorType[];
   macs?(inputs: TensorType[], outputs: TensorType[], attrs: Attrs): number;
+  decompose?(b: GraphBuilder, inputs: number[], attrs: Attrs): number[] | undefined;
 }
 
-/** A user-facing shape or type error; the frontend turns it into a located diagnostic. */
-export class ShapeError extends Error {}
-
-const fmt = (s: readonly number[]) => `[${s.join(", ")}]`;
-
-export function broadcastShapes(a: readonly number[], b: readonly number[]): number[] {
-  const n = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = a[a.length - n + i] ?? 1;
-    const y = b[b.length - n + i] ?? 1;
-    if (x !== y && x !== 1 && y !== 1) throw new ShapeError(`shapes ${fmt(a)} and ${fmt(b)} do not broadcast (dimension ${i}: ${x} vs ${y})`);
-    out.push(x === 1 ? y : x);
-  }
-  return out;
-}
-
-export function normAxis(axis: number, rank: number): number {
-  const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new ShapeError(`axis ${axis} is out of range for a tensor of rank ${rank}`);
-  return a;
-}
+const op = <const S extends Schema>(d: OpDecl<S>): OpDecl<S> => d;
 
 function requireFloat(op: string, t: TensorType): void {
   if (t.dtype !== "f32") throw new ShapeError(`${op} needs a float tensor, got ${t.dtype}`);
 }
+
+// ---- elementwise ops: their meaning on one element, in double precision ----------------------------
+
+interface UnaryDecl<S extends Schema> {
+  attrs: S;
+  /** The reference semantics (the interpreter's, and constant folding's). */
+  scalar(x: number, a: AttrsFrom<S>): number;
+  /** Checks attribute values beyond their kinds. */
+  check?(a: AttrsFrom<S>): void;
+}
+const unary = <const S extends Schema>(d: UnaryDecl<S>): UnaryDecl<S> => d;
+
+/** The unary float ops; each may be a fused activation. */
+const UNARY = {
+  relu: unary({ attrs: {}, scalar: (x) => (x > 0 ? x : 0) }),
+  relu6: unary({ attrs: {}, scalar: relu6 }),
+  sigmoid: unary({ attrs: {}, scalar: sigmoid }),
+  tanh: unary({ attrs: {}, scalar: Math.tanh }),
+  selu: unary({ attrs: {}, scalar: (x) => SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x)) }),
+  silu: unary({ attrs: {}, scalar: (x) => x * sigmoid(x) }),
+  // PyTorch's relu6(x + 3) / 6 (ONNX's default alpha 0.2 differs); hard_swish is x times it.
+  hard_sigmoid: unary({ attrs: {}, scalar: (x) => relu6(x + 3) / 6 }),
+  hard_swish: unary({ attrs: {}, scalar: (x) => (x * relu6(x + 3)) / 6 }),
+  exp: unary({ attrs: {}, scalar: Math.exp }),
+  log: unary({ attrs: {}, scalar: Math.log }),
+  sqrt: unary({ attrs: {}, scalar: Math.sqrt }),
+  erf: unary({ attrs: {}, scalar: erf }),
+  neg: unary({ attrs: {}, scalar: (x) => -x }),
+  abs: unary({ attrs: {}, scalar: Math.abs }),
+  clip: unary({
+    attrs: { min: req("float"), max: req("float") },
+    scalar: (x, a) => Math.min(Math.max(x, a.min), a.max),
+    check: (a) => {
+      if (a.min > a.max) throw new ShapeError(`clip: min ${a.min} is greater than max ${a.max}`);
+    },
+  }),
+  leaky_relu: unary({ attrs: { slope: { kind: "float", default: 0.01 } }, scalar: (x, a) => (x >= 0 ? x : a.slope * x) }),
+  elu: unary({ attrs: { alpha: { kind: "float", default: 1.0 } }, scalar: (x, a) => (x > 0 ? x : a.alpha * Math.expm1(x)) }),
+  gelu: unary({
+    attrs: { approximate: { kind: "string", default: "none", values: ["none", "tanh"] } },
+    scalar: (x, a) =>
+      a.approximate === "tanh" ? 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + GELU_TANH_CUBIC * x * x * x))) : 0.5 * x * (1 + erf(x / Math.SQRT2)),
+  }),
+};
+export type UnaryOp = keyof typeof UNARY;
+export const unaryOps = Object.keys(UNARY) as UnaryOp[];
+export type UnaryAttrs<N extends UnaryOp> = AttrsFrom<(typeof UNARY)[N]["attrs"]>;
+
+interface BinaryDecl {
+  /** The reference semantics; `int` when the operands are integer tensors. */
+  scalar(a: number, b: number, int: boolean): number;
+  traits?: Traits;
+}
+
+/** Integer division truncates and rejects 0; the interpreter reports the error. */
+export class DivisionByZero extends Error {}
+
+const BINARY = {
+  add: { scalar: (a, b) => a + b, traits: { commutative: true, rightIdentity: 0 } },
+  sub: { scalar: (a, b) => a - b, traits: { rightIdentity: 0 } },
+  mul: { scalar: (a, b) => a * b, traits: { commutative: true, rightIdentity: 1 } },
+  div: {
+    scalar: (a, b, int) => {
+      if (!int) return a / b;
+      if (b === 0) throw new DivisionByZero("integer division by zero");
+      return Math.trunc(a / b);
+    },
+    traits: { rightIdentity: 1 },
+  },
+  pow: { scalar: (a, b) => Math.pow(a, b), traits: { rightIdentity: 1 } },
+  maximum: { scalar: (a, b) => Math.max(a, b), traits: { commutative: true } },
+  minimum: { scalar: (a, b) => Math.min(a, b), traits: { commutative: true } },
+} satisfies Record<string, BinaryDecl>;
+export type BinaryOp = keyof typeof BINARY;
+export const binaryOps = Object.keys(BINARY) as BinaryOp[];
+
+export function unaryScalar(op: UnaryOp, x: number, attrs: Attrs): number {
+  return (UNARY[op].scalar as (x: number, a: Attrs) => number)(x, attrs);
+}
+export function binaryScalar(op: BinaryOp, a: number, b: number, int: boolean): number {
+  return BINARY[op].scalar(a, b, int);
+}
+export const isUnaryOp = (op: string): op is UnaryOp => Object.hasOwn(UNARY, op);
+export const isBinaryOp = (op: string): op is BinaryOp => Object.hasOwn(BINARY, op);
+
+// ---- layouts and epilogues ---------------------------------------------------------------------
+
+/** Whether a layout-aware op reads and writes channels-last tensors. */
+export function isNHWC(attrs: Attrs): boolean {
+  return attrs.layout === "NHWC";
+}
+
+/** Size of the channel axis: 1 in NCHW, the last in NHWC. */
+export function channelDim(shape: readonly number[], attrs: Attrs): number {
+  return shape[isNHWC(attrs) && shape.length === 4 ? 3 : 1]!;
+}
+
+function toNCHW(shape: readonly number[], attrs: Attrs): [number, number, number, number] {
+  return (isNHWC(attrs) ? permute(shape, TO_NCHW) : shape) as [number, number, number, number];
+}
+
+function fromNCHW(shape: readonly number[], attrs: Attrs): number[] {
+  return isNHWC(attrs) ? permute(shape, TO_NHWC) : [...shape];
+}
+
+/**
+ * Every activation's attributes, optional: an epilogue op carries the attributes of the
+ * activation it applies beside its own (attrs.act names the activation).
+ */
+type ActivationAttrs = { [N in UnaryOp as keyof (typeof UNARY)[N]["attrs"]]?: AttrValue };
+const activationAttrs: Schema = Object.fromEntries(
+  unaryOps.flatMap((n) => Object.entries(UNARY[n].attrs as Schema).map(([k, s]) => [k, { ...s, optional: true }] as const)),
+);
+
+/** The attributes of an epilogue: y = act(op(x, w) + bias + residual). */
+const epilogueAttrs = { bias: opt("bool"), residual: opt("bool"), act: opt("string") } as const;
 
 /**
  * conv2d, linear and matmul carry an optional fused epilogue, all in their attributes:
@@ -47,7 +236,7 @@ function requireFloat(op: string, t: TensorType): void {
  * with inputs [x, w, bias if attrs.bias, residual if attrs.residual, slope if attrs.act is
  * "prelu"]. `bias` is a vector along the output channels (axis 1 for NCHW conv2d, the last axis
  * otherwise), `residual` a tensor of the output's shape, `act` the name of a unary op (its own
- * attributes — min, max, slope, alpha, approximate — sit beside it) or "prelu".
+ * attributes sit beside it) or "prelu".
  */
 export interface Epilogue {
   bias?: number;
@@ -65,6 +254,21 @@ export function epilogueInputs(inputs: readonly number[], attrs: Attrs): Epilogu
   return e;
 }
 
+/** The activation's own attributes, as a unary node of that op would hold them. */
+export function activationOf(attrs: Attrs): { op: UnaryOp; attrs: Attrs } | "prelu" | undefined {
+  const act = attrs.act;
+  if (act === "prelu") return "prelu";
+  if (typeof act !== "string" || !isUnaryOp(act)) return undefined;
+  const own: Attrs = {};
+  for (const k of Object.keys(UNARY[act].attrs)) if (attrs[k] !== undefined) own[k] = attrs[k]!;
+  return { op: act, attrs: own };
+}
+
+/** The epilogue's channel axis: 1 for NCHW conv2d, the last otherwise. */
+export function epilogueChannelAxis(op: string, attrs: Attrs, rank: number): number {
+  return op === "conv2d" && !isNHWC(attrs) ? 1 : rank - 1;
+}
+
 function checkEpilogue(op: string, ins: TensorType[], attrs: Attrs, y: TensorType, channels: number): void {
   const expected = 2 + [attrs.bias === true, attrs.residual === true, attrs.act === "prelu"].filter(Boolean).length;
   if (ins.length !== expected) throw new ShapeError(`${op}: ${ins.length} inputs but its attributes call for ${expected}`);
@@ -80,111 +284,47 @@ function checkEpilogue(op: string, ins: TensorType[], attrs: Attrs, y: TensorTyp
   if (attrs.act === "prelu") {
     const n = numel(ins[i]!.shape);
     if (n !== 1 && n !== channels) throw new ShapeError(`${op}: ${n} prelu slopes for ${channels} channels`);
-  } else if (attrs.act !== undefined && attrs.act !== null && !(unaryOps as readonly string[]).includes(attrs.act as string)) {
+  } else if (attrs.act !== undefined && attrs.act !== null && !isUnaryOp(attrs.act as string)) {
     throw new ShapeError(`${op}: unknown fused activation ${String(attrs.act)}`);
   }
 }
 
 /**
- * Spatial ops (conv2d, pools, global_avgpool, batchnorm, prelu) take attrs.layout "NHWC" to
- * read and write channels-last tensors; the default is NCHW. Weights stay in PyTorch layout.
+ * One step of an epilogue op's decomposition: the activation, then the residual, then the bias
+ * (the core form keeps conv2d's and linear's own bias) come off as nodes of their own.
  */
-export function isNHWC(attrs: Attrs): boolean {
-  return attrs.layout === "NHWC";
+function decomposeEpilogue(b: GraphBuilder, op: "conv2d" | "linear" | "matmul", inputs: number[], attrs: Attrs): number[] | undefined {
+  const e = epilogueInputs(inputs, attrs);
+  /** The node without the attributes `keys` and without input `drop` (an index). */
+  const without = (keys: string[], drop?: number) => {
+    const rest: Attrs = { ...attrs };
+    for (const k of keys) delete rest[k];
+    return b.node(op, inputs.filter((_, i) => i !== drop), rest)[0]!;
+  };
+  const act = activationOf(attrs);
+  if (act === "prelu") {
+    const y = without(["act"], inputs.length - 1);
+    const rank = b.type(y).shape.length;
+    // prelu's slopes run along axis 1, or channels-last along the last axis of a 4-D tensor.
+    return b.node("prelu", [y, e.slope!], epilogueChannelAxis(op, attrs, rank) !== 1 && rank === 4 ? { layout: "NHWC" } : {});
+  }
+  if (act !== undefined) return b.node(act.op, [without(["act", ...Object.keys(act.attrs)])], act.attrs);
+  if (e.residual !== undefined) return b.node("add", [without(["residual"], inputs.indexOf(e.residual)), e.residual], {});
+  if (e.bias !== undefined && op === "matmul") return b.node("add", [without(["bias"], 2), e.bias], {});
+  return undefined;
 }
 
-/** Size of the channel axis: 1 in NCHW, the last in NHWC. */
-export function channelDim(shape: readonly number[], attrs: Attrs): number {
-  return shape[isNHWC(attrs) && shape.length === 4 ? 3 : 1]!;
+/**
+ * One step of a layout-aware op's decomposition: a channels-last node becomes transposes around
+ * its NCHW form (4-D activations only; the inputs at `weights` stay as they are).
+ */
+function decomposeLayout(b: GraphBuilder, op: string, inputs: number[], attrs: Attrs, weights: readonly number[]): number[] | undefined {
+  if (!isNHWC(attrs)) return undefined;
+  const moved = inputs.map((v, i) => (b.type(v).shape.length === 4 && !weights.includes(i) ? b.node("transpose", [v], { perm: [...TO_NCHW] })[0]! : v));
+  const rest: Attrs = { ...attrs };
+  delete rest.layout;
+  return b.node(op, moved, rest).map((y) => (b.type(y).shape.length === 4 ? b.node("transpose", [y], { perm: [...TO_NHWC] })[0]! : y));
 }
-
-function toNCHW(shape: readonly number[], attrs: Attrs): [number, number, number, number] {
-  const [a, b, c, d] = shape as [number, number, number, number];
-  return isNHWC(attrs) ? [a, d, b, c] : [a, b, c, d];
-}
-
-function fromNCHW(shape: readonly number[], attrs: Attrs): number[] {
-  const [n, c, h, w] = shape as [number, number, number, number];
-  return isNHWC(attrs) ? [n, h, w, c] : [n, c, h, w];
-}
-
-const ops = new Map<string, OpDef>();
-function def(d: OpDef): void {
-  ops.set(d.name, d);
-}
-
-export function getOp(name: string): OpDef {
-  const d = ops.get(name);
-  if (!d) throw new Error(`unknown IR op ${name}`);
-  return d;
-}
-
-export function allOps(): OpDef[] {
-  return [...ops.values()];
-}
-
-export const unaryOps = [
-  "relu", "relu6", "sigmoid", "tanh", "selu", "silu", "hard_sigmoid", "hard_swish", "exp", "log", "sqrt", "erf", "neg", "abs",
-  "clip", "leaky_relu", "elu", "gelu",
-] as const;
-for (const name of unaryOps) {
-  def({
-    name, cls: "elementwise", arity: 1,
-    infer: ([x]) => {
-      requireFloat(name, x!);
-      return [x!];
-    },
-  });
-}
-
-export const binaryOps = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"] as const;
-for (const name of binaryOps) {
-  def({
-    name, cls: "broadcast", arity: 2,
-    infer: ([a, b]) => {
-      if (a!.dtype !== b!.dtype) throw new ShapeError(`${name}: operand types differ (${a!.dtype} and ${b!.dtype}); use cast()`);
-      return [{ dtype: a!.dtype, shape: broadcastShapes(a!.shape, b!.shape) }];
-    },
-  });
-}
-
-def({
-  name: "prelu", cls: "broadcast", arity: 2,
-  infer: ([x, slope], attrs) => {
-    requireFloat("prelu", x!);
-    const n = numel(slope!.shape);
-    const c = x!.shape.length >= 2 ? channelDim(x!.shape, attrs) : 1;
-    if (n !== 1 && n !== c) throw new ShapeError(`prelu: ${n} slopes but the input has ${c} channels (use 1 or ${c})`);
-    return [x!];
-  },
-});
-
-def({
-  name: "cast", cls: "elementwise", arity: 1,
-  infer: ([x], attrs) => [{ dtype: attrs.to as DType, shape: x!.shape }],
-});
-
-def({
-  name: "conv2d", cls: "opaque", arity: [2, 5],
-  infer: (ins, attrs) => {
-    const [x, w] = ins as [TensorType, TensorType];
-    const [stride, pads, dilation, groups] = [attrs.stride as number[], attrs.pads as number[], attrs.dilation as number[], attrs.groups as number];
-    if (x.shape.length !== 4) throw new ShapeError(`conv2d: input must be 4-D [N, C, H, W], got ${fmt(x.shape)}`);
-    requireFloat("conv2d", x);
-    const [n, c, h, wd] = toNCHW(x.shape, attrs);
-    const [k, cg, kh, kw] = w.shape as [number, number, number, number];
-    if (c % groups !== 0) throw new ShapeError(`conv2d: input has ${c} channels but groups=${groups} does not divide it`);
-    if (k % groups !== 0) throw new ShapeError(`conv2d: ${k} output channels but groups=${groups} does not divide it`);
-    if (cg !== c / groups) throw new ShapeError(`conv2d: weight expects ${cg * groups} input channels, input has ${c}`);
-    const oh = Math.floor((h + pads[0]! + pads[2]! - dilation[0]! * (kh - 1) - 1) / stride[0]!) + 1;
-    const ow = Math.floor((wd + pads[1]! + pads[3]! - dilation[1]! * (kw - 1) - 1) / stride[1]!) + 1;
-    if (oh < 1 || ow < 1) throw new ShapeError(`conv2d: a ${kh}x${kw} kernel (dilation ${dilation.join("x")}) does not fit the padded ${h}x${wd} input`);
-    const y: TensorType = { dtype: "f32", shape: fromNCHW([n, k, oh, ow], attrs) };
-    checkEpilogue("conv2d", ins, attrs, y, k);
-    return [y];
-  },
-  macs: (ins, [y]) => numel(y!.shape) * numel(ins[1]!.shape.slice(1)),
-});
 
 function poolOut(size: number, k: number, s: number, p0: number, p1: number, d: number, ceil: boolean): number {
   const span = size + p0 + p1 - d * (k - 1) - 1;
@@ -194,224 +334,390 @@ function poolOut(size: number, k: number, s: number, p0: number, p1: number, d: 
   return out;
 }
 
-for (const name of ["maxpool", "avgpool"]) {
-  def({
-    name, cls: "opaque", arity: 1,
-    infer: ([x], attrs) => {
-      const [kernel, stride, pads, dilation] = [attrs.kernel as number[], attrs.stride as number[], attrs.pads as number[], attrs.dilation as number[]];
+function pool(name: "maxpool" | "avgpool") {
+  const attrs = {
+    kernel: req("ints"), stride: req("ints"), pads: req("ints"), dilation: opt("ints"), ceil_mode: opt("bool"), count_include_pad: opt("bool"), ...layoutAttr,
+  } as const;
+  return op({
+    cls: "opaque", arity: 1, attrs, traits: { layout: { weights: [] } },
+    infer: ([x], a) => {
+      const [kernel, stride, pads, dilation] = [a.kernel, a.stride, a.pads, a.dilation ?? [1, 1]];
       if (x!.shape.length !== 4) throw new ShapeError(`${name}: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
       if (pads.some((p, i) => p > Math.floor(kernel[i % 2]! / 2))) throw new ShapeError(`${name}: padding ${fmt(pads)} must be at most half the kernel ${fmt(kernel)}`);
-      const [n, c, h, w] = toNCHW(x!.shape, attrs);
-      const oh = poolOut(h, kernel[0]!, stride[0]!, pads[0]!, pads[2]!, dilation[0]!, attrs.ceil_mode === true);
-      const ow = poolOut(w, kernel[1]!, stride[1]!, pads[1]!, pads[3]!, dilation[1]!, attrs.ceil_mode === true);
+      const [n, c, h, w] = toNCHW(x!.shape, a);
+      const oh = poolOut(h, kernel[0]!, stride[0]!, pads[0]!, pads[2]!, dilation[0]!, a.ceil_mode === true);
+      const ow = poolOut(w, kernel[1]!, stride[1]!, pads[1]!, pads[3]!, dilation[1]!, a.ceil_mode === true);
       if (oh < 1 || ow < 1) throw new ShapeError(`${name}: a ${kernel.join("x")} window does not fit the ${h}x${w} input`);
-      return [{ dtype: x!.dtype, shape: fromNCHW([n, c, oh, ow], attrs) }];
+      return [{ dtype: x!.dtype, shape: fromNCHW([n, c, oh, ow], a) }];
     },
+    decompose: (b, ins, a) => decomposeLayout(b, name, ins, a, []),
   });
 }
 
-def({
-  name: "global_avgpool", cls: "reduction", arity: 1,
-  infer: ([x], attrs) => {
-    if (x!.shape.length !== 4) throw new ShapeError(`global_avgpool: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
-    const [n, c] = toNCHW(x!.shape, attrs);
-    return [{ dtype: x!.dtype, shape: fromNCHW([n, c, 1, 1], attrs) }];
-  },
-});
-
-def({
-  name: "batchnorm", cls: "broadcast", arity: 5,
-  infer: ([x, ...stats], attrs) => {
-    requireFloat("batchnorm", x!);
-    const c = channelDim(x!.shape, attrs);
-    if (x!.shape.length < 2) throw new ShapeError(`batchnorm: input must have a channel axis, got ${fmt(x!.shape)}`);
-    for (const s of stats) if (s!.shape.length !== 1 || s!.shape[0] !== c) throw new ShapeError(`batchnorm: statistics of shape ${fmt(s!.shape)} for ${c} channels`);
-    return [x!];
-  },
-});
-
-def({
-  name: "layernorm", cls: "opaque", arity: 3,
-  infer: ([x, g, b]) => {
-    requireFloat("layernorm", x!);
-    const d = x!.shape[x!.shape.length - 1];
-    for (const p of [g!, b!]) if (p.shape.length !== 1 || p.shape[0] !== d) throw new ShapeError(`layernorm: parameter shape ${fmt(p.shape)} for last dimension ${d}`);
-    return [x!];
-  },
-});
-
-def({
-  name: "linear", cls: "opaque", arity: [2, 5],
-  infer: (ins, attrs) => {
-    const [x, w] = ins as [TensorType, TensorType];
-    requireFloat("linear", x);
-    if (x.shape.length < 1) throw new ShapeError("linear: input must have at least one dimension");
-    const inF = x.shape[x.shape.length - 1];
-    if (w.shape.length !== 2 || w.shape[1] !== inF) throw new ShapeError(`linear: weight ${fmt(w.shape)} does not match ${inF} input features`);
-    const out = w.shape[0]!;
-    const y: TensorType = { dtype: "f32", shape: [...x.shape.slice(0, -1), out] };
-    checkEpilogue("linear", ins, attrs, y, out);
-    return [y];
-  },
-  macs: ([x], [y]) => numel(y!.shape) * x!.shape[x!.shape.length - 1]!,
-});
-
-def({
-  name: "matmul", cls: "opaque", arity: [2, 5],
-  infer: (ins, attrs) => {
-    const [a, b] = ins as [TensorType, TensorType];
-    requireFloat("matmul", a);
-    requireFloat("matmul", b);
-    if (a.shape.length < 2 || b.shape.length < 2) throw new ShapeError(`matmul: operands need at least 2 dimensions, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
-    const [m, k] = a.shape.slice(-2) as [number, number];
-    const [k2, n] = b.shape.slice(-2) as [number, number];
-    if (k !== k2) throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a.shape)} x ${fmt(b.shape)} (${k} vs ${k2})`);
-    const y: TensorType = { dtype: "f32", shape: [...broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2)), m, n] };
-    checkEpilogue("matmul", ins, attrs, y, n);
-    return [y];
-  },
-  macs: ([a], [y]) => numel(y!.shape) * a!.shape[a!.shape.length - 1]!,
-});
-
-def({
-  name: "softmax", cls: "opaque", arity: 1,
-  infer: ([x], attrs) => {
-    requireFloat("softmax", x!);
-    normAxis(attrs.axis as number, x!.shape.length);
-    return [x!];
-  },
-});
-
-for (const name of ["reduce_mean", "reduce_sum", "reduce_max"]) {
-  def({
-    name, cls: "reduction", arity: 1,
-    infer: ([x], attrs) => {
-      const axes = (attrs.axes as number[]).map((a) => normAxis(a, x!.shape.length));
-      if (new Set(axes).size !== axes.length) throw new ShapeError(`${name}: repeated axis in ${fmt(attrs.axes as number[])}`);
-      const shape = attrs.keepdim ? x!.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x!.shape.filter((_, i) => !axes.includes(i));
+function reduction(name: string) {
+  return op({
+    cls: "reduction", arity: 1, attrs: { axes: req("ints"), keepdim: opt("bool") },
+    infer: ([x], a) => {
+      const axes = a.axes.map((ax) => normAxis(ax, x!.shape.length));
+      if (new Set(axes).size !== axes.length) throw new ShapeError(`${name}: repeated axis in ${fmt(a.axes)}`);
+      const shape = a.keepdim ? x!.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x!.shape.filter((_, i) => !axes.includes(i));
       return [{ dtype: x!.dtype, shape }];
     },
   });
 }
 
-def({
-  name: "reshape", cls: "injective", arity: 1,
-  infer: ([x], attrs) => {
-    const shape = attrs.shape as number[];
-    if (numel(shape) !== numel(x!.shape)) throw new ShapeError(`reshape: cannot reshape ${fmt(x!.shape)} (${numel(x!.shape)} elements) to ${fmt(shape)} (${numel(shape)} elements)`);
-    return [{ dtype: x!.dtype, shape }];
-  },
-});
+const gemmAttrs = { ...epilogueAttrs } as const;
 
-def({
-  name: "transpose", cls: "injective", arity: 1,
-  infer: ([x], attrs) => {
-    const perm = attrs.perm as number[];
-    const r = x!.shape.length;
-    if (perm.length !== r || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) throw new ShapeError(`transpose: ${fmt(perm)} is not a permutation of ${r} axes`);
-    return [{ dtype: x!.dtype, shape: perm.map((p) => x!.shape[p]!) }];
-  },
-});
+const OPS = {
+  ...(Object.fromEntries(
+    unaryOps.map((name) => [name, op({
+      cls: "elementwise", arity: 1, attrs: UNARY[name].attrs as Schema, traits: { activation: true },
+      infer: ([x], a) => {
+        requireFloat(name, x!);
+        (UNARY[name] as UnaryDecl<Schema>).check?.(a);
+        return [x!];
+      },
+    })]),
+  ) as { [N in UnaryOp]: OpDecl<(typeof UNARY)[N]["attrs"]> }),
 
-def({
-  name: "concat", cls: "injective", arity: [1, Infinity],
-  infer: (xs, attrs) => {
-    const first = xs[0]!;
-    const axis = normAxis(attrs.axis as number, first.shape.length);
-    let total = 0;
-    for (const x of xs) {
-      if (x.dtype !== first.dtype || x.shape.length !== first.shape.length || x.shape.some((d, i) => i !== axis && d !== first.shape[i]))
-        throw new ShapeError(`concat: ${fmt(x.shape)} does not match ${fmt(first.shape)} outside axis ${axis}`);
-      total += x.shape[axis]!;
+  ...(Object.fromEntries(
+    binaryOps.map((name) => [name, op({
+      cls: "broadcast", arity: 2, attrs: {}, traits: (BINARY[name] as BinaryDecl).traits ?? {},
+      infer: ([a, b]) => {
+        if (a!.dtype !== b!.dtype) throw new ShapeError(`${name}: operand types differ (${a!.dtype} and ${b!.dtype}); use cast()`);
+        return [{ dtype: a!.dtype, shape: broadcastShapes(a!.shape, b!.shape) }];
+      },
+    })]),
+  ) as { [N in BinaryOp]: OpDecl<{}> }),
+
+  prelu: op({
+    cls: "broadcast", arity: 2, attrs: { ...layoutAttr }, traits: { layout: { weights: [1] } },
+    infer: ([x, slope], attrs) => {
+      requireFloat("prelu", x!);
+      const n = numel(slope!.shape);
+      const c = x!.shape.length >= 2 ? channelDim(x!.shape, attrs) : 1;
+      if (n !== 1 && n !== c) throw new ShapeError(`prelu: ${n} slopes but the input has ${c} channels (use 1 or ${c})`);
+      return [x!];
+    },
+    decompose: (b, ins, a) => decomposeLayout(b, "prelu", ins, a, [1]),
+  }),
+
+  cast: op({
+    cls: "elementwise", arity: 1, attrs: { to: req("dtype") },
+    infer: ([x], a) => [{ dtype: a.to, shape: x!.shape }],
+  }),
+
+  conv2d: op({
+    cls: "opaque", arity: [2, 5],
+    attrs: { stride: req("ints"), pads: req("ints"), dilation: req("ints"), groups: req("int"), ...gemmAttrs, ...layoutAttr },
+    traits: { layout: { weights: [1] }, epilogue: true },
+    infer: (ins, attrs) => {
+      const [x, w] = ins as [TensorType, TensorType];
+      const { stride, pads, dilation, groups } = attrs;
+      if (x.shape.length !== 4) throw new ShapeError(`conv2d: input must be 4-D [N, C, H, W], got ${fmt(x.shape)}`);
+      requireFloat("conv2d", x);
+      const [n, c, h, wd] = toNCHW(x.shape, attrs);
+      const [k, cg, kh, kw] = w.shape as [number, number, number, number];
+      if (c % groups !== 0) throw new ShapeError(`conv2d: input has ${c} channels but groups=${groups} does not divide it`);
+      if (k % groups !== 0) throw new ShapeError(`conv2d: ${k} output channels but groups=${groups} does not divide it`);
+      if (cg !== c / groups) throw new ShapeError(`conv2d: weight expects ${cg * groups} input channels, input has ${c}`);
+      const oh = Math.floor((h + pads[0]! + pads[2]! - dilation[0]! * (kh - 1) - 1) / stride[0]!) + 1;
+      const ow = Math.floor((wd + pads[1]! + pads[3]! - dilation[1]! * (kw - 1) - 1) / stride[1]!) + 1;
+      if (oh < 1 || ow < 1) throw new ShapeError(`conv2d: a ${kh}x${kw} kernel (dilation ${dilation.join("x")}) does not fit the padded ${h}x${wd} input`);
+      const y: TensorType = { dtype: "f32", shape: fromNCHW([n, k, oh, ow], attrs) };
+      checkEpilogue("conv2d", ins, attrs, y, k);
+      return [y];
+    },
+    macs: (ins, [y]) => numel(y!.shape) * numel(ins[1]!.shape.slice(1)),
+    // Layout first: the NCHW form's epilogue then runs along axis 1, as the core ops' do.
+    decompose: (b, ins, a) => decomposeLayout(b, "conv2d", ins, a, [1]) ?? decomposeEpilogue(b, "conv2d", ins, a),
+  }),
+
+  maxpool: pool("maxpool"),
+  avgpool: pool("avgpool"),
+
+  global_avgpool: op({
+    cls: "reduction", arity: 1, attrs: { ...layoutAttr }, traits: { layout: { weights: [] } },
+    infer: ([x], attrs) => {
+      if (x!.shape.length !== 4) throw new ShapeError(`global_avgpool: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
+      const [n, c] = toNCHW(x!.shape, attrs);
+      return [{ dtype: x!.dtype, shape: fromNCHW([n, c, 1, 1], attrs) }];
+    },
+    decompose: (b, ins, a) => decomposeLayout(b, "global_avgpool", ins, a, []),
+  }),
+
+  batchnorm: op({
+    cls: "broadcast", arity: 5, attrs: { eps: req("float"), ...layoutAttr }, traits: { layout: { weights: [1, 2, 3, 4] } },
+    infer: ([x, ...stats], attrs) => {
+      requireFloat("batchnorm", x!);
+      const c = channelDim(x!.shape, attrs);
+      if (x!.shape.length < 2) throw new ShapeError(`batchnorm: input must have a channel axis, got ${fmt(x!.shape)}`);
+      for (const s of stats) if (s!.shape.length !== 1 || s!.shape[0] !== c) throw new ShapeError(`batchnorm: statistics of shape ${fmt(s!.shape)} for ${c} channels`);
+      return [x!];
+    },
+    decompose: (b, ins, a) => decomposeLayout(b, "batchnorm", ins, a, [1, 2, 3, 4]),
+  }),
+
+  layernorm: op({
+    cls: "opaque", arity: 3, attrs: { eps: req("float") },
+    infer: ([x, g, b]) => {
+      requireFloat("layernorm", x!);
+      const d = x!.shape[x!.shape.length - 1];
+      for (const p of [g!, b!]) if (p.shape.length !== 1 || p.shape[0] !== d) throw new ShapeError(`layernorm: parameter shape ${fmt(p.shape)} for last dimension ${d}`);
+      return [x!];
+    },
+  }),
+
+  linear: op({
+    cls: "opaque", arity: [2, 5], attrs: gemmAttrs, traits: { epilogue: true },
+    infer: (ins, attrs) => {
+      const [x, w] = ins as [TensorType, TensorType];
+      requireFloat("linear", x);
+      if (x.shape.length < 1) throw new ShapeError("linear: input must have at least one dimension");
+      const inF = x.shape[x.shape.length - 1];
+      if (w.shape.length !== 2 || w.shape[1] !== inF) throw new ShapeError(`linear: weight ${fmt(w.shape)} does not match ${inF} input features`);
+      const out = w.shape[0]!;
+      const y: TensorType = { dtype: "f32", shape: [...x.shape.slice(0, -1), out] };
+      checkEpilogue("linear", ins, attrs, y, out);
+      return [y];
+    },
+    macs: ([x], [y]) => numel(y!.shape) * x!.shape[x!.shape.length - 1]!,
+    decompose: (b, ins, a) => decomposeEpilogue(b, "linear", ins, a),
+  }),
+
+  matmul: op({
+    cls: "opaque", arity: [2, 5], attrs: gemmAttrs, traits: { epilogue: true },
+    infer: (ins, attrs) => {
+      const [a, b] = ins as [TensorType, TensorType];
+      requireFloat("matmul", a);
+      requireFloat("matmul", b);
+      if (a.shape.length < 2 || b.shape.length < 2) throw new ShapeError(`matmul: operands need at least 2 dimensions, got ${fmt(a.shape)} and ${fmt(b.shape)}`);
+      const [m, k] = a.shape.slice(-2) as [number, number];
+      const [k2, n] = b.shape.slice(-2) as [number, number];
+      if (k !== k2) throw new ShapeError(`matmul: inner dimensions differ: ${fmt(a.shape)} x ${fmt(b.shape)} (${k} vs ${k2})`);
+      const y: TensorType = { dtype: "f32", shape: [...broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2)), m, n] };
+      checkEpilogue("matmul", ins, attrs, y, n);
+      return [y];
+    },
+    macs: ([a], [y]) => numel(y!.shape) * a!.shape[a!.shape.length - 1]!,
+    decompose: (b, ins, a) => decomposeEpilogue(b, "matmul", ins, a),
+  }),
+
+  softmax: op({
+    cls: "opaque", arity: 1, attrs: { axis: req("int") },
+    infer: ([x], attrs) => {
+      requireFloat("softmax", x!);
+      normAxis(attrs.axis, x!.shape.length);
+      return [x!];
+    },
+  }),
+
+  reduce_mean: reduction("reduce_mean"),
+  reduce_sum: reduction("reduce_sum"),
+  reduce_max: reduction("reduce_max"),
+
+  reshape: op({
+    cls: "injective", arity: 1, attrs: { shape: req("ints") }, traits: { view: true },
+    infer: ([x], attrs) => {
+      const shape = attrs.shape;
+      if (numel(shape) !== numel(x!.shape)) throw new ShapeError(`reshape: cannot reshape ${fmt(x!.shape)} (${numel(x!.shape)} elements) to ${fmt(shape)} (${numel(shape)} elements)`);
+      return [{ dtype: x!.dtype, shape }];
+    },
+  }),
+
+  transpose: op({
+    cls: "injective", arity: 1, attrs: { perm: req("ints") },
+    infer: ([x], attrs) => {
+      const perm = attrs.perm;
+      const r = x!.shape.length;
+      if (perm.length !== r || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) throw new ShapeError(`transpose: ${fmt(perm)} is not a permutation of ${r} axes`);
+      return [{ dtype: x!.dtype, shape: permute(x!.shape, perm) }];
+    },
+  }),
+
+  concat: op({
+    cls: "injective", arity: [1, Infinity], attrs: { axis: req("int") },
+    infer: (xs, attrs) => {
+      const first = xs[0]!;
+      const axis = normAxis(attrs.axis, first.shape.length);
+      let total = 0;
+      for (const x of xs) {
+        if (x.dtype !== first.dtype || x.shape.length !== first.shape.length || x.shape.some((d, i) => i !== axis && d !== first.shape[i]))
+          throw new ShapeError(`concat: ${fmt(x.shape)} does not match ${fmt(first.shape)} outside axis ${axis}`);
+        total += x.shape[axis]!;
+      }
+      return [{ dtype: first.dtype, shape: first.shape.map((d, i) => (i === axis ? total : d)) }];
+    },
+  }),
+
+  split: op({
+    cls: "injective", arity: 1, attrs: { axis: req("int"), sizes: req("ints") },
+    infer: ([x], attrs) => {
+      const axis = normAxis(attrs.axis, x!.shape.length);
+      const sizes = attrs.sizes;
+      const sum = sizes.reduce((a, b) => a + b, 0);
+      if (sum !== x!.shape[axis] || sizes.some((s) => s < 1)) throw new ShapeError(`split: sizes ${fmt(sizes)} do not add up to dimension ${axis} of ${fmt(x!.shape)}`);
+      return sizes.map((s) => ({ dtype: x!.dtype, shape: x!.shape.map((d, i) => (i === axis ? s : d)) }));
+    },
+  }),
+
+  slice: op({
+    cls: "injective", arity: 1, attrs: { axis: req("int"), start: req("int"), end: req("int") },
+    infer: ([x], attrs) => {
+      const axis = normAxis(attrs.axis, x!.shape.length);
+      const { start, end } = attrs;
+      const dim = x!.shape[axis]!;
+      if (!(start >= 0 && end <= dim && start < end)) throw new ShapeError(`slice: [${start}, ${end}) is empty or outside dimension ${axis} of size ${dim}`);
+      return [{ dtype: x!.dtype, shape: x!.shape.map((d, i) => (i === axis ? end - start : d)) }];
+    },
+  }),
+
+  gather: op({
+    cls: "injective", arity: 2, attrs: {},
+    infer: ([table, ids]) => {
+      if (ids!.dtype !== "i32" && ids!.dtype !== "i64") throw new ShapeError(`embedding: ids must be integers (i32 or i64), got ${ids!.dtype}`);
+      if (table!.shape.length !== 2) throw new ShapeError(`embedding: table must be 2-D, got ${fmt(table!.shape)}`);
+      return [{ dtype: table!.dtype, shape: [...ids!.shape, table!.shape[1]!] }];
+    },
+  }),
+
+  // Steps are float unary/binary ops only (no cast, prelu or batchnorm) and every input is read,
+  // so the output's shape is the broadcast of all inputs.
+  fused_elementwise: op({
+    tier: "fused", cls: "broadcast", arity: [1, Infinity], attrs: { program: req("program") },
+    infer: (ins, attrs) => {
+      const types: TensorType[] = [...ins];
+      const read = new Set<number>();
+      for (const st of attrs.program) {
+        const fusable = st.args.length === 1 ? isUnaryOp(st.op) : st.args.length === 2 && isBinaryOp(st.op);
+        if (!fusable) throw new ShapeError(`fused_elementwise: ${st.op} with ${st.args.length} operands cannot be fused`);
+        const args = st.args.map((r) => types[r]);
+        if (args.some((t) => t === undefined || t.dtype !== "f32")) throw new ShapeError(`fused_elementwise: step ${st.op} reads an undefined or non-float register`);
+        st.args.forEach((r) => read.add(r));
+        types.push(getOp(st.op).infer(args as TensorType[], st.attrs ?? {})[0]!);
+      }
+      if (ins.some((_, i) => !read.has(i))) throw new ShapeError("fused_elementwise: an input is never read");
+      return [types[types.length - 1]!];
+    },
+    decompose: (b, ins, a) => {
+      const regs = [...ins];
+      for (const st of a.program) regs.push(b.node(st.op, st.args.map((r) => regs[r]!), st.attrs ?? {})[0]!);
+      return [regs[regs.length - 1]!];
+    },
+  }),
+
+  /**
+   * Scaled dot-product attention, softmax(q kᵀ · scale + mask) v, over the last two axes:
+   * q [B, H, Sq, D], k [B, H, Sk, D], v [B, H, Sk, Dv], an optional additive mask broadcastable
+   * to [B, H, Sq, Sk]; the result is [B, H, Sq, Dv].
+   */
+  attention: op({
+    tier: "fused", cls: "opaque", arity: [3, 4], attrs: { scale: req("float") },
+    infer: ([q, k, v, mask]) => {
+      for (const t of [q!, k!, v!]) {
+        requireFloat("attention", t);
+        if (t.shape.length !== 4) throw new ShapeError(`attention: q, k and v must be 4-D [B, H, S, D], got ${fmt(t.shape)}`);
+      }
+      const [b, h, sq, d] = q!.shape as [number, number, number, number];
+      const [sk, dv] = [k!.shape[2]!, v!.shape[3]!];
+      if (k!.shape.join() !== [b, h, sk, d].join() || v!.shape.join() !== [b, h, sk, dv].join())
+        throw new ShapeError(`attention: q ${fmt(q!.shape)}, k ${fmt(k!.shape)} and v ${fmt(v!.shape)} do not agree`);
+      const scores = [b, h, sq, sk];
+      if (mask && broadcastShapes(mask.shape, scores).join() !== scores.join()) throw new ShapeError(`attention: mask ${fmt(mask.shape)} does not broadcast to ${fmt(scores)}`);
+      return [{ dtype: "f32", shape: [b, h, sq, dv] }];
+    },
+    macs: ([q, k, v]) => numel(q!.shape) * k!.shape[2]! + numel(q!.shape.slice(0, 3)) * k!.shape[2]! * v!.shape[3]!,
+    decompose: (b, [q, k, v, mask], a) => {
+      const kt = b.node("transpose", [k!], { perm: [0, 1, 3, 2] })[0]!;
+      let scores = b.node("mul", [b.node("matmul", [q!, kt], {})[0]!, b.constant([], Float32Array.of(a.scale))], {})[0]!;
+      if (mask !== undefined) scores = b.node("add", [scores, mask], {})[0]!;
+      return b.node("matmul", [b.node("softmax", [scores], { axis: -1 })[0]!, v!], {});
+    },
+  }),
+};
+
+export type OpName = keyof typeof OPS;
+export type AttrsOf<N extends OpName> = AttrsFrom<(typeof OPS)[N]["attrs"]> & (N extends "conv2d" | "linear" | "matmul" ? ActivationAttrs : unknown);
+/** A node of op N, its attributes typed by the registry. */
+export type NodeOf<N extends OpName> = Omit<Node, "op" | "attrs"> & { op: N; attrs: AttrsOf<N> };
+
+/** A backend's table: one entry per op, so a missing one is a type error naming the op. */
+export type OpTable<Entry> = { readonly [N in OpName]: Entry };
+
+/** A table entry for an op a target does not run: the driver reports it, naming op and target. */
+export interface Unsupported {
+  readonly unsupported: string;
+}
+export const unsupported = (why: string): Unsupported => ({ unsupported: why });
+export const isUnsupported = (e: unknown): e is Unsupported => typeof e === "object" && e !== null && "unsupported" in e;
+
+const registry = new Map<string, OpDef>(
+  Object.entries(OPS).map(([name, decl]) => {
+    const d = decl as unknown as Omit<OpDef, "name" | "tier" | "traits"> & { tier?: Tier; traits?: Traits };
+    return [name, { ...d, name, tier: d.tier ?? "core", traits: d.traits ?? {} }];
+  }),
+);
+
+// Epilogue ops carry activation attributes beside their own: the names must not collide.
+for (const d of registry.values())
+  if (d.traits.epilogue)
+    for (const k of Object.keys(activationAttrs)) if (k in d.attrs) throw new Error(`op registry: activation attribute ${k} collides with an attribute of ${d.name}`);
+
+export const isOp = (name: string): name is OpName => registry.has(name);
+
+export function getOp(name: string): OpDef {
+  const d = registry.get(name);
+  if (!d) throw new Error(`unknown IR op ${name}`);
+  return d;
+}
+
+export function allOps(): OpDef[] {
+  return [...registry.values()];
+}
+
+export const opNames = Object.keys(OPS) as OpName[];
+
+/** The attributes `op` accepts: its own, and for epilogue ops every activation's. */
+export function attrSchema(op: string): Schema {
+  const d = getOp(op);
+  return d.traits.epilogue ? { ...d.attrs, ...activationAttrs } : d.attrs;
+}
+
+function kindOf(v: AttrValue): AttrKind | "null" | "unknown" {
+  if (v === null) return "null";
+  if (typeof v === "boolean") return "bool";
+  if (typeof v === "string") return "string";
+  if (typeof v === "number") return Number.isInteger(v) ? "int" : "float";
+  if (Array.isArray(v)) return v.every((x) => typeof x === "number") ? "ints" : v.every((x) => typeof x === "object" && x !== null && "op" in x) ? "program" : "unknown";
+  return "unknown";
+}
+
+/** Problems of `attrs` against op's schema: unknown names, missing required ones, wrong kinds or values. */
+export function attrProblems(op: string, attrs: Attrs): string[] {
+  const schema = attrSchema(op);
+  const problems: string[] = [];
+  for (const [k, v] of Object.entries(attrs)) {
+    const spec = schema[k];
+    if (!spec) {
+      problems.push(`unknown attribute ${k}`);
+      continue;
     }
-    return [{ dtype: first.dtype, shape: first.shape.map((d, i) => (i === axis ? total : d)) }];
-  },
-});
+    if (v === undefined || (v === null && spec.optional)) continue;
+    const kind = kindOf(v);
+    const ok = kind === spec.kind || (spec.kind === "float" && kind === "int") || (spec.kind === "dtype" && kind === "string") || (spec.kind === "program" && Array.isArray(v) && v.length === 0);
+    if (!ok) problems.push(`attribute ${k} should be ${spec.kind}, got ${JSON.stringify(v)}`);
+    else if (spec.values && !spec.values.includes(v as string)) problems.push(`attribute ${k} must be one of ${spec.values.join(", ")}, got ${JSON.stringify(v)}`);
+  }
+  for (const [k, spec] of Object.entries(schema)) if (!spec.optional && attrs[k] === undefined) problems.push(`missing attribute ${k}`);
+  return problems;
+}
 
-def({
-  name: "split", cls: "injective", arity: 1,
-  infer: ([x], attrs) => {
-    const axis = normAxis(attrs.axis as number, x!.shape.length);
-    const sizes = attrs.sizes as number[];
-    const sum = sizes.reduce((a, b) => a + b, 0);
-    if (sum !== x!.shape[axis] || sizes.some((s) => s < 1)) throw new ShapeError(`split: sizes ${fmt(sizes)} do not add up to dimension ${axis} of ${fmt(x!.shape)}`);
-    return sizes.map((s) => ({ dtype: x!.dtype, shape: x!.shape.map((d, i) => (i === axis ? s : d)) }));
-  },
-});
-
-def({
-  name: "slice", cls: "injective", arity: 1,
-  infer: ([x], attrs) => {
-    const axis = normAxis(attrs.axis as number, x!.shape.length);
-    const [start, end] = [attrs.start as number, attrs.end as number];
-    const dim = x!.shape[axis]!;
-    if (!(start >= 0 && end <= dim && start < end)) throw new ShapeError(`slice: [${start}, ${end}) is empty or outside dimension ${axis} of size ${dim}`);
-    return [{ dtype: x!.dtype, shape: x!.shape.map((d, i) => (i === axis ? end - start : d)) }];
-  },
-});
-
-def({
-  name: "gather", cls: "injective", arity: 2,
-  infer: ([table, ids]) => {
-    if (ids!.dtype !== "i32" && ids!.dtype !== "i64") throw new ShapeError(`embedding: ids must be integers (i32 or i64), got ${ids!.dtype}`);
-    if (table!.shape.length !== 2) throw new ShapeError(`embedding: table must be 2-D, got ${fmt(table!.shape)}`);
-    return [{ dtype: table!.dtype, shape: [...ids!.shape, table!.shape[1]!] }];
-  },
-});
-
-/** One step of a fused elementwise program. Registers 0..n-1 are the node's inputs, then one per step. */
-export interface FusedStep {
-  op: string;
-  args: number[];
-  attrs?: Attrs;
+/** Attributes typed by the registry (the verifier checks them against the schema). */
+export function attrsOf<N extends OpName>(node: { op: N; attrs: Attrs }): AttrsOf<N> {
+  return node.attrs as AttrsOf<N>;
 }
 
 /** The steps of a fused_elementwise node; the last step's register is the output. */
 export function fusedProgram(attrs: Attrs): FusedStep[] {
-  return JSON.parse(attrs.program as string) as FusedStep[];
+  return attrs.program as FusedStep[];
 }
-
-def({
-  name: "fused_elementwise", cls: "broadcast", arity: [1, Infinity],
-  // Steps are float unary/binary ops only (no cast, prelu or batchnorm) and every input is
-  // read, so the output's shape is the broadcast of all inputs.
-  infer: (ins, attrs) => {
-    const steps = fusedProgram(attrs);
-    const types: TensorType[] = [...ins];
-    const read = new Set<number>();
-    for (const st of steps) {
-      const fusable = st.args.length === 1 ? (unaryOps as readonly string[]).includes(st.op) : st.args.length === 2 && (binaryOps as readonly string[]).includes(st.op);
-      if (!fusable) throw new ShapeError(`fused_elementwise: ${st.op} with ${st.args.length} operands cannot be fused`);
-      const args = st.args.map((r) => types[r]);
-      if (args.some((t) => t === undefined || t.dtype !== "f32")) throw new ShapeError(`fused_elementwise: step ${st.op} reads an undefined or non-float register`);
-      st.args.forEach((r) => read.add(r));
-      types.push(getOp(st.op).infer(args as TensorType[], st.attrs ?? {})[0]!);
-    }
-    if (ins.some((_, i) => !read.has(i))) throw new ShapeError("fused_elementwise: an input is never read");
-    return [types[types.length - 1]!];
-  },
-});
-
-/**
- * Scaled dot-product attention, softmax(q kᵀ · scale + mask) v, over the last two axes:
- * q [B, H, Sq, D], k [B, H, Sk, D], v [B, H, Sk, Dv], an optional additive mask broadcastable
- * to [B, H, Sq, Sk]; the result is [B, H, Sq, Dv]. attrs.scale is a number.
- */
-def({
-  name: "attention", cls: "opaque", arity: [3, 4],
-  infer: ([q, k, v, mask], attrs) => {
-    for (const t of [q!, k!, v!]) {
-      requireFloat("attention", t);
-      if (t.shape.length !== 4) throw new ShapeError(`attention: q, k and v must be 4-D [B, H, S, D], got ${fmt(t.shape)}`);
-    }
-    const [b, h, sq, d] = q!.shape as [number, number, number, number];
-    const [sk, dv] = [k!.shape[2]!, v!.shape[3]!];
-    if (k!.shape.join() !== [b, h, sk, d].join() || v!.shape.join() !== [b, h, sk, dv].join())
-      throw new ShapeError(`attention: q ${fmt(q!.shape)}, k ${fmt(k!.shape)} and v ${fmt(v!.shape)} do not agree`);
-    const scores = [b, h, sq, sk];
-    if (mask && broadcastShapes(mask.shape, scores).join() !== scores.join()) throw new ShapeError(`attention: mask ${fmt(mask.shape)} does not broadcast to ${fmt(scores)}`);
-    if (typeof attrs.scale !== "number") throw new ShapeError("attention: attrs.scale must be a number");
-    return [{ dtype: "f32", shape: [b, h, sq, dv] }];
-  },
-  macs: ([q, k, v]) => numel(q!.shape) * k!.shape[2]! + numel(q!.shape.slice(0, 3)) * k!.shape[2]! * v!.shape[3]!,
-});

@@ -1,12 +1,16 @@
 // The IR's text form, stable enough for golden files: values are renumbered in order of
 // definition, attributes sorted by name, constants of up to 8 elements printed inline.
-import { formatType, numel, type AttrValue, type Graph } from "./graph.js";
+import { formatType, numel, type Attrs, type AttrValue, type FusedStep, type Graph } from "./graph.js";
 
 function attr(v: AttrValue): string {
+  // A fused program prints as its steps, registers as r0, r1, ...
+  if (Array.isArray(v) && v.some((x) => typeof x === "object")) return `{${(v as FusedStep[]).map((st) => `${st.op}(${[...st.args.map((r) => `r${r}`), ...attrList(st.attrs ?? {})].join(", ")})`).join("; ")}}`;
   if (Array.isArray(v)) return `[${v.join(", ")}]`;
   if (typeof v === "string") return JSON.stringify(v);
   return String(v);
 }
+
+const attrList = (a: Attrs) => Object.keys(a).sort().filter((k) => a[k] !== undefined).map((k) => `${k}=${attr(a[k]!)}`);
 
 export function printGraph(g: Graph): string {
   const names = new Map<number, string>();
@@ -25,7 +29,7 @@ export function printGraph(g: Graph): string {
     lines.push(`  ${name(c.value)}: ${formatType(t)}${data}`);
   });
   for (const n of g.nodes) {
-    const attrs = Object.keys(n.attrs).sort().filter((k) => n.attrs[k] !== undefined).map((k) => `${k}=${attr(n.attrs[k]!)}`);
+    const attrs = attrList(n.attrs);
     const outs = n.outputs.map(name).join(", ");
     const args = [...n.inputs.map(name), ...attrs].join(", ");
     const types = n.outputs.map(type).join(", ");

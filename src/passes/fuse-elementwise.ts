@@ -66,7 +66,7 @@ export function fuseElementwise(g: Graph): Graph {
     if (region.size === 1) continue;
     const ordered = [...region].sort((a, b) => a.id - b.id);
     const inputs = [...new Set(ordered.flatMap((n) => n.inputs).filter((v) => !ordered.some((n) => n.outputs.includes(v))))];
-    const [out] = addNode(g, "fused_elementwise", inputs, { program: JSON.stringify(program(ordered, inputs)) }, root.path, root.loc);
+    const [out] = addNode(g, "fused_elementwise", inputs, { program: program(ordered, inputs) }, root.path, root.loc);
     replaceUses(g, root.outputs[0]!, out!);
   }
   return compact(g);

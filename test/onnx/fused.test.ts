@@ -146,7 +146,7 @@ describe("fused IR forms: onnxruntime vs interpreter", () => {
         const args = st.arity === 1 ? [regs - 1] : [regs - 1, picks[k]! % regs];
         program.push({ op: st.op, args, ...(Object.keys(st.attrs).length ? { attrs: st.attrs } : {}) });
       });
-      return b.output(b.node("fused_elementwise", ins, { program: JSON.stringify(program) }));
+      return b.output(b.node("fused_elementwise", ins, { program }));
     },
   );
 

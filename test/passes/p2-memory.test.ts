@@ -8,7 +8,7 @@ import { numel, type Graph } from "../../src/ir/graph.js";
 import { getOp } from "../../src/ir/ops.js";
 import { bindWeights } from "../../src/ir/rewrite.js";
 import { defaultPipeline, runPipeline } from "../../src/passes/index.js";
-import { planMemory } from "../../src/passes/memory.js";
+import { planMemory } from "../../src/ir/memory.js";
 import { initWeights } from "../../src/weights/init.js";
 import { checkPassPreserves, graphArb } from "./gen.js";
 import { graphOf, model } from "./p2-helpers.js";

@@ -150,7 +150,7 @@ describe("kernel families vs the interpreter (SwiftShader)", () => {
         addNode(g, "pow", [x!, addConstant(g, [1], Float32Array.of(3))], {})[0]!,
         addNode(g, "prelu", [x!, konst(g, [3], sd)], {})[0]!,
         addNode(g, "batchnorm", [x!, konst(g, [3], sd), konst(g, [3], sd + 1), konst(g, [3], sd + 2), addNode(g, "abs", [konst(g, [3], sd + 3)], {})[0]!], { eps: 1e-5 })[0]!,
-        addNode(g, "fused_elementwise", [x!, b!, konst(g, [1], sd)], { program: JSON.stringify([{ op: "mul", args: [0, 1] }, { op: "sigmoid", args: [3] }, { op: "add", args: [4, 2] }, { op: "clip", args: [5], attrs: { min: 0, max: 0.9 } }]) })[0]!,
+        addNode(g, "fused_elementwise", [x!, b!, konst(g, [1], sd)], { program: [{ op: "mul", args: [0, 1] }, { op: "sigmoid", args: [3] }, { op: "add", args: [4, 2] }, { op: "clip", args: [5], attrs: { min: 0, max: 0.9 } }] })[0]!,
       ]);
       await check(g, sd);
     }), { ...runs, numRuns: 2 });

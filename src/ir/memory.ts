@@ -4,8 +4,8 @@
 // may not be overwritten: the kernels store a tile before its epilogue reads the residual.)
 // Placement is greedy, largest buffer first, at the lowest 16-byte-aligned offset free over
 // its lifetime.
-import { numel, type Graph, type Node } from "../ir/graph.js";
-import { getOp } from "../ir/ops.js";
+import { numel, type Graph, type Node } from "./graph.js";
+import { getOp } from "./ops.js";
 
 export interface MemoryPlan {
   /** Byte offset in the arena of each value id (-1 for values outside it: inputs, constants). */
@@ -26,8 +26,8 @@ interface Storage {
   end: number;
 }
 
-/** Ops that move no data: they reuse their input's buffer. */
-export const viewOps = new Set(["reshape"]);
+/** Whether `op` moves no data, so its result reuses its input's buffer (the registry's `view` trait). */
+export const isView = (op: string) => getOp(op).traits.view === true;
 
 const ALIGN = 16;
 
@@ -47,10 +47,10 @@ function storage(g: Graph): { list: Storage[]; home: (Storage | undefined)[] } {
   g.nodes.forEach((n, i) => {
     for (const o of n.outputs) {
       const bytes = numel(g.values[o]!.type.shape) * 4;
-      const reuse = viewOps.has(n.op)
+      const reuse = isView(n.op)
         ? home[n.inputs[0]!]
         : inPlaceCandidates(n).map((v) => home[v]).find((b) => b && b.end === i && b.bytes === bytes && n.inputs.filter((v) => home[v] === b).length === 1);
-      if (viewOps.has(n.op) && !reuse) continue; // a view of an input or constant
+      if (isView(n.op) && !reuse) continue; // a view of an input or constant
       const b = reuse ?? { value: o, bytes, start: i, end: i };
       if (!reuse) list.push(b);
       b.end = Math.max(b.end, last[o]!);

@@ -1,0 +1,38 @@
+// The contract between the compile driver and a backend. A target names the pass pipeline it
+// wants, says which nodes it runs (the driver decomposes the others into core ops, or reports
+// them), and turns an optimised graph (weights bound as constants) into the files of an ES module.
+import type { Graph, Node } from "../src/ir/graph.js";
+
+export interface TargetFile {
+  name: string;
+  contents: Uint8Array | string;
+}
+
+/** Options every target reads; a target ignores the ones that are not its own. */
+export interface TargetOptions {
+  /** wasm: "auto" ships baseline and relaxed SIMD builds and picks at load time; "on" relaxed only; "off" baseline only. */
+  relaxedSimd?: "auto" | "on" | "off";
+  /** wasm: the wasm and the weights inside NAME.mjs (base64). */
+  embedWeights?: boolean;
+  /** Called before each long step, e.g. to print progress. */
+  onProgress?: (step: string) => void;
+}
+
+export interface Emitted {
+  files: TargetFile[];
+  /** What instantiate() needs, when the target can run in this process. */
+  parts?: unknown;
+}
+
+export interface Target {
+  readonly name: string;
+  /** One line for help texts. */
+  readonly description: string;
+  /** The default pass pipeline for this target. */
+  pipeline(): string[];
+  /** Whether the target runs `node` as it is; otherwise the driver decomposes it (or, in core form, reports it). */
+  supports(graph: Graph, node: Node): true | { unsupported: string };
+  /** Options this target rejects (a usage error), e.g. --embed-weights for wgsl. */
+  checkOptions?(options: TargetOptions): string | undefined;
+  emit(graph: Graph, options: TargetOptions): Emitted;
+}
