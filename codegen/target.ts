@@ -28,8 +28,8 @@ export interface Target {
   readonly name: string;
   /** One line for help texts. */
   readonly description: string;
-  /** The default pass pipeline for this target. */
-  pipeline(): string[];
+  /** The target's default pass pipeline, given the standard one (names only: codegen knows no passes). */
+  pipeline(standard: readonly string[]): string[];
   /** Whether the target runs `node` as it is; otherwise the driver decomposes it (or, in core form, reports it). */
   supports(graph: Graph, node: Node): true | { unsupported: string };
   /** Options this target rejects (a usage error), e.g. --embed-weights for wgsl. */
