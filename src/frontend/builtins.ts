@@ -2,7 +2,7 @@
 // declared with a parameter list so arguments are checked like a user block's.
 import type { Span, TypeName } from "../../grammar/index.js";
 import { numel, type Attrs, type DType, type InitKind } from "../ir/graph.js";
-import { unaryOps } from "../ir/ops.js";
+import { getOp, unaryOps, unaryScalar, type AttrSpec, type UnaryOp } from "../ir/ops.js";
 import { error } from "./diagnostics.js";
 import type { Elaborator } from "./elaborate.js";
 import { bindArgs, Env, type ParamSpec } from "./scope.js";
@@ -218,26 +218,34 @@ for (const op of ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]) {
   });
 }
 
-/** Unary ops that are also plain math on numbers. */
-const numeric: Record<string, (x: number) => number> = { exp: Math.exp, log: Math.log, sqrt: Math.sqrt, abs: Math.abs, neg: (x) => -x, tanh: Math.tanh };
-const attrsOf: Record<string, string> = {
-  clip: "min:float max:float", leaky_relu: "slope:float=0.01", elu: "alpha:float=1.0", gelu: 'approximate:string="none"',
-};
+/** Unary ops that are also plain math on numbers (with the registry's semantics). */
+const numeric = new Set<UnaryOp>(["exp", "log", "sqrt", "abs", "neg", "tanh"]);
+
+/** A unary op's attribute as a built-in's parameter: "slope:float=0.01". */
+function attrParam(name: string, spec: AttrSpec): string {
+  const d = spec.default;
+  // A float default keeps its point ("1.0"): the literal's type is the parameter's.
+  const text = typeof d === "string" ? JSON.stringify(d) : typeof d === "number" && spec.kind === "float" && Number.isInteger(d) ? d.toFixed(1) : String(d);
+  const dflt = d === undefined ? "" : `=${text}`;
+  return `${name}:${spec.kind}${dflt}`;
+}
+
+// Every unary op is a built-in of the same name, its attributes (and defaults) from the registry.
 for (const op of unaryOps) {
-  const attrNames = parseParams(attrsOf[op] ?? "").map((p) => p.name);
-  builtin(op, `x ${attrsOf[op] ?? ""}`, ([x, ...rest], site, el) => {
-    const f = numeric[op];
-    if (f && (x!.k === "int" || x!.k === "float")) {
-      const r = f(x!.v);
+  const schema = Object.entries(getOp(op).attrs);
+  builtin(op, ["x", ...schema.map(([name, spec]) => attrParam(name, spec))].join(" "), ([x, ...rest], site, el) => {
+    if (numeric.has(op) && (x!.k === "int" || x!.k === "float")) {
+      const r = unaryScalar(op, x!.v, {});
       if (!Number.isFinite(r)) throw error(`${op}(${show(x!)}) is not a finite number`, site.span);
       return float(r);
     }
     const t = tensorOf(x!, `${op}: the input`, spanOf(site, 0));
     const attrs: Attrs = {};
-    attrNames.forEach((n, i) => (attrs[n] = rest[i]!.k === "string" ? (rest[i] as { v: string }).v : num(rest[i]!)));
-    if (op === "gelu" && attrs.approximate !== "none" && attrs.approximate !== "tanh")
-      throw error(`gelu: approximate must be "none" or "tanh", found ${JSON.stringify(attrs.approximate)}`, site.span);
-    if (op === "clip" && (attrs.min as number) > (attrs.max as number)) throw error(`clip: min ${attrs.min} is greater than max ${attrs.max}`, site.span);
+    schema.forEach(([name, spec], i) => {
+      const v = rest[i]!.k === "string" ? (rest[i] as { v: string }).v : num(rest[i]!);
+      if (spec.values && !spec.values.includes(v as string)) throw error(`${op}: ${name} must be ${spec.values.map((s) => JSON.stringify(s)).join(" or ")}, found ${JSON.stringify(v)}`, site.span);
+      attrs[name] = v;
+    });
     return el.emit1(op, [t], attrs, site.span);
   });
 }

@@ -4,7 +4,8 @@
 import { typeNames } from "../../grammar/index.js";
 import type * as A from "../../grammar/index.js";
 import { emptyGraph, type Attrs, type DType, type Graph, type InitKind, type TensorType, type Weight } from "../ir/graph.js";
-import { getOp, ShapeError } from "../ir/ops.js";
+import { ShapeError } from "../ir/ops.js";
+import { addNode } from "../ir/rewrite.js";
 import { DiagnosticError, error, isStackOverflow, location, type Diagnostic, type Note } from "./diagnostics.js";
 import { bindArgs, checkType, closest, Env, type ParamSpec } from "./scope.js";
 import {
@@ -105,18 +106,17 @@ export class Elaborator {
 
   // ---- the graph -----------------------------------------------------------------------------
 
-  private newValue(type: TensorType, kind: "input" | "weight" | "const" | "node", producer?: number): TensorValue {
+  private newValue(type: TensorType, kind: "input" | "weight" | "const"): TensorValue {
     const id = this.graph.values.length;
-    this.graph.values.push({ id, type, kind, ...(producer !== undefined ? { producer } : {}) });
+    this.graph.values.push({ id, type, kind });
     return { k: "tensor", id, type };
   }
 
-  /** Adds a node; its output types come from the op's shape inference. */
+  /** Adds a node; its output types come from the op's shape inference (as every graph builder's do: rewrite.addNode). */
   emit(op: string, inputs: TensorValue[], attrs: Attrs, span: A.Span, opName = op): TensorValue[] {
-    const def = getOp(op);
-    let types: TensorType[];
+    let outs: number[];
     try {
-      types = def.infer(inputs.map((i) => i.type), attrs);
+      outs = addNode(this.graph, op, inputs.map((i) => i.id), attrs, this.path.join("."), { file: span.file, line: span.line, col: span.col });
     } catch (e) {
       if (e instanceof ShapeError) {
         const msg = e.message.startsWith(`${op}: `)
@@ -126,15 +126,8 @@ export class Elaborator {
       }
       throw e;
     }
-    const id = this.graph.nodes.length;
-    this.step(span, TENSOR_COST * types.length);
-    const outs = types.map((t) => this.newValue(t, "node", id));
-    this.graph.nodes.push({
-      id, op, attrs, path: this.path.join("."),
-      inputs: inputs.map((i) => i.id), outputs: outs.map((o) => o.id),
-      loc: { file: span.file, line: span.line, col: span.col },
-    });
-    return outs;
+    this.step(span, TENSOR_COST * outs.length);
+    return outs.map((id) => ({ k: "tensor", id, type: this.graph.values[id]!.type }));
   }
 
   emit1(op: string, inputs: TensorValue[], attrs: Attrs, span: A.Span, opName = op): TensorValue {

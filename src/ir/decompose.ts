@@ -3,14 +3,14 @@
 // until every node is accepted or in core form.
 import type { Graph, Node } from "./graph.js";
 import { getOp, type GraphBuilder } from "./ops.js";
-import { addConstant, addNode, compact, replaceUses } from "./rewrite.js";
+import { compact, Rewriter } from "./rewrite.js";
 
-/** A builder appending nodes to `g` at the place (path, loc) of `at`. */
-export function builderAt(g: Graph, at: Node): GraphBuilder {
+/** A builder appending nodes at the place (path, loc) of `at`. */
+export function builderAt(rw: Rewriter, at: Node): GraphBuilder {
   return {
-    node: (op, inputs, attrs) => addNode(g, op, inputs, attrs, at.path, at.loc),
-    constant: (shape, data) => addConstant(g, shape, data),
-    type: (v) => g.values[v]!.type,
+    node: (op, inputs, attrs) => rw.node(op, inputs, attrs, at.path, at.loc),
+    constant: (shape, data) => rw.constant(shape, data),
+    type: (v) => rw.g.values[v]!.type,
   };
 }
 
@@ -20,17 +20,18 @@ export function builderAt(g: Graph, at: Node): GraphBuilder {
  * left wanted but in core form (for the caller to report).
  */
 export function decompose(g: Graph, wanted: (g: Graph, n: Node) => boolean): { graph: Graph; stuck: Node[] } {
+  const rw = new Rewriter(g);
   const stuck: Node[] = [];
   for (let i = 0; i < g.nodes.length; i++) {
     const n = g.nodes[i]!;
     if (!wanted(g, n)) continue;
-    const outs = getOp(n.op).decompose?.(builderAt(g, n), n.inputs, n.attrs);
+    const outs = getOp(n.op).decompose?.(builderAt(rw, n), n.inputs, n.attrs);
     if (!outs) {
       stuck.push(n);
       continue;
     }
     // The new nodes were appended: the loop reaches them in turn.
-    n.outputs.forEach((o, k) => replaceUses(g, o, outs[k]!));
+    n.outputs.forEach((o, k) => rw.replace(o, outs[k]!));
   }
   return { graph: compact(g), stuck };
 }

@@ -4,6 +4,9 @@
 
 export type DType = "f32" | "i32" | "i64" | "bool";
 
+/** Tensor data in memory: i64 as BigInt64Array (integer values are held as Int32Array inside the compiler). */
+export type TensorData = Float32Array | Int32Array | BigInt64Array;
+
 export interface TensorType {
   dtype: DType;
   shape: number[];

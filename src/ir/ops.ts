@@ -304,9 +304,12 @@ function decomposeEpilogue(b: GraphBuilder, op: "conv2d" | "linear" | "matmul", 
   const act = activationOf(attrs);
   if (act === "prelu") {
     const y = without(["act"], inputs.length - 1);
-    const rank = b.type(y).shape.length;
-    // prelu's slopes run along axis 1, or channels-last along the last axis of a 4-D tensor.
-    return b.node("prelu", [y, e.slope!], epilogueChannelAxis(op, attrs, rank) !== 1 && rank === 4 ? { layout: "NHWC" } : {});
+    const shape = b.type(y).shape;
+    if (epilogueChannelAxis(op, attrs, shape.length) === 1) return b.node("prelu", [y, e.slope!], {});
+    // prelu's slopes run along axis 1: along the last axis, they apply to rows of channels.
+    const channels = shape[shape.length - 1]!;
+    const rows = b.node("reshape", [y], { shape: [numel(shape) / channels, channels] })[0]!;
+    return b.node("reshape", [b.node("prelu", [rows, e.slope!], {})[0]!], { shape: [...shape] });
   }
   if (act !== undefined) return b.node(act.op, [without(["act", ...Object.keys(act.attrs)])], act.attrs);
   if (e.residual !== undefined) return b.node("add", [without(["residual"], inputs.indexOf(e.residual)), e.residual], {});
@@ -712,8 +715,9 @@ export function attrProblems(op: string, attrs: Attrs): string[] {
   return problems;
 }
 
-/** Attributes typed by the registry (the verifier checks them against the schema). */
-export function attrsOf<N extends OpName>(node: { op: N; attrs: Attrs }): AttrsOf<N> {
+/** The attributes of a node of op `op`, typed by the registry (the verifier checks them against its schema). */
+export function attrsOf<N extends OpName>(node: Pick<Node, "op" | "attrs">, op: N): AttrsOf<N> {
+  if (node.op !== op) throw new Error(`attrsOf: a ${node.op} node read as ${op}`);
   return node.attrs as AttrsOf<N>;
 }
 

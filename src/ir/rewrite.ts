@@ -25,17 +25,101 @@ export function addConstant(g: Graph, shape: number[], data: Float32Array | Int3
   return v;
 }
 
-/** Redirects every use of `from` (node inputs and graph outputs) to `to`. */
-export function replaceUses(g: Graph, from: number, to: number): void {
-  for (const n of g.nodes) n.inputs = n.inputs.map((i) => (i === from ? to : i));
-  for (const p of g.outputs) if (p.value === from) p.value = to;
+/**
+ * A graph under rewriting with use-lists kept current: redirecting the uses of a value costs
+ * its readers, not a sweep of the graph. Passes change node inputs only through it (node(),
+ * replace(), setInputs()), so the lists stay true; compact() the graph when done.
+ */
+export class Rewriter {
+  private readonly readersOf = new Map<number, Node[]>();
+
+  constructor(readonly g: Graph) {
+    for (const n of g.nodes) this.track(n);
+  }
+
+  private track(n: Node): void {
+    for (const v of new Set(n.inputs)) (this.readersOf.get(v) ?? this.readersOf.set(v, []).get(v)!).push(n);
+  }
+
+  private untrack(n: Node): void {
+    for (const v of new Set(n.inputs)) {
+      const rs = this.readersOf.get(v);
+      if (rs) rs.splice(rs.indexOf(n), 1);
+    }
+  }
+
+  /** Appends a node (types inferred) and returns its output value ids. */
+  node(op: string, inputs: number[], attrs: Attrs, path = "", loc?: SourceLoc): number[] {
+    const outs = addNode(this.g, op, inputs, attrs, path, loc);
+    this.track(this.g.nodes[this.g.nodes.length - 1]!);
+    return outs;
+  }
+
+  constant(shape: number[], data: Float32Array | Int32Array, name?: string): number {
+    return addConstant(this.g, shape, data, name);
+  }
+
+  /** The nodes that read `value` (each once). */
+  readers(value: number): readonly Node[] {
+    return this.readersOf.get(value) ?? [];
+  }
+
+  /** The one node that reads `value`, and reads it once, when no graph output is `value` either. */
+  soleReader(value: number): Node | undefined {
+    const rs = this.readers(value);
+    if (rs.length !== 1 || this.g.outputs.some((p) => p.value === value)) return undefined;
+    return rs[0]!.inputs.filter((i) => i === value).length === 1 ? rs[0] : undefined;
+  }
+
+  /** Redirects every use of `from` (node inputs and graph outputs) to `to`. */
+  replace(from: number, to: number): void {
+    if (from === to) return;
+    for (const n of [...this.readers(from)]) this.setInputs(n, n.inputs.map((i) => (i === from ? to : i)));
+    for (const p of this.g.outputs) if (p.value === from) p.value = to;
+  }
+
+  /** Forgets the uses of `n`, whose result nobody reads any more (compact() then drops it). */
+  erase(n: Node): void {
+    this.setInputs(n, []);
+  }
+
+  /** Gives `n` new inputs. */
+  setInputs(n: Node, inputs: number[]): void {
+    this.untrack(n);
+    n.inputs = inputs;
+    this.track(n);
+  }
 }
 
-/** For each value id, the nodes that read it. */
-export function usersOf(g: Graph): Map<number, Node[]> {
-  const users = new Map<number, Node[]>();
-  for (const n of g.nodes) for (const i of new Set(n.inputs)) (users.get(i) ?? users.set(i, []).get(i)!).push(n);
-  return users;
+/**
+ * A local rewrite: given a node of one of `ops`, returns the value that now stands for its (only)
+ * output, or undefined when it does not apply.
+ */
+export interface Rule {
+  ops: readonly string[];
+  apply(rw: Rewriter, n: Node): number | undefined;
+}
+
+/**
+ * The greedy rewrite driver (MLIR's, tinygrad's PatternMatcher): visits nodes in order, nodes
+ * that rules create included, applying the first rule that fires until none does; then compacts.
+ * Nodes are in topological order and uses are redirected at once, so a rule always sees
+ * rewritten inputs.
+ */
+export function applyRules(g: Graph, rules: readonly Rule[]): Graph {
+  const rw = new Rewriter(g);
+  const byOp = new Map<string, Rule[]>();
+  for (const r of rules) for (const op of r.ops) (byOp.get(op) ?? byOp.set(op, []).get(op)!).push(r);
+  for (let i = 0; i < g.nodes.length; i++) {
+    const n = g.nodes[i]!;
+    for (const r of byOp.get(n.op) ?? []) {
+      const to = r.apply(rw, n);
+      if (to === undefined) continue;
+      rw.replace(n.outputs[0]!, to);
+      break;
+    }
+  }
+  return compact(g);
 }
 
 /** The node producing `value`, if any. */

@@ -1,6 +1,6 @@
 // The IR verifier: structural invariants and types. Run after every pass in tests.
 import { numel, type Graph } from "./graph.js";
-import { getOp } from "./ops.js";
+import { attrProblems, getOp, isOp } from "./ops.js";
 
 export class VerifyError extends Error {}
 
@@ -38,6 +38,11 @@ export function verify(g: Graph): void {
       if (defined.has(id)) problems.push(`${where}: output %${id} is defined twice`);
       defined.add(id);
     }
+    if (!isOp(n.op)) {
+      problems.push(`${where}: unknown op`);
+      return;
+    }
+    for (const p of attrProblems(n.op, n.attrs)) problems.push(`${where}: ${p}`);
     try {
       const types = getOp(n.op).infer(n.inputs.map((id) => g.values[id]!.type), n.attrs);
       types.forEach((t, j) => {

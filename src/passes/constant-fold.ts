@@ -1,7 +1,7 @@
 // Evaluates nodes whose inputs are all constants with the reference interpreter's own kernels
 // (a one-node graph), so folding agrees with execution bit for bit.
 import { numel, type Graph, type Node } from "../ir/graph.js";
-import { addConstant, compact, replaceUses } from "../ir/rewrite.js";
+import { compact, Rewriter } from "../ir/rewrite.js";
 import { interpret } from "../interp/index.js";
 import { registerPass } from "./manager.js";
 
@@ -18,6 +18,7 @@ function foldable(g: Graph, n: Node, isConst: (v: number) => boolean): boolean {
 }
 
 export function constantFold(g: Graph): Graph {
+  const rw = new Rewriter(g);
   const data = new Map(g.constants.map((c) => [c.value, c]));
   const isConst = (v: number) => data.has(v);
   for (const n of [...g.nodes]) {
@@ -29,9 +30,9 @@ export function constantFold(g: Graph): Graph {
     };
     const result = interpret(tiny, new Map(), {});
     n.outputs.forEach((o, i) => {
-      const v = addConstant(g, g.values[o]!.type.shape, (result[String(i)] as Float32Array | Int32Array).slice()); // kernels may return an input buffer
+      const v = rw.constant(g.values[o]!.type.shape, (result[String(i)] as Float32Array | Int32Array).slice()); // kernels may return an input buffer
       data.set(v, g.constants[g.constants.length - 1]!);
-      replaceUses(g, o, v);
+      rw.replace(o, v);
     });
   }
   return compact(g);

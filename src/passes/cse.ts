@@ -1,7 +1,7 @@
 // Common-subexpression elimination: nodes with the same op, attributes and inputs compute the
 // same values (every op is pure), and so do small constants with the same data.
 import type { Attrs, Graph } from "../ir/graph.js";
-import { compact, replaceUses } from "../ir/rewrite.js";
+import { compact, Rewriter } from "../ir/rewrite.js";
 import { registerPass } from "./manager.js";
 
 /** Constants up to this size are compared by content; weights are never equal in practice. */
@@ -12,10 +12,11 @@ const bytes = (d: Float32Array | Int32Array) => new Uint8Array(d.buffer, d.byteO
 const attrKey = (a: Attrs) => JSON.stringify(Object.keys(a).sort().map((k) => [k, a[k]]));
 
 export function cse(g: Graph): Graph {
+  const rw = new Rewriter(g);
   const seen = new Map<string, number[]>();
   const merge = (key: string, outs: number[]) => {
     const prev = seen.get(key);
-    if (prev) outs.forEach((o, i) => replaceUses(g, o, prev[i]!));
+    if (prev) outs.forEach((o, i) => rw.replace(o, prev[i]!));
     else seen.set(key, outs);
   };
   for (const c of g.constants)

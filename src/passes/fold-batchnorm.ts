@@ -3,24 +3,24 @@
 // weights of each output channel and the bias becomes b * s + t; anywhere else the batchnorm
 // becomes a mul and an add of per-channel constants (elementwise, for fusion downstream).
 import type { Graph, Node } from "../ir/graph.js";
-import { epilogueInputs, isNHWC } from "../ir/ops.js";
-import { addConstant, addNode, compact, constantData, producer, replaceUses, usersOf } from "../ir/rewrite.js";
-import { soleUser } from "./fuse-epilogue.js";
+import { attrsOf, epilogueInputs, isNHWC } from "../ir/ops.js";
+import { compact, constantData, producer, Rewriter } from "../ir/rewrite.js";
 import { registerPass } from "./manager.js";
 
 /** Per-channel scale and shift of a batchnorm with constant statistics. */
 function affine(g: Graph, bn: Node): { s: Float64Array; t: Float64Array } | undefined {
   const [gamma, beta, mean, variance] = bn.inputs.slice(1).map((v) => constantData(g, v));
   if (!gamma || !beta || !mean || !variance) return undefined;
-  const s = Float64Array.from(gamma, (gv, c) => gv / Math.sqrt(variance[c]! + (bn.attrs.eps as number)));
+  const s = Float64Array.from(gamma, (gv, c) => gv / Math.sqrt(variance[c]! + attrsOf(bn, "batchnorm").eps));
   return { s, t: Float64Array.from(beta, (bv, c) => bv - mean[c]! * s[c]!) };
 }
 
 /** The conv2d / linear (constant weights, no residual or activation yet) that bn can fold into. */
-function foldTarget(g: Graph, bn: Node, users: Map<number, Node[]>): Node | undefined {
+function foldTarget(rw: Rewriter, bn: Node): Node | undefined {
+  const g = rw.g;
   const x = bn.inputs[0]!;
   const p = producer(g, x);
-  if (!p || (p.op !== "conv2d" && p.op !== "linear") || soleUser(g, users, x) !== bn) return undefined;
+  if (!p || (p.op !== "conv2d" && p.op !== "linear") || rw.soleReader(x) !== bn) return undefined;
   if (p.attrs.residual === true || (p.attrs.act ?? null) !== null || !constantData(g, p.inputs[1]!)) return undefined;
   const bias = epilogueInputs(p.inputs, p.attrs).bias;
   if (bias !== undefined && !constantData(g, bias)) return undefined;
@@ -31,11 +31,12 @@ function foldTarget(g: Graph, bn: Node, users: Map<number, Node[]>): Node | unde
 }
 
 /** Keeps a checkpoint name on a rewritten constant only when nothing else still reads the old one. */
-function nameFor(g: Graph, users: Map<number, Node[]>, v: number): string | undefined {
-  return users.get(v)?.length === 1 ? g.constants.find((c) => c.value === v)?.name : undefined;
+function nameFor(rw: Rewriter, v: number): string | undefined {
+  return rw.readers(v).length === 1 ? rw.g.constants.find((c) => c.value === v)?.name : undefined;
 }
 
-function fold(g: Graph, p: Node, bn: Node, s: Float64Array, t: Float64Array, users: Map<number, Node[]>): void {
+function fold(rw: Rewriter, p: Node, bn: Node, s: Float64Array, t: Float64Array): void {
+  const g = rw.g;
   const w = p.inputs[1]!;
   const wData = constantData(g, w)!;
   const per = wData.length / s.length; // weights are [out, ...] in both ops
@@ -44,29 +45,29 @@ function fold(g: Graph, p: Node, bn: Node, s: Float64Array, t: Float64Array, use
   const e = epilogueInputs(p.inputs, p.attrs);
   const b = e.bias !== undefined ? constantData(g, e.bias)! : undefined;
   const bias = Float32Array.from(t, (tc, c) => (b ? b[c]! * s[c]! : 0) + tc);
-  const biasName = e.bias !== undefined ? nameFor(g, users, e.bias) : undefined;
-  p.inputs = [p.inputs[0]!, addConstant(g, g.values[w]!.type.shape, scaled, nameFor(g, users, w)), addConstant(g, [s.length], bias, biasName)];
+  const biasName = e.bias !== undefined ? nameFor(rw, e.bias) : undefined;
+  rw.setInputs(p, [p.inputs[0]!, rw.constant(g.values[w]!.type.shape, scaled, nameFor(rw, w)), rw.constant([s.length], bias, biasName)]);
   p.attrs = { ...p.attrs, bias: true };
-  replaceUses(g, bn.outputs[0]!, p.outputs[0]!);
+  rw.replace(bn.outputs[0]!, p.outputs[0]!);
 }
 
 /** mul and add by constants shaped to broadcast along the channel axis. */
-function toAffine(g: Graph, bn: Node, s: Float64Array, t: Float64Array): void {
-  const rank = g.values[bn.inputs[0]!]!.type.shape.length;
+function toAffine(rw: Rewriter, bn: Node, s: Float64Array, t: Float64Array): void {
+  const rank = rw.g.values[bn.inputs[0]!]!.type.shape.length;
   const shape = isNHWC(bn.attrs) ? [s.length] : [s.length, ...Array<number>(rank - 2).fill(1)];
-  const [m] = addNode(g, "mul", [bn.inputs[0]!, addConstant(g, shape, Float32Array.from(s))], {}, bn.path, bn.loc);
-  const [y] = addNode(g, "add", [m!, addConstant(g, shape, Float32Array.from(t))], {}, bn.path, bn.loc);
-  replaceUses(g, bn.outputs[0]!, y!);
+  const [m] = rw.node("mul", [bn.inputs[0]!, rw.constant(shape, Float32Array.from(s))], {}, bn.path, bn.loc);
+  const [y] = rw.node("add", [m!, rw.constant(shape, Float32Array.from(t))], {}, bn.path, bn.loc);
+  rw.replace(bn.outputs[0]!, y!);
 }
 
 export function foldBatchnorm(g: Graph): Graph {
-  const users = usersOf(g);
+  const rw = new Rewriter(g);
   for (const bn of g.nodes.filter((n) => n.op === "batchnorm")) {
     const st = affine(g, bn);
     if (!st) continue;
-    const p = foldTarget(g, bn, users);
-    if (p) fold(g, p, bn, st.s, st.t, users);
-    else toAffine(g, bn, st.s, st.t);
+    const p = foldTarget(rw, bn);
+    if (p) fold(rw, p, bn, st.s, st.t);
+    else toAffine(rw, bn, st.s, st.t);
   }
   return compact(g);
 }

@@ -4,19 +4,17 @@
 // inside the region (no recomputation, nothing written to memory twice). Runs after
 // fuse-epilogue, so what is left of a chain after the conv/linear epilogue fuses here.
 import type { Graph, Node } from "../ir/graph.js";
-import { fusedProgram, getOp, type FusedStep } from "../ir/ops.js";
-import { addNode, compact, replaceUses, usersOf } from "../ir/rewrite.js";
+import { fusedProgram, isBinaryOp, isUnaryOp, type FusedStep } from "../ir/ops.js";
+import { compact, Rewriter } from "../ir/rewrite.js";
 import { registerPass } from "./manager.js";
 
 /**
- * Ops a fused program can evaluate: elementwise/broadcast by class, on floats (the program
- * computes in float). Excluded: cast (changes dtype), and prelu / batchnorm, which broadcast
- * along a channel axis a program step does not carry.
+ * Ops a fused program can evaluate: the elementwise and broadcast ops with per-element
+ * semantics in the registry (unary and binary), on floats (the program computes in float). Not
+ * cast (changes dtype), prelu or batchnorm (they broadcast along a channel axis a step does not carry).
  */
 function fusable(g: Graph, n: Node): boolean {
-  const cls = getOp(n.op).cls;
-  return (cls === "elementwise" || cls === "broadcast") && !["cast", "prelu", "batchnorm"].includes(n.op) &&
-    [...n.inputs, ...n.outputs].every((v) => g.values[v]!.type.dtype === "f32");
+  return (isUnaryOp(n.op) || isBinaryOp(n.op) || n.op === "fused_elementwise") && [...n.inputs, ...n.outputs].every((v) => g.values[v]!.type.dtype === "f32");
 }
 
 /** The program of `region` (in topological order) reading `inputs`: existing fused nodes are inlined. */
@@ -38,7 +36,7 @@ function program(region: Node[], inputs: number[]): FusedStep[] {
 }
 
 export function fuseElementwise(g: Graph): Graph {
-  const users = usersOf(g);
+  const rw = new Rewriter(g);
   const outputs = new Set(g.outputs.map((p) => p.value));
   const taken = new Set<Node>();
   for (let i = g.nodes.length - 1; i >= 0; i--) {
@@ -57,7 +55,7 @@ export function fuseElementwise(g: Graph): Graph {
     while (candidates.size) {
       const p = [...candidates].reduce((a, b) => (a.id > b.id ? a : b));
       candidates.delete(p);
-      if (!outputs.has(p.outputs[0]!) && users.get(p.outputs[0]!)!.every((u) => region.has(u))) {
+      if (!outputs.has(p.outputs[0]!) && rw.readers(p.outputs[0]!).every((u) => region.has(u))) {
         region.add(p);
         consider(p);
       }
@@ -66,8 +64,8 @@ export function fuseElementwise(g: Graph): Graph {
     if (region.size === 1) continue;
     const ordered = [...region].sort((a, b) => a.id - b.id);
     const inputs = [...new Set(ordered.flatMap((n) => n.inputs).filter((v) => !ordered.some((n) => n.outputs.includes(v))))];
-    const [out] = addNode(g, "fused_elementwise", inputs, { program: program(ordered, inputs) }, root.path, root.loc);
-    replaceUses(g, root.outputs[0]!, out!);
+    const [out] = rw.node("fused_elementwise", inputs, { program: program(ordered, inputs) }, root.path, root.loc);
+    rw.replace(root.outputs[0]!, out!);
   }
   return compact(g);
 }

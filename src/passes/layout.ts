@@ -4,21 +4,19 @@
 // know nothing of layouts; those that move only size-1 dimensions become reshapes, and pairs
 // that cancel go.
 import { numel, type Graph, type Node } from "../ir/graph.js";
-import { getOp, isNHWC } from "../ir/ops.js";
+import { attrsOf, getOp, isNHWC } from "../ir/ops.js";
 import { addConstant, addNode, compact, constantData, producer } from "../ir/rewrite.js";
+import { permute, strides, TO_NCHW, TO_NHWC } from "../ir/shape.js";
 import { canonicalize } from "./canonicalize.js";
 import { registerPass } from "./manager.js";
 
-const TO_NHWC = [0, 2, 3, 1];
-const TO_NCHW = [0, 3, 1, 2];
-const spatialOps = new Set(["conv2d", "maxpool", "avgpool", "global_avgpool", "batchnorm", "prelu"]);
 
 const rank = (g: Graph, v: number) => g.values[v]!.type.shape.length;
 
 function transposeData(data: Float32Array | Int32Array, shape: readonly number[], perm: readonly number[]): Float32Array | Int32Array {
   const out = new (data.constructor as Float32ArrayConstructor | Int32ArrayConstructor)(data.length);
-  const outShape = perm.map((p) => shape[p]!);
-  const stride = shape.map((_, i) => numel(shape.slice(i + 1)));
+  const outShape = permute(shape, perm);
+  const stride = strides(shape);
   const idx = outShape.map(() => 0);
   for (let i = 0; i < out.length; i++) {
     out[i] = data[idx.reduce((s, x, d) => s + x * stride[perm[d]!]!, 0)]!;
@@ -36,13 +34,13 @@ export function assignLayout(g: Graph): Graph {
   const path = (v: number) => producer(g, v)?.path ?? "";
   const twin = (v: number): number => {
     let t = nhwc.get(v);
-    if (t === undefined) nhwc.set(v, (t = addNode(g, "transpose", [v], { perm: TO_NHWC }, path(v))[0]!));
+    if (t === undefined) nhwc.set(v, (t = addNode(g, "transpose", [v], { perm: [...TO_NHWC] }, path(v))[0]!));
     return t;
   };
   const back = (v: number): number => {
     if (!moved.has(v)) return v;
     let t = nchw.get(v);
-    if (t === undefined) nchw.set(v, (t = addNode(g, "transpose", [nhwc.get(v)!], { perm: TO_NCHW }, path(v))[0]!));
+    if (t === undefined) nchw.set(v, (t = addNode(g, "transpose", [nhwc.get(v)!], { perm: [...TO_NCHW] }, path(v))[0]!));
     return t;
   };
   /** An operand of a converted elementwise op, lined up with its channels-last result (lower ranks broadcast from the right). */
@@ -51,16 +49,17 @@ export function assignLayout(g: Graph): Graph {
     if (numel(shape) === 1) return v;
     const padded = [...Array<number>(4 - shape.length).fill(1), ...shape];
     const data = constantData(g, v);
-    if (data) return addConstant(g, TO_NHWC.map((p) => padded[p]!), transposeData(data, padded, TO_NHWC));
+    if (data) return addConstant(g, permute(padded, TO_NHWC), transposeData(data, padded, TO_NHWC));
     if (shape.length === 4) return twin(v);
     const r = addNode(g, "reshape", [v], { shape: padded }, path(v))[0]!;
-    return addNode(g, "transpose", [r], { perm: TO_NHWC }, path(v))[0]!;
+    return addNode(g, "transpose", [r], { perm: [...TO_NHWC] }, path(v))[0]!;
   };
   const convert = (n: Node): number[] | undefined => {
-    if (spatialOps.has(n.op)) {
+    const spatial = getOp(n.op).traits.layout;
+    if (spatial) {
       if (isNHWC(n.attrs) || rank(g, n.inputs[0]!) !== 4) return undefined;
-      // Data and a residual are activations; weights keep PyTorch layout.
-      const inputs = n.inputs.map((v, i) => (i === 0 || (rank(g, v) === 4 && n.op === "conv2d" && i >= 2) ? twin(v) : v));
+      // 4-D inputs other than weights (data, a residual) are activations; weights keep PyTorch layout.
+      const inputs = n.inputs.map((v, i) => (!spatial.weights.includes(i) && rank(g, v) === 4 ? twin(v) : v));
       return addNode(g, n.op, inputs, { ...n.attrs, layout: "NHWC" }, n.path, n.loc);
     }
     const cls = getOp(n.op).cls;
@@ -92,7 +91,7 @@ function simplifyTransposes(g: Graph): Graph {
   for (const n of g.nodes) {
     if (n.op !== "transpose") continue;
     const shape = g.values[n.inputs[0]!]!.type.shape;
-    const kept = (n.attrs.perm as number[]).filter((p) => shape[p] !== 1);
+    const kept = attrsOf(n, "transpose").perm.filter((p) => shape[p] !== 1);
     if (kept.every((p, i) => i === 0 || kept[i - 1]! < p)) {
       n.op = "reshape";
       n.attrs = { shape: g.values[n.outputs[0]!]!.type.shape };

@@ -2,7 +2,7 @@
 // key and value projections) become one linear over the concatenated weights (and biases),
 // whose output a split hands back: one big matmul instead of several thin ones.
 import type { Graph, Node } from "../ir/graph.js";
-import { addConstant, addNode, compact, constantData, replaceUses } from "../ir/rewrite.js";
+import { compact, constantData, Rewriter } from "../ir/rewrite.js";
 import { registerPass } from "./manager.js";
 
 function concatRows(parts: (Float32Array | Int32Array)[]): Float32Array {
@@ -20,17 +20,18 @@ function commonPath(paths: string[]): string {
   return common.join(".");
 }
 
-function pack(g: Graph, group: Node[]): void {
+function pack(rw: Rewriter, group: Node[]): void {
+  const g = rw.g;
   const [first] = group as [Node, ...Node[]];
   const rows = group.map((n) => g.values[n.inputs[1]!]!.type.shape[0]!);
   const inF = g.values[first.inputs[1]!]!.type.shape[1]!;
-  const inputs = [first.inputs[0]!, addConstant(g, [rows.reduce((a, b) => a + b), inF], concatRows(group.map((n) => constantData(g, n.inputs[1]!)!)))];
-  if (first.attrs.bias === true) inputs.push(addConstant(g, [rows.reduce((a, b) => a + b)], concatRows(group.map((n) => constantData(g, n.inputs[2]!)!))));
+  const inputs = [first.inputs[0]!, rw.constant([rows.reduce((a, b) => a + b), inF], concatRows(group.map((n) => constantData(g, n.inputs[1]!)!)))];
+  if (first.attrs.bias === true) inputs.push(rw.constant([rows.reduce((a, b) => a + b)], concatRows(group.map((n) => constantData(g, n.inputs[2]!)!))));
   const path = commonPath(group.map((n) => n.path));
-  const [y] = addNode(g, "linear", inputs, first.attrs, path, first.loc);
+  const [y] = rw.node("linear", inputs, first.attrs, path, first.loc);
   const rank = g.values[y!]!.type.shape.length;
-  const parts = addNode(g, "split", [y!], { axis: rank - 1, sizes: rows }, path, first.loc);
-  group.forEach((n, i) => replaceUses(g, n.outputs[0]!, parts[i]!));
+  const parts = rw.node("split", [y!], { axis: rank - 1, sizes: rows }, path, first.loc);
+  group.forEach((n, i) => rw.replace(n.outputs[0]!, parts[i]!));
 }
 
 export function packQkv(g: Graph): Graph {
@@ -42,7 +43,8 @@ export function packQkv(g: Graph): Graph {
     const key = `${n.inputs[0]} ${n.attrs.bias === true}`;
     (groups.get(key) ?? groups.set(key, []).get(key)!).push(n);
   }
-  for (const group of groups.values()) if (group.length >= 2) pack(g, group);
+  const rw = new Rewriter(g);
+  for (const group of groups.values()) if (group.length >= 2) pack(rw, group);
   return compact(g);
 }
 

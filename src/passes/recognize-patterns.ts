@@ -8,8 +8,8 @@
 // if none of them has a use outside the pattern. Sweeps repeat until nothing changes, since a
 // rewrite can expose another (x * hard_sigmoid(x)).
 import type { Attrs, Graph, Node } from "../ir/graph.js";
-import { ShapeError, normAxis } from "../ir/ops.js";
-import { addConstant, addNode, compact, constantData, replaceUses, usersOf } from "../ir/rewrite.js";
+import { attrsOf, normAxis, ShapeError, type AttrsOf } from "../ir/ops.js";
+import { compact, constantData, Rewriter } from "../ir/rewrite.js";
 import { registerPass } from "./manager.js";
 
 interface Match {
@@ -21,14 +21,14 @@ interface Match {
 }
 
 class Ctx {
-  readonly users: Map<number, Node[]>;
+  readonly rw: Rewriter;
   readonly outputs: Set<number>;
   readonly consumed = new Set<Node>();
-  /** Nodes added during this sweep are not in `users`; matches never swallow them. */
+  /** Nodes added during this sweep; matches never swallow them. */
   readonly fresh: number;
 
   constructor(readonly g: Graph) {
-    this.users = usersOf(g);
+    this.rw = new Rewriter(g);
     this.outputs = new Set(g.outputs.map((p) => p.value));
     this.fresh = g.nodes.length;
   }
@@ -53,7 +53,7 @@ class Ctx {
   }
 
   private singleUse(v: number): boolean {
-    return (this.users.get(v)?.length ?? 0) === 1 && !this.outputs.has(v);
+    return this.rw.readers(v).length === 1 && !this.outputs.has(v);
   }
 
   /**
@@ -93,7 +93,7 @@ class Ctx {
     }
     for (const n of nodes)
       for (const o of n.outputs)
-        if (o !== root && (this.outputs.has(o) || this.users.get(o)?.some((u) => !nodes.has(u)))) return undefined;
+        if (o !== root && (this.outputs.has(o) || this.rw.readers(o).some((u) => !nodes.has(u)))) return undefined;
     return nodes;
   }
 }
@@ -169,8 +169,8 @@ function gelu(cx: Ctx, v: number): Match | undefined {
 
 /** The axis of a one-axis keepdim reduction `n`. */
 function reducedAxis(cx: Ctx, n: Node): number | undefined {
-  const axes = n.attrs.axes as number[];
-  return n.attrs.keepdim === true && axes.length === 1 ? normAxis(axes[0]!, cx.g.values[n.inputs[0]!]!.type.shape.length) : undefined;
+  const { axes, keepdim } = n.attrs as AttrsOf<"reduce_sum">; // the reductions share one schema
+  return keepdim === true && axes.length === 1 ? normAxis(axes[0]!, cx.g.values[n.inputs[0]!]!.type.shape.length) : undefined;
 }
 
 /** exp(x) / sum(exp(x), axis, keepdim), or with exp(x - max(x, axis, keepdim)). */
@@ -204,7 +204,7 @@ function attention(cx: Ctx, v: number): Match | undefined {
   const [p, val] = out.inputs as [number, number];
   const sm = cx.def(p, "softmax");
   const spelled = sm ? undefined : softmaxOf(cx, p);
-  const scores = sm && normAxis(sm.attrs.axis as number, 4) === 3 ? sm.inputs[0] : spelled?.axis === 3 ? spelled.x : undefined;
+  const scores = sm && normAxis(attrsOf(sm, "softmax").axis, 4) === 3 ? sm.inputs[0] : spelled?.axis === 3 ? spelled.x : undefined;
   if (scores === undefined) return undefined;
   const scaled = (s: number) => {
     const { c, terms } = cx.product(s);
@@ -218,23 +218,23 @@ function attention(cx: Ctx, v: number): Match | undefined {
   const [q, kT] = found.qk.inputs as [number, number];
   // k as [B, H, S, D]: fold the transpose that made kT when there is one.
   const t = cx.def(kT, "transpose");
-  const perm = t && (t.attrs.perm as number[]);
+  const perm = t && attrsOf(t, "transpose").perm;
   const kPerm = perm ? [perm[0]!, perm[1]!, perm[3]!, perm[2]!] : [0, 1, 3, 2];
   const src = t ? t.inputs[0]! : kT;
   if (cx.g.values[src]!.type.shape.length !== 4) return undefined;
-  const k = kPerm.every((d, i) => d === i) ? src : addNode(cx.g, "transpose", [src], { perm: kPerm }, out.path)[0]!;
+  const k = kPerm.every((d, i) => d === i) ? src : cx.rw.node("transpose", [src], { perm: kPerm }, out.path)[0]!;
   const inputs = [q, k, val, ...(found.mask !== undefined ? [found.mask] : [])];
   return { op: "attention", inputs, attrs: { scale: found.scale! }, leaves: [q, src, val, ...(found.mask !== undefined ? [found.mask] : [])] };
 }
 
 /** A layernorm parameter as a [d] vector: `v` itself, or a constant broadcast along the last axis. */
 function param(cx: Ctx, v: number | undefined, d: number, fill: number): number | undefined {
-  if (v === undefined) return addConstant(cx.g, [d], new Float32Array(d).fill(fill));
+  if (v === undefined) return cx.rw.constant([d], new Float32Array(d).fill(fill));
   const shape = cx.g.values[v]!.type.shape;
   if (shape.length === 1 && shape[0] === d) return v;
   const data = constantData(cx.g, v);
   if (!(data instanceof Float32Array) || shape.slice(0, -1).some((s) => s !== 1) || (data.length !== 1 && data.length !== d)) return undefined;
-  return addConstant(cx.g, [d], data.length === d ? data.slice() : new Float32Array(d).fill(data[0]!));
+  return cx.rw.constant([d], data.length === d ? data.slice() : new Float32Array(d).fill(data[0]!));
 }
 
 /** (x - mean(x)) / sqrt(mean((x - mean(x))^2) + eps), over the last axis, in its usual spellings. */
@@ -297,14 +297,14 @@ function apply(cx: Ctx, root: Node, m: Match): boolean {
   if (!region) return false;
   let fused: number;
   try {
-    fused = addNode(cx.g, m.op, m.inputs, m.attrs, root.path, root.loc)[0]!;
+    fused = cx.rw.node(m.op, m.inputs, m.attrs, root.path, root.loc)[0]!;
   } catch (e) {
     if (e instanceof ShapeError) return false;
     throw e;
   }
   const [a, b] = [cx.g.values[fused]!.type, cx.g.values[out]!.type];
   if (a.dtype !== b.dtype || a.shape.join() !== b.shape.join()) return false;
-  replaceUses(cx.g, out, fused);
+  cx.rw.replace(out, fused);
   for (const n of region) cx.consumed.add(n);
   return true;
 }
