@@ -1,13 +1,18 @@
-// IR graph -> ONNX ModelProto (opset 17, IR version 8). Every IR op maps to one or more
-// standard ONNX nodes with PyTorch's semantics (the interpreter's); weights and constants become
-// initializers, weights under their checkpoint names.
+// IR graph -> ONNX ModelProto (opset 17, IR version 8). The graph is first lowered to core ops
+// (fused epilogues, channels-last layouts, fused_elementwise and attention become their registry
+// decompositions); then every core op maps to one or more standard ONNX nodes with PyTorch's
+// semantics (the interpreter's); weights and constants become initializers, weights under their
+// checkpoint names.
 //
 // Naming: graph inputs keep their port names, outputs their port names (an Identity node is
 // added when an output is not a node result of its own, e.g. a graph input, a weight, or a value
 // that is already another output), initializers of weights their checkpoint names; every other
 // tensor gets a fresh name that collides with none of these.
-import { numel, type Attrs, type DType, type Graph, type Node, type TensorType } from "../ir/graph.js";
-import { epilogueInputs, fusedProgram, getOp, isNHWC, unaryOps } from "../ir/ops.js";
+import { decompose } from "../ir/decompose.js";
+import { numel, type DType, type Graph, type Node, type TensorType } from "../ir/graph.js";
+import { attrsOf, binaryOps, isOp, type AttrsOf, type BinaryOp, type OpName, type UnaryOp } from "../ir/ops.js";
+import { sameShape } from "../ir/shape.js";
+import { GELU_TANH_CUBIC, SQRT_2_OVER_PI } from "../base/math.js";
 import type { TensorData } from "../weights/tensor.js";
 import { AttrType, DataType, encodeModel, type AttributeMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg } from "./proto.js";
 
@@ -57,6 +62,7 @@ class Builder {
   private readonly names = new Map<number, string>();
   private readonly emitted = new Set<number>();
   private readonly scalars = new Map<string, string>();
+  /** The IR node being lowered: it names the ONNX nodes and tensors made for it. */
   current: Node | undefined;
 
   constructor(
@@ -135,9 +141,14 @@ class Builder {
     return name;
   }
 
-  /** An int64 1-D initializer (shapes, axes, split sizes, slice bounds). */
-  i64(base: string, values: readonly number[]): string {
-    const name = this.fresh(base);
+  /** The base of the current node's fresh tensor names. */
+  private get base(): string {
+    return `t${this.current!.outputs[0]}`;
+  }
+
+  /** An int64 1-D initializer (shapes, axes, split sizes, slice bounds), named after the current node. */
+  i64(what: string, values: readonly number[]): string {
+    const name = this.fresh(`${this.base}_${what}`);
     this.initializer(name, "i64", [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
     return name;
   }
@@ -153,283 +164,145 @@ class Builder {
   }
 
   /** A node with one fresh intermediate output. */
-  tmp(op: string, inputs: string[], attribute: AttributeMsg[] = [], base = "tmp"): string {
-    return this.node(op, inputs, [this.fresh(base)], attribute);
-  }
-
-  /** Emits `op` (a unary IR op, or prelu with `slope`) from `x` into `y`; attributes from `a`. */
-  unary(op: string, a: Attrs, x: string, y: string, base: string, slope?: { name: string; shape: readonly number[]; rank: number; channelLast: boolean }): void {
-    const t = (o: string, inputs: string[], attribute: AttributeMsg[] = []) => this.tmp(o, inputs, attribute, base);
-    switch (op) {
-      case "relu":
-      case "sigmoid":
-      case "tanh":
-      case "exp":
-      case "log":
-      case "sqrt":
-      case "erf":
-      case "neg":
-      case "abs":
-        this.node(simpleUnary[op]!, [x], [y]);
-        return;
-      case "selu":
-        // ONNX's default alpha and gamma are PyTorch's constants rounded to float32.
-        this.node("Selu", [x], [y]);
-        return;
-      case "relu6":
-        this.node("Clip", [x, this.scalar(0), this.scalar(6)], [y]);
-        return;
-      case "clip":
-        this.node("Clip", [x, a.min == null ? "" : this.scalar(a.min as number), a.max == null ? "" : this.scalar(a.max as number)], [y]);
-        return;
-      case "silu":
-        this.node("Mul", [x, t("Sigmoid", [x])], [y]);
-        return;
-      case "hard_sigmoid":
-        // PyTorch: relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1); ONNX's defaults (0.2, 0.5) differ.
-        this.node("HardSigmoid", [x], [y], [f("alpha", 1 / 6), f("beta", 0.5)]);
-        return;
-      case "hard_swish":
-        // ONNX HardSwish is x * max(0, min(1, x/6 + 1/2)) = x * relu6(x + 3) / 6, as in PyTorch.
-        this.node("HardSwish", [x], [y]);
-        return;
-      case "leaky_relu":
-        this.node("LeakyRelu", [x], [y], [f("alpha", a.slope as number)]);
-        return;
-      case "elu":
-        this.node("Elu", [x], [y], [f("alpha", a.alpha as number)]);
-        return;
-      case "gelu": {
-        // Opset 17 has no Gelu (it arrived in opset 20): build PyTorch's formulas.
-        let inner: string;
-        if (a.approximate === "tanh") {
-          // tanh(sqrt(2/pi) * (x + 0.044715 x^3))
-          const x3 = t("Mul", [t("Mul", [x, x]), x]);
-          const poly = t("Add", [x, t("Mul", [x3, this.scalar(0.044715)])]);
-          inner = t("Tanh", [t("Mul", [poly, this.scalar(Math.sqrt(2 / Math.PI))])]);
-        } else if (a.approximate === "none" || a.approximate === undefined) {
-          // erf(x / sqrt 2), as x * (1/sqrt 2) like PyTorch's kernel
-          inner = t("Erf", [t("Mul", [x, this.scalar(Math.SQRT1_2)])]);
-        } else throw new OnnxExportError(`gelu: unknown approximate ${JSON.stringify(a.approximate)}`);
-        const half = t("Mul", [x, this.scalar(0.5)]);
-        this.node("Mul", [half, t("Add", [inner, this.scalar(1)])], [y]);
-        return;
-      }
-      case "prelu": {
-        if (!slope) throw new OnnxExportError("prelu without a slope");
-        // PRelu broadcasts the slope numpy-style (from the right). The IR applies it along the
-        // channel axis: axis 1 (reshape [n] to [n, 1, ..., 1]) or, channels-last, the last axis.
-        const n1 = numel(slope.shape);
-        const shape = slope.rank >= 2 && !slope.channelLast ? [n1, ...Array<number>(slope.rank - 2).fill(1)] : [n1];
-        const s = shape.length === slope.shape.length && shape.every((d, k) => d === slope.shape[k]) ? slope.name : t("Reshape", [slope.name, this.i64(`${base}_slope_shape`, shape)]);
-        this.node("PRelu", [x, s], [y]);
-        return;
-      }
-      default:
-        throw new OnnxExportError(`no ONNX lowering for unary op \`${op}\``);
-    }
-  }
-
-  /**
-   * Runs `emit` (which reads NCHW and writes NCHW) on channels-last data when `nhwc`: the 4-D
-   * inputs at `moved` are transposed to NCHW first and the result back to NHWC into `y`.
-   */
-  private layout(nhwc: boolean, ins: string[], moved: readonly number[], y: string, base: string, emit: (ins: string[], y: string) => void): void {
-    if (!nhwc) return emit(ins, y);
-    const ins2 = ins.map((name, k) => (moved.includes(k) ? this.tmp("Transpose", [name], [ints("perm", [0, 3, 1, 2])], base) : name));
-    const z = this.fresh(base);
-    emit(ins2, z);
-    this.node("Transpose", [z], [y], [ints("perm", [0, 2, 3, 1])]);
-  }
-
-  /**
-   * conv2d / linear / matmul epilogue: y = act(z + bias + residual), bias along the channel
-   * axis (1 for NCHW conv2d, else the last). `core(out, bias)` emits the op itself into `out`,
-   * adding the bias itself when `foldsBias`.
-   */
-  private withEpilogue(n: Node, ins: string[], y: string, base: string, channelAxis1: boolean, foldsBias: boolean, core: (out: string, bias?: string) => void): void {
-    const a = n.attrs;
-    const e = epilogueInputs(ins.map((_, k) => k), a);
-    const act = typeof a.act === "string" ? a.act : undefined;
-    const bias = e.bias !== undefined ? ins[e.bias] : undefined;
-    const rank = this.type(n.outputs[0]!).shape.length;
-    const steps: ((x: string, out: string) => void)[] = [];
-    if (bias !== undefined && !foldsBias) {
-      const b = channelAxis1 && rank > 2 ? this.tmp("Reshape", [bias, this.i64(`${base}_bias_shape`, [-1, ...Array<number>(rank - 2).fill(1)])], [], base) : bias;
-      steps.push((x, out) => void this.node("Add", [x, b], [out]));
-    }
-    if (e.residual !== undefined) steps.push((x, out) => void this.node("Add", [x, ins[e.residual!]!], [out]));
-    if (act !== undefined) {
-      const slope = e.slope !== undefined ? { name: ins[e.slope]!, shape: this.type(n.inputs[e.slope]!).shape, rank, channelLast: !channelAxis1 } : undefined;
-      steps.push((x, out) => this.unary(act, a, x, out, base, slope));
-    }
-    let cur = steps.length ? this.fresh(base) : y;
-    core(cur, foldsBias ? bias : undefined);
-    steps.forEach((step, k) => {
-      const out = k === steps.length - 1 ? y : this.fresh(base);
-      step(cur, out);
-      cur = out;
-    });
-  }
-
-  lower(n: Node): void {
-    this.current = n;
-    const ins = n.inputs.map((id) => this.ref(id));
-    const outs = n.outputs.map((id) => this.ref(id));
-    const [x] = ins as [string];
-    const [y] = outs as [string];
-    const a = n.attrs;
-    const base = `t${n.outputs[0]}`;
-    const nhwc = isNHWC(a);
-    const rank0 = n.inputs.length ? this.type(n.inputs[0]!).shape.length : 0;
-    const spatial4 = nhwc && rank0 === 4;
-    switch (n.op) {
-      case "conv2d": {
-        const w = this.type(n.inputs[1]!).shape;
-        const attrs = [
-          ints("kernel_shape", w.slice(2)),
-          ints("strides", a.stride as number[]),
-          ints("pads", a.pads as number[]),
-          ints("dilations", a.dilation as number[]),
-          i("group", a.groups as number),
-        ];
-        // The bias always goes into Conv's B input; channels-last, the epilogue runs after the
-        // transpose back, on the NHWC result (bias, residual and slopes along the last axis).
-        const hasBias = a.bias === true || (a.bias === undefined && ins.length === 3);
-        const e = epilogueInputs(ins.map((_, k) => k), { ...a, bias: hasBias });
-        const convIns = (xs: string[]) => (e.bias !== undefined ? [xs[0]!, xs[1]!, xs[e.bias]!] : [xs[0]!, xs[1]!]);
-        const epi = { ...n, attrs: { ...a, bias: hasBias } };
-        this.withEpilogue(epi, ins, y, base, !spatial4, true, (out) => this.layout(spatial4, ins, [0], out, base, (xs, o) => void this.node("Conv", convIns(xs), [o], attrs)));
-        return;
-      }
-      case "batchnorm":
-        this.layout(spatial4, ins, [0], y, base, (xs, o) => void this.node("BatchNormalization", xs, [o], [f("epsilon", a.eps as number)]));
-        return;
-      case "layernorm":
-        this.node("LayerNormalization", ins, [y], [i("axis", -1), f("epsilon", a.eps as number)]);
-        return;
-      case "linear": {
-        const hasBias = a.bias === true || (a.bias === undefined && ins.length === 3);
-        const epi = { ...n, attrs: { ...a, bias: hasBias } };
-        const w = ins[1]!;
-        this.withEpilogue(epi, ins, y, base, false, rank0 === 2, (out, b) => {
-          // 2-D: Gemm computes x · Wᵀ + b directly (transB), b broadcasting over the rows.
-          if (rank0 === 2) this.node("Gemm", b === undefined ? [x, w] : [x, w, b], [out], [i("transB", 1)]);
-          // Any other rank: MatMul against Wᵀ (a Transpose of the weight, which onnxruntime
-          // folds into a constant at load time); the epilogue adds the bias.
-          else this.node("MatMul", [x, this.tmp("Transpose", [w], [ints("perm", [1, 0])], base)], [out]);
-        });
-        return;
-      }
-      case "matmul":
-        this.withEpilogue(n, ins, y, base, false, false, (out) => void this.node("MatMul", [ins[0]!, ins[1]!], [out]));
-        return;
-      case "prelu":
-        this.unary("prelu", a, x, y, base, { name: ins[1]!, shape: this.type(n.inputs[1]!).shape, rank: rank0, channelLast: nhwc });
-        return;
-      case "add":
-      case "sub":
-      case "mul":
-      case "div":
-      case "pow":
-      case "maximum":
-      case "minimum":
-        this.node(binary[n.op]!, ins, [y]);
-        return;
-      case "fused_elementwise": {
-        // Registers 0..k-1 are the inputs, then one per step; the last step writes y.
-        const steps = fusedProgram(a);
-        const regs = [...ins];
-        const types: TensorType[] = n.inputs.map((id) => this.type(id));
-        steps.forEach((st, k) => {
-          const out = k === steps.length - 1 ? y : this.fresh(base);
-          const args = st.args.map((r) => regs[r]!);
-          const at = st.args.map((r) => types[r]!);
-          const sa = st.attrs ?? {};
-          if (st.op in binary) this.node(binary[st.op]!, args, [out]);
-          else if (st.op === "prelu") this.unary("prelu", sa, args[0]!, out, base, { name: args[1]!, shape: at[1]!.shape, rank: at[0]!.shape.length, channelLast: isNHWC(sa) });
-          else if (st.op === "cast") this.node("Cast", args, [out], [i("to", elemType[sa.to as DType])]);
-          else if (st.args.length === 1) this.unary(st.op, sa, args[0]!, out, base);
-          else throw new OnnxExportError(`fused_elementwise: no ONNX lowering for step ${st.op}`);
-          regs.push(out);
-          types.push(getOp(st.op).infer(at, sa)[0]!);
-        });
-        return;
-      }
-      case "attention": {
-        // softmax(q kᵀ · scale + mask) v over the last two axes.
-        const [q, k, v, mask] = ins as [string, string, string, string | undefined];
-        const kt = this.tmp("Transpose", [k], [ints("perm", [0, 1, 3, 2])], base);
-        let scores = this.tmp("Mul", [this.tmp("MatMul", [q, kt], [], base), this.scalar(a.scale as number)], [], base);
-        if (mask !== undefined) scores = this.tmp("Add", [scores, mask], [], base);
-        this.node("MatMul", [this.tmp("Softmax", [scores], [i("axis", -1)], base), v], [y]);
-        return;
-      }
-      case "softmax":
-        this.node("Softmax", [x], [y], [i("axis", a.axis as number)]);
-        return;
-      case "cast":
-        this.node("Cast", [x], [y], [i("to", elemType[a.to as DType])]);
-        return;
-      case "maxpool":
-      case "avgpool": {
-        const attrs = [
-          ints("kernel_shape", a.kernel as number[]),
-          ints("strides", a.stride as number[]),
-          ints("pads", a.pads as number[]),
-          i("ceil_mode", a.ceil_mode ? 1 : 0),
-        ];
-        if (n.op === "maxpool") attrs.push(ints("dilations", (a.dilation as number[] | undefined) ?? [1, 1]));
-        else {
-          if ((a.dilation as number[] | undefined)?.some((d) => d !== 1)) throw new OnnxExportError("avgpool: dilation needs AveragePool-19, beyond opset 17");
-          attrs.push(i("count_include_pad", a.count_include_pad ? 1 : 0));
-        }
-        this.layout(spatial4, ins, [0], y, base, (xs, o) => void this.node(n.op === "maxpool" ? "MaxPool" : "AveragePool", xs, [o], attrs));
-        return;
-      }
-      case "global_avgpool":
-        this.layout(spatial4, ins, [0], y, base, (xs, o) => void this.node("GlobalAveragePool", xs, [o]));
-        return;
-      case "reduce_mean":
-      case "reduce_max":
-        // ReduceMean-13 / ReduceMax-13 take axes as an attribute; ReduceSum-13 as an input.
-        this.node(n.op === "reduce_mean" ? "ReduceMean" : "ReduceMax", [x], [y], [ints("axes", a.axes as number[]), i("keepdims", a.keepdim ? 1 : 0)]);
-        return;
-      case "reduce_sum":
-        this.node("ReduceSum", [x, this.i64(`${base}_axes`, a.axes as number[])], [y], [i("keepdims", a.keepdim ? 1 : 0)]);
-        return;
-      case "reshape": {
-        const shape = a.shape as number[];
-        this.node("Reshape", [x, this.i64(`${base}_shape`, shape)], [y], shape.includes(0) ? [i("allowzero", 1)] : []);
-        return;
-      }
-      case "transpose":
-        this.node("Transpose", [x], [y], [ints("perm", a.perm as number[])]);
-        return;
-      case "concat":
-        this.node("Concat", ins, [y], [i("axis", a.axis as number)]);
-        return;
-      case "split":
-        this.node("Split", [x, this.i64(`${base}_split`, a.sizes as number[])], outs, [i("axis", a.axis as number)]);
-        return;
-      case "slice":
-        this.node("Slice", [x, this.i64(`${base}_starts`, [a.start as number]), this.i64(`${base}_ends`, [a.end as number]), this.i64(`${base}_axes`, [a.axis as number])], [y]);
-        return;
-      case "gather":
-        this.node("Gather", ins, [y], [i("axis", 0)]);
-        return;
-      default:
-        if ((unaryOps as readonly string[]).includes(n.op)) {
-          this.unary(n.op, a, x, y, base);
-          return;
-        }
-        throw new OnnxExportError(`no ONNX lowering for IR op \`${n.op}\``);
-    }
+  tmp(op: string, inputs: string[], attribute: AttributeMsg[] = []): string {
+    return this.node(op, inputs, [this.fresh(this.base)], attribute);
   }
 }
 
-const simpleUnary: Record<string, string> = { relu: "Relu", sigmoid: "Sigmoid", tanh: "Tanh", exp: "Exp", log: "Log", sqrt: "Sqrt", erf: "Erf", neg: "Neg", abs: "Abs" };
-const binary: Record<string, string> = { add: "Add", sub: "Sub", mul: "Mul", div: "Div", pow: "Pow", maximum: "Max", minimum: "Min" };
+/**
+ * Emits the ONNX nodes of one core IR node of op N: `ins` and `outs` are the ONNX names of its
+ * inputs and outputs, `inT` its input types.
+ */
+type Lowering<N extends OpName> = (b: Builder, ins: string[], outs: string[], a: AttrsOf<N>, inT: TensorType[]) => void;
+
+/** The entry of a fused-tier op: decompose() replaces it by core ops before lowering. */
+const DECOMPOSED = { decomposed: true } as const;
+type Decomposed = typeof DECOMPOSED;
+
+/** An op that is one ONNX node of the same inputs and outputs, without attributes. */
+const direct = (onnxOp: string): Lowering<OpName> => (b, ins, outs) => void b.node(onnxOp, ins, outs);
+
+const unaryLowerings: { readonly [N in UnaryOp]: Lowering<N> } = {
+  relu: direct("Relu"),
+  sigmoid: direct("Sigmoid"),
+  tanh: direct("Tanh"),
+  exp: direct("Exp"),
+  log: direct("Log"),
+  sqrt: direct("Sqrt"),
+  erf: direct("Erf"),
+  neg: direct("Neg"),
+  abs: direct("Abs"),
+  // ONNX's default alpha and gamma are PyTorch's constants rounded to float32.
+  selu: direct("Selu"),
+  // ONNX HardSwish is x * max(0, min(1, x/6 + 1/2)) = x * relu6(x + 3) / 6, as in PyTorch.
+  hard_swish: direct("HardSwish"),
+  relu6: (b, [x], [y]) => void b.node("Clip", [x!, b.scalar(0), b.scalar(6)], [y!]),
+  clip: (b, [x], [y], a) => void b.node("Clip", [x!, b.scalar(a.min), b.scalar(a.max)], [y!]),
+  silu: (b, [x], [y]) => void b.node("Mul", [x!, b.tmp("Sigmoid", [x!])], [y!]),
+  // PyTorch: relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1); ONNX's defaults (0.2, 0.5) differ.
+  hard_sigmoid: (b, [x], [y]) => void b.node("HardSigmoid", [x!], [y!], [f("alpha", 1 / 6), f("beta", 0.5)]),
+  leaky_relu: (b, [x], [y], a) => void b.node("LeakyRelu", [x!], [y!], [f("alpha", a.slope)]),
+  elu: (b, [x], [y], a) => void b.node("Elu", [x!], [y!], [f("alpha", a.alpha)]),
+  gelu: (b, [x], [y], a) => {
+    // Opset 17 has no Gelu (it arrived in opset 20): build PyTorch's formulas.
+    let inner: string;
+    if (a.approximate === "tanh") {
+      // tanh(sqrt(2/pi) * (x + 0.044715 x^3))
+      const x3 = b.tmp("Mul", [b.tmp("Mul", [x!, x!]), x!]);
+      const poly = b.tmp("Add", [x!, b.tmp("Mul", [x3, b.scalar(GELU_TANH_CUBIC)])]);
+      inner = b.tmp("Tanh", [b.tmp("Mul", [poly, b.scalar(SQRT_2_OVER_PI)])]);
+    } else if (a.approximate === "none" || a.approximate === undefined) {
+      // erf(x / sqrt 2), as x * (1/sqrt 2) like PyTorch's kernel
+      inner = b.tmp("Erf", [b.tmp("Mul", [x!, b.scalar(Math.SQRT1_2)])]);
+    } else throw new OnnxExportError(`gelu: unknown approximate ${JSON.stringify(a.approximate)}`);
+    const half = b.tmp("Mul", [x!, b.scalar(0.5)]);
+    b.node("Mul", [half, b.tmp("Add", [inner, b.scalar(1)])], [y!]);
+  },
+};
+
+const onnxBinary: Record<BinaryOp, string> = { add: "Add", sub: "Sub", mul: "Mul", div: "Div", pow: "Pow", maximum: "Max", minimum: "Min" };
+
+function pool(onnxOp: "MaxPool" | "AveragePool"): Lowering<"maxpool" | "avgpool"> {
+  return (b, [x], [y], a) => {
+    const attrs = [ints("kernel_shape", a.kernel), ints("strides", a.stride), ints("pads", a.pads), i("ceil_mode", a.ceil_mode ? 1 : 0)];
+    const dilation = a.dilation ?? [1, 1];
+    if (onnxOp === "MaxPool") attrs.push(ints("dilations", dilation));
+    else {
+      if (dilation.some((d) => d !== 1)) throw new OnnxExportError("avgpool: dilation needs AveragePool-19, beyond opset 17");
+      attrs.push(i("count_include_pad", a.count_include_pad ? 1 : 0));
+    }
+    b.node(onnxOp, [x!], [y!], attrs);
+  };
+}
+
+/** The core form keeps no epilogue but conv2d's and linear's own bias, and only NCHW layouts. */
+const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
+  ...unaryLowerings,
+  ...(Object.fromEntries(binaryOps.map((op) => [op, direct(onnxBinary[op])])) as Record<BinaryOp, Lowering<BinaryOp>>),
+
+  // PRelu broadcasts the slope numpy-style (from the right); the IR applies it along axis 1, so
+  // [n] slopes become [n, 1, ..., 1].
+  prelu: (b, [x, slope], [y], _a, [xt, st]) => {
+    const rank = xt!.shape.length;
+    const shape = rank >= 2 ? [numel(st!.shape), ...Array<number>(rank - 2).fill(1)] : [numel(st!.shape)];
+    const s = sameShape(shape, st!.shape) ? slope! : b.tmp("Reshape", [slope!, b.i64("slope_shape", shape)]);
+    b.node("PRelu", [x!, s], [y!]);
+  },
+  cast: (b, [x], [y], a) => void b.node("Cast", [x!], [y!], [i("to", elemType[a.to])]),
+  conv2d: (b, ins, [y], a, [, wt]) =>
+    void b.node("Conv", ins, [y!], [ints("kernel_shape", wt!.shape.slice(2)), ints("strides", a.stride), ints("pads", a.pads), ints("dilations", a.dilation), i("group", a.groups)]),
+  maxpool: pool("MaxPool"),
+  avgpool: pool("AveragePool"),
+  global_avgpool: direct("GlobalAveragePool"),
+  batchnorm: (b, ins, [y], a) => void b.node("BatchNormalization", ins, [y!], [f("epsilon", a.eps)]),
+  layernorm: (b, ins, [y], a) => void b.node("LayerNormalization", ins, [y!], [i("axis", -1), f("epsilon", a.eps)]),
+  linear: (b, [x, w, bias], [y], a, [xt]) => {
+    // 2-D: Gemm computes x · Wᵀ + b directly (transB), b broadcasting over the rows.
+    if (xt!.shape.length === 2) return void b.node("Gemm", a.bias ? [x!, w!, bias!] : [x!, w!], [y!], [i("transB", 1)]);
+    // Any other rank: MatMul against Wᵀ (a Transpose of the weight, which onnxruntime folds
+    // into a constant at load time), then the bias.
+    const wT = b.tmp("Transpose", [w!], [ints("perm", [1, 0])]);
+    if (!a.bias) return void b.node("MatMul", [x!, wT], [y!]);
+    b.node("Add", [b.tmp("MatMul", [x!, wT]), bias!], [y!]);
+  },
+  matmul: direct("MatMul"),
+  softmax: (b, [x], [y], a) => void b.node("Softmax", [x!], [y!], [i("axis", a.axis)]),
+  // ReduceMean-13 / ReduceMax-13 take axes as an attribute; ReduceSum-13 as an input.
+  reduce_mean: (b, [x], [y], a) => void b.node("ReduceMean", [x!], [y!], [ints("axes", a.axes), i("keepdims", a.keepdim ? 1 : 0)]),
+  reduce_max: (b, [x], [y], a) => void b.node("ReduceMax", [x!], [y!], [ints("axes", a.axes), i("keepdims", a.keepdim ? 1 : 0)]),
+  reduce_sum: (b, [x], [y], a) => void b.node("ReduceSum", [x!, b.i64("axes", a.axes)], [y!], [i("keepdims", a.keepdim ? 1 : 0)]),
+  reshape: (b, [x], [y], a) => void b.node("Reshape", [x!, b.i64("shape", a.shape)], [y!], a.shape.includes(0) ? [i("allowzero", 1)] : []),
+  transpose: (b, [x], [y], a) => void b.node("Transpose", [x!], [y!], [ints("perm", a.perm)]),
+  concat: (b, ins, [y], a) => void b.node("Concat", ins, [y!], [i("axis", a.axis)]),
+  split: (b, [x], outs, a) => void b.node("Split", [x!, b.i64("split", a.sizes)], outs, [i("axis", a.axis)]),
+  slice: (b, [x], [y], a) => void b.node("Slice", [x!, b.i64("starts", [a.start]), b.i64("ends", [a.end]), b.i64("axes", [a.axis])], [y!]),
+  gather: (b, ins, [y]) => void b.node("Gather", ins, [y!], [i("axis", 0)]),
+  fused_elementwise: DECOMPOSED,
+  attention: DECOMPOSED,
+};
+
+/** Emits node n, of op `op`, with its attributes typed. */
+function lower<N extends OpName>(b: Builder, op: N, n: Node): void {
+  const lowering = lowerings[op];
+  if (typeof lowering !== "function") throw new Error(`ONNX export: ${op} should have been decomposed`);
+  b.current = n;
+  const ins = n.inputs.map((id) => b.ref(id));
+  const outs = n.outputs.map((id) => b.ref(id));
+  lowering(b, ins, outs, attrsOf(n, op), n.inputs.map((id) => b.type(id)));
+}
+
+/** A copy of `g` that decompose() may rewrite: new node, value and port records, shared constant data. */
+function copyGraph(g: Graph): Graph {
+  return {
+    ...g,
+    values: g.values.map((v) => ({ ...v })),
+    nodes: g.nodes.map((n) => ({ ...n })),
+    inputs: g.inputs.map((p) => ({ ...p })),
+    outputs: g.outputs.map((p) => ({ ...p })),
+    weights: [...g.weights],
+    constants: [...g.constants],
+  };
+}
 
 function valueInfo(name: string, t: TensorType): ValueInfoMsg {
   return { name, type: { tensor_type: { elem_type: elemType[t.dtype], shape: { dim: t.shape.map((d) => ({ dim_value: d })) } } } };
@@ -440,14 +313,20 @@ function valueInfo(name: string, t: TensorType): ValueInfoMsg {
  * `loadWeights`); weights no node reads (e.g. `num_batches_tracked`) are left out.
  */
 export function exportOnnx(graph: Graph, weights: Map<string, TensorData>): Uint8Array {
-  const b = new Builder(graph, weights);
-  for (const n of graph.nodes) b.lower(n);
+  // Every known op down to core form; an unknown one is left for the loop below to report.
+  const core = decompose(copyGraph(graph), (_, n) => isOp(n.op)).graph;
+  const b = new Builder(core, weights);
+  for (const n of core.nodes) {
+    const op = n.op;
+    if (!isOp(op)) throw new OnnxExportError(`no ONNX lowering for IR op \`${op}\``);
+    lower(b, op, n);
+  }
   b.current = undefined;
   const outputs: ValueInfoMsg[] = [];
-  for (const p of graph.outputs) {
+  for (const p of core.outputs) {
     const name = b.ref(p.value);
     if (name !== p.name) b.node("Identity", [name], [p.name]);
-    outputs.push(valueInfo(p.name, graph.values[p.value]!.type));
+    outputs.push(valueInfo(p.name, core.values[p.value]!.type));
   }
   return encodeModel({
     ir_version: IR_VERSION,
@@ -455,10 +334,10 @@ export function exportOnnx(graph: Graph, weights: Map<string, TensorData>): Uint
     producer_name: PRODUCER,
     producer_version: PRODUCER_VERSION,
     graph: {
-      name: graph.name,
+      name: core.name,
       node: b.nodes,
       initializer: b.initializers,
-      input: graph.inputs.map((p) => valueInfo(p.name, graph.values[p.value]!.type)),
+      input: core.inputs.map((p) => valueInfo(p.name, core.values[p.value]!.type)),
       output: outputs,
     },
   });

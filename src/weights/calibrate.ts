@@ -4,9 +4,9 @@
 // be in a trained network. Without this, identity BatchNorms let each residual add double the
 // variance and ResNet-50 logits reach the thousands.
 import { numel, type Graph } from "../ir/graph.js";
-import { initWeights } from "../weights/init.js";
-import type { TensorData } from "../weights/tensor.js";
-import { interpret } from "./index.js";
+import { initWeights } from "./init.js";
+import type { TensorData } from "./tensor.js";
+import { interpret } from "../interp/index.js";
 
 /** Deterministic inputs: N(0, 1) for float inputs, 0 or 1 for integer ones (valid ids and masks). */
 export function randomInputs(g: Graph, seed = 0): Record<string, TensorData> {

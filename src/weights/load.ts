@@ -1,7 +1,7 @@
 // A model's weights: from a safetensors checkpoint when one is given, else the seeded default.
 import { readFileSync } from "node:fs";
 import type { Graph } from "../ir/graph.js";
-import { calibrateBatchNorm } from "../interp/calibrate.js";
+import { calibrateBatchNorm } from "./calibrate.js";
 import { matchCheckpoint } from "./bind.js";
 import { initWeights } from "./init.js";
 import { readSafetensors } from "./safetensors.js";

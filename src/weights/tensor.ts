@@ -2,7 +2,9 @@
 // little-endian element decoding. Decoding goes through DataView so it is independent of host
 // byte order and of the alignment of the tensor inside the file.
 
-export type TensorData = Float32Array | Int32Array | BigInt64Array;
+import type { TensorData } from "../ir/graph.js";
+
+export type { TensorData };
 
 export type WeightsErrorCode =
   | "truncated"
