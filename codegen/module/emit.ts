@@ -2,7 +2,7 @@
 // (the documented name) and NAME.d.mts (what TypeScript's NodeNext resolution looks for beside
 // NAME.mjs) — and NAME.wasm / NAME.relaxed.wasm / NAME.weights.bin, or everything base64 inside
 // NAME.mjs.
-import { UsageError } from "../../src/frontend/index.js";
+import { UsageError } from "../../src/base/errors.js";
 import type { WasmBuild } from "../wasm/module.js";
 import { RUNTIME, type BuildInfo, type Embedded, type Manifest, type ModuleParts, type PortInfo } from "./runtime.js";
 

@@ -1,7 +1,8 @@
 // The contract between the WebAssembly module builder and the kernel emitters: one kernel
 // function per IR node, specialised to its shapes, with every address baked in as a constant.
 import type binaryen from "binaryen";
-import type { Graph, Node } from "../../src/ir/graph.js";
+import type { Graph } from "../../src/ir/graph.js";
+import type { NodeOf, OpName } from "../../src/ir/ops.js";
 
 export interface KernelContext {
   mod: binaryen.Module;
@@ -25,15 +26,12 @@ export interface KernelContext {
 }
 
 /** Adds a function of type () -> () computing `node` to ctx.mod and returns its name. */
-export type KernelEmitter = (ctx: KernelContext, node: Node) => string;
+export type KernelEmitter<N extends OpName> = (ctx: KernelContext, node: NodeOf<N>) => string;
 
-const emitters = new Map<string, KernelEmitter>();
+/** The emitters of the ops `N`, as a kernel file exports them. */
+export type Kernels<N extends OpName> = { readonly [K in N]: KernelEmitter<K> };
 
-export function registerKernel(op: string, emit: KernelEmitter): void {
-  if (emitters.has(op)) throw new Error(`kernel for ${op} registered twice`);
-  emitters.set(op, emit);
-}
-
-export function kernelFor(op: string): KernelEmitter | undefined {
-  return emitters.get(op);
+/** One emitter for each of `ops` (e.g. every unary op). */
+export function sameKernel<N extends OpName>(ops: readonly N[], emit: KernelEmitter<N>): Record<N, KernelEmitter<N>> {
+  return Object.fromEntries(ops.map((op) => [op, emit])) as Record<N, KernelEmitter<N>>;
 }

@@ -7,7 +7,7 @@
 //   per tap, pointing at a zero row for taps in the padding, so the channel loop is branch-free.
 import binaryen from "binaryen";
 import type { KernelContext } from "./context.js";
-import type { ConvShape } from "./conv.js";
+import type { ConvShape } from "./conv-shape.js";
 import { epilogue } from "./gemm/act.js";
 import type { Fn, V } from "./gemm/fn.js";
 import type { NodeEpilogue } from "./gemm/node.js";

@@ -10,32 +10,16 @@
 // - 3x3 stride 1 with enough channels: Winograd (winograd.ts).
 // - NCHW (the layout pass did not run): transpose into scratch, NHWC conv, transpose back.
 import binaryen from "binaryen";
-import { isNHWC } from "../../src/ir/ops.js";
-import type { Node } from "../../src/ir/graph.js";
+import { isNHWC, type NodeOf } from "../../src/ir/ops.js";
 import { depthwise } from "./conv-depthwise.js";
-import { registerKernel, type KernelContext } from "./context.js";
+import { convShape, type ConvShape } from "./conv-shape.js";
+import type { KernelContext, Kernels } from "./context.js";
 import { Fn, type V } from "./gemm/fn.js";
 import { gemm, packB, packedFloats } from "./gemm/gemm.js";
-import { at, constData, nodeEpilogue, plus, shapeOf, type NodeEpilogue } from "./gemm/node.js";
+import { at, constData, nodeEpilogue, plus, type NodeEpilogue } from "./gemm/node.js";
 import { winograd, winogradScratch, winogradTile } from "./winograd.js";
 
 type Expr = binaryen.ExpressionRef;
-
-export interface ConvShape {
-  N: number; H: number; W: number; C: number; K: number; OH: number; OW: number;
-  kh: number; kw: number; sh: number; sw: number; pt: number; pl: number; dh: number; dw: number; groups: number;
-}
-
-function convShape(ctx: KernelContext, node: Node): ConvShape {
-  const nhwc = isNHWC(node.attrs);
-  const nchw = (s: number[]) => (nhwc ? [s[0]!, s[3]!, s[1]!, s[2]!] : s) as [number, number, number, number];
-  const [N, C, H, W] = nchw(shapeOf(ctx.graph, node.inputs[0]!));
-  const [, K, OH, OW] = nchw(shapeOf(ctx.graph, node.outputs[0]!));
-  const [, , kh, kw] = shapeOf(ctx.graph, node.inputs[1]!) as [number, number, number, number];
-  const a = node.attrs;
-  const [[sh, sw], [pt, pl], [dh, dw]] = [a.stride, a.pads, a.dilation] as [number[], number[], number[]];
-  return { N, H, W, C, K, OH, OW, kh, kw, sh: sh!, sw: sw!, pt: pt!, pl: pl!, dh: dh!, dw: dw!, groups: a.groups as number };
-}
 
 /** Bytes of scratch the NHWC conv needs. */
 function convScratch(s: ConvShape): number {
@@ -149,7 +133,7 @@ function transpose(ctx: KernelContext, batch: number, rows: number, cols: number
   return f.finish(ctx.fnName("transpose"), [body]);
 }
 
-registerKernel("conv2d", (ctx, node) => {
+function conv2d(ctx: KernelContext, node: NodeOf<"conv2d">): string {
   const s = convShape(ctx, node);
   const w = constData(ctx.graph, node.inputs[1]!);
   if (!w) throw new Error("wasm conv2d: the weight must be a constant");
@@ -170,4 +154,6 @@ registerKernel("conv2d", (ctx, node) => {
     convNHWC(ctx, f, s, w, at(ctx, xs), at(ctx, ys), { ...e, ...(e.residual ? { residual: at(ctx, rs) } : {}) }, base),
     call(transpose(ctx, s.N, s.OH * s.OW, s.K), ys, y),
   ]);
-});
+}
+
+export const convKernels: Kernels<"conv2d"> = { conv2d };

@@ -3,9 +3,10 @@
 // index space; dimensions all views walk contiguously are merged, and the innermost one runs as
 // f32x4 / i32x4 with a scalar tail.
 import binaryen from "binaryen";
-import { numel, type Graph, type Node, type TensorType } from "../../src/ir/graph.js";
-import { binaryOps, channelDim, fusedProgram, isNHWC, unaryOps } from "../../src/ir/ops.js";
-import { registerKernel, type KernelContext } from "./context.js";
+import { numel, type Attrs, type FusedStep, type Graph, type Node, type TensorType } from "../../src/ir/graph.js";
+import { binaryOps, channelDim, isNHWC, unaryOps, type BinaryOp, type UnaryOp } from "../../src/ir/ops.js";
+import { broadcastStrides, strides } from "../../src/ir/shape.js";
+import { sameKernel, type KernelContext, type KernelEmitter, type Kernels } from "./context.js";
 import { address, Code, type Elem, type Lanes, type X } from "./lanes.js";
 import { applyStep, scalarOnly, type StepOp } from "./math.js";
 
@@ -18,21 +19,6 @@ export interface View {
 
 /** i64 and bool are held as i32. */
 export const elemOf = (t: TensorType): Elem => (t.dtype === "f32" ? "f32" : "i32");
-
-export function contiguous(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  for (let i = shape.length - 1, acc = 1; i >= 0; i--) (s[i] = acc), (acc *= shape[i]!);
-  return s;
-}
-
-/** Element strides of a tensor of `shape` broadcast (numpy rules) to `out`. */
-export function broadcastStrides(shape: readonly number[], out: readonly number[]): number[] {
-  const s = contiguous(shape);
-  return out.map((_, i) => {
-    const k = i - (out.length - shape.length);
-    return k < 0 || shape[k] === 1 ? 0 : s[k]!;
-  });
-}
 
 export const view = (ctx: KernelContext, value: number, strides: number[], addr = ctx.addr(value)): View => ({
   addr,
@@ -87,7 +73,13 @@ interface Program {
   steps: { op: StepOp; args: number[] }[];
 }
 
-function compile(g: Graph, operands: number[], steps: { op: string; args: number[]; attrs?: Node["attrs"] }[]): Program {
+/** A step of a fused program, or a node's own op with its result type. */
+type Step = FusedStep & {
+  /** The result's element type; default: the first operand's. */
+  out?: Elem;
+};
+
+function compile(g: Graph, operands: number[], steps: Step[]): Program {
   const types: Elem[] = operands.map((v) => elemOf(g.values[v]!.type));
   const scalarConst = (r: number) => {
     const v = operands[r];
@@ -97,7 +89,7 @@ function compile(g: Graph, operands: number[], steps: { op: string; args: number
   return {
     steps: steps.map((st) => {
       const args = st.args.map((r) => types[r]!);
-      const out: Elem = st.op === "cast" ? elemOf({ dtype: st.attrs!.to as TensorType["dtype"], shape: [] }) : args[0]!;
+      const out = st.out ?? args[0]!;
       types.push(out);
       const konst = st.args.length === 2 ? scalarConst(st.args[1]!) : undefined;
       return { op: { op: st.op, attrs: st.attrs ?? {}, types: args, out, ...(konst !== undefined ? { konst } : {}) }, args: st.args };
@@ -115,7 +107,7 @@ function run(L: Lanes, p: Program, operands: X[]): X {
 function emitProgram(ctx: KernelContext, node: Node, p: Program, ins: View[]): string {
   const c = new Code(ctx.mod);
   const y = ctx.graph.values[node.outputs[0]!]!.type;
-  mapLanes(ctx, c, y.shape, view(ctx, node.outputs[0]!, contiguous(y.shape)), ins, (L, args) => run(L, p, args), p.steps.some((s) => scalarOnly(s.op)));
+  mapLanes(ctx, c, y.shape, view(ctx, node.outputs[0]!, strides(y.shape)), ins, (L, args) => run(L, p, args), p.steps.some((s) => scalarOnly(s.op)));
   return c.finish(ctx.fnName(node.op));
 }
 
@@ -125,29 +117,27 @@ function broadcastViews(ctx: KernelContext, node: Node): View[] {
   return node.inputs.map((v) => view(ctx, v, broadcastStrides(ctx.graph.values[v]!.type.shape, out)));
 }
 
-for (const op of [...unaryOps, ...binaryOps, "cast"]) {
-  registerKernel(op, (ctx, node) =>
-    emitProgram(ctx, node, compile(ctx.graph, node.inputs, [{ op, args: node.inputs.map((_, i) => i), attrs: node.attrs }]), broadcastViews(ctx, node)),
-  );
-}
-
-registerKernel("fused_elementwise", (ctx, node) => emitProgram(ctx, node, compile(ctx.graph, node.inputs, fusedProgram(node.attrs)), broadcastViews(ctx, node)));
+/** A unary, binary or cast node: its op as a one-step program. */
+const singleStep: KernelEmitter<UnaryOp | BinaryOp | "cast"> = (ctx, node) => {
+  const out = elemOf(ctx.graph.values[node.outputs[0]!]!.type);
+  return emitProgram(ctx, node, compile(ctx.graph, node.inputs, [{ op: node.op, args: node.inputs.map((_, i) => i), attrs: node.attrs, out }]), broadcastViews(ctx, node));
+};
 
 /** Strides reading a per-channel vector (or one scalar) along the channel axis of `shape`. */
-function channelStrides(shape: readonly number[], attrs: Node["attrs"], n: number): number[] {
+function channelStrides(shape: readonly number[], attrs: Attrs, n: number): number[] {
   const axis = isNHWC(attrs) ? shape.length - 1 : 1;
   return shape.map((_, i) => (n > 1 && i === axis ? 1 : 0));
 }
 
-registerKernel("prelu", (ctx, node) => {
+const prelu: KernelEmitter<"prelu"> = (ctx, node) => {
   const [x, slope] = node.inputs as [number, number];
   const shape = ctx.graph.values[x]!.type.shape;
-  const ins = [view(ctx, x, contiguous(shape)), view(ctx, slope, channelStrides(shape, node.attrs, numel(ctx.graph.values[slope]!.type.shape)))];
+  const ins = [view(ctx, x, strides(shape)), view(ctx, slope, channelStrides(shape, node.attrs, numel(ctx.graph.values[slope]!.type.shape)))];
   return emitProgram(ctx, node, compile(ctx.graph, [x, slope], [{ op: "prelu", args: [0, 1] }]), ins);
-});
+};
 
 // Fallback for batchnorms no pass folded: y = x * scale + shift, per channel, folded here.
-registerKernel("batchnorm", (ctx, node) => {
+const batchnorm: KernelEmitter<"batchnorm"> = (ctx, node) => {
   const g = ctx.graph;
   const [x, ...stats] = node.inputs as [number, number, number, number, number];
   const [w, b, mean, v] = stats.map((s) => {
@@ -155,12 +145,12 @@ registerKernel("batchnorm", (ctx, node) => {
     if (!k) throw new Error("wasm batchnorm: statistics must be constants (bind the weights first)");
     return k.data;
   }) as [Float32Array, Float32Array, Float32Array, Float32Array];
-  const eps = node.attrs.eps as number;
+  const eps = node.attrs.eps;
   const scale = Float32Array.from(w, (wi, i) => wi / Math.sqrt(v[i]! + eps));
   const shift = Float32Array.from(b, (bi, i) => bi - mean[i]! * scale[i]!);
   const shape = g.values[x]!.type.shape;
   const per = channelStrides(shape, node.attrs, channelDim(shape, node.attrs));
-  const ins: View[] = [view(ctx, x, contiguous(shape)), { addr: ctx.addData(scale), strides: per, elem: "f32" }, { addr: ctx.addData(shift), strides: per, elem: "f32" }];
+  const ins: View[] = [view(ctx, x, strides(shape)), { addr: ctx.addData(scale), strides: per, elem: "f32" }, { addr: ctx.addData(shift), strides: per, elem: "f32" }];
   const p: Program = {
     steps: [
       { op: { op: "mul", attrs: {}, types: ["f32", "f32"], out: "f32" }, args: [0, 1] },
@@ -168,4 +158,11 @@ registerKernel("batchnorm", (ctx, node) => {
     ],
   };
   return emitProgram(ctx, node, p, ins);
-});
+};
+
+export const elementwiseKernels: Kernels<UnaryOp | BinaryOp | "cast" | "fused_elementwise" | "prelu" | "batchnorm"> = {
+  ...sameKernel([...unaryOps, ...binaryOps, "cast"], singleStep),
+  fused_elementwise: (ctx, node) => emitProgram(ctx, node, compile(ctx.graph, node.inputs, node.attrs.program), broadcastViews(ctx, node)),
+  prelu,
+  batchnorm,
+};

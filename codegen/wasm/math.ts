@@ -1,7 +1,9 @@
 // Elementwise math on `Lanes`: polynomial exp / expm1 / log / erf and every unary and binary op
 // of the IR, written once for the f32x4 loops and their scalar tails. Errors (measured against the
 // interpreter's double-precision functions, see test/wasm/core-math.test.ts) are a few ulp.
+import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../../src/base/math.js";
 import type { Attrs } from "../../src/ir/graph.js";
+import { isBinaryOp, isUnaryOp, type BinaryOp, type UnaryAttrs, type UnaryOp } from "../../src/ir/ops.js";
 import type { Elem, Lanes, X } from "./lanes.js";
 
 const LOG2E = 1.4426950408889634;
@@ -99,8 +101,6 @@ function erfParts(L: Lanes, x0: X, scale = 1): { erf: X; onePlus: X } {
 
 const sigmoid = (L: Lanes, x: X): X => L.div(L.f(1), L.add(L.f(1), exp(L, L.neg(x))));
 const relu6 = (L: Lanes, x: X): X => L.min(L.max(x, L.f(0)), L.f(6));
-const SELU_ALPHA = 1.6732632423543772848170429916717;
-const SELU_SCALE = 1.0507009873554804934193349852946;
 
 /** x > 0 ? x : alpha (e^x - 1) */
 function elu(L: Lanes, x0: X, alpha: number): X {
@@ -108,9 +108,8 @@ function elu(L: Lanes, x0: X, alpha: number): X {
   return L.sel(L.gt(x, L.f(0)), x, L.mul(L.f(alpha), expm1(L, x)));
 }
 
-type Unary = (L: Lanes, x: X, a: Attrs) => X;
-
-export const unary: Record<string, Unary> = {
+/** Every unary op on lanes, its attributes typed by the registry. */
+const unary: { [N in UnaryOp]: (L: Lanes, x: X, a: UnaryAttrs<N>) => X } = {
   relu: (L, x) => L.pmax(L.f(0), x),
   relu6: (L, x) => relu6(L, x),
   sigmoid,
@@ -135,22 +134,27 @@ export const unary: Record<string, Unary> = {
   erf: (L, x) => erfParts(L, x).erf,
   neg: (L, x) => L.neg(x),
   abs: (L, x) => L.abs(x),
-  clip: (L, x, a) => L.min(L.max(x, L.f(a.min as number)), L.f(a.max as number)),
+  clip: (L, x, a) => L.min(L.max(x, L.f(a.min)), L.f(a.max)),
   leaky_relu: (L, x0, a) => {
     const x = L.let(x0);
-    return L.sel(L.ge(x, L.f(0)), x, L.mul(x, L.f(a.slope as number)));
+    return L.sel(L.ge(x, L.f(0)), x, L.mul(x, L.f(a.slope)));
   },
-  elu: (L, x, a) => elu(L, x, a.alpha as number),
+  elu: (L, x, a) => elu(L, x, a.alpha),
   gelu: (L, x0, a) => {
     const x = L.let(x0);
     if (a.approximate === "tanh") {
       // 0.5 x (1 + tanh z) = x sigmoid(2z): no cancellation for x << 0.
-      const cube = L.mul(L.mul(x, x), L.mul(x, L.f(0.044715)));
-      return L.mul(x, sigmoid(L, L.mul(L.add(x, cube), L.f(2 * Math.sqrt(2 / Math.PI)))));
+      const cube = L.mul(L.mul(x, x), L.mul(x, L.f(GELU_TANH_CUBIC)));
+      return L.mul(x, sigmoid(L, L.mul(L.add(x, cube), L.f(2 * SQRT_2_OVER_PI))));
     }
     return L.mul(L.mul(x, L.f(0.5)), erfParts(L, x, Math.SQRT1_2).onePlus);
   },
 };
+
+/** Unary `op` on lanes; `attrs` as a node of that op holds them (checked by the verifier). */
+export function applyUnary(L: Lanes, op: UnaryOp, x: X, attrs: Attrs): X {
+  return (unary[op] as (L: Lanes, x: X, a: Attrs) => X)(L, x, attrs);
+}
 
 /** a^b = |a|^b with the sign of an odd integer b for a < 0, NaN for other b; b = 0 gives 1. */
 function pow(L: Lanes, a0: X, b0: X): X {
@@ -180,7 +184,7 @@ export function prelu(L: Lanes, x0: X, s: X): X {
 
 type Binary = (L: Lanes, a: X, b: X) => X;
 
-const binaryF32: Record<string, Binary> = {
+const binaryF32: Record<BinaryOp, Binary> = {
   add: (L, a, b) => L.add(a, b),
   sub: (L, a, b) => L.sub(a, b),
   mul: (L, a, b) => L.mul(a, b),
@@ -188,10 +192,10 @@ const binaryF32: Record<string, Binary> = {
   pow,
   maximum: (L, a, b) => L.max(a, b),
   minimum: (L, a, b) => L.min(a, b),
-  prelu,
 };
 
-const binaryI32: Record<string, Binary> = {
+// No integer pow.
+const binaryI32: Record<Exclude<BinaryOp, "pow">, Binary> = {
   add: (L, a, b) => L.iadd(a, b),
   sub: (L, a, b) => L.isub(a, b),
   mul: (L, a, b) => L.imul(a, b),
@@ -225,12 +229,14 @@ export function applyStep(L: Lanes, s: StepOp, args: X[]): X {
     return s.out === "f32" ? L.itof(a) : L.ftoi(a);
   }
   if (args.length === 1) {
-    const f = unary[s.op];
-    if (!f) throw new Error(`wasm: no elementwise kernel for ${s.op}`);
-    return f(L, a, s.attrs);
+    if (!isUnaryOp(s.op)) throw new Error(`wasm: no elementwise kernel for ${s.op}`);
+    return applyUnary(L, s.op, a, s.attrs);
   }
   if (s.op === "pow" && s.konst !== undefined && Number.isInteger(s.konst) && Math.abs(s.konst) <= 4) return ipow(L, a, s.konst);
-  const f = (s.types[0] === "f32" ? binaryF32 : binaryI32)[s.op];
+  // prelu runs as a binary step (x, slope): float only, like the op.
+  if (s.op === "prelu" && s.types[0] === "f32") return prelu(L, a, b);
+  const table: Partial<Record<BinaryOp, Binary>> = s.types[0] === "f32" ? binaryF32 : binaryI32;
+  const f = isBinaryOp(s.op) ? table[s.op] : undefined;
   if (!f) throw new Error(`wasm: no ${s.types[0]} kernel for ${s.op}`);
   return f(L, a, b);
 }

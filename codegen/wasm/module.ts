@@ -9,8 +9,8 @@
 import binaryen from "binaryen";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { planMemory } from "../../src/ir/memory.js";
-import { kernelFor, type KernelContext } from "./context.js";
-import "./kernels.js";
+import type { KernelContext } from "./context.js";
+import { emitKernel } from "./kernels.js";
 
 export interface PortLayout {
   name: string;
@@ -106,9 +106,7 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
   };
   for (const n of g.nodes) {
     if (n.op === "reshape" && addr(n.inputs[0]!) === addr(n.outputs[0]!)) continue;
-    const k = kernelFor(n.op);
-    if (!k) throw new Error(`wasm: no kernel for ${n.op}`);
-    out.calls.push(k(ctx, n));
+    out.calls.push(emitKernel(ctx, n));
   }
   for (const p of g.outputs) {
     const t = g.values[p.value]!.type;

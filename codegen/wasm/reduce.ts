@@ -3,9 +3,10 @@
 // across the neighbouring kept elements.
 import binaryen from "binaryen";
 import { numel, type Node } from "../../src/ir/graph.js";
-import { isNHWC, normAxis } from "../../src/ir/ops.js";
-import { registerKernel, type KernelContext } from "./context.js";
-import { contiguous, elemOf } from "./elementwise.js";
+import { isNHWC, type NodeOf } from "../../src/ir/ops.js";
+import { around, normAxis, strides } from "../../src/ir/shape.js";
+import type { KernelContext, KernelEmitter, Kernels } from "./context.js";
+import { elemOf } from "./elementwise.js";
 import { address, Code, Lanes, type Elem, type X } from "./lanes.js";
 import { exp } from "./math.js";
 
@@ -34,7 +35,7 @@ function reduction(ctx: KernelContext, node: Node, axes: number[], kind: Kind): 
   const mean = kind === "mean";
   // Group neighbouring dims of one kind (kept / reduced): each group is contiguous.
   const groups: { n: number; reduced: boolean; stride: number }[] = [];
-  const str = contiguous(shape);
+  const str = strides(shape);
   shape.forEach((d, i) => {
     const reduced = axes.includes(i);
     const last = groups[groups.length - 1];
@@ -49,7 +50,7 @@ function reduction(ctx: KernelContext, node: Node, axes: number[], kind: Kind): 
   const red = groups.filter((gr) => gr.reduced);
   const c = new Code(ctx.mod);
   const m = c.m;
-  const keptOut = contiguous([...kept.map((k) => k.n), inner.reduced ? 1 : inner.n]);
+  const keptOut = strides([...kept.map((k) => k.n), inner.reduced ? 1 : inner.n]);
   const finish = (L: Lanes, s: X): X => {
     if (!mean) return s;
     return e === "f32" ? L.div(s, L.f(count)) : () => m.i32.div_s(s(), m.i32.const(count));
@@ -85,24 +86,18 @@ function reduction(ctx: KernelContext, node: Node, axes: number[], kind: Kind): 
   return c.finish(ctx.fnName(node.op));
 }
 
-for (const [op, kind] of [["reduce_mean", "mean"], ["reduce_sum", "sum"], ["reduce_max", "max"]] as const) {
-  registerKernel(op, (ctx, node) => {
+/** A reduce_* node over its `axes`. */
+const reduceOver =
+  (kind: Kind): KernelEmitter<"reduce_mean" | "reduce_sum" | "reduce_max"> =>
+  (ctx, node) => {
     const rank = shapeOf(ctx, node.inputs[0]!).length;
-    return reduction(ctx, node, (node.attrs.axes as number[]).map((a) => normAxis(a, rank)), kind);
-  });
-}
+    return reduction(ctx, node, node.attrs.axes.map((a) => normAxis(a, rank)), kind);
+  };
 
-registerKernel("global_avgpool", (ctx, node) => reduction(ctx, node, isNHWC(node.attrs) ? [1, 2] : [2, 3], "mean"));
-
-/** [outer, d, inner] around `axis`. */
-function around(shape: readonly number[], axis: number): [number, number, number] {
-  return [numel(shape.slice(0, axis)), shape[axis]!, numel(shape.slice(axis + 1))];
-}
-
-registerKernel("softmax", (ctx, node) => {
+function softmax(ctx: KernelContext, node: NodeOf<"softmax">): string {
   const [x, y] = [node.inputs[0]!, node.outputs[0]!];
   const shape = shapeOf(ctx, x);
-  const [outer, d, inner] = around(shape, normAxis(node.attrs.axis as number, shape.length));
+  const [outer, d, inner] = around(shape, normAxis(node.attrs.axis, shape.length));
   const c = new Code(ctx.mod);
   const m = c.m;
   const base = (addr: number, o: X) => c.let(address(m, () => m.i32.const(addr), [[o, d * inner * 4]]), binaryen.i32);
@@ -144,9 +139,9 @@ registerKernel("softmax", (ctx, node) => {
     });
   });
   return c.finish(ctx.fnName("softmax"));
-});
+}
 
-registerKernel("layernorm", (ctx, node) => {
+function layernorm(ctx: KernelContext, node: NodeOf<"layernorm">): string {
   const [x, gamma, beta] = node.inputs as [number, number, number];
   const y = node.outputs[0]!;
   const shape = shapeOf(ctx, x);
@@ -168,7 +163,7 @@ registerKernel("layernorm", (ctx, node) => {
       },
       (L, acc) => L.hsum(acc),
     );
-    const inv = c.let(() => m.f32.div(m.f32.const(1), m.f32.sqrt(m.f32.add(m.f32.div(sq(), m.f32.const(d)), m.f32.const(node.attrs.eps as number)))), binaryen.f32);
+    const inv = c.let(() => m.f32.div(m.f32.const(1), m.f32.sqrt(m.f32.add(m.f32.div(sq(), m.f32.const(d)), m.f32.const(node.attrs.eps)))), binaryen.f32);
     const [gb, bb] = [ctx.addr(gamma), ctx.addr(beta)].map((a) => () => m.i32.const(a));
     c.lanes(d, ctx.relaxed, (L, j) => {
       const norm = L.mul(L.sub(load(L, xb, j), L.splat(mean)), L.splat(inv));
@@ -176,4 +171,13 @@ registerKernel("layernorm", (ctx, node) => {
     });
   });
   return c.finish(ctx.fnName("layernorm"));
-});
+}
+
+export const reduceKernels: Kernels<"reduce_mean" | "reduce_sum" | "reduce_max" | "global_avgpool" | "softmax" | "layernorm"> = {
+  reduce_mean: reduceOver("mean"),
+  reduce_sum: reduceOver("sum"),
+  reduce_max: reduceOver("max"),
+  global_avgpool: (ctx, node) => reduction(ctx, node, isNHWC(node.attrs) ? [1, 2] : [2, 3], "mean"),
+  softmax,
+  layernorm,
+};

@@ -7,7 +7,7 @@
 // of a chunk ~1 MiB, in L2).
 import binaryen from "binaryen";
 import type { KernelContext } from "./context.js";
-import type { ConvShape } from "./conv.js";
+import type { ConvShape } from "./conv-shape.js";
 import { epilogue } from "./gemm/act.js";
 import { Fn, type V } from "./gemm/fn.js";
 import { gemm, packB, packedFloats } from "./gemm/gemm.js";

@@ -1,7 +1,6 @@
 // Whole small models through the default pipeline, both builds vs the interpreter.
 // Tolerance: dot products of a few hundred terms in f32, then normalisations.
 import { describe, it } from "vitest";
-import "../../codegen/wasm/module.js";
 import { defaultPipeline } from "../../src/passes/index.js";
 import { checkModel, inputsFor, model } from "./core-helpers.js";
 

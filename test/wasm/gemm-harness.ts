@@ -2,9 +2,6 @@
 import { rng } from "../support/source.js";
 import { setFlagsFromString } from "node:v8";
 import { buildWasm } from "../../codegen/wasm/module.js";
-import "../../codegen/wasm/gemm/kernels.js";
-import "../../codegen/wasm/gemm/attention.js";
-import "../../codegen/wasm/conv.js";
 import { emptyGraph, numel, type Attrs, type Graph } from "../../src/ir/graph.js";
 import { getOp } from "../../src/ir/ops.js";
 

@@ -4,8 +4,9 @@
 // Temporaries go through Fn.tmp, so the caller emits f.take() first.
 import binaryen from "binaryen";
 import type { Attrs } from "../../../src/ir/graph.js";
+import { isUnaryOp } from "../../../src/ir/ops.js";
 import { Lanes } from "../lanes.js";
-import { prelu, unary } from "../math.js";
+import { applyUnary, prelu } from "../math.js";
 import type { Fn, V } from "./fn.js";
 
 type Expr = binaryen.ExpressionRef;
@@ -53,7 +54,6 @@ export function epilogue(f: Fn, e: Epi, acc: Expr, lanes: number, at: EpiAt): Ex
     const [p, off] = at.slope!;
     return prelu(L, x, e.slope === "scalar" ? () => f.m.v128.load32_splat(0, 4, p()) : () => f.load(p, off, lanes))();
   }
-  const act = unary[e.act];
-  if (!act) throw new Error(`wasm epilogue: unsupported activation ${e.act}`);
-  return act(L, x, e.attrs)();
+  if (!isUnaryOp(e.act)) throw new Error(`wasm epilogue: unsupported activation ${e.act}`);
+  return applyUnary(L, e.act, x, e.attrs)();
 }

@@ -5,12 +5,14 @@
 // kᵀ and v are packed into panels at run time. A mask constant along the last axis is dropped:
 // softmax is invariant to adding one constant to a whole row.
 import binaryen from "binaryen";
-import { registerKernel } from "../context.js";
+import type { NodeOf } from "../../../src/ir/ops.js";
+import { broadcastOffsets } from "../../../src/ir/shape.js";
+import type { KernelContext, Kernels } from "../context.js";
 import { Lanes } from "../lanes.js";
 import { exp } from "../math.js";
 import { Fn, type V } from "./fn.js";
 import { gemm, packBRuntime, packedFloats, type Emit } from "./gemm.js";
-import { at, broadcastIndex, plus, shapeOf } from "./node.js";
+import { at, plus, shapeOf } from "./node.js";
 
 type Expr = binaryen.ExpressionRef;
 
@@ -55,7 +57,7 @@ function softmaxRow(e: Emit, n: number): string {
   return f.finish(name, body);
 }
 
-registerKernel("attention", (ctx, node) => {
+function attention(ctx: KernelContext, node: NodeOf<"attention">): string {
   const g = ctx.graph;
   const m = ctx.mod;
   const [q, k, v, mask] = node.inputs as [number, number, number, number | undefined];
@@ -76,8 +78,7 @@ registerKernel("attention", (ctx, node) => {
   if (useMask) {
     // Per (batch, head): where its [Sq, Sk] mask slice starts; rows repeat when the mask's row axis is 1.
     const full = [Bn, H, Sq, Sk];
-    const starts = broadcastIndex(ms, full).filter((_, i) => i % (Sq * Sk) === 0).map((o) => ctx.addr(mask!) + o * 4);
-    const table = ctx.addData(Int32Array.from(starts));
+    const table = ctx.addData(broadcastOffsets(ms, full).filter((_, i) => i % (Sq * Sk) === 0).map((o) => ctx.addr(mask!) + o * 4));
     const ldr = (ms[ms.length - 2] ?? 1) === 1 ? 0 : Sk;
     maskArgs = { residual: () => m.i32.load(0, 4, m.i32.add(m.i32.mul(f.get(bh)(), f.c(4)), f.c(table))), ldr };
   }
@@ -89,10 +90,12 @@ registerKernel("attention", (ctx, node) => {
       call(packV, [slice(v, Sk * Dv)(), f.c(vAt)]),
       gemm(ctx, f, {
         M: Sq, N: Sk, K: D, lda: D, ldc: Sk, a: slice(q, Sq * D), b: at(ctx, kAt), c: at(ctx, sAt),
-        epi: { alpha: node.attrs.scale as number, bias: false, residual: useMask, attrs: {} }, ...maskArgs,
+        epi: { alpha: node.attrs.scale, bias: false, residual: useMask, attrs: {} }, ...maskArgs,
       }),
       f.loop(f.c(0), Sq, 1, (r) => [call(soft, [m.i32.add(f.c(sAt), m.i32.mul(r(), f.c(Sk * 4)))])]),
       gemm(ctx, f, { M: Sq, N: Dv, K: Sk, lda: Sk, ldc: Dv, a: at(ctx, sAt), b: at(ctx, vAt), c: slice(node.outputs[0]!, Sq * Dv), epi: { bias: false, residual: false, attrs: {} } }),
     ]),
   ]);
-});
+}
+
+export const attentionKernels: Kernels<"attention"> = { attention };

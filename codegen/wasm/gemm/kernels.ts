@@ -2,10 +2,12 @@
 // when it is a constant, else at run time into scratch.
 import binaryen from "binaryen";
 import { numel } from "../../../src/ir/graph.js";
-import { registerKernel, type KernelContext } from "../context.js";
+import type { NodeOf } from "../../../src/ir/ops.js";
+import { broadcastOffsets } from "../../../src/ir/shape.js";
+import type { KernelContext, Kernels } from "../context.js";
 import { Fn, type V } from "./fn.js";
 import { gemm, packB, packBRuntime, packedFloats } from "./gemm.js";
-import { at, broadcastIndex, constData, nodeEpilogue, plus, shapeOf } from "./node.js";
+import { at, constData, nodeEpilogue, plus, shapeOf } from "./node.js";
 
 /**
  * B [K x N] from value `w`, read as w[k * sk + n * sn] for batch slice `slice` (slice size K*N):
@@ -27,7 +29,7 @@ export function operandB(ctx: KernelContext, w: number, K: number, N: number, sk
   return { b: () => at(ctx, scratch), pack: (slice) => ctx.mod.call(fn, [plus(ctx, src, slice, K * N * 4)!(), ctx.mod.i32.const(scratch)], binaryen.none) };
 }
 
-registerKernel("linear", (ctx, node) => {
+function linear(ctx: KernelContext, node: NodeOf<"linear">): string {
   const [x, w] = node.inputs as [number, number];
   const [N, K] = shapeOf(ctx.graph, w) as [number, number];
   const M = numel(shapeOf(ctx.graph, x)) / K;
@@ -39,9 +41,9 @@ registerKernel("linear", (ctx, node) => {
     ...(B.pack ? [B.pack(zero)] : []),
     gemm(ctx, f, { M, N, K, lda: K, ldc: N, a: at(ctx, ctx.addr(x)), b: B.b(zero), c: at(ctx, ctx.addr(node.outputs[0]!)), ...nodeEpilogue(ctx, node) }),
   ]);
-});
+}
 
-registerKernel("matmul", (ctx, node) => {
+function matmul(ctx: KernelContext, node: NodeOf<"matmul">): string {
   const g = ctx.graph;
   const [a, bv] = node.inputs as [number, number];
   const [as, bs, ys] = [shapeOf(g, a), shapeOf(g, bv), shapeOf(g, node.outputs[0]!)];
@@ -62,8 +64,8 @@ registerKernel("matmul", (ctx, node) => {
     return f.finish(name, [...(B.pack ? [B.pack(zero)] : []), gemm(ctx, f, { ...base, a: aAddr, b: B.b(zero), c: cAddr })]);
   }
   // Broadcast batch dims: a table of (A slice, B slice) indices per output batch.
-  const [ai, bi] = [broadcastIndex(as.slice(0, -2), ys.slice(0, -2)), broadcastIndex(bs.slice(0, -2), ys.slice(0, -2))];
-  const table = ctx.addData(Int32Array.from(ai.flatMap((v, i) => [v, bi[i]!])));
+  const [ai, bi] = [broadcastOffsets(as.slice(0, -2), ys.slice(0, -2)), broadcastOffsets(bs.slice(0, -2), ys.slice(0, -2))];
+  const table = ctx.addData(Int32Array.from([...ai].flatMap((v, i) => [v, bi[i]!])));
   const [aSlice, bSlice] = [f.local(binaryen.i32), f.local(binaryen.i32)];
   const m = ctx.mod;
   return f.finish(name, [
@@ -78,4 +80,6 @@ registerKernel("matmul", (ctx, node) => {
       ];
     }),
   ]);
-});
+}
+
+export const gemmKernels: Kernels<"linear" | "matmul"> = { linear, matmul };

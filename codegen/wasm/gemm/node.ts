@@ -1,6 +1,6 @@
 // What the GEMM-family kernels read off an IR node: constant operands and the fused epilogue.
-import { numel, type Graph, type Node } from "../../../src/ir/graph.js";
-import { epilogueInputs } from "../../../src/ir/ops.js";
+import { numel, type Graph } from "../../../src/ir/graph.js";
+import { epilogueInputs, type NodeOf } from "../../../src/ir/ops.js";
 import type { KernelContext } from "../context.js";
 import { nodeEpi, type Epi } from "./act.js";
 import type { V } from "./fn.js";
@@ -23,7 +23,7 @@ export interface NodeEpilogue {
   slope?: V;
 }
 
-export function nodeEpilogue(ctx: KernelContext, node: Node): NodeEpilogue {
+export function nodeEpilogue(ctx: KernelContext, node: NodeOf<"conv2d" | "linear" | "matmul">): NodeEpilogue {
   const e = epilogueInputs(node.inputs, node.attrs);
   const slopes = e.slope === undefined ? 0 : numel(shapeOf(ctx.graph, e.slope));
   return {
@@ -38,23 +38,4 @@ export function nodeEpilogue(ctx: KernelContext, node: Node): NodeEpilogue {
 export function plus(ctx: KernelContext, base: V | undefined, index: V, bytes: number): V | undefined {
   const m = ctx.mod;
   return base && (() => m.i32.add(base(), m.i32.mul(index(), m.i32.const(bytes))));
-}
-
-/** Element offsets into a tensor of shape `inp` broadcast to `out`, for each index of `out`. */
-export function broadcastIndex(inp: readonly number[], out: readonly number[]): number[] {
-  const pad = [...Array<number>(out.length - inp.length).fill(1), ...inp];
-  const res: number[] = [];
-  for (let i = 0; i < numel(out); i++) {
-    let rem = i;
-    let off = 0;
-    let stride = 1;
-    for (let d = out.length - 1; d >= 0; d--) {
-      const idx = rem % out[d]!;
-      rem = Math.floor(rem / out[d]!);
-      if (pad[d] !== 1) off += idx * stride;
-      stride *= pad[d]!;
-    }
-    res.push(off);
-  }
-  return res;
 }

@@ -1,0 +1,24 @@
+// The geometry of a conv2d node, in the terms its NHWC kernels (conv.ts, conv-depthwise.ts,
+// winograd.ts) share.
+import { isNHWC, type NodeOf } from "../../src/ir/ops.js";
+import { permute, TO_NCHW } from "../../src/ir/shape.js";
+import type { KernelContext } from "./context.js";
+import { shapeOf } from "./gemm/node.js";
+
+export interface ConvShape {
+  N: number; H: number; W: number; C: number; K: number; OH: number; OW: number;
+  kh: number; kw: number; sh: number; sw: number; pt: number; pl: number; dh: number; dw: number; groups: number;
+}
+
+export function convShape(ctx: KernelContext, node: NodeOf<"conv2d">): ConvShape {
+  const a = node.attrs;
+  const nhwc = isNHWC(a);
+  const nchw = (s: number[]) => (nhwc ? permute(s, TO_NCHW) : s) as [number, number, number, number];
+  const [N, C, H, W] = nchw(shapeOf(ctx.graph, node.inputs[0]!));
+  const [, K, OH, OW] = nchw(shapeOf(ctx.graph, node.outputs[0]!));
+  const [, , kh, kw] = shapeOf(ctx.graph, node.inputs[1]!) as [number, number, number, number];
+  const [sh, sw] = a.stride;
+  const [pt, pl] = a.pads;
+  const [dh, dw] = a.dilation;
+  return { N, H, W, C, K, OH, OW, kh, kw, sh, sw, pt, pl, dh, dw, groups: a.groups };
+}
