@@ -2,9 +2,14 @@
 // scalar constant is baked in, so the host binds buffers and dispatches, nothing else. Kernels
 // stay within WebGPU's default limits (256 invocations, 16 KiB workgroup memory, 8 storage
 // buffers, 65535 workgroups per dimension: a linear workgroup count is split over x and y).
-import { numel, type Attrs, type Graph, type Node } from "../../src/ir/graph.js";
-import { epilogueInputs, fusedProgram, normAxis, unaryOps } from "../../src/ir/ops.js";
-import { SELU_ALPHA, SELU_SCALE } from "../../src/interp/math.js";
+// Kernels read NCHW tensors: the driver decomposes channels-last nodes first (wgslTarget.supports).
+import { numel, type Attrs, type FusedStep, type Graph, type Node } from "../../src/ir/graph.js";
+import {
+  activationOf, binaryOps, epilogueInputs, isBinaryOp, isNHWC, isOp, isUnaryOp, isUnsupported, normAxis, unaryOps,
+  type BinaryOp, type NodeOf, type OpName, type UnaryAttrs, type UnaryOp, type Unsupported,
+} from "../../src/ir/ops.js";
+import { around, broadcastStrides, strides } from "../../src/ir/shape.js";
+import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../../src/base/math.js";
 
 export interface Kernel {
   /** The node it computes, for pipeline labels and error messages. */
@@ -38,12 +43,6 @@ export function f32(x: number): string {
   return `f32(${/[.e]/.test(s) ? s : `${s}.0`})`;
 }
 
-function strides(shape: readonly number[]): number[] {
-  const s: number[] = [];
-  for (let i = shape.length - 1, acc = 1; i >= 0; acc *= shape[i]!, i--) s[i] = acc;
-  return s;
-}
-
 /** Expressions for the coordinates of flat index `i` in a row-major tensor of `shape`. */
 function coords(shape: readonly number[], i: string): string[] {
   const st = strides(shape);
@@ -57,10 +56,8 @@ function coords(shape: readonly number[], i: string): string[] {
 function bcast(inp: readonly number[], out: readonly number[], i: string): string {
   if (numel(inp) === numel(out)) return i;
   if (numel(inp) === 1) return "0u";
-  const pad = [...Array<number>(out.length - inp.length).fill(1), ...inp];
-  const st = strides(pad);
   const c = coords(out, i);
-  return pad.flatMap((d, k) => (d === 1 ? [] : [`${c[k]} * ${u(st[k]!)}`])).join(" + ");
+  return broadcastStrides(inp, out).flatMap((st, k) => (st === 0 ? [] : [`${c[k]} * ${u(st)}`])).join(" + ");
 }
 
 // Eigen's float erf: a rational approximation on [-4, 4] (erf is ±1 in f32 beyond), a few ulp.
@@ -81,44 +78,48 @@ const POW = `fn pow_(a: f32, b: f32) -> f32 {
   return select(r, -r, abs(b) % 2.0 == 1.0);
 }`;
 
-/** A unary op on the f32 identifier `x`. tanh's argument is clamped: some drivers give NaN for large |x|. */
-function unary(op: string, x: string, a: Attrs): string {
-  const n = (k: string) => f32(a[k] as number);
-  switch (op) {
-    case "relu": return `max(${x}, 0.0)`;
-    case "relu6": return `clamp(${x}, 0.0, 6.0)`;
-    case "sigmoid": return `(1.0 / (1.0 + exp(-${x})))`;
-    case "tanh": return `tanh(clamp(${x}, -15.0, 15.0))`;
-    case "selu": return `select(${f32(SELU_SCALE * SELU_ALPHA)} * (exp(${x}) - 1.0), ${f32(SELU_SCALE)} * ${x}, ${x} > 0.0)`;
-    case "silu": return `(${x} / (1.0 + exp(-${x})))`;
-    case "hard_sigmoid": return `(clamp(${x} + 3.0, 0.0, 6.0) / 6.0)`;
-    case "hard_swish": return `(${x} * clamp(${x} + 3.0, 0.0, 6.0) / 6.0)`;
-    case "exp": case "log": case "sqrt": case "abs": return `${op}(${x})`;
-    case "erf": return `erf_(${x})`;
-    case "neg": return `(-${x})`;
-    case "clip": return `min(max(${x}, ${n("min")}), ${n("max")})`;
-    case "leaky_relu": return `select(${n("slope")} * ${x}, ${x}, ${x} >= 0.0)`;
-    case "elu": return `select(${n("alpha")} * (exp(${x}) - 1.0), ${x}, ${x} > 0.0)`;
-    case "gelu":
-      return a.approximate === "tanh"
-        ? `(0.5 * ${x} * (1.0 + tanh(clamp(0.7978845608028654 * (${x} + 0.044715 * ${x} * ${x} * ${x}), -15.0, 15.0))))`
-        : `(0.5 * ${x} * (1.0 + erf_(${x} * 0.7071067811865476)))`;
-  }
-  throw new Error(`WGSL: no code for unary op ${op}`);
+/**
+ * Each unary op on the f32 identifier `x`. tanh's argument is clamped: some drivers give NaN for
+ * large |x|. The gelu constants are abstract-float literals, rounded to f32 once by WGSL.
+ */
+const unary: { readonly [N in UnaryOp]: (x: string, a: UnaryAttrs<N>) => string } = {
+  relu: (x) => `max(${x}, 0.0)`,
+  relu6: (x) => `clamp(${x}, 0.0, 6.0)`,
+  sigmoid: (x) => `(1.0 / (1.0 + exp(-${x})))`,
+  tanh: (x) => `tanh(clamp(${x}, -15.0, 15.0))`,
+  selu: (x) => `select(${f32(SELU_SCALE * SELU_ALPHA)} * (exp(${x}) - 1.0), ${f32(SELU_SCALE)} * ${x}, ${x} > 0.0)`,
+  silu: (x) => `(${x} / (1.0 + exp(-${x})))`,
+  hard_sigmoid: (x) => `(clamp(${x} + 3.0, 0.0, 6.0) / 6.0)`,
+  hard_swish: (x) => `(${x} * clamp(${x} + 3.0, 0.0, 6.0) / 6.0)`,
+  exp: (x) => `exp(${x})`,
+  log: (x) => `log(${x})`,
+  sqrt: (x) => `sqrt(${x})`,
+  abs: (x) => `abs(${x})`,
+  erf: (x) => `erf_(${x})`,
+  neg: (x) => `(-${x})`,
+  clip: (x, a) => `min(max(${x}, ${f32(a.min)}), ${f32(a.max)})`,
+  leaky_relu: (x, a) => `select(${f32(a.slope)} * ${x}, ${x}, ${x} >= 0.0)`,
+  elu: (x, a) => `select(${f32(a.alpha)} * (exp(${x}) - 1.0), ${x}, ${x} > 0.0)`,
+  gelu: (x, a) =>
+    a.approximate === "tanh"
+      ? `(0.5 * ${x} * (1.0 + tanh(clamp(${SQRT_2_OVER_PI} * (${x} + ${GELU_TANH_CUBIC} * ${x} * ${x} * ${x}), -15.0, 15.0))))`
+      : `(0.5 * ${x} * (1.0 + erf_(${x} * ${Math.SQRT1_2})))`,
+};
+
+/** `op` on `x` with attributes as a node or fused step holds them (the verifier checked them against op's schema). */
+function applyUnary(op: UnaryOp, x: string, attrs: Attrs): string {
+  return (unary[op] as (x: string, a: Attrs) => string)(x, attrs);
 }
 
-function binary(op: string, a: string, b: string): string {
-  switch (op) {
-    case "add": return `(${a} + ${b})`;
-    case "sub": return `(${a} - ${b})`;
-    case "mul": return `(${a} * ${b})`;
-    case "div": return `(${a} / ${b})`;
-    case "pow": return `pow_(${a}, ${b})`;
-    case "maximum": return `max(${a}, ${b})`;
-    case "minimum": return `min(${a}, ${b})`;
-  }
-  throw new Error(`WGSL: no code for binary op ${op}`);
-}
+const binary: Readonly<Record<BinaryOp, (a: string, b: string) => string>> = {
+  add: (a, b) => `(${a} + ${b})`,
+  sub: (a, b) => `(${a} - ${b})`,
+  mul: (a, b) => `(${a} * ${b})`,
+  div: (a, b) => `(${a} / ${b})`,
+  pow: (a, b) => `pow_(${a}, ${b})`,
+  maximum: (a, b) => `max(${a}, ${b})`,
+  minimum: (a, b) => `min(${a}, ${b})`,
+};
 
 /** Builds one kernel for `node`: hands out bindings for the values it reads, then wraps the body. */
 class Shader {
@@ -129,7 +130,8 @@ class Shader {
     return this.g.values[v]!.type.shape;
   }
 
-  private ty(v: number): string {
+  /** The WGSL element type of value v (integers of every width travel as i32). */
+  ty(v: number): string {
     return this.g.values[v]!.type.dtype === "f32" ? "f32" : "i32";
   }
 
@@ -180,13 +182,13 @@ class Shader {
 
   /** Statements applying a conv2d/linear/matmul epilogue to `var v` and storing it at dst[idx]; `ch` is the output channel. */
   epilogue(idx: string, ch: string): string {
-    const a = this.node.attrs;
-    const e = epilogueInputs(this.node.inputs, a);
+    const e = epilogueInputs(this.node.inputs, this.node.attrs);
+    const act = activationOf(this.node.attrs);
     const lines: string[] = [];
     if (e.bias !== undefined) lines.push(`v += ${this.load(e.bias, ch)};`);
     if (e.residual !== undefined) lines.push(`v += ${this.load(e.residual, idx)};`);
     if (e.slope !== undefined) lines.push(`v = select(${this.load(e.slope, numel(this.shape(e.slope)) === 1 ? "0u" : ch)} * v, v, v >= 0.0);`);
-    else if (typeof a.act === "string") lines.push(`v = ${unary(a.act, "v", a)};`);
+    else if (act !== undefined && act !== "prelu") lines.push(`v = ${applyUnary(act.op, "v", act.attrs)};`);
     return [...lines, `dst[${idx}] = v;`].join(" ");
   }
 
@@ -284,18 +286,26 @@ fn st4(b: u32, m: u32, n: u32, r: vec4f) {
   }
 }
 
-type Emit = (s: Shader, n: Node) => Kernel[];
+type Emitter<N extends OpName> = (s: Shader, n: NodeOf<N>) => Kernel[];
+/** An emitter taking any node: its attributes are typed only by the verifier's check against the schema. */
+type UntypedEmitter = (s: Shader, n: Node) => Kernel[];
 
-const emitters: Record<string, Emit> = {
+/** The kernels of a node that runs one elementwise op (as a one-step fused program). */
+const singleStep = (op: UnaryOp | BinaryOp): UntypedEmitter => (s, n) => elementwise(s, n, [{ op, args: n.inputs.map((_, i) => i), attrs: n.attrs }]);
+
+/** One entry per op: a new op without a WGSL entry (an emitter, or `unsupported(why)`) is a type error. */
+const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
+  ...(Object.fromEntries([...unaryOps, ...binaryOps].map((op) => [op, singleStep(op)])) as Record<UnaryOp | BinaryOp, UntypedEmitter>),
+
   conv2d(s, n) {
     const [x, w] = n.inputs as [number, number];
     const [N, C, H, W] = s.shape(x);
     const [K, Cg, KH, KW] = s.shape(w) as [number, number, number, number];
     const [, , OH, OW] = s.shape(n.outputs[0]!) as [number, number, number, number];
-    const [SH, SW] = n.attrs.stride as number[];
-    const [PT, PL] = n.attrs.pads as number[];
-    const [DH, DW] = n.attrs.dilation as number[];
-    const G = n.attrs.groups as number;
+    const [SH, SW] = n.attrs.stride;
+    const [PT, PL] = n.attrs.pads;
+    const [DH, DW] = n.attrs.dilation;
+    const G = n.attrs.groups;
     const Kg = K / G;
     // Implicit GEMM per (image, group): M = output pixels, N = output channels, K = Cg * KH * KW.
     const a = `let n = b / ${u(G)}; let g = b % ${u(G)};
@@ -350,7 +360,7 @@ const emitters: Record<string, Emit> = {
   for (var j = lid; j < ${u(SK)}; j += ${u(size)}) {
     var acc = 0.0;
     for (var t = 0u; t < ${u(D)}; t++) { acc += qs[t] * ${s.src(k)}[(bh * ${u(SK)} + j) * ${u(D)} + t]; }
-    let sc = acc * ${f32(n.attrs.scale as number)}${maskTerm};
+    let sc = acc * ${f32(n.attrs.scale)}${maskTerm};
     p[j] = sc;
     mx = max(mx, sc);
   }
@@ -369,8 +379,7 @@ const emitters: Record<string, Emit> = {
   softmax(s, n) {
     const x = n.inputs[0]!;
     const shape = s.shape(x);
-    const axis = normAxis(n.attrs.axis as number, shape.length);
-    const [D, inner] = [shape[axis]!, numel(shape.slice(axis + 1))];
+    const [outer, D, inner] = around(shape, normAxis(n.attrs.axis, shape.length));
     const { size, decls } = Shader.rows(D);
     const at = `(gid / ${u(inner)} * ${u(D)} + j) * ${u(inner)} + gid % ${u(inner)}`;
     const body = `  var mx = ${f32(-Infinity)};
@@ -380,7 +389,7 @@ const emitters: Record<string, Emit> = {
   for (var j = lid; j < ${u(D)}; j += ${u(size)}) { sum += exp(${s.src(x)}[${at}] - mx); }
   sum = wsum(sum, lid);
   for (var j = lid; j < ${u(D)}; j += ${u(size)}) { dst[${at}] = exp(${s.src(x)}[${at}] - mx) / sum; }`;
-    return [s.kernel(n.outputs[0]!, size, numel(shape) / D, body, decls)];
+    return [s.kernel(n.outputs[0]!, size, outer * inner, body, decls)];
   },
 
   layernorm(s, n) {
@@ -395,15 +404,15 @@ const emitters: Record<string, Emit> = {
   let mean = wsum(sum, lid) / ${f32(D)};
   var sq = 0.0;
   for (var j = lid; j < ${u(D)}; j += ${u(size)}) { let d = ${xi} - mean; sq += d * d; }
-  let inv = inverseSqrt(wsum(sq, lid) / ${f32(D)} + ${f32(n.attrs.eps as number)});
+  let inv = inverseSqrt(wsum(sq, lid) / ${f32(D)} + ${f32(n.attrs.eps)});
   for (var j = lid; j < ${u(D)}; j += ${u(size)}) { dst[gid * ${u(D)} + j] = (${xi} - mean) * inv * ${s.load(gamma, "j")} + ${s.load(beta, "j")}; }`;
     return [s.kernel(n.outputs[0]!, size, numel(shape) / D, body, decls)];
   },
 
-  reduce_sum: reduce,
-  reduce_mean: reduce,
-  reduce_max: reduce,
-  global_avgpool: (s, n) => reduce(s, { ...n, attrs: { axes: [2, 3] } }, true),
+  reduce_sum: (s, n) => reduce(s, n, n.attrs.axes, "sum"),
+  reduce_mean: (s, n) => reduce(s, n, n.attrs.axes, "mean"),
+  reduce_max: (s, n) => reduce(s, n, n.attrs.axes, "max"),
+  global_avgpool: (s, n) => reduce(s, n, [2, 3], "mean"),
 
   maxpool: pool,
   avgpool: pool,
@@ -411,33 +420,31 @@ const emitters: Record<string, Emit> = {
   batchnorm(s, n) {
     const [x, gamma, beta, mean, v] = n.inputs as [number, number, number, number, number];
     const shape = s.shape(x);
-    const c = coords([numel(shape.slice(0, 1)), shape[1]!, numel(shape.slice(2))], "i")[1]!;
+    const c = coords(around(shape, 1), "i")[1]!;
     return [s.perElement(n.outputs[0]!, `  let c = ${c};
-  dst[i] = (${s.src(x)}[i] - ${s.load(mean, "c")}) * (${s.load(gamma, "c")} * inverseSqrt(${s.load(v, "c")} + ${f32(n.attrs.eps as number)})) + ${s.load(beta, "c")};`)];
+  dst[i] = (${s.src(x)}[i] - ${s.load(mean, "c")}) * (${s.load(gamma, "c")} * inverseSqrt(${s.load(v, "c")} + ${f32(n.attrs.eps)})) + ${s.load(beta, "c")};`)];
   },
 
   prelu(s, n) {
     const [x, slope] = n.inputs as [number, number];
     const shape = s.shape(x);
-    const c = numel(s.shape(slope)) === 1 ? "0u" : coords([shape[0]!, shape[1]!, numel(shape.slice(2))], "i")[1]!;
+    const c = numel(s.shape(slope)) === 1 ? "0u" : coords(around(shape, 1), "i")[1]!;
     return [s.perElement(n.outputs[0]!, `  let v = ${s.src(x)}[i];\n  dst[i] = select(${s.load(slope, c)} * v, v, v >= 0.0);`)];
   },
 
   cast(s, n) {
-    const to = s.g.values[n.outputs[0]!]!.type.dtype === "f32" ? "f32" : "i32";
-    return [s.perElement(n.outputs[0]!, `  dst[i] = ${to}(${s.src(n.inputs[0]!)}[i]);`)];
+    const y = n.outputs[0]!;
+    return [s.perElement(y, `  dst[i] = ${s.ty(y)}(${s.src(n.inputs[0]!)}[i]);`)];
   },
 
-  fused_elementwise(s, n) {
-    const y = s.shape(n.outputs[0]!);
-    const ins = n.inputs.map((v, r) => `  let r${r} = ${s.load(v, bcast(s.shape(v), y, "i"))};`);
-    const steps = fusedProgram(n.attrs).map((st, j) => `  let r${n.inputs.length + j} = ${step(st.op, st.args.map((r) => `r${r}`), st.attrs ?? {})};`);
-    return [s.perElement(n.outputs[0]!, [...ins, ...steps, `  dst[i] = r${n.inputs.length + steps.length - 1};`].join("\n"))];
-  },
+  fused_elementwise: (s, n) => elementwise(s, n, n.attrs.program),
+
+  // Its output aliases its input's buffer (see planWgsl): nothing to compute.
+  reshape: () => [],
 
   transpose(s, n) {
     const x = n.inputs[0]!;
-    const perm = n.attrs.perm as number[];
+    const perm = n.attrs.perm;
     const st = strides(s.shape(x));
     const c = coords(s.shape(n.outputs[0]!), "i");
     return [s.perElement(n.outputs[0]!, `  dst[i] = ${s.src(x)}[${perm.map((p, d) => `${c[d]} * ${u(st[p]!)}`).join(" + ")}];`)];
@@ -446,7 +453,7 @@ const emitters: Record<string, Emit> = {
   // concat, split and slice are block copies between [outer, *, inner] views.
   concat(s, n) {
     const y = s.shape(n.outputs[0]!);
-    const axis = normAxis(n.attrs.axis as number, y.length);
+    const axis = normAxis(n.attrs.axis, y.length);
     let at = 0;
     return n.inputs.map((x) => {
       const d = s.shape(x)[axis]!;
@@ -458,8 +465,8 @@ const emitters: Record<string, Emit> = {
 
   split(s, n) {
     const x = n.inputs[0]!;
-    const axis = n.attrs.axis as number;
     const shape = s.shape(x);
+    const axis = normAxis(n.attrs.axis, shape.length);
     let at = 0;
     return n.outputs.map((o) => {
       const d = s.shape(o)[axis]!;
@@ -471,7 +478,8 @@ const emitters: Record<string, Emit> = {
 
   slice(s, n) {
     const shape = s.shape(n.inputs[0]!);
-    const [axis, start, end] = [n.attrs.axis as number, n.attrs.start as number, n.attrs.end as number];
+    const { start, end } = n.attrs;
+    const axis = normAxis(n.attrs.axis, shape.length);
     return [copy(s, n.inputs[0]!, n.outputs[0]!, shape, axis, end - start, { from: [shape[axis]!, start], to: [end - start, 0] })];
   },
 
@@ -482,31 +490,36 @@ const emitters: Record<string, Emit> = {
   },
 };
 
-/** One step of fused_elementwise (or a plain elementwise node) on identifiers `args`. */
-function step(op: string, args: string[], a: Attrs): string {
-  if (op === "cast") return `${a.to === "f32" ? "f32" : "i32"}(${args[0]})`;
-  return args.length === 1 ? unary(op, args[0]!, a) : binary(op, args[0]!, args[1]!);
+/** One invocation per output element: the inputs (broadcast) in registers r0.., then one register per step of `program`. */
+function elementwise(s: Shader, n: Node, program: readonly FusedStep[]): Kernel[] {
+  const y = s.shape(n.outputs[0]!);
+  const ins = n.inputs.map((v, r) => `  let r${r} = ${s.load(v, bcast(s.shape(v), y, "i"))};`);
+  const steps = program.map((st, j) => `  let r${n.inputs.length + j} = ${step(st, st.args.map((r) => `r${r}`))};`);
+  return [s.perElement(n.outputs[0]!, [...ins, ...steps, `  dst[i] = r${n.inputs.length + steps.length - 1};`].join("\n"))];
 }
 
-for (const op of [...unaryOps, "add", "sub", "mul", "div", "pow", "maximum", "minimum"]) {
-  emitters[op] = (s, n) => emitters.fused_elementwise!(s, { ...n, attrs: { program: [{ op, args: n.inputs.map((_, i) => i), attrs: n.attrs }] } });
+/** One step of an elementwise program on the identifiers `args` (the verifier admits unary and binary float ops only). */
+function step(st: FusedStep, args: string[]): string {
+  if (isUnaryOp(st.op)) return applyUnary(st.op, args[0]!, st.attrs ?? {});
+  if (isBinaryOp(st.op)) return binary[st.op](args[0]!, args[1]!);
+  throw new Error(`WGSL: no code for elementwise step ${st.op}`);
 }
 
 /** dst[o, to.at + j, i] = src[o, from.at + j, i] for j < d, over [outer, total, inner] views of `shape` split at `axis`. */
 function copy(s: Shader, x: number, y: number, shape: number[], axis: number, d: number, v: { from: [number, number]; to: [number, number] }): Kernel {
-  const inner = numel(shape.slice(axis + 1));
-  const [o, j, i] = coords([numel(shape.slice(0, axis)), d, inner], "e");
+  const [outer, , inner] = around(shape, axis);
+  const [o, j, i] = coords([outer, d, inner], "e");
   const at = ([total, start]: [number, number]) => `(${o} * ${u(total)} + ${u(start)} + ${j}) * ${u(inner)} + ${i}`;
-  const n = numel(shape.slice(0, axis)) * d * inner;
+  const n = outer * d * inner;
   return s.kernel(y, 256, Math.ceil(n / 256), `  let e = gid * 256u + lid;\n  if (e >= ${u(n)}) { return; }\n  dst[${at(v.to)}] = ${s.src(x)}[${at(v.from)}];`);
 }
 
-/** reduce_sum / reduce_mean / reduce_max (and global_avgpool): one workgroup per output element. */
-function reduce(s: Shader, n: Node, mean = n.op === "reduce_mean"): Kernel[] {
-  const max = n.op === "reduce_max";
+/** reduce_sum / reduce_mean / reduce_max (and global_avgpool) over `axes`: one workgroup per output element. */
+function reduce(s: Shader, n: Node, over: readonly number[], kind: "sum" | "mean" | "max"): Kernel[] {
+  const [max, mean] = [kind === "max", kind === "mean"];
   const x = n.inputs[0]!;
   const shape = s.shape(x);
-  const axes = (n.attrs.axes as number[]).map((a) => normAxis(a, shape.length));
+  const axes = over.map((a) => normAxis(a, shape.length));
   const st = strides(shape);
   const kept = shape.flatMap((d, k) => (axes.includes(k) ? [] : [[d, st[k]!]]));
   const red = shape.flatMap((d, k) => (axes.includes(k) ? [[d, st[k]!]] : []));
@@ -522,14 +535,14 @@ function reduce(s: Shader, n: Node, mean = n.op === "reduce_mean"): Kernel[] {
   return [s.kernel(n.outputs[0]!, size, numel(kept.map(([d]) => d!)), body, decls)];
 }
 
-function pool(s: Shader, n: Node): Kernel[] {
+function pool(s: Shader, n: NodeOf<"maxpool" | "avgpool">): Kernel[] {
   const x = n.inputs[0]!;
   const [, , H, W] = s.shape(x) as [number, number, number, number];
   const y = s.shape(n.outputs[0]!);
-  const [KH, KW] = n.attrs.kernel as number[];
-  const [SH, SW] = n.attrs.stride as number[];
-  const [PT, PL, PB, PR] = n.attrs.pads as number[];
-  const [DH, DW] = (n.attrs.dilation as number[] | undefined) ?? [1, 1];
+  const [KH, KW] = n.attrs.kernel;
+  const [SH, SW] = n.attrs.stride;
+  const [PT, PL, PB, PR] = n.attrs.pads;
+  const [DH, DW] = n.attrs.dilation ?? [1, 1];
   const max = n.op === "maxpool";
   const [p, oy, ox] = coords([numel(y.slice(0, 2)), y[2]!, y[3]!], "i");
   // The avgpool divisor follows the interpreter: the window clipped to the padded input, or the valid taps.
@@ -554,11 +567,17 @@ function pool(s: Shader, n: Node): Kernel[] {
   return [s.perElement(n.outputs[0]!, body)];
 }
 
-/** The kernels computing `node`, in order; reshape has none (its output aliases its input). */
+/** Why WGSL does not run `op`, when its table entry says so. */
+export function unsupportedOp(op: string): Unsupported | undefined {
+  const e = isOp(op) ? emitters[op] : undefined;
+  return isUnsupported(e) ? e : undefined;
+}
+
+/** The kernels computing `node`, in order (none for reshape). */
 export function nodeKernels(g: Graph, node: Node): Kernel[] {
-  if (node.op === "reshape") return [];
-  const e = emitters[node.op];
-  if (!e) throw new Error(`WGSL: no kernel for op ${node.op}`);
-  if ((node.attrs.layout ?? "NCHW") !== "NCHW") throw new Error(`WGSL: ${node.op} #${node.id} has layout ${String(node.attrs.layout)}; compile for WebGPU without the layout pass`);
-  return e(new Shader(g, node), node);
+  const e = isOp(node.op) ? emitters[node.op] : undefined;
+  if (e === undefined || isUnsupported(e)) throw new Error(`WGSL: no kernel for op ${node.op}${e ? ` (${e.unsupported})` : ""}`);
+  const s = new Shader(g, node);
+  if (isNHWC(node.attrs)) throw new Error(`WGSL: ${s.label()} is channels-last (NHWC); the driver decomposes such nodes before emit`);
+  return (e as UntypedEmitter)(s, node);
 }

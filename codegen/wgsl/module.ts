@@ -1,6 +1,7 @@
 // The WebGPU module: NAME.mjs (a dependency-free ES module: buffers, pipelines and a run()),
 // NAME.d.ts (typed inputs and outputs) and NAME.weights.bin (every constant a kernel reads).
 import { numel, type DType, type Graph } from "../../src/ir/graph.js";
+import type { TargetFile } from "../target.js";
 import { nodeKernels, type Kernel } from "./kernels.js";
 import { RUNTIME } from "./runtime.js";
 
@@ -64,7 +65,7 @@ export function planWgsl(g: Graph): WgslPlan {
 
 const TS_ARRAY: Record<DType, string> = { f32: "Float32Array", i32: "Int32Array", i64: "BigInt64Array", bool: "Int32Array" };
 
-export function emitWgslModule(g: Graph, name: string): { files: { path: string; contents: string | Uint8Array }[] } {
+export function emitWgslModule(g: Graph, name: string): { files: TargetFile[] } {
   const plan = planWgsl(g);
   const port = (p: Graph["inputs"][number]) => {
     const t = g.values[p.value]!.type;
@@ -117,10 +118,10 @@ export function load(options: { device: GPUDevice; weights?: ArrayBuffer | Array
 `;
   return {
     files: [
-      { path: `${name}.mjs`, contents: mjs },
+      { name: `${name}.mjs`, contents: mjs },
       // .d.mts too: TypeScript's NodeNext resolution looks for it beside NAME.mjs.
-      ...[".d.ts", ".d.mts"].map((ext) => ({ path: `${name}${ext}`, contents: dts })),
-      { path: `${name}.weights.bin`, contents: weights },
+      ...[".d.ts", ".d.mts"].map((ext) => ({ name: `${name}${ext}`, contents: dts })),
+      { name: `${name}.weights.bin`, contents: weights },
     ],
   };
 }

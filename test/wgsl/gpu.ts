@@ -18,7 +18,7 @@ export interface GeneratedModel {
 /** Writes the module for `g` to a fresh directory; returns it and the .mjs path. */
 export function writeModule(g: Graph, name = "model"): { dir: string; mjs: string } {
   const dir = mkdtempSync(join(tmpdir(), "graphc-wgsl-"));
-  for (const f of emitWgslModule(g, name).files) writeFileSync(join(dir, f.path), f.contents);
+  for (const f of emitWgslModule(g, name).files) writeFileSync(join(dir, f.name), f.contents);
   return { dir, mjs: join(dir, `${name}.mjs`) };
 }
 
