@@ -71,6 +71,16 @@ describe("compile()", () => {
     expectOutputsClose(await (await instantiate(embedded)).run({ x }), reference().y, "embedded", 1e-5, 1e-6);
   });
 
+  it("compiles for wgsl: the module and its types and weights, nothing for instantiate()", async () => {
+    const result = await compile(source, { target: "wgsl" });
+    expect(result.files.map((f) => f.name).sort()).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.weights.bin"]);
+    expect(result.report.inputs).toEqual([{ name: "x", dtype: "f32", shape: [1, 4] }]);
+    expect(result.report.stats.weightBytes).toBe((4 * 8 + 8 + 8 * 3 + 3) * 4);
+    expect(result.module).toBeUndefined();
+    await expect(instantiate(result)).rejects.toThrow(UsageError);
+    await expect(compile(source, { target: "wgsl", relaxedSimd: "on" })).rejects.toThrow(/options of the wasm target/);
+  });
+
   it("throws CompileError with rendered diagnostics on model errors", async () => {
     const err = await compile("model bad() {\n  input x: f32[1, 4]\n  output y = nope(x)\n}\n").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CompileError);
@@ -82,7 +92,7 @@ describe("compile()", () => {
   });
 
   it("rejects bad options and weights", async () => {
-    await expect(compile(source, { target: "webgpu" as never })).rejects.toThrow(UsageError);
+    await expect(compile(source, { target: "webgpu" as never })).rejects.toThrow(/unknown target `webgpu` \(available: wasm, wgsl\)/);
     await expect(compile(source, { relaxedSimd: "maybe" as never })).rejects.toThrow(/relaxedSimd must be "auto", "on" or "off"/);
     await expect(compile(source, { passes: ["dce", "nope"] })).rejects.toThrow(/unknown pass "nope"/);
     await expect(compile(source, { set: { depth: 3 } })).rejects.toThrow(/no parameter `depth`/);

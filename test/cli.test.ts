@@ -1,5 +1,8 @@
 // The graphc command line, run as a user runs it: exit codes (0 ok, 1 model errors, 2 usage),
 // what goes to stdout and stderr, and never a stack trace for a user mistake.
+import { mkdtempSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { cliBuild, type Run } from "./support/cli.js";
 
@@ -132,5 +135,24 @@ describe.concurrent("graphc inspect --json", () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).toContain("conv_groups.nn:3:34");
+  });
+});
+
+describe.concurrent("graphc compile", () => {
+  test("a bad model: exit 1, located diagnostics, nothing written", async () => {
+    const out = join(mkdtempSync(join(tmpdir(), "graphc-cli-")), "out");
+    const r = await graphc("compile", "test/golden/diagnostics/conv_groups.nn", "-o", out);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("conv_groups.nn:3:34");
+    expect(r.stderr).toMatch(/\n1 error\n$/);
+    expect(r.stderr).not.toContain("    at ");
+    expect(readdirSync(join(out, ".."))).toEqual([]);
+  });
+
+  test("--target wgsl takes `layout` in --passes: the channels-last nodes decompose for the shaders", async () => {
+    const out = mkdtempSync(join(tmpdir(), "graphc-cli-"));
+    const r = await graphc("compile", "specs/resnet18.nn", "--shape", "image=1x3x32x32", "-o", out, "--target", "wgsl", "--passes=fold-batchnorm,fuse-epilogue,layout,dce");
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(["resnet18.d.mts", "resnet18.d.ts", "resnet18.mjs", "resnet18.weights.bin"]);
   });
 });

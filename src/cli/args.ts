@@ -1,8 +1,7 @@
 // Command-line parsing shared by the graphc commands.
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { UsageError, type ElaborateOptions } from "../frontend/index.js";
-
-export { UsageError };
+import { UsageError } from "../base/errors.js";
+import type { ElaborateOptions } from "../frontend/index.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 

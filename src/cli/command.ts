@@ -8,10 +8,15 @@ export interface Command {
   run(argv: string[]): number | Promise<number>;
 }
 
+/** Prints rendered diagnostics to stderr, then how many of them are errors. */
+export function writeDiagnostics(rendered: readonly string[], errors: number): void {
+  for (const d of rendered) process.stderr.write(d + "\n\n");
+  if (errors > 0) process.stderr.write(`${errors} error${errors === 1 ? "" : "s"}\n`);
+}
+
 /** Prints diagnostics to stderr; true when any is an error. */
 export function reportDiagnostics(r: ElaborateResult): boolean {
-  for (const d of r.diagnostics) process.stderr.write(renderDiagnostic(d, r.sources) + "\n\n");
   const errors = r.diagnostics.filter((d) => d.severity === "error").length;
-  if (errors > 0) process.stderr.write(`${errors} error${errors === 1 ? "" : "s"}\n`);
+  writeDiagnostics(r.diagnostics.map((d) => renderDiagnostic(d, r.sources)), errors);
   return errors > 0;
 }

@@ -1,16 +1,19 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { RelaxedSimd } from "../../codegen/module/index.js";
-import { bindWeights } from "../ir/rewrite.js";
+import type { TargetOptions } from "../../codegen/target.js";
+import { UsageError } from "../base/errors.js";
+import { generate, loadTarget, optimise, pipelineFor } from "../driver.js";
 import { printGraph } from "../ir/print.js";
-import { allPasses, defaultPipeline, getPass, pipelineFor, runPipeline, targets, type Target } from "../passes/index.js";
+import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats } from "../passes/stats.js";
-import { modelOptions, onePath, parse, UsageError } from "./args.js";
+import { modelOptions, onePath, parse } from "./args.js";
 import type { Command } from "./command.js";
 import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 
 const usage =
   "graphc compile FILE.nn [-o DIR [--target wasm|wgsl] [--relaxed-simd=auto|on|off] [--embed-weights]] [--passes=a,b,c] [--print-after=PASS]... [--print-after-all] [--stats [--json]] [--weights W.safetensors] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
+
+const relaxedSimdModes = ["auto", "on", "off"] as const;
 
 export const compileCommand: Command = {
   summary: "compile a model to an ES module in DIR (-o; WebAssembly SIMD or WGSL), or optimise it for a look inside (--stats, --print-after)",
@@ -32,22 +35,25 @@ export const compileCommand: Command = {
     const file = onePath(positionals, usage);
     const out = values.output as string | undefined;
     for (const flag of ["target", "relaxed-simd", "embed-weights"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
-    const target = (values.target ?? "wasm") as Target;
-    if (!targets.includes(target)) throw new UsageError(`unknown target \`${target}\` (available: ${targets.join(", ")})`);
-    if (target === "wgsl" && (values["relaxed-simd"] !== undefined || values["embed-weights"])) throw new UsageError("--relaxed-simd and --embed-weights are for --target wasm");
-    const pipeline = typeof values.passes === "string" ? values.passes.split(",").map((p) => p.trim()).filter(Boolean) : pipelineFor(target);
-    if (target === "wgsl" && pipeline.includes("layout")) throw new UsageError("--target wgsl runs on NCHW tensors: leave `layout` out of --passes");
+    const relaxedSimd = relaxedSimdModes.find((m) => m === values["relaxed-simd"]);
+    if (values["relaxed-simd"] !== undefined && !relaxedSimd) throw new UsageError(`--relaxed-simd must be auto, on or off, got \`${String(values["relaxed-simd"])}\``);
+    const targetOptions: TargetOptions = {
+      ...(relaxedSimd ? { relaxedSimd } : {}),
+      embedWeights: values["embed-weights"] === true,
+      onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`),
+    };
+    // Only a module written needs a target (and loads its backend).
+    const output = out === undefined ? undefined : { dir: out, target: await loadTarget(values.target as string | undefined) };
+    if (output?.target.checkOptions?.(targetOptions) !== undefined) throw new UsageError("--relaxed-simd and --embed-weights are for --target wasm");
+    const passes = typeof values.passes === "string" ? values.passes.split(",").map((p) => p.trim()).filter(Boolean) : undefined;
     const printAfter = new Set((values["print-after"] as string[] | undefined) ?? []);
-    for (const name of [...pipeline, ...printAfter])
+    for (const name of [...(passes ?? []), ...printAfter])
       if (!getPass(name)) throw new UsageError(`unknown pass \`${name}\` (see \`graphc passes\`)`);
+    const pipeline = pipelineFor(output?.target, passes);
     if (values.json && !values.stats) throw new UsageError("--json goes with --stats");
     const start = performance.now();
-    const relaxedSimd = (values["relaxed-simd"] ?? "auto") as RelaxedSimd;
-    if (!["auto", "on", "off"].includes(relaxedSimd)) throw new UsageError(`--relaxed-simd must be auto, on or off, got \`${relaxedSimd}\``);
     const g = modelFromArgs(file, values);
-    if (!g) return 1;
-    const bound = bindWeights(g, weightsFromArgs(g, values));
-    const { graph, stats } = runPipeline(bound, pipeline, {
+    const { graph, stats } = optimise(g, weightsFromArgs(g, values), pipeline, {
       after: (pass, out) => {
         if (values["print-after-all"] || printAfter.has(pass)) process.stdout.write(`; after ${pass}\n${printGraph(out)}`);
       },
@@ -60,16 +66,12 @@ export const compileCommand: Command = {
         process.stdout.write(`kernels ${s.kernels}, arena ${s.arenaBytes} bytes (lower bound ${s.arenaLowerBound}), weights ${s.weightBytes} bytes\n`);
       }
     }
-    if (out !== undefined) {
-      // The backends load only when a module is written (Binaryen alone takes ~0.4 s to load).
-      const files =
-        target === "wgsl"
-          ? (await import("../../codegen/wgsl/module.js")).emitWgslModule(graph, graph.name).files.map((f) => ({ name: f.path, contents: f.contents }))
-          : (await import("../../codegen/module/index.js")).buildModule(graph, { relaxedSimd, embedWeights: values["embed-weights"] === true, onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`) }).files;
-      mkdirSync(out, { recursive: true });
-      for (const f of files) writeFileSync(join(out, f.name), f.contents);
+    if (output) {
+      const { files } = generate(graph, output.target, targetOptions);
+      mkdirSync(output.dir, { recursive: true });
+      for (const f of files) writeFileSync(join(output.dir, f.name), f.contents);
       const sizes = files.map((f) => `${f.name} ${formatBytes(typeof f.contents === "string" ? Buffer.byteLength(f.contents) : f.contents.byteLength)}`);
-      process.stderr.write(`graphc: wrote ${sizes.join(", ")} to ${out} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+      process.stderr.write(`graphc: wrote ${sizes.join(", ")} to ${output.dir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
     }
     return 0;
   },

@@ -1,10 +1,11 @@
 // graphc export-onnx: a model and its weights (a checkpoint or the seeded default) as an ONNX file.
 import { writeFileSync } from "node:fs";
+import { UsageError } from "../base/errors.js";
 import { elaborateFile } from "../frontend/index.js";
 import { exportOnnx } from "../onnx/export.js";
 import { loadWeights } from "../weights/load.js";
 import { WeightsError, type TensorData } from "../weights/tensor.js";
-import { elaborateOptions, modelOptions, onePath, parse, UsageError } from "./args.js";
+import { elaborateOptions, modelOptions, onePath, parse } from "./args.js";
 import { reportDiagnostics, type Command } from "./command.js";
 
 const usage = "graphc export-onnx FILE.nn -o MODEL.onnx [--weights W.safetensors] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]... [--model NAME]";

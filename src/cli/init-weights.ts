@@ -1,5 +1,6 @@
 import { writeFileSync } from "node:fs";
-import { modelOptions, onePath, parse, UsageError } from "./args.js";
+import { UsageError } from "../base/errors.js";
+import { modelOptions, onePath, parse } from "./args.js";
 import type { Command } from "./command.js";
 import { modelFromArgs, seedOf, weightsFromArgs } from "./model.js";
 import { writeSafetensors } from "../weights/safetensors.js";
@@ -15,7 +16,6 @@ export const initWeightsCommand: Command = {
     if (typeof values.output !== "string") throw new UsageError(`missing -o WEIGHTS.safetensors\nusage: ${usage}`);
     seedOf(values);
     const g = modelFromArgs(file, values);
-    if (!g) return 1;
     const data = weightsFromArgs(g, values);
     const bytes = writeSafetensors(g.weights.map((w) => ({ name: w.name, shape: w.type.shape, data: data.get(w.name)! })), { format: "pt", producer: "graphc", seed: String(values.seed ?? 0) });
     writeFileSync(values.output, bytes);

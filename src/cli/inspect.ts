@@ -1,7 +1,8 @@
+import { UsageError } from "../base/errors.js";
 import { elaborateFile } from "../frontend/index.js";
 import { formatType, numel, type Graph } from "../ir/graph.js";
 import { modelStats, nodeMacs } from "../ir/stats.js";
-import { elaborateOptions, modelOptions, onePath, parse, UsageError } from "./args.js";
+import { elaborateOptions, modelOptions, onePath, parse } from "./args.js";
 import { reportDiagnostics, type Command } from "./command.js";
 import { renderTable, thousands } from "./table.js";
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // graphc: the command-line entry.
-import { UsageError } from "../frontend/index.js";
-import type { Command } from "./command.js";
+import { UsageError } from "../base/errors.js";
+import { CompileError } from "../driver.js";
+import { writeDiagnostics, type Command } from "./command.js";
 import { inspectCommand } from "./inspect.js";
 import { checkCommand } from "./check.js";
 import { initWeightsCommand } from "./init-weights.js";
@@ -56,6 +57,10 @@ async function main(argv: string[]): Promise<number> {
     if (e instanceof UsageError) {
       process.stderr.write(`graphc ${name}: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof CompileError) {
+      writeDiagnostics(e.diagnostics, e.diagnostics.length);
+      return 1;
     }
     // Bad data (a malformed checkpoint or input, an id out of range): the user's, not ours.
     if (e instanceof WeightsError || e instanceof InterpError) {

@@ -1,18 +1,18 @@
-// Shared by the commands that need an elaborated model and its weights.
+// Shared by the commands that need an elaborated model and its weights: the driver's first two
+// stages, with the command line's messages.
 import { existsSync } from "node:fs";
-import { elaborateFile } from "../frontend/index.js";
+import { UsageError } from "../base/errors.js";
+import { elaborate, modelWeights } from "../driver.js";
 import type { Graph } from "../ir/graph.js";
-import { loadWeights } from "../weights/load.js";
 import type { TensorData } from "../weights/tensor.js";
-import { elaborateOptions, UsageError } from "./args.js";
-import { reportDiagnostics } from "./command.js";
+import { elaborateOptions } from "./args.js";
+import { writeDiagnostics } from "./command.js";
 
-/** The model of FILE, or undefined after printing its diagnostics. */
-export function modelFromArgs(file: string, values: Record<string, unknown>): Graph | undefined {
-  const r = elaborateFile(file, elaborateOptions(values));
-  if (reportDiagnostics(r)) return undefined;
-  if (!r.graph) throw new UsageError(`${file} defines no model`);
-  return r.graph;
+/** The model of FILE; its errors are a CompileError (main prints them). */
+export function modelFromArgs(file: string, values: Record<string, unknown>): Graph {
+  const { graph, warnings } = elaborate({ path: file }, elaborateOptions(values));
+  writeDiagnostics(warnings, 0);
+  return graph;
 }
 
 export const weightOptions = {
@@ -33,7 +33,7 @@ export function weightsFromArgs(g: Graph, values: Record<string, unknown>): Map<
   if (file !== undefined && !existsSync(file)) throw new UsageError(`cannot read weights file ${file}`);
   if (file === undefined && g.nodes.some((n) => n.op === "batchnorm"))
     process.stderr.write(`graphc: no --weights: seeded weights, BatchNorm statistics calibrated by one interpreter pass...\n`);
-  const { data, warnings } = loadWeights(g, { ...(file !== undefined ? { file } : {}), seed: seedOf(values), allowUnexpected: values["allow-unexpected"] === true });
-  for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+  const { data, warnings } = modelWeights(g, { weights: file, seed: seedOf(values), allowUnexpected: values["allow-unexpected"] === true });
+  for (const w of warnings) process.stderr.write(`${w}\n`);
   return data;
 }

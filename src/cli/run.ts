@@ -2,14 +2,15 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import type { TargetOptions } from "../../codegen/target.js";
+import { UsageError } from "../base/errors.js";
+import { compileGraph, plan } from "../driver.js";
 import { formatType, numel, type Graph, type TensorType } from "../ir/graph.js";
-import { randomInputs } from "../interp/calibrate.js";
+import { randomInputs } from "../weights/calibrate.js";
 import { interpret } from "../interp/index.js";
-import { bindWeights } from "../ir/rewrite.js";
-import { pipelineFor, runPipeline } from "../passes/index.js";
 import { readNpy, readRawTensor, writeNpy } from "../weights/npy.js";
 import type { TensorData } from "../weights/tensor.js";
-import { modelOptions, onePath, parse, UsageError } from "./args.js";
+import { modelOptions, onePath, parse } from "./args.js";
 import type { Command } from "./command.js";
 import { modelFromArgs, seedOf, weightOptions, weightsFromArgs } from "./model.js";
 
@@ -25,38 +26,44 @@ interface Runner {
   keepAlive?: unknown;
 }
 
-/** Compiles the model in memory, as `graphc compile` would (only the SIMD build this engine runs), and loads it. */
+/** What the generated module's load() gives, as far as `graphc run` uses it. */
+interface LoadedModule {
+  /** wasm: the SIMD build it picked. */
+  simd?: string;
+  run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+}
+
+/** Compiles the model through the driver, as `graphc compile -o` would, into a temporary folder, and imports and loads the module from there. */
+async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: string, options: TargetOptions, loadOptions: object): Promise<LoadedModule> {
+  const { files } = compileGraph(g, weights, await plan({ target, ...options }), options);
+  const dir = mkdtempSync(join(tmpdir(), `graphc-${target}-`));
+  try {
+    for (const f of files) writeFileSync(join(dir, f.name), f.contents);
+    const mjs = files.find((f) => f.name.endsWith(".mjs"))!.name;
+    const mod = (await import(pathToFileURL(join(dir, mjs)).href)) as { load(o: object): Promise<LoadedModule> };
+    return await mod.load(loadOptions);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Only the SIMD build this engine runs. */
 async function wasmRunner(g: Graph, weights: Map<string, TensorData>): Promise<Runner> {
   const start = performance.now();
-  const { buildModule, loadParts, relaxedSimdSupported } = await import("../../codegen/module/index.js");
-  const { parts } = buildModule(runPipeline(bindWeights(g, weights), pipelineFor("wasm")).graph, {
-    relaxedSimd: relaxedSimdSupported() ? "on" : "off",
-    onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`),
-  });
-  const model = await loadParts(parts);
+  const { relaxedSimdSupported } = await import("../../codegen/module/runtime.js");
+  const model = await loadCompiled(g, weights, "wasm", { relaxedSimd: relaxedSimdSupported() ? "on" : "off", onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`) }, {});
   process.stderr.write(`compiled ${g.name} for wasm in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
   return { run: (inputs) => model.run(inputs), what: `wasm (${model.simd} SIMD)` };
 }
 
-/** Compiles to WGSL, imports the generated module from a temporary folder and runs it on Dawn (SwiftShader without a GPU). */
+/** On Dawn (SwiftShader without a GPU). */
 async function wgslRunner(g: Graph, weights: Map<string, TensorData>): Promise<Runner> {
   const start = performance.now();
-  const { emitWgslModule } = await import("../../codegen/wgsl/module.js");
   const { createNodeDevice } = await import("../../codegen/wgsl/node.js");
-  const compiled = runPipeline(bindWeights(g, weights), pipelineFor("wgsl")).graph;
-  const dir = mkdtempSync(join(tmpdir(), "graphc-wgsl-"));
-  try {
-    for (const f of emitWgslModule(compiled, compiled.name).files) writeFileSync(join(dir, f.path), f.contents);
-    const { device, keepAlive } = await createNodeDevice();
-    const mod = (await import(pathToFileURL(join(dir, `${compiled.name}.mjs`)).href)) as {
-      load(o: { device: GPUDevice }): Promise<{ run(i: Record<string, TensorData>): Promise<Record<string, TensorData>> }>;
-    };
-    const model = await mod.load({ device });
-    process.stderr.write(`compiled ${g.name} for WGSL in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
-    return { run: (inputs) => model.run(inputs), what: "wgsl (Dawn)", keepAlive };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const { device, keepAlive } = await createNodeDevice();
+  const model = await loadCompiled(g, weights, "wgsl", {}, { device });
+  process.stderr.write(`compiled ${g.name} for WGSL in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
+  return { run: (inputs) => model.run(inputs), what: "wgsl (Dawn)", keepAlive };
 }
 
 /** Reads --input NAME=PATH for the model's input NAME, checking dtype and shape. */
@@ -113,7 +120,6 @@ export const runCommand: Command = {
     const backend = (values.backend as string | undefined) ?? "interp";
     if (!backends.includes(backend)) throw new UsageError(`unknown backend \`${backend}\` (available: ${backends.join(", ")})`);
     const g = modelFromArgs(file, values);
-    if (!g) return 1;
     const inputs = inputsFromArgs(g, values);
     const weights = weightsFromArgs(g, values);
     const runner: Runner =

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { parseSource, type FileAst, type Span } from "../../grammar/index.js";
+import { UsageError } from "../base/errors.js";
 import type { Graph } from "../ir/graph.js";
 import { builtinScope } from "./builtins.js";
 import { error, DiagnosticError, isStackOverflow, type Diagnostic } from "./diagnostics.js";
@@ -12,9 +13,6 @@ import { bool, float, int, POISON, str, type Value } from "./values.js";
 
 export type { Diagnostic } from "./diagnostics.js";
 export { renderDiagnostic } from "./diagnostics.js";
-
-/** A mistake on the command line or in API options (exit code 2), not in the model. */
-export class UsageError extends Error {}
 
 export interface ElaborateOptions {
   /** Model parameter values; strings are read as .nn literals ("0.5", "true", "224"). */

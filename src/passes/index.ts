@@ -1,4 +1,4 @@
-// Every pass, registered on import, and the default pipeline `graphc compile` runs.
+// Every pass, registered on import, and the standard pipeline (each target derives its own from it).
 import "./canonicalize.js";
 import "./constant-fold.js";
 import "./cse.js";
@@ -10,14 +10,6 @@ import "./layout.js";
 import "./pack-qkv.js";
 import "./recognize-patterns.js";
 
-export { allPasses, getPass, runPipeline, type Pass, type PassStat } from "./manager.js";
+export { allPasses, getPass, runPipeline, type Pass, type PassStat, type PipelineOptions } from "./manager.js";
 
 export const defaultPipeline: readonly string[] = ["canonicalize", "constant-fold", "cse", "recognize-patterns", "fold-batchnorm", "pack-qkv", "fuse-epilogue", "fuse-elementwise", "layout", "dce"];
-
-export type Target = "wasm" | "wgsl";
-export const targets: readonly Target[] = ["wasm", "wgsl"];
-
-/** The default pipeline for a target: the GPU kernels read NCHW, so WGSL skips `layout`. */
-export function pipelineFor(target: Target): string[] {
-  return defaultPipeline.filter((p) => target !== "wgsl" || p !== "layout");
-}

@@ -8,7 +8,7 @@ import { extname, join } from "node:path";
 import { chromium, type BrowserContext } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { interpret } from "../../src/interp/index.js";
-import { randomInputs } from "../../src/interp/calibrate.js";
+import { randomInputs } from "../../src/weights/calibrate.js";
 import { closeness, compileForGpu, elaborate } from "../wgsl/helpers.js";
 import { writeModule } from "../wgsl/gpu.js";
 

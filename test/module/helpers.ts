@@ -1,18 +1,19 @@
-// Writing a compiled module to a temporary directory and importing it as a user would.
+// Writing a compiled module (any target's files) to a temporary directory and importing it as a
+// user would.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { setFlagsFromString } from "node:v8";
-import type { ModuleFile } from "../../codegen/module/emit.js";
 import type { LoadedModel, LoadOptions } from "../../codegen/module/runtime.js";
+import type { TargetFile } from "../../codegen/target.js";
 
 /** Node 20 needs this before the first wasm compile to accept relaxed SIMD (Node 22+ has it on). */
 export function enableRelaxedSimd(): void {
   setFlagsFromString("--experimental-wasm-relaxed-simd");
 }
 
-export function writeFiles(files: ModuleFile[], dir = mkdtempSync(join(tmpdir(), "graphc-module-"))): string {
+export function writeFiles(files: readonly TargetFile[], dir = mkdtempSync(join(tmpdir(), "graphc-module-"))): string {
   for (const f of files) writeFileSync(join(dir, f.name), f.contents);
   return dir;
 }

@@ -2,7 +2,7 @@
 // from a cheap generator: loadWeights' Box-Muller takes ~15 s for BERT-sized models, this ~1 s.
 // BatchNorm statistics are calibrated as loadWeights does, so activations stay normalised.
 import { numel, type Graph, type Weight } from "../../src/ir/graph.js";
-import { calibrateBatchNorm } from "../../src/interp/calibrate.js";
+import { calibrateBatchNorm } from "../../src/weights/calibrate.js";
 import type { TensorData } from "../../src/weights/tensor.js";
 
 /** Half-width of the uniform distribution with the initialiser's standard deviation (or bound). */

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { UsageError } from "../../src/cli/args.js";
+import { UsageError } from "../../src/base/errors.js";
 import { exportOnnxCommand } from "../../src/cli/export-onnx.js";
 import { elaborateFile } from "../../src/frontend/index.js";
 import { interpret } from "../../src/interp/index.js";

@@ -2,14 +2,12 @@
 // through the default passes, exported to ONNX and run in onnxruntime, against the reference
 // interpreter on the original, unoptimised graph.
 import { describe, it } from "vitest";
+import { elaborate, modelWeights, optimise } from "../../src/driver.js";
 import type { ElaborateOptions } from "../../src/frontend/index.js";
-import { bindWeights } from "../../src/ir/rewrite.js";
 import { interpret } from "../../src/interp/index.js";
 import { exportOnnx } from "../../src/onnx/export.js";
-import { defaultPipeline, runPipeline } from "../../src/passes/index.js";
-import { loadWeights } from "../../src/weights/load.js";
+import { defaultPipeline } from "../../src/passes/index.js";
 import { expectClose, inputsFor, runOrt } from "./helpers.js";
-import { elaborateReduced } from "./zoo.js";
 
 const cases: [string, ElaborateOptions][] = [
   ["resnet18", { shapes: { image: [1, 3, 48, 48] } }],
@@ -22,12 +20,13 @@ const cases: [string, ElaborateOptions][] = [
 describe("optimised graphs in onnxruntime vs the interpreter on the original", () => {
   for (const [name, opts] of cases) {
     it(name, async () => {
-      const original = elaborateReduced(name, opts).graph!;
-      const { data } = loadWeights(original, { seed: 2 });
+      const source = { path: `specs/${name}.nn` };
+      const original = elaborate(source, opts).graph;
+      const { data } = modelWeights(original, { seed: 2 });
       const inputs = inputsFor(original, 5);
       const want = interpret(original, data, inputs);
-      const optimised = elaborateReduced(name, opts).graph!;
-      const { graph } = runPipeline(bindWeights(optimised, data), defaultPipeline, { verifyEach: true });
+      // optimise() consumes its graph: a second elaboration keeps the original for the interpreter.
+      const { graph } = optimise(elaborate(source, opts).graph, data, defaultPipeline, { verifyEach: true });
       expectClose(original, await runOrt(exportOnnx(graph, data), graph, inputs), want, `${name} after ${defaultPipeline.join(",")}`);
     });
   }

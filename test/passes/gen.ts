@@ -9,7 +9,7 @@ import { numel, type Graph } from "../../src/ir/graph.js";
 import { unaryOps } from "../../src/ir/ops.js";
 import { bindWeights } from "../../src/ir/rewrite.js";
 import { verify } from "../../src/ir/verify.js";
-import { randomInputs } from "../../src/interp/calibrate.js";
+import { randomInputs } from "../../src/weights/calibrate.js";
 import { interpret } from "../../src/interp/index.js";
 import { runPipeline } from "../../src/passes/index.js";
 import { loadWeights } from "../../src/weights/load.js";

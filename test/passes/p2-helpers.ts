@@ -1,15 +1,13 @@
 // Shared by the p2-* pass tests: models from .nn text, and op counts to check what a pass made.
 import { expect } from "vitest";
-import { elaborateSource } from "../../src/frontend/index.js";
+import { elaborate, modelWeights, optimise } from "../../src/driver.js";
 import type { Graph } from "../../src/ir/graph.js";
-import { bindWeights } from "../../src/ir/rewrite.js";
-import { loadWeights } from "../../src/weights/load.js";
 
 /** The last model of `src` (imports resolve against specs/), bound to seeded weights. */
 export function graphOf(src: string, seed = 0): Graph {
-  const r = elaborateSource(src, "specs/p2-test.nn");
-  expect(r.diagnostics.map((d) => d.message)).toEqual([]);
-  return bindWeights(r.graph!, loadWeights(r.graph!, { seed }).data);
+  const { graph, warnings } = elaborate({ path: "specs/p2-test.nn", text: src });
+  expect(warnings).toEqual([]);
+  return optimise(graph, modelWeights(graph, { seed }).data, []).graph;
 }
 
 /** How many nodes of each op. */
