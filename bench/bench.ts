@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { compile } from "../src/api.js";
 import { elaborateFile } from "../src/frontend/index.js";
 import type { Graph } from "../src/ir/graph.js";
-import { randomInputs } from "../src/interp/calibrate.js";
+import { randomInputs } from "../src/weights/calibrate.js";
 import { exportOnnx } from "../src/onnx/export.js";
 import { loadWeights } from "../src/weights/load.js";
 import { writeSafetensors } from "../src/weights/safetensors.js";
