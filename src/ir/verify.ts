@@ -42,6 +42,9 @@ export function verify(g: Graph): void {
       problems.push(`${where}: unknown op`);
       return;
     }
+    const arity = getOp(n.op).arity;
+    const [fewest, most] = typeof arity === "number" ? [arity, arity] : arity;
+    if (n.inputs.length < fewest || n.inputs.length > most) problems.push(`${where}: ${n.inputs.length} inputs, the op takes ${fewest === most ? fewest : `${fewest} to ${most}`}`);
     for (const p of attrProblems(n.op, n.attrs)) problems.push(`${where}: ${p}`);
     try {
       const types = getOp(n.op).infer(n.inputs.map((id) => g.values[id]!.type), n.attrs);

@@ -14,7 +14,7 @@ import { emptyGraph, numel, type Graph, type TensorType } from "../../src/ir/gra
 import { addConstant, addNode } from "../../src/ir/rewrite.js";
 import { unaryOps } from "../../src/ir/ops.js";
 import { interpret, type TensorData } from "../../src/interp/index.js";
-import { randomInputs } from "../../src/interp/calibrate.js";
+import { randomInputs } from "../../src/weights/calibrate.js";
 import { closeness, compileForGpu, elaborate, swiftShaderDevice } from "./helpers.js";
 import { loadModule, runOnGpu } from "./gpu.js";
 
