@@ -1,6 +1,6 @@
 // Elementwise math on `Lanes`: polynomial exp / expm1 / log / erf and every unary and binary op
 // of the IR, written once for the f32x4 loops and their scalar tails. Errors (measured against the
-// interpreter's double-precision functions, see test/wasm/core-math.test.ts) are a few ulp.
+// interpreter's double-precision functions, see test/wasm/math.test.ts) are a few ulp.
 import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../../src/base/math.js";
 import type { Attrs } from "../../src/ir/graph.js";
 import { isBinaryOp, isUnaryOp, type BinaryOp, type UnaryAttrs, type UnaryOp } from "../../src/ir/ops.js";

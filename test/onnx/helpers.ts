@@ -22,12 +22,8 @@ export function normals(n: number, rand: () => number, std = 1): Float32Array {
 }
 
 export interface InputOptions {
-  /** Float inputs are drawn from U(lo, hi) instead of N(0, 1). */
-  range?: [number, number];
   /** Integer inputs are drawn from [0, intHigh) (default: ids < 100, masks 0/1). */
   intHigh?: number;
-  /** Integer inputs (other than masks and token types) are drawn from [lo, hi). */
-  intRange?: [number, number];
 }
 
 /**
@@ -42,8 +38,7 @@ export function inputsFor(g: Graph, seed: number, opts: InputOptions = {}): Reco
     const t = g.values[p.value]!.type;
     const n = numel(t.shape);
     if (t.dtype === "f32") {
-      const r = opts.range;
-      out[p.name] = r ? Float32Array.from({ length: n }, () => r[0] + (r[1] - r[0]) * rand()) : normals(n, rand);
+      out[p.name] = normals(n, rand);
       continue;
     }
     let ints: number[];
@@ -51,8 +46,8 @@ export function inputsFor(g: Graph, seed: number, opts: InputOptions = {}): Reco
     if (/mask/.test(p.name)) ints = Array.from({ length: n }, (_, i) => (i % last < last - Math.floor(last / 4) ? 1 : 0));
     else if (/type/.test(p.name)) ints = Array.from({ length: n }, () => (rand() < 0.5 ? 0 : 1));
     else {
-      const [lo, hi] = opts.intRange ?? [0, opts.intHigh ?? 100];
-      ints = Array.from({ length: n }, () => lo + Math.floor(rand() * (hi - lo)));
+      const hi = opts.intHigh ?? 100;
+      ints = Array.from({ length: n }, () => Math.floor(rand() * hi));
     }
     out[p.name] = t.dtype === "i64" ? BigInt64Array.from(ints, (v) => BigInt(v)) : Int32Array.from(ints);
   }

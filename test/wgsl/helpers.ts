@@ -1,35 +1,32 @@
 // Shared by the WGSL tests: zoo models compiled for WebGPU, and Dawn devices (null backend for
 // validation, SwiftShader for execution) that fail loudly when the system packages are missing.
 import { existsSync } from "node:fs";
-import { elaborateFile } from "../../src/frontend/index.js";
+import { elaborate as elaborateModel, lower, modelWeights, optimise, pipelineFor } from "../../src/driver.js";
+import type { ElaborateOptions } from "../../src/frontend/index.js";
 import type { Graph } from "../../src/ir/graph.js";
-import { bindWeights } from "../../src/ir/rewrite.js";
-import { defaultPipeline, runPipeline } from "../../src/passes/index.js";
-import { loadWeights } from "../../src/weights/load.js";
 import type { TensorData } from "../../src/interp/index.js";
 import { APT_HINT, createNodeDevice, SWIFTSHADER_ICD } from "../../codegen/wgsl/node.js";
+import { wgslTarget } from "../../codegen/wgsl/target.js";
 
-/** The GPU pipeline: the default one without `layout` (WGSL kernels read NCHW). */
-export const gpuPipeline = defaultPipeline.filter((p) => p !== "layout");
+/** The WGSL target's own pipeline. */
+export const gpuPipeline = pipelineFor(wgslTarget);
 
-export function elaborate(file: string, opts: Parameters<typeof elaborateFile>[1] = {}): Graph {
-  const r = elaborateFile(file, opts);
-  if (!r.graph) throw new Error(`${file}: ${r.diagnostics.map((d) => d.message).join("; ")}`);
-  return r.graph;
+export function elaborate(file: string, opts: ElaborateOptions = {}): Graph {
+  return elaborateModel({ path: file }, opts).graph;
 }
 
 /**
- * Binds weights and runs the GPU pipeline. `weights: "seeded"` gives loadWeights' calibrated
+ * Binds weights, runs the GPU pipeline and lowers for the target. `weights: "seeded"` gives the driver's calibrated
  * data (returned, for the interpreter on the unoptimised graph); "dummy" a cheap constant fill
  * (0.37, ids 0): enough for shader validation, which never looks at values.
  */
 export function compileForGpu(g: Graph, weights: "seeded" | "dummy"): { graph: Graph; data: Map<string, TensorData> } {
   const data: Map<string, TensorData> =
     weights === "seeded"
-      ? loadWeights(g, { seed: 1 }).data
+      ? modelWeights(g, { seed: 1 }).data
       : new Map(g.weights.map((w) => [w.name, w.type.dtype === "f32" ? new Float32Array(w.type.shape.reduce((a, b) => a * b, 1)).fill(0.37) : new Int32Array(w.type.shape.reduce((a, b) => a * b, 1))]));
   const copy = structuredClone(g);
-  return { graph: runPipeline(bindWeights(copy, data), gpuPipeline, { verifyEach: true }).graph, data };
+  return { graph: lower(optimise(copy, data, gpuPipeline, { verifyEach: true }).graph, wgslTarget), data };
 }
 
 const onCI = process.env.CI === "true";

@@ -3,7 +3,7 @@
 // does) into transposes around NCHW ops, the graph runs on SwiftShader and matches the
 // interpreter on the original NCHW graph.
 //
-// Tolerance: 1e-4 of each output's largest magnitude, as for the whole models of exec.test.ts:
+// Tolerance: 1e-4 of each output's largest magnitude, as for the whole models of kernels.test.ts:
 // the GPU accumulates in float in another order than the interpreter's double (transposes are
 // exact, so the decomposition adds no error of its own).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

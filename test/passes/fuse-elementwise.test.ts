@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { fusedProgram } from "../../src/ir/ops.js";
 import { checkPassPreserves, graphArb } from "./gen.js";
-import { graphOf, model, ops } from "./p2-helpers.js";
+import { graphOf, model, ops } from "./helpers.js";
 
 const fuse = (src: string, passes = ["fuse-elementwise"]) => checkPassPreserves(passes, graphOf(src));
 

@@ -2,7 +2,7 @@
 // Tolerance: dot products of a few hundred terms in f32, then normalisations.
 import { describe, it } from "vitest";
 import { defaultPipeline } from "../../src/passes/index.js";
-import { checkModel, inputsFor, model } from "./core-helpers.js";
+import { checkModel, inputsFor, model } from "./helpers.js";
 
 const models: Record<string, string> = {
   convnet: `  input x: f32[1, 3, 12, 12]

@@ -4,12 +4,9 @@ import { setFlagsFromString } from "node:v8";
 import fc from "fast-check";
 import { expect } from "vitest";
 import { buildWasm, type PortLayout, type WasmBuild } from "../../codegen/wasm/module.js";
-import { elaborateSource } from "../../src/frontend/index.js";
+import { elaborate, modelWeights, optimise } from "../../src/driver.js";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { interpret, type TensorData } from "../../src/interp/index.js";
-import { bindWeights } from "../../src/ir/rewrite.js";
-import { runPipeline } from "../../src/passes/index.js";
-import { loadWeights } from "../../src/weights/load.js";
 import { dim as baseDim, rng } from "../support/source.js";
 
 // Node 20 compiles relaxed SIMD only behind this flag; it must be set before the first compile.
@@ -17,12 +14,8 @@ setFlagsFromString("--experimental-wasm-relaxed-simd");
 
 /** A single-model .nn source -> graph with seeded weights bound as constants (optionally run through passes). */
 export function model(body: string, seed = 0, passes: readonly string[] = []): Graph {
-  const src = `model m() {\n${body}\n}\n`;
-  const r = elaborateSource(src, "t.nn");
-  const errors = r.diagnostics.filter((d) => d.severity === "error");
-  if (errors.length || !r.graph) throw new Error(`elaboration failed:\n${errors.map((d) => d.message).join("\n")}\n${src}`);
-  const g = bindWeights(r.graph, loadWeights(r.graph, { seed }).data);
-  return runPipeline(g, passes).graph;
+  const { graph } = elaborate({ path: "t.nn", text: `model m() {\n${body}\n}\n` });
+  return optimise(graph, modelWeights(graph, { seed }).data, passes).graph;
 }
 
 /** Uniform f32 inputs in [lo, hi) and integer inputs in [0, intHigh). */
@@ -82,10 +75,8 @@ export async function checkModel(g: Graph, inputs: Record<string, TensorData>, t
   }
 }
 
-export { dims, f32 } from "../support/source.js";
+export { f32 } from "../support/source.js";
 export const dim = (max = 9) => baseDim(max);
-export const shape = (minRank: number, maxRank: number, max = 9) => fc.array(dim(max), { minLength: minRank, maxLength: maxRank });
-export const num = (x: number) => (Number.isInteger(x) ? `${x}.0` : `${x}`);
 
 /** A fast-check property over generated cases, each checked on both builds. */
 export async function property<T>(arb: fc.Arbitrary<T>, check: (c: T, seed: number) => Promise<void>, runs: number): Promise<void> {

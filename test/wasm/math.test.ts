@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { buildWasm } from "../../codegen/wasm/module.js";
 import { interpret } from "../../src/interp/index.js";
-import { model, runBuild } from "./core-helpers.js";
+import { model, runBuild } from "./helpers.js";
 
 /** Grid points: linear over [lo, hi] plus log-spaced magnitudes of both signs within it. */
 function grid(lo: number, hi: number, n = 20000): Float32Array {

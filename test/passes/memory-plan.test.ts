@@ -11,7 +11,7 @@ import { defaultPipeline, runPipeline } from "../../src/passes/index.js";
 import { planMemory } from "../../src/ir/memory.js";
 import { initWeights } from "../../src/weights/init.js";
 import { checkPassPreserves, graphArb } from "./gen.js";
-import { graphOf, model } from "./p2-helpers.js";
+import { graphOf, model } from "./helpers.js";
 
 /** Throws unless `g`'s plan keeps every pair of simultaneously live values apart. */
 function checkPlan(g: Graph): { arenaBytes: number; lowerBound: number } {

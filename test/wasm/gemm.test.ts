@@ -11,7 +11,7 @@
 // interpreter on |inputs| with the activation removed. The activation then scales that error by
 // its slope (<= 2 for every activation here; e^x for exp, 1/x for log, 1/(2 sqrt x) for sqrt),
 // and adds its own approximation error: the epilogue runs math.ts's activations, relative to a few
-// ulp, so we allow the bounds test/wasm/core-math.test.ts holds them to, 1e-6 |y| (3e-6 |y| for
+// ulp, so we allow the bounds test/wasm/math.test.ts holds them to, 1e-6 |y| (3e-6 |y| for
 // gelu's tanh form, whose argument rounds), plus 1e-14 for gelu at x < -5, where the interpreter's
 // double 1 + erf (1 + tanh) cancels.
 import fc from "fast-check";
@@ -20,21 +20,9 @@ import { unaryOps } from "../../src/ir/ops.js";
 import type { Attrs } from "../../src/ir/graph.js";
 import { interpret } from "../../src/interp/index.js";
 import { inputsOf, instantiate, oneNode, rand, type Operand } from "./gemm-harness.js";
-
-const U2 = 2 ** -23;
-
+import { activationAttrs, activationError, U2 } from "../support/gemm-tolerance.js";
 
 const data = (r: () => number, shape: number[]) => Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, r);
-
-/** Error allowed on y given the error bound e of its pre-activation value. */
-function actSlope(act: string | undefined, y: number, e: number): number {
-  switch (act) {
-    case "exp": return e * (1 + Math.abs(y));
-    case "log": return e * Math.exp(-y);
-    case "sqrt": return Math.sqrt(e) + e / Math.max(Math.abs(y), 1e-30);
-    default: return 2 * e;
-  }
-}
 
 const same = (a: number, b: number, tol: number) => Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= tol;
 
@@ -57,10 +45,9 @@ async function checkGemm(op: string, ops: Operand[], attrs: Attrs, K: number, wh
   const S = interpret(oneNode(op, act === "prelu" ? abs.slice(0, -1) : abs, linear), new Map(), inputsOf(abs)).y as Float32Array;
   const a = typeof act === "string" ? act : undefined;
   const rel = attrs.approximate === "tanh" ? 3e-6 : 1e-6;
-  await check(op, ops, attrs, (i, ref) => actSlope(a, ref, (K + 3) * U2 * S[i]!) + rel * Math.abs(ref) + 1e-14, `${what} ${JSON.stringify(attrs)}`);
+  await check(op, ops, attrs, (i, ref) => activationError(a, ref, (K + 3) * U2 * S[i]!) + rel * Math.abs(ref) + 1e-14, `${what} ${JSON.stringify(attrs)}`);
 }
 
-const actAttrs: Record<string, Attrs> = { clip: { min: -0.5, max: 0.5 }, leaky_relu: { slope: 0.1 }, elu: { alpha: 1.3 } };
 const epilogueArb = fc.record({
   bias: fc.boolean(),
   residual: fc.boolean(),
@@ -72,7 +59,7 @@ type EpiCase = typeof epilogueArb extends fc.Arbitrary<infer T> ? T : never;
 /** Attributes and operands (after x and w) of an epilogue over `channels` channels and output `shape`. */
 function epilogueOf(e: EpiCase, r: () => number, channels: number, shape: number[]): [Attrs, Operand[]] {
   const act = e.act === "gelu_tanh" ? "gelu" : e.act;
-  const attrs: Attrs = { ...(e.bias ? { bias: true } : {}), ...(e.residual ? { residual: true } : {}), ...(act ? { act, ...actAttrs[act] } : {}), ...(e.act === "gelu_tanh" ? { approximate: "tanh" } : {}) };
+  const attrs: Attrs = { ...(e.bias ? { bias: true } : {}), ...(e.residual ? { residual: true } : {}), ...(act ? { act, ...activationAttrs[act] } : {}), ...(e.act === "gelu_tanh" ? { approximate: "tanh" } : {}) };
   const ops: Operand[] = [];
   if (e.bias) ops.push({ shape: [channels], data: data(r, [channels]), constant: true });
   if (e.residual) ops.push({ shape, data: data(r, shape) });

@@ -100,7 +100,7 @@ model tiny() {
 `;
 
 test("golden: the tiny model after the default pipeline", () => {
-  const file = fileURLToPath(new URL("golden/p1-tiny.txt", import.meta.url));
+  const file = fileURLToPath(new URL("golden/tiny-pipeline.txt", import.meta.url));
   const g0 = elaborateSource(TINY, "tiny.nn").graph!;
   const g = bindWeights(g0, loadWeights(g0, { seed: 0 }).data);
   const text = printGraph(checkPassPreserves(defaultPipeline, g));

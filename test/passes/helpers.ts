@@ -1,11 +1,11 @@
-// Shared by the p2-* pass tests: models from .nn text, and op counts to check what a pass made.
+// Shared by the pass tests: models from .nn text, and op counts to check what a pass made.
 import { expect } from "vitest";
 import { elaborate, modelWeights, optimise } from "../../src/driver.js";
 import type { Graph } from "../../src/ir/graph.js";
 
 /** The last model of `src` (imports resolve against specs/), bound to seeded weights. */
 export function graphOf(src: string, seed = 0): Graph {
-  const { graph, warnings } = elaborate({ path: "specs/p2-test.nn", text: src });
+  const { graph, warnings } = elaborate({ path: "specs/pass-test.nn", text: src });
   expect(warnings).toEqual([]);
   return optimise(graph, modelWeights(graph, { seed }).data, []).graph;
 }

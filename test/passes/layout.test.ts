@@ -3,7 +3,7 @@
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
 import { checkPassPreserves, graphArb } from "./gen.js";
-import { graphOf, model, ops } from "./p2-helpers.js";
+import { graphOf, model, ops } from "./helpers.js";
 
 const spatial = new Set(["conv2d", "maxpool", "avgpool", "global_avgpool", "batchnorm", "prelu"]);
 

@@ -5,7 +5,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { poolCase as sharedPoolCase } from "../support/source.js";
-import { checkModel, dim, f32, inputsFor, model, property } from "./core-helpers.js";
+import { checkModel, dim, f32, inputsFor, model, property } from "./helpers.js";
 
 const poolCase = (op: "maxpool" | "avgpool") => sharedPoolCase(op, 9);
 
