@@ -28,7 +28,7 @@ import {
   activationOf, attrsOf, binaryOps, binaryScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps, unaryScalar,
   type AttrsOf, type BinaryOp, type OpName, type UnaryOp,
 } from "../ir/ops.js";
-import { around, broadcastOffsets, normAxis, permute, strides, TO_NCHW, TO_NHWC } from "../ir/shape.js";
+import { around, broadcastOffsets, normAxis, permute, TO_NCHW, TO_NHWC, transposeOffsets } from "../ir/shape.js";
 
 export type { TensorData };
 type Buf = Float32Array | Int32Array;
@@ -361,24 +361,9 @@ function epilogue(y: Float32Array, shape: readonly number[], channelAxis: number
 
 /** x of type xt with its axes permuted (a copy). */
 function transpose(x: Buf, xt: TensorType, perm: readonly number[]): Buf {
-  const yShape = permute(xt.shape, perm);
-  // Offsets into x of y's elements: x indexed through permuted strides.
-  const inStr = strides(xt.shape);
-  const permuted = perm.map((p) => inStr[p]!);
-  const y = alloc({ dtype: xt.dtype, shape: yShape });
-  const r = perm.length;
-  const idx = new Array<number>(r).fill(0);
-  let off = 0;
-  for (let i = 0; i < y.length; i++) {
-    y[i] = x[off]!;
-    for (let d = r - 1; d >= 0; d--) {
-      idx[d]!++;
-      off += permuted[d]!;
-      if (idx[d]! < yShape[d]!) break;
-      off -= permuted[d]! * yShape[d]!;
-      idx[d] = 0;
-    }
-  }
+  const offs = transposeOffsets(xt.shape, perm);
+  const y = alloc({ dtype: xt.dtype, shape: permute(xt.shape, perm) });
+  for (let i = 0; i < y.length; i++) y[i] = x[offs[i]!]!;
   return y;
 }
 

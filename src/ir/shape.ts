@@ -37,12 +37,11 @@ export function broadcastStrides(shape: readonly number[], out: readonly number[
   });
 }
 
-/** For each element of `out` (row-major), the offset of the element of a tensor of shape `inp` broadcast to it. */
-export function broadcastOffsets(inp: readonly number[], out: readonly number[]): Int32Array {
-  const n = numel(out);
+/** For each element of a row-major walk over `shape`, the offset sum(index[d] * strides[d]). */
+export function stridedOffsets(shape: readonly number[], st: readonly number[]): Int32Array {
+  const n = numel(shape);
   const offs = new Int32Array(n);
-  const r = out.length;
-  const st = broadcastStrides(inp, out);
+  const r = shape.length;
   const idx = new Array<number>(r).fill(0);
   let off = 0;
   for (let i = 0; i < n; i++) {
@@ -50,12 +49,23 @@ export function broadcastOffsets(inp: readonly number[], out: readonly number[])
     for (let d = r - 1; d >= 0; d--) {
       idx[d]!++;
       off += st[d]!;
-      if (idx[d]! < out[d]!) break;
-      off -= st[d]! * out[d]!;
+      if (idx[d]! < shape[d]!) break;
+      off -= st[d]! * shape[d]!;
       idx[d] = 0;
     }
   }
   return offs;
+}
+
+/** For each element of `out` (row-major), the offset of the element of a tensor of shape `inp` broadcast to it. */
+export function broadcastOffsets(inp: readonly number[], out: readonly number[]): Int32Array {
+  return stridedOffsets(out, broadcastStrides(inp, out));
+}
+
+/** For each element of `data` (of `shape`) transposed by `perm`, the offset of its source element. */
+export function transposeOffsets(shape: readonly number[], perm: readonly number[]): Int32Array {
+  const st = strides(shape);
+  return stridedOffsets(permute(shape, perm), perm.map((p) => st[p]!));
 }
 
 export function normAxis(axis: number, rank: number): number {

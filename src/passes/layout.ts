@@ -6,7 +6,7 @@
 import { numel, type Graph, type Node } from "../ir/graph.js";
 import { attrsOf, getOp, isNHWC } from "../ir/ops.js";
 import { addConstant, addNode, compact, constantData, producer } from "../ir/rewrite.js";
-import { permute, strides, TO_NCHW, TO_NHWC } from "../ir/shape.js";
+import { permute, TO_NCHW, TO_NHWC, transposeOffsets } from "../ir/shape.js";
 import { canonicalize } from "./canonicalize.js";
 import { registerPass } from "./manager.js";
 
@@ -14,14 +14,9 @@ import { registerPass } from "./manager.js";
 const rank = (g: Graph, v: number) => g.values[v]!.type.shape.length;
 
 function transposeData(data: Float32Array | Int32Array, shape: readonly number[], perm: readonly number[]): Float32Array | Int32Array {
-  const out = new (data.constructor as Float32ArrayConstructor | Int32ArrayConstructor)(data.length);
-  const outShape = permute(shape, perm);
-  const stride = strides(shape);
-  const idx = outShape.map(() => 0);
-  for (let i = 0; i < out.length; i++) {
-    out[i] = data[idx.reduce((s, x, d) => s + x * stride[perm[d]!]!, 0)]!;
-    for (let d = outShape.length - 1; d >= 0 && ++idx[d]! === outShape[d]; d--) idx[d] = 0;
-  }
+  const offs = transposeOffsets(shape, perm);
+  const out = new (data.constructor as Float32ArrayConstructor | Int32ArrayConstructor)(offs.length);
+  for (let i = 0; i < offs.length; i++) out[i] = data[offs[i]!]!;
   return out;
 }
 
