@@ -7,6 +7,7 @@
 // normalisation). A match swallows the nodes between its root and its leaves; it is taken only
 // if none of them has a use outside the pattern. Sweeps repeat until nothing changes, since a
 // rewrite can expose another (x * hard_sigmoid(x)).
+import { GELU_TANH_CUBIC, SQRT_2_OVER_PI } from "../base/math.js";
 import type { Attrs, Graph, Node } from "../ir/graph.js";
 import { attrsOf, normAxis, ShapeError, type AttrsOf } from "../ir/ops.js";
 import { compact, constantData, Rewriter } from "../ir/rewrite.js";
@@ -150,7 +151,7 @@ function gelu(cx: Ctx, v: number): Match | undefined {
   };
   const isCube = (u: number, x: number) => {
     const p = cx.product(u);
-    if (!near(p.c, 0.044715)) return false;
+    if (!near(p.c, GELU_TANH_CUBIC)) return false;
     if (p.terms.length === 3) return p.terms.every((t) => t === x);
     const pow = p.terms.length === 1 ? cx.def(p.terms[0]!, "pow") : undefined;
     return pow?.inputs[0] === x && cx.is(pow.inputs[1]!, 3);
@@ -161,7 +162,7 @@ function gelu(cx: Ctx, v: number): Match | undefined {
     if (erf && isScaled(erf.inputs[0]!, Math.SQRT1_2, x)) return { op: "gelu", inputs: [x], attrs: { approximate: "none" } };
     const tanh = f === undefined ? undefined : cx.def(f, "tanh");
     const inner = tanh && cx.product(tanh.inputs[0]!);
-    const sum = inner && near(inner.c, Math.sqrt(2 / Math.PI)) && inner.terms.length === 1 ? cx.def(inner.terms[0]!, "add") : undefined;
+    const sum = inner && near(inner.c, SQRT_2_OVER_PI) && inner.terms.length === 1 ? cx.def(inner.terms[0]!, "add") : undefined;
     if (sum && orders(sum).some(([a, b]) => a === x && isCube(b, x))) return { op: "gelu", inputs: [x], attrs: { approximate: "tanh" } };
   }
   return undefined;
