@@ -1,6 +1,9 @@
 // Elementwise math on `Lanes`: polynomial exp / expm1 / log / erf and every unary and binary op
 // of the IR, written once for the f32x4 loops and their scalar tails. Errors (measured against the
-// interpreter's double-precision functions, see test/wasm/math.test.ts) are a few ulp.
+// interpreter's double-precision functions, see test/wasm/math.test.ts) are a few ulp. NaN and
+// ±Inf give the interpreter's values: clamps are pmin / pmax with x first (one instruction each
+// on x86, and they pass a NaN in their first operand through), min / max (NaN-propagating,
+// several instructions) only where either operand may be the NaN.
 import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../../src/base/math.js";
 import type { Attrs } from "../../src/ir/graph.js";
 import { isBinaryOp, isUnaryOp, type BinaryOp, type UnaryAttrs, type UnaryOp } from "../../src/ir/ops.js";
@@ -43,7 +46,7 @@ export function exp(L: Lanes, x: X, lo?: X): X {
 
 /** e^x - 1, accurate near 0 (elu, selu, tanh). */
 export function expm1(L: Lanes, x: X): X {
-  const { n, em } = reduce(L, L.let(L.min(L.max(x, L.f(-88)), L.f(88))));
+  const { n, em } = reduce(L, L.let(L.pmin(L.pmax(x, L.f(-88)), L.f(88))));
   const t = L.let(pow2(L, L.ftoi(n)));
   return L.madd(t, em, L.sub(t, L.f(1)));
 }
@@ -76,10 +79,14 @@ export function log(L: Lanes, x0: X): X {
 const ERF_P = [1.1283791065216064, -0.3761262595653534, 0.1128358542919159, -0.026853816583752632, 0.005188334733247757, -0.0008010247838683426, 7.854026625864208e-5];
 const ERFC_Q = [2.6991729100700468e-6, 0.5640443563461304, 0.5674349665641785, 0.24271893501281738, 0.0018811109475791454, -1.9455981254577637, 2.960493803024292, -1.7109999656677246, 0.29489022493362427];
 
+/** A |u| beyond which erfc(u) rounds to 0 in f32 (from 10.1 on): the erfc path clamps u there, as Inf - Inf would be NaN. */
+const ERFC_ZERO = 16;
+
 /**
  * erf(u) and 1 + erf(u) for u = x * scale (scale^2 a power of two), both to relative accuracy:
  * 1 + erf(u) via erfc(|u|) for u <= -1, and e^{-u^2} from x split into 12-bit halves, so
- * neither rounding u nor u^2 costs the 2u^2-fold error amplification of the tail.
+ * neither rounding u nor u^2 costs the 2u^2-fold error amplification of the tail. At u = ±Inf
+ * erf is ±1 and 1 + erf 2 or exactly 0 (so gelu(-Inf) is -Inf * 0 = NaN, as the interpreter's).
  */
 function erfParts(L: Lanes, x0: X, scale = 1): { erf: X; onePlus: X } {
   const x = L.let(x0);
@@ -87,10 +94,12 @@ function erfParts(L: Lanes, x0: X, scale = 1): { erf: X; onePlus: X } {
   const ax = L.let(L.abs(u));
   const p = L.let(L.mul(u, L.poly(L.mul(u, u), ERF_P)));
   const s = L.div(L.f(1), L.add(ax, L.f(1)));
-  const hi = L.let(L.bitsF(L.and(L.bitsI(x), L.i(0xfffff000 | 0))));
+  const bound = ERFC_ZERO / scale;
+  const xc = L.let(L.pmin(L.pmax(x, L.f(-bound)), L.f(bound)));
+  const hi = L.let(L.bitsF(L.and(L.bitsI(xc), L.i(0xfffff000 | 0))));
   const sq = L.f(scale * scale);
   // u^2 = sq hi^2 (exact) + sq (x - hi)(x + hi)
-  const tail = L.mul(sq, L.mul(L.sub(x, hi), L.add(x, hi)));
+  const tail = L.mul(sq, L.mul(L.sub(xc, hi), L.add(xc, hi)));
   const q = L.let(L.mul(exp(L, L.neg(L.mul(sq, L.mul(hi, hi))), tail), L.poly(s, ERFC_Q)));
   const small = L.let(L.lt(ax, L.f(1)), "i32");
   return {
@@ -100,7 +109,7 @@ function erfParts(L: Lanes, x0: X, scale = 1): { erf: X; onePlus: X } {
 }
 
 const sigmoid = (L: Lanes, x: X): X => L.div(L.f(1), L.add(L.f(1), exp(L, L.neg(x))));
-const relu6 = (L: Lanes, x: X): X => L.min(L.max(x, L.f(0)), L.f(6));
+const relu6 = (L: Lanes, x: X): X => L.pmin(L.pmax(x, L.f(0)), L.f(6));
 
 /** x > 0 ? x : alpha (e^x - 1) */
 function elu(L: Lanes, x0: X, alpha: number): X {
@@ -110,12 +119,12 @@ function elu(L: Lanes, x0: X, alpha: number): X {
 
 /** Every unary op on lanes, its attributes typed by the registry. */
 const unary: { [N in UnaryOp]: (L: Lanes, x: X, a: UnaryAttrs<N>) => X } = {
-  relu: (L, x) => L.pmax(L.f(0), x),
+  relu: (L, x) => L.pmax(x, L.f(0)),
   relu6: (L, x) => relu6(L, x),
   sigmoid,
   tanh: (L, x) => {
     // tanh x = e / (e + 2), e = expm1(2x): accurate near 0; |x| >= 9 rounds to +-1.
-    const e = L.let(expm1(L, L.mul(L.min(L.max(x, L.f(-9)), L.f(9)), L.f(2))));
+    const e = L.let(expm1(L, L.mul(L.pmin(L.pmax(x, L.f(-9)), L.f(9)), L.f(2))));
     return L.div(e, L.add(e, L.f(2)));
   },
   selu: (L, x) => L.mul(L.f(SELU_SCALE), elu(L, x, SELU_ALPHA)),
@@ -126,7 +135,8 @@ const unary: { [N in UnaryOp]: (L: Lanes, x: X, a: UnaryAttrs<N>) => X } = {
   hard_sigmoid: (L, x) => L.mul(relu6(L, L.add(x, L.f(3))), L.f(1 / 6)),
   hard_swish: (L, x0) => {
     const x = L.let(x0);
-    return L.mul(L.mul(x, relu6(L, L.add(x, L.f(3)))), L.f(1 / 6));
+    // x times hard_sigmoid(x): x * relu6(x + 3) would overflow f32 for |x| > FLT_MAX / 6.
+    return L.mul(x, unary.hard_sigmoid(L, x, {}));
   },
   exp: (L, x) => exp(L, x),
   log,
@@ -134,7 +144,7 @@ const unary: { [N in UnaryOp]: (L: Lanes, x: X, a: UnaryAttrs<N>) => X } = {
   erf: (L, x) => erfParts(L, x).erf,
   neg: (L, x) => L.neg(x),
   abs: (L, x) => L.abs(x),
-  clip: (L, x, a) => L.min(L.max(x, L.f(a.min)), L.f(a.max)),
+  clip: (L, x, a) => L.pmin(L.pmax(x, L.f(a.min)), L.f(a.max)),
   leaky_relu: (L, x0, a) => {
     const x = L.let(x0);
     return L.sel(L.ge(x, L.f(0)), x, L.mul(x, L.f(a.slope)));
@@ -156,15 +166,20 @@ export function applyUnary(L: Lanes, op: UnaryOp, x: X, attrs: Attrs): X {
   return (unary[op] as (L: Lanes, x: X, a: Attrs) => X)(L, x, attrs);
 }
 
-/** a^b = |a|^b with the sign of an odd integer b for a < 0, NaN for other b; b = 0 gives 1. */
+/**
+ * C's pow (the interpreter's): |a|^b with a's sign for an odd integer b (-0 and -Inf included),
+ * NaN for a finite a < 0 and a non-integer b; 1 for b = 0, a = 1, and a = -1 with b = ±Inf.
+ */
 function pow(L: Lanes, a0: X, b0: X): X {
   const [a, b] = [L.let(a0), L.let(b0)];
   const r = L.let(exp(L, L.mul(b, log(L, L.abs(a)))));
   const half = L.let(L.mul(b, L.f(0.5)));
-  const integral = L.eq(L.trunc(b), b);
-  const odd = L.let(L.and(integral, L.ne(L.trunc(half), half)), "i32");
-  const neg = L.sel(integral, L.sel(odd, L.neg(r), r), L.f(NaN));
-  return L.sel(L.eq(b, L.f(0)), L.f(1), L.sel(L.lt(a, L.f(0)), neg, r));
+  const odd = L.and(L.eq(L.trunc(b), b), L.ne(L.trunc(half), half));
+  const signed = L.sel(odd, L.copysign(r, a), r);
+  const finiteNegative = L.and(L.lt(a, L.f(0)), L.gt(a, L.f(-Infinity)));
+  const nan = L.and(finiteNegative, L.ne(L.trunc(b), b));
+  const one = L.ior(L.ior(L.eq(b, L.f(0)), L.eq(a, L.f(1))), L.and(L.eq(a, L.f(-1)), L.eq(L.abs(b), L.f(Infinity))));
+  return L.sel(one, L.f(1), L.sel(nan, L.f(NaN), signed));
 }
 
 /** Integer powers by repeated multiplication (exact as in double for small results). */

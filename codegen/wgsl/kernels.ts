@@ -3,6 +3,16 @@
 // stay within WebGPU's default limits (256 invocations, 16 KiB workgroup memory, 8 storage
 // buffers, 65535 workgroups per dimension: a linear workgroup count is split over x and y).
 // Kernels read NCHW tensors: the driver decomposes channels-last nodes first (wgslTarget.supports).
+//
+// NaN and ±Inf: WGSL lets compilers assume neither occurs, so `x != x` folds to false and max,
+// min and clamp drop a NaN operand; SwiftShader's exp, log and pow give finite or infinite
+// garbage for NaN. What holds on SwiftShader (measured: test/conformance, test/wgsl/kernels):
+// + - * / and comparisons propagate NaN and ±Inf as IEEE does, and a NaN's bit pattern survives,
+// so NaN is detected by its bits (isnan_) and passed through every unary op, max_ / min_, pow_,
+// the reductions' max and softmax's exp; NaN and ±Inf constants, which cannot be literals, are
+// made at run time (f32()). What does not: the compiler simplifies as if neither occurred, so
+// x * 0.0 (a literal 0) is 0 and (a - b) + b is a for NaN and ±Inf; log of x <= 0 is not NaN or
+// -Inf.
 import { numel, type Attrs, type FusedStep, type Graph, type Node } from "../../src/ir/graph.js";
 import {
   activationOf, binaryOps, epilogueInputs, isBinaryOp, isNHWC, isOp, isUnaryOp, isUnsupported, normAxis, unaryOps,
@@ -34,12 +44,13 @@ export const TILE_MACS = 2 ** 22;
 const u = (n: number) => `${n}u`;
 
 /**
- * A WGSL f32 literal (exact for every finite float32). WGSL constants cannot be infinite, so
- * ±Infinity becomes ±FLT_MAX: the same result for every finite operand of min, max and clamp.
+ * A WGSL f32 value, exact for every float32: a literal where finite; NaN and ±Inf, which a
+ * constant expression may not be, from their bits at run time (bits_).
  */
 export function f32(x: number): string {
-  if (Number.isNaN(x)) throw new Error("WGSL: NaN constant");
-  const s = String(Math.fround(Math.max(-3.4028234663852886e38, Math.min(x, 3.4028234663852886e38))));
+  const v = Math.fround(x);
+  if (!Number.isFinite(v)) return `bits_(${Number.isNaN(v) ? "0x7fc00000u" : v > 0 ? "0x7f800000u" : "0xff800000u"})`;
+  const s = String(v);
   return `f32(${/[.e]/.test(s) ? s : `${s}.0`})`;
 }
 
@@ -60,27 +71,61 @@ function bcast(inp: readonly number[], out: readonly number[], i: string): strin
   return broadcastStrides(inp, out).flatMap((st, k) => (st === 0 ? [] : [`${c[k]} * ${u(st)}`])).join(" + ");
 }
 
+/** A WGSL helper function: `name` is how code calls it (helpers it calls come before it in HELPERS). */
+interface Helper {
+  name: string;
+  code: string;
+}
+
+// An f32 from its bits, at run time: a user function's result is never a constant expression.
+const BITS: Helper = { name: "bits_", code: "fn bits_(b: u32) -> f32 { return bitcast<f32>(b); }" };
+// NaN by its bits: compilers may fold `x != x` to false.
+const ISNAN: Helper = { name: "isnan_", code: "fn isnan_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }" };
+const ISINF: Helper = { name: "isinf_", code: "fn isinf_(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) == 0x7f800000u; }" };
+// IEEE max / min with NaN propagating (WGSL's drop a NaN operand).
+const MAX: Helper = { name: "max_", code: "fn max_(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, isnan_(b)), a, isnan_(a)); }" };
+const MIN: Helper = { name: "min_", code: "fn min_(a: f32, b: f32) -> f32 { return select(select(min(a, b), b, isnan_(b)), a, isnan_(a)); }" };
+const EXP: Helper = { name: "exp_", code: "fn exp_(x: f32) -> f32 { return select(exp(x), x, isnan_(x)); }" };
+
 // Eigen's float erf: a rational approximation on [-4, 4] (erf is ±1 in f32 beyond), a few ulp.
-const ERF = `fn erf_(v: f32) -> f32 {
+const ERF: Helper = { name: "erf_", code: `fn erf_(v: f32) -> f32 {
   let x = clamp(v, -4.0, 4.0);
   let z = x * x;
   let p = ((((((-2.72614225801306e-10 * z + 2.77068142495902e-08) * z - 2.10102402082508e-06) * z - 5.69250639462346e-05) * z - 7.34990630326855e-04) * z - 2.95459980854025e-03) * z - 1.60960333262415e-02) * x;
   let q = (((-1.45660718464996e-05 * z - 2.13374055278905e-04) * z - 1.68282697438203e-03) * z - 7.37332916720468e-03) * z - 1.42647390514189e-02;
   return p / q;
-}`;
-// WGSL's pow is undefined for a negative base; Math.pow gives a signed result for integer
-// exponents and NaN otherwise (built at run time: WGSL rejects NaN constants).
-const POW = `fn pow_(a: f32, b: f32) -> f32 {
-  if (b == 0.0) { return 1.0; }
+}` };
+// C's pow (the interpreter's): WGSL's is undefined for a negative base and SwiftShader's is
+// garbage at NaN. |a|^b with a's sign for an odd integer b, NaN for a finite a < 0 and a
+// non-integer b; 1 for b = 0, a = 1 and a = -1 with b = ±Inf.
+const POW: Helper = { name: "pow_", code: `fn pow_(a: f32, b: f32) -> f32 {
+  if (b == 0.0 || a == 1.0 || (a == -1.0 && isinf_(b))) { return 1.0; }
+  if (isnan_(a) || isnan_(b)) { return select(b, a, isnan_(a)); }
   let r = pow(abs(a), b);
-  if (a >= 0.0) { return r; }
-  if (b != round(b)) { return bitcast<f32>(0x7fc00000u + u32(b != b)); }
-  return select(r, -r, abs(b) % 2.0 == 1.0);
-}`;
+  if (b == round(b) && abs(b) % 2.0 == 1.0 && (bitcast<u32>(a) >> 31u) == 1u) { return -r; }
+  if (a < 0.0 && !isinf_(a) && b != round(b)) { return ${f32(NaN)}; }
+  return r;
+}` };
+
+/** In dependency order: a helper calls only those before it. */
+const HELPERS: readonly Helper[] = [BITS, ISNAN, ISINF, MAX, MIN, EXP, ERF, POW];
+
+/** The helpers `code` calls, directly or through other helpers, in dependency order. */
+function helpersFor(code: string): string[] {
+  const used: string[] = [];
+  let text = code;
+  for (const h of [...HELPERS].reverse())
+    if (text.includes(`${h.name}(`)) {
+      used.unshift(h.code);
+      text += h.code;
+    }
+  return used;
+}
 
 /**
- * Each unary op on the f32 identifier `x`. tanh's argument is clamped: some drivers give NaN for
- * large |x|. The gelu constants are abstract-float literals, rounded to f32 once by WGSL.
+ * Each unary op on the f32 identifier `x` (applyUnary passes a NaN x through). tanh's argument
+ * is clamped: some drivers give NaN for large |x|. The gelu constants are abstract-float
+ * literals, rounded to f32 once by WGSL.
  */
 const unary: { readonly [N in UnaryOp]: (x: string, a: UnaryAttrs<N>) => string } = {
   relu: (x) => `max(${x}, 0.0)`,
@@ -106,19 +151,24 @@ const unary: { readonly [N in UnaryOp]: (x: string, a: UnaryAttrs<N>) => string 
       : `(0.5 * ${x} * (1.0 + erf_(${x} * ${Math.SQRT1_2})))`,
 };
 
-/** `op` on `x` with attributes as a node or fused step holds them (the verifier checked them against op's schema). */
+/**
+ * `op` on the identifier `x` with attributes as a node or fused step holds them (the verifier
+ * checked them against op's schema). Every unary op maps NaN to NaN, which clamp, exp and
+ * friends do not: a NaN x passes through.
+ */
 function applyUnary(op: UnaryOp, x: string, attrs: Attrs): string {
-  return (unary[op] as (x: string, a: Attrs) => string)(x, attrs);
+  return `select(${(unary[op] as (x: string, a: Attrs) => string)(x, attrs)}, ${x}, isnan_(${x}))`;
 }
 
-const binary: Readonly<Record<BinaryOp, (a: string, b: string) => string>> = {
+/** Each binary op on the identifiers `a` and `b`, f32 or (`int`) i32. */
+const binary: Readonly<Record<BinaryOp, (a: string, b: string, int: boolean) => string>> = {
   add: (a, b) => `(${a} + ${b})`,
   sub: (a, b) => `(${a} - ${b})`,
   mul: (a, b) => `(${a} * ${b})`,
   div: (a, b) => `(${a} / ${b})`,
   pow: (a, b) => `pow_(${a}, ${b})`,
-  maximum: (a, b) => `max(${a}, ${b})`,
-  minimum: (a, b) => `min(${a}, ${b})`,
+  maximum: (a, b, int) => `${int ? "max" : "max_"}(${a}, ${b})`,
+  minimum: (a, b, int) => `${int ? "min" : "min_"}(${a}, ${b})`,
 };
 
 /** Builds one kernel for `node`: hands out bindings for the values it reads, then wraps the body. */
@@ -166,8 +216,7 @@ class Shader {
       body,
       "}",
     ].join("\n");
-    const helpers = [ERF, POW].filter((h) => code.includes(h.slice(3, 8)));
-    return { label: this.label(), code: [...helpers, code].join("\n"), bindings, x, y };
+    return { label: this.label(), code: [...helpersFor(code), code].join("\n"), bindings, x, y };
   }
 
   label(): string {
@@ -282,7 +331,7 @@ fn st4(b: u32, m: u32, n: u32, r: vec4f) {
   workgroupBarrier();
   return r;
 }`;
-    return { size, decls: [`var<workgroup> red: array<f32, ${size}>;`, red("wsum", "red[lid] + red[lid + s]"), red("wmax", "max(red[lid], red[lid + s])")].join("\n") };
+    return { size, decls: [`var<workgroup> red: array<f32, ${size}>;`, red("wsum", "red[lid] + red[lid + s]"), red("wmax", "max_(red[lid], red[lid + s])")].join("\n") };
   }
 }
 
@@ -362,11 +411,11 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
     for (var t = 0u; t < ${u(D)}; t++) { acc += qs[t] * ${s.src(k)}[(bh * ${u(SK)} + j) * ${u(D)} + t]; }
     let sc = acc * ${f32(n.attrs.scale)}${maskTerm};
     p[j] = sc;
-    mx = max(mx, sc);
+    mx = max_(mx, sc);
   }
   mx = wmax(mx, lid);
   var sum = 0.0;
-  for (var j = lid; j < ${u(SK)}; j += ${u(size)}) { let e = exp(p[j] - mx); p[j] = e; sum += e; }
+  for (var j = lid; j < ${u(SK)}; j += ${u(size)}) { let e = exp_(p[j] - mx); p[j] = e; sum += e; }
   sum = wsum(sum, lid);
   for (var t = lid; t < ${u(DV)}; t += ${u(size)}) {
     var acc = 0.0;
@@ -383,12 +432,12 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
     const { size, decls } = Shader.rows(D);
     const at = `(gid / ${u(inner)} * ${u(D)} + j) * ${u(inner)} + gid % ${u(inner)}`;
     const body = `  var mx = ${f32(-Infinity)};
-  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { mx = max(mx, ${s.src(x)}[${at}]); }
+  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { mx = max_(mx, ${s.src(x)}[${at}]); }
   mx = wmax(mx, lid);
   var sum = 0.0;
-  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { sum += exp(${s.src(x)}[${at}] - mx); }
+  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { sum += exp_(${s.src(x)}[${at}] - mx); }
   sum = wsum(sum, lid);
-  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { dst[${at}] = exp(${s.src(x)}[${at}] - mx) / sum; }`;
+  for (var j = lid; j < ${u(D)}; j += ${u(size)}) { dst[${at}] = exp_(${s.src(x)}[${at}] - mx) / sum; }`;
     return [s.kernel(n.outputs[0]!, size, outer * inner, body, decls)];
   },
 
@@ -433,8 +482,13 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
   },
 
   cast(s, n) {
-    const y = n.outputs[0]!;
-    return [s.perElement(y, `  dst[i] = ${s.ty(y)}(${s.src(n.inputs[0]!)}[i]);`)];
+    const [x, y] = [n.inputs[0]!, n.outputs[0]!];
+    // f32 -> integer as the interpreter: saturating at ±2^31 (WGSL's stops at 2^31 - 128), NaN to 0.
+    const toInt = s.ty(x) === "f32" && s.ty(y) === "i32";
+    const body = toInt
+      ? `  let v = ${s.src(x)}[i];\n  dst[i] = select(select(i32(v), 2147483647i, v >= 2147483648.0), 0i, isnan_(v));`
+      : `  dst[i] = ${s.ty(y)}(${s.src(x)}[i]);`;
+    return [s.perElement(y, body)];
   },
 
   fused_elementwise: (s, n) => elementwise(s, n, n.attrs.program),
@@ -494,14 +548,15 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
 function elementwise(s: Shader, n: Node, program: readonly FusedStep[]): Kernel[] {
   const y = s.shape(n.outputs[0]!);
   const ins = n.inputs.map((v, r) => `  let r${r} = ${s.load(v, bcast(s.shape(v), y, "i"))};`);
-  const steps = program.map((st, j) => `  let r${n.inputs.length + j} = ${step(st, st.args.map((r) => `r${r}`))};`);
+  const int = s.ty(n.inputs[0]!) === "i32";
+  const steps = program.map((st, j) => `  let r${n.inputs.length + j} = ${step(st, st.args.map((r) => `r${r}`), int)};`);
   return [s.perElement(n.outputs[0]!, [...ins, ...steps, `  dst[i] = r${n.inputs.length + steps.length - 1};`].join("\n"))];
 }
 
-/** One step of an elementwise program on the identifiers `args` (the verifier admits unary and binary float ops only). */
-function step(st: FusedStep, args: string[]): string {
+/** One step of an elementwise program on the identifiers `args`: i32 operands when `int` (a binary node's own op; fused programs are float). */
+function step(st: FusedStep, args: string[], int: boolean): string {
   if (isUnaryOp(st.op)) return applyUnary(st.op, args[0]!, st.attrs ?? {});
-  if (isBinaryOp(st.op)) return binary[st.op](args[0]!, args[1]!);
+  if (isBinaryOp(st.op)) return binary[st.op](args[0]!, args[1]!, int);
   throw new Error(`WGSL: no code for elementwise step ${st.op}`);
 }
 
@@ -529,7 +584,7 @@ function reduce(s: Shader, n: Node, over: readonly number[], kind: "sum" | "mean
   if (s.g.values[x]!.type.dtype !== "f32") throw new Error(`WGSL: ${n.op} on ${s.g.values[x]!.type.dtype} tensors is not supported`);
   const v = `${s.src(x)}[${[...off(kept, "gid"), ...off(red, "r"), "0u"].join(" + ")}]`;
   const body = `  var acc = ${max ? f32(-Infinity) : "0.0"};
-  for (var r = lid; r < ${u(R)}; r += ${u(size)}) { acc = ${max ? `max(acc, ${v})` : `acc + ${v}`}; }
+  for (var r = lid; r < ${u(R)}; r += ${u(size)}) { acc = ${max ? `max_(acc, ${v})` : `acc + ${v}`}; }
   acc = ${max ? "wmax" : "wsum"}(acc, lid);
   if (lid == 0u) { dst[gid] = acc${mean ? ` / ${f32(R)}` : ""}; }`;
   return [s.kernel(n.outputs[0]!, size, numel(kept.map(([d]) => d!)), body, decls)];
@@ -559,7 +614,7 @@ function pool(s: Shader, n: NodeOf<"maxpool" | "avgpool">): Kernel[] {
       let ix = x0 + kx * ${DW}i;
       if (ix < 0i || ix >= ${W}i) { continue; }
       let v = ${s.src(x)}[base + u32(iy * ${W}i + ix)];
-      acc = ${max ? "max(acc, v)" : "acc + v"};
+      acc = ${max ? "max_(acc, v)" : "acc + v"};
       cnt += 1.0;
     }
   }

@@ -275,8 +275,16 @@ builtin("global_avgpool", "x:tensor", ([x], site, el) => el.emit1("global_avgpoo
 
 // amax (numpy's name): `max` is the compile-time variadic max.
 for (const [name, op] of [["mean", "reduce_mean"], ["sum", "reduce_sum"], ["amax", "reduce_max"]] as const) {
-  builtin(name, "x:tensor axes keepdim:bool=false", ([x, axes, keepdim], site, el) =>
-    el.emit1(op, [x as TensorValue], { axes: ints(axes!, `${name}: axes`, spanOf(site, 1)), keepdim: (keepdim as { v: boolean }).v }, site.span, name));
+  builtin(name, "x:tensor axes keepdim:bool=false", ([x, axes, keepdim], site, el) => {
+    const list = ints(axes!, `${name}: axes`, spanOf(site, 1));
+    // An empty list reduces nothing to numpy and everything to ONNX: neither is assumed.
+    if (list.length === 0) {
+      const rank = (x as TensorValue).type.shape.length;
+      const every = rank === 0 ? "a scalar has none" : `to reduce every axis, list them all: [${[...Array(rank).keys()].join(", ")}]`;
+      throw error(`${name}: axes is empty; ${every}`, spanOf(site, 1));
+    }
+    return el.emit1(op, [x as TensorValue], { axes: list, keepdim: (keepdim as { v: boolean }).v }, site.span, name);
+  });
 }
 
 function reshape(el: Elaborator, x: TensorValue, shape: number[], site: CallSite, name = "reshape"): TensorValue {

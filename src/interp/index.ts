@@ -23,6 +23,20 @@
 // - embedding (gather): integer ids (i32 or i64) must lie in [0, rows); anything else is an error.
 // - prelu: one slope, or one per channel of axis 1.
 // - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits.
+// - cast from f32 to an integer truncates toward zero and saturates (NaN gives 0), as
+//   WebAssembly's trunc_sat does; C, PyTorch and ORT leave non-finite and out-of-range values
+//   undefined.
+//
+// NaN and ±Inf are values like any other, never an error, and every op treats them as PyTorch's
+// CPU kernels do: NaN propagates through every elementwise op (relu, clip, maximum, ...; pow is
+// C's, where NaN^0 and 1^NaN are 1: see the registry's scalars in ir/ops.ts for the formulas and
+// their values at ±Inf), through pools
+// (a window holding a NaN gives NaN), reductions, softmax and layernorm (a row holding a NaN is
+// NaN), the GEMM class and its epilogues. Infinities give what IEEE arithmetic on the formula
+// gives: softmax of a row holding +Inf, or of a row all -Inf, is NaN (Inf - Inf), a maxpool window
+// wholly in the padding is -Inf, Inf - Inf and 0 * Inf anywhere are NaN. Conv's padding is skipped,
+// not multiplied by the weights. This interpreter is the oracle for these values too: the
+// conformance tests compare NaN with NaN and infinities exactly.
 import { numel, type Attrs, type Graph, type Node, type TensorData, type TensorType } from "../ir/graph.js";
 import {
   activationOf, attrsOf, binaryOps, binaryScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps, unaryScalar,
@@ -205,7 +219,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
 
   cast([x], _i, [yt]) {
     const y = alloc(yt!);
-    for (let i = 0; i < x!.length; i++) y[i] = yt!.dtype === "f32" ? x![i]! : Math.trunc(x![i]!);
+    for (let i = 0; i < x!.length; i++) y[i] = yt!.dtype === "f32" ? x![i]! : saturate(x![i]!);
     return [y];
   },
 
@@ -357,6 +371,11 @@ function epilogue(y: Float32Array, shape: readonly number[], channelAxis: number
         y[at] = v;
       }
   return y;
+}
+
+/** A float truncated to the nearest int32 toward zero (an Int32Array would wrap it modulo 2^32), NaN to 0. */
+function saturate(v: number): number {
+  return Number.isNaN(v) ? 0 : Math.min(Math.max(Math.trunc(v), -(2 ** 31)), 2 ** 31 - 1);
 }
 
 /** x of type xt with its axes permuted (a copy). */

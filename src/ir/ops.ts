@@ -115,6 +115,13 @@ function requireFloat(op: string, t: TensorType): void {
 }
 
 // ---- elementwise ops: their meaning on one element, in double precision ----------------------------
+//
+// NaN and ±Inf: each scalar is PyTorch's CPU formula evaluated in IEEE double, so NaN propagates
+// (relu, relu6, clip, maximum and minimum included) and infinities give what that formula gives,
+// even where the limit differs: silu, hard_swish and both gelu forms are x times a factor that
+// is 0 at -Inf, so they are NaN there, as in PyTorch (x / (1 + exp(-x)), x * relu6(x + 3) / 6,
+// x * 0.5 * (1 + erf(x / sqrt 2))); leaky_relu with slope 0 is NaN at -Inf for the same reason.
+// pow is C's pow (PyTorch's and ORT's std::pow), not Math.pow: 1^y and (-1)^±Inf are 1.
 
 interface UnaryDecl<S extends Schema> {
   attrs: S;
@@ -127,7 +134,7 @@ const unary = <const S extends Schema>(d: UnaryDecl<S>): UnaryDecl<S> => d;
 
 /** The unary float ops; each may be a fused activation. */
 const UNARY = {
-  relu: unary({ attrs: {}, scalar: (x) => (x > 0 ? x : 0) }),
+  relu: unary({ attrs: {}, scalar: (x) => Math.max(x, 0) }),
   relu6: unary({ attrs: {}, scalar: relu6 }),
   sigmoid: unary({ attrs: {}, scalar: sigmoid }),
   tanh: unary({ attrs: {}, scalar: Math.tanh }),
@@ -182,7 +189,7 @@ const BINARY = {
     },
     traits: { rightIdentity: 1 },
   },
-  pow: { scalar: (a, b) => Math.pow(a, b), traits: { rightIdentity: 1 } },
+  pow: { scalar: (a, b) => (a === 1 || (a === -1 && Math.abs(b) === Infinity) ? 1 : Math.pow(a, b)), traits: { rightIdentity: 1 } },
   maximum: { scalar: (a, b) => Math.max(a, b), traits: { commutative: true } },
   minimum: { scalar: (a, b) => Math.min(a, b), traits: { commutative: true } },
 } satisfies Record<string, BinaryDecl>;
@@ -361,7 +368,10 @@ function reduction(name: string) {
   return op({
     cls: "reduction", arity: 1, attrs: { axes: req("ints"), keepdim: opt("bool") },
     infer: ([x], a) => {
-      const axes = a.axes.map((ax) => normAxis(ax, x!.shape.length));
+      const rank = x!.shape.length;
+      // An empty list reduces nothing to some (numpy) and everything to others (ONNX): rejected.
+      if (a.axes.length === 0) throw new ShapeError(`${name}: no axes to reduce; to reduce every axis, list them: [${[...Array(rank).keys()].join(", ")}]`);
+      const axes = a.axes.map((ax) => normAxis(ax, rank));
       if (new Set(axes).size !== axes.length) throw new ShapeError(`${name}: repeated axis in ${fmt(a.axes)}`);
       const shape = a.keepdim ? x!.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : x!.shape.filter((_, i) => !axes.includes(i));
       return [{ dtype: x!.dtype, shape }];

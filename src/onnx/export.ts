@@ -235,6 +235,12 @@ function pool(onnxOp: "MaxPool" | "AveragePool"): Lowering<"maxpool" | "avgpool"
   };
 }
 
+/** A reduction's axes, never empty: ONNX reads no axes as every axis (the registry rejects an empty list, so one here is a bug). */
+function reduceAxes(op: string, axes: readonly number[]): number[] {
+  if (axes.length === 0) throw new Error(`internal error: ONNX export of ${op} with an empty axes list, which the registry rejects and ONNX would read as every axis`);
+  return [...axes];
+}
+
 /** The core form keeps no epilogue but conv2d's and linear's own bias, and only NCHW layouts. */
 const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   ...unaryLowerings,
@@ -268,9 +274,9 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   matmul: direct("MatMul"),
   softmax: (b, [x], [y], a) => void b.node("Softmax", [x!], [y!], [i("axis", a.axis)]),
   // ReduceMean-13 / ReduceMax-13 take axes as an attribute; ReduceSum-13 as an input.
-  reduce_mean: (b, [x], [y], a) => void b.node("ReduceMean", [x!], [y!], [ints("axes", a.axes), i("keepdims", a.keepdim ? 1 : 0)]),
-  reduce_max: (b, [x], [y], a) => void b.node("ReduceMax", [x!], [y!], [ints("axes", a.axes), i("keepdims", a.keepdim ? 1 : 0)]),
-  reduce_sum: (b, [x], [y], a) => void b.node("ReduceSum", [x!, b.i64("axes", a.axes)], [y!], [i("keepdims", a.keepdim ? 1 : 0)]),
+  reduce_mean: (b, [x], [y], a) => void b.node("ReduceMean", [x!], [y!], [ints("axes", reduceAxes("reduce_mean", a.axes)), i("keepdims", a.keepdim ? 1 : 0)]),
+  reduce_max: (b, [x], [y], a) => void b.node("ReduceMax", [x!], [y!], [ints("axes", reduceAxes("reduce_max", a.axes)), i("keepdims", a.keepdim ? 1 : 0)]),
+  reduce_sum: (b, [x], [y], a) => void b.node("ReduceSum", [x!, b.i64("axes", reduceAxes("reduce_sum", a.axes))], [y!], [i("keepdims", a.keepdim ? 1 : 0)]),
   reshape: (b, [x], [y], a) => void b.node("Reshape", [x!, b.i64("shape", a.shape)], [y!], a.shape.includes(0) ? [i("allowzero", 1)] : []),
   transpose: (b, [x], [y], a) => void b.node("Transpose", [x!], [y!], [ints("perm", a.perm)]),
   concat: (b, ins, [y], a) => void b.node("Concat", ins, [y!], [i("axis", a.axis)]),

@@ -5,10 +5,19 @@
 // against the interpreter, |got - want| <= rel |want| + abs (+ the GEMM-class term), declared once
 // with its reason. The interpreter computes in double and rounds once; the bounds below are the
 // error of a float32 implementation, as the wasm kernel tests derive them.
+//
+// Half the cases hold NaN and ±Inf in their f32 model inputs: a few percent of the elements, and
+// for ops that reduce (pools, softmax, layernorm, reductions) whole rows or windows of one of
+// them. Where the interpreter's result is not finite, an engine must give the same (NaN for NaN,
+// an infinity of the same sign). Constants (weights) stay finite: a non-finite weight is a broken
+// checkpoint, and conv's zero padding times one is each implementation's choice (test/wgsl/kernels
+// checks WGSL's non-finite scalar constants); attention's additive mask is the exception, -Inf
+// being how masks are written.
 import fc from "fast-check";
 import { emptyGraph, numel, type Attrs, type DType, type FusedStep, type Graph } from "../../src/ir/graph.js";
 import { activationOf, getOp, unaryOps, type BinaryOp, type OpName, type OpTable, type UnaryAttrs, type UnaryOp } from "../../src/ir/ops.js";
 import { addConstant, addNode } from "../../src/ir/rewrite.js";
+import { strides } from "../../src/ir/shape.js";
 import { interpret, type TensorData } from "../../src/interp/index.js";
 import { rng } from "../support/source.js";
 import { activationAttrs, activationError, U2 } from "../support/gemm-tolerance.js";
@@ -32,8 +41,6 @@ export interface Case {
   readonly graph: Graph;
   readonly inputs: Readonly<Record<string, TensorData>>;
   readonly tol: Tolerance;
-  /** maxpool: a window wholly in the padding is -inf in the interpreter and the lowest finite float in ORT and WGSL (which has no infinite constants): equal here. */
-  readonly lowestIsNegInf?: boolean;
   /** The node, its operand shapes and the seed: what a failure prints. */
   readonly what: string;
 }
@@ -52,15 +59,47 @@ const SOFTMAX: Tolerance = { rel: 1e-5, abs: 1e-7, why: "exp within 2e-7, a max-
 
 type Range = readonly [number, number];
 
+const SPECIALS = [NaN, Infinity, -Infinity] as const;
+/** The share of elements replaced by a special value, in a case that holds them. */
+const SPECIAL_RATE = 0.04;
+
 /** Builds one case graph: inputs x0, x1, ... with seeded data, constants, nodes. */
 class Build {
   readonly g: Graph;
   readonly inputs: Record<string, TensorData> = {};
   private readonly rand: () => number;
+  /** Whether this case's f32 inputs hold NaN and ±Inf. */
+  readonly specials: boolean;
 
   constructor(readonly op: OpName, private readonly seed: number) {
     this.g = emptyGraph(op);
     this.rand = rng(seed);
+    this.specials = this.rand() < 0.5;
+  }
+
+  private special(): number {
+    return SPECIALS[Math.floor(this.rand() * SPECIALS.length)]!;
+  }
+
+  /** In a case with specials, a few percent of `data` (in place) become NaN, +Inf or -Inf. */
+  sprinkle(data: Float32Array): Float32Array {
+    if (this.specials) for (let i = 0; i < data.length; i++) if (this.rand() < SPECIAL_RATE) data[i] = this.special();
+    return data;
+  }
+
+  /**
+   * In a case with specials, one whole slab of `data` (in place): every element sharing a random
+   * element's coordinates outside `axes` (the row, plane or slice an op reduces) becomes one
+   * special value, or `value`.
+   */
+  slab(data: Float32Array, shape: readonly number[], axes: readonly number[], value = this.special()): Float32Array {
+    if (!this.specials || data.length === 0) return data;
+    const st = strides(shape);
+    const coord = (i: number, d: number) => Math.floor(i / st[d]!) % shape[d]!;
+    const pick = Math.floor(this.rand() * data.length);
+    const kept = shape.map((_, d) => d).filter((d) => !axes.includes(d));
+    for (let i = 0; i < data.length; i++) if (kept.every((d) => coord(i, d) === coord(pick, d))) data[i] = value;
+    return data;
   }
 
   uniform(shape: readonly number[], [lo, hi]: Range): Float32Array {
@@ -77,8 +116,9 @@ class Build {
     return Int32Array.from({ length: numel(shape) }, () => lo + Math.floor((hi - lo + 1) * this.rand()));
   }
 
-  /** A model input; integer data becomes i64 (BigInt64Array) for an i64 input. */
+  /** A model input (f32 data sprinkled with specials); integer data becomes i64 (BigInt64Array) for an i64 input. */
   input(shape: readonly number[], data: Float32Array | Int32Array, dtype: DType = data instanceof Float32Array ? "f32" : "i32"): number {
+    if (data instanceof Float32Array) this.sprinkle(data);
     const id = this.g.values.length;
     const name = `x${this.g.inputs.length}`;
     this.g.values.push({ id, type: { dtype, shape: [...shape] }, kind: "input" });
@@ -91,10 +131,14 @@ class Build {
     return addConstant(this.g, [...shape], data);
   }
 
-  /** An f32 operand drawn from `range`: a constant (like a bound weight) or a model input. */
-  f32(shape: readonly number[], range: Range, constant = false): number {
+  /**
+   * An f32 operand drawn from `range`: a constant (like a bound weight) or a model input; `slab`:
+   * the axes of a slab of specials (see slab()), for inputs of ops that reduce.
+   */
+  f32(shape: readonly number[], range: Range, constant = false, slab?: readonly number[]): number {
     const data = this.uniform(shape, range);
-    return constant ? this.constant(shape, data) : this.input(shape, data);
+    if (constant) return this.constant(shape, data);
+    return this.input(shape, slab ? this.slab(data, shape, slab) : data);
   }
 
   node(op: string, inputs: number[], attrs: Attrs): number[] {
@@ -102,12 +146,12 @@ class Build {
   }
 
   /** The case: `outputs` become y0, y1, ... */
-  done(outputs: number[], tol: Tolerance, extra: { lowestIsNegInf?: boolean } = {}): Case {
+  done(outputs: number[], tol: Tolerance): Case {
     outputs.forEach((value, i) => this.g.outputs.push({ name: `y${i}`, value }));
     const main = this.g.nodes.find((n) => n.op === this.op)!;
     const shapes = main.inputs.map((v) => `${this.g.values[v]!.type.dtype}[${this.g.values[v]!.type.shape}]${this.g.values[v]!.kind === "const" ? " const" : ""}`);
     const what = `${this.op} ${JSON.stringify(main.attrs)} on ${shapes.join(", ")} (seed ${this.seed})`;
-    return { op: this.op, graph: this.g, inputs: this.inputs, tol, ...extra, what };
+    return { op: this.op, graph: this.g, inputs: this.inputs, tol, what };
   }
 }
 
@@ -213,7 +257,9 @@ function binary(op: BinaryOp): fc.Arbitrary<Case> {
 
 /** The allowed |got - want| at element i of an output whose reference value is `want`. */
 export function allowance(t: Tolerance, i: number, want: number): number {
-  const dot = t.dot ? activationError(t.dot.act, want, (t.dot.K + 3) * U2 * t.dot.S[i]!) : 0;
+  // S is not finite where an operand is: the pre-activation value is then ±Inf or NaN, exactly.
+  const S = t.dot?.S[i]!;
+  const dot = t.dot && Number.isFinite(S) ? activationError(t.dot.act, want, (t.dot.K + 3) * U2 * S) : 0;
   return dot + t.rel * Math.abs(want) + t.abs;
 }
 
@@ -311,7 +357,8 @@ const attention = cases(
     const masks = [undefined, [c.b, c.h, c.sq, c.sk], [c.b, 1, 1, c.sk], [1, 1, c.sq, c.sk], [c.sk], [c.sq, 1], [c.h, 1, c.sk]];
     const ins = [[c.b, c.h, c.sq, c.d], [c.b, c.h, c.sk, c.d], [c.b, c.h, c.sk, c.dv]].map((s) => b.f32(s, DATA));
     const mask = masks[c.mask];
-    if (mask) ins.push(b.f32(mask, [-3, 3], true));
+    // A mask holds -Inf (a fully masked row, too) and other specials in a case with specials.
+    if (mask) ins.push(b.constant(mask, b.slab(b.sprinkle(b.uniform(mask, [-3, 3])), mask, [mask.length - 1], -Infinity)));
     const scale = 1 / Math.sqrt(c.d);
     const abs = 2 * (c.d + 2) * U2 * scale * c.d + (c.sk + 4) * U2 + 1e-6;
     return b.done(b.node("attention", ins, { scale }), { rel: 0, abs, why: "|v| <= 1: 2 (D + 2) 2^-23 scale D for the scores, (Sk + 4) 2^-23 for the weighted sum, 1e-6 for exp (test/wasm/gemm)" });
@@ -343,14 +390,16 @@ function pool(op: "maxpool" | "avgpool"): fc.Arbitrary<Case> {
       if (op === "maxpool") attrs.dilation = [dh, dw];
       const s = c.layout.layout === "NHWC" ? [c.n, h, w, c.c] : [c.n, c.c, h, w];
       const tol = op === "maxpool" ? EXACT : { rel: 2e-6, abs: 0, why: "an f32 sum of at most 16 positive values and one division: (k + 1) 6e-8 relative (core-pool)" };
-      return b.done(b.node(op, [b.f32(s, op === "maxpool" ? [-3, 3] : [0.1, 3])], attrs), tol, { lowestIsNegInf: op === "maxpool" });
+      const plane = c.layout.layout === "NHWC" ? [1, 2] : [2, 3];
+      return b.done(b.node(op, [b.f32(s, op === "maxpool" ? [-3, 3] : [0.1, 3], false, plane)], attrs), tol);
     },
   );
 }
 
 const globalAvgpool = cases(fc.record({ s: fc.tuple(dim(2), dim(9), dim(7), dim(7)), layout, seed }), ({ s: [n, c, h, w], layout, seed }) => {
   const b = new Build("global_avgpool", seed);
-  const x = b.f32(layout.layout === "NHWC" ? [n, h, w, c] : [n, c, h, w], [0.1, 3]);
+  const nhwc = layout.layout === "NHWC";
+  const x = b.f32(nhwc ? [n, h, w, c] : [n, c, h, w], [0.1, 3], false, nhwc ? [1, 2] : [2, 3]);
   return b.done(b.node("global_avgpool", [x], layout), { rel: 4e-6, abs: 0, why: "an f32 sum of at most 49 positive values and one division: (k + 1) 6e-8 relative (core-pool)" });
 });
 
@@ -380,7 +429,7 @@ const prelu = cases(fc.record({ s: spatialShape(1), layout, one: fc.boolean(), s
 
 const layernorm = cases(fc.record({ lead: shape(0, 2), d: dim(40), eps: fc.constantFrom(1e-5, 1e-3, 0.1), seed }), ({ lead, d, eps, seed }) => {
   const b = new Build("layernorm", seed);
-  const ins = [b.f32([...lead, d], [-3, 3]), b.f32([d], DATA, true), b.f32([d], DATA, true)];
+  const ins = [b.f32([...lead, d], [-3, 3], false, [lead.length]), b.f32([d], DATA, true), b.f32([d], DATA, true)];
   return b.done(b.node("layernorm", ins, { eps }), { rel: 1e-5, abs: 2e-6 / Math.sqrt(eps), why: "the f32 mean errs by ~|x| u sqrt(d) (|x| <= 3, d <= 40), which 1 / sqrt(var + eps) amplifies to 1.2e-6 / sqrt(eps)" });
 });
 
@@ -388,7 +437,7 @@ const softmax = cases(
   shape(1, 4).chain((s) => fc.record({ s: fc.constant(s), axis: axisOf(s.length), seed })),
   ({ s, axis, seed }) => {
     const b = new Build("softmax", seed);
-    return b.done(b.node("softmax", [b.f32(s, [-10, 10])], { axis }), SOFTMAX);
+    return b.done(b.node("softmax", [b.f32(s, [-10, 10], false, [axis < 0 ? axis + s.length : axis])], { axis }), SOFTMAX);
   },
 );
 
@@ -400,7 +449,7 @@ function reduction(op: "reduce_mean" | "reduce_sum" | "reduce_max"): fc.Arbitrar
     ),
     ({ s, axes, neg, keepdim, int, seed }) => {
       const b = new Build(op, seed);
-      const x = int ? b.input(s, b.ints(s, [-30, 30])) : b.f32(s, [-3, 3]);
+      const x = int ? b.input(s, b.ints(s, [-30, 30])) : b.f32(s, [-3, 3], false, axes);
       const attrs: Attrs = { axes: axes.map((a) => (neg[a] ? a - s.length : a)), ...(keepdim !== null ? { keepdim } : {}) };
       // Integer sums are exact; integer means truncate like the interpreter's.
       return b.done(b.node(op, [x], attrs), int || op === "reduce_max" ? EXACT : SUMS);

@@ -5,7 +5,7 @@
 // asserted to still hold, never skipped.
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { isUnaryOp, isUnsupported, opNames } from "../../src/ir/ops.js";
+import { isUnsupported, opNames } from "../../src/ir/ops.js";
 import { interpret } from "../../src/interp/index.js";
 import { opCases, type Case } from "./cases.js";
 import {
@@ -25,7 +25,7 @@ describe.each(opNames)("%s", (op) => {
     const expected = expectedUnsupported[engine.name].includes(op);
     const notes = [
       expected && "expected unsupported",
-      isUnaryOp(op) && knownDeviations[engine.name]?.[op] && "known deviation",
+      knownDeviations[engine.name]?.[op] && "known deviation",
       knownRefusals.some((r) => r.engine === engine.name && r.ops.includes(op)) && "known refusal",
     ].filter(Boolean);
     it(`${engine.name}${notes.length ? ` (${notes.join(", ")})` : ""}`, async () => {

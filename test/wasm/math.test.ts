@@ -54,3 +54,50 @@ describe("wasm math accuracy", () => {
     });
   }
 });
+
+// NaN, ±Inf and the edges of each formula: both builds give exactly the interpreter's NaN or
+// infinity (sign included), and its finite values within the grid tests' bound.
+const SPECIAL = Float32Array.from([NaN, Infinity, -Infinity, 0, -0, 1, -1, 3, -3, 6, -6, 9.5, -9.5, 30, -30, 88.8, -88.8, 104, -104, 1e30, -1e30, 3.4e38, -3.4e38]);
+
+/**
+ * Where got is off want: a NaN or an infinity (with its sign) that differs, or a finite value off
+ * by more than `bound` relative plus 1e-14 (the interpreter's double 1 + erf cancels for gelu below -5).
+ */
+function offSpecial(got: ArrayLike<number>, want: ArrayLike<number>, bound: number): number {
+  for (let i = 0; i < want.length; i++) {
+    const [g, w] = [got[i]!, want[i]!];
+    if (Number.isNaN(w) ? !Number.isNaN(g) : !Number.isFinite(w) ? g !== w : !(Math.abs(g - w) <= bound * Math.abs(w) + 1e-14)) return i;
+  }
+  return -1;
+}
+
+describe("wasm math at NaN, ±Inf and extremes", () => {
+  const unaryCalls = [
+    "relu(x)", "relu6(x)", "sigmoid(x)", "tanh(x)", "selu(x)", "silu(x)", "hard_sigmoid(x)", "hard_swish(x)", "exp(x)", "log(x)", "sqrt(x)", "erf(x)",
+    "neg(x)", "abs(x)", "clip(x, -2.0, 2.0)", "leaky_relu(x)", "leaky_relu(x, 0.0)", "elu(x)", "gelu(x)", 'gelu(x, approximate="tanh")',
+  ];
+  it.each(unaryCalls)("%s", async (call) => {
+    const g = model(`  input x: f32[${SPECIAL.length}]\n  output y = ${call}`);
+    const want = interpret(g, new Map(), { x: SPECIAL }).y as Float32Array;
+    for (const relaxed of [false, true]) {
+      const got = (await runBuild(buildWasm(g, { relaxed }), { x: SPECIAL })).y as Float32Array;
+      const at = offSpecial(got, want, 3e-6);
+      expect(at, `${call} (${relaxed ? "relaxed" : "baseline"}) at x=${SPECIAL[at]}: ${got[at]} vs ${want[at]}`).toBe(-1);
+    }
+  });
+
+  // Every pair (a, b) of special values; pow's edges are C's (1^NaN = 1, (-1)^Inf = 1, (-0)^-1 = -Inf, (-Inf)^0.5 = Inf).
+  const operands = Float32Array.from([NaN, Infinity, -Infinity, 0, -0, 1, -1, 0.5, -0.5, 2, -2, 3, -3, 2.5, -2.5]);
+  const n = operands.length;
+  const a = Float32Array.from({ length: n * n }, (_, i) => operands[Math.floor(i / n)]!);
+  const b = Float32Array.from({ length: n * n }, (_, i) => operands[i % n]!);
+  it.each(["pow(a, b)", "maximum(a, b)", "minimum(a, b)", "div(a, b)"])("%s", async (call) => {
+    const g = model(`  input a: f32[${n * n}]\n  input b: f32[${n * n}]\n  output y = ${call}`);
+    const want = interpret(g, new Map(), { a, b }).y as Float32Array;
+    for (const relaxed of [false, true]) {
+      const got = (await runBuild(buildWasm(g, { relaxed }), { a, b })).y as Float32Array;
+      const at = offSpecial(got, want, 1e-6);
+      expect(at, `${call} (${relaxed ? "relaxed" : "baseline"}) at a=${a[at]}, b=${b[at]}: ${got[at]} vs ${want[at]}`).toBe(-1);
+    }
+  });
+});

@@ -96,3 +96,29 @@ test("winograd: several tile chunks", { timeout: 600_000 }, async () => {
   // 2 x 16 tiles of F(2x2) at 256 + 256 channels: chunks of 30 tiles, then 2.
   await check({ n: 2, h: 8, w: 8, C: 256, K: 256, pads: [1, 1, 1, 1], bias: true, residual: true, relu: true, seed: 5 });
 });
+
+// A NaN or ±Inf input: the transforms add and subtract it across the tile's patch, so the direct
+// conv's non-finite outputs (the 3x3 reach of the pixel) are non-finite here too, NaN spreads to the
+// rest of their output tiles (all channels), ±Inf comes out NaN, and every other output is unchanged.
+test.each([NaN, Infinity, -Infinity])("winograd: %s in one input pixel stays non-finite, within its output tiles", async (special) => {
+  const [n, h, w, C, K] = [1, 15, 14, 16, 17];
+  const r = rand(9);
+  const x = Float32Array.from({ length: n * h * w * C }, r);
+  x[(6 * w + 5) * C + 3] = special;
+  const ops: Operand[] = [{ shape: [n, h, w, C], data: x }, { shape: [K, C, 3, 3], data: Float32Array.from({ length: K * C * 9 }, r), constant: true }];
+  const g = oneNode("conv2d", ops, { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1, layout: "NHWC" });
+  const { m } = winogradTile({ N: n, H: h, W: w, C, K, OH: h, OW: w, kh: 3, kw: 3, sh: 1, sw: 1, pt: 1, pl: 1, dh: 1, dw: 1, groups: 1 })!;
+  const ref = interpret(g, new Map(), inputsOf(ops)).y as Float32Array;
+  const tileOf = (i: number) => `${Math.floor(Math.floor(i / K / w) / m)},${Math.floor((Math.floor(i / K) % w) / m)}`;
+  const reached = new Set([...ref.keys()].filter((i) => !Number.isFinite(ref[i]!)).map(tileOf));
+  expect(reached.size).toBeGreaterThan(0);
+  for (const relaxed of [false, true]) {
+    const y = (await instantiate(g, inputsOf(ops), relaxed))();
+    for (let i = 0; i < ref.length; i++) {
+      const [got, want] = [y[i]!, ref[i]!];
+      const close = Math.abs(got - want) <= 1e-4 * (1 + Math.abs(want));
+      const ok = !Number.isFinite(want) ? Number.isNaN(got) || got === want : reached.has(tileOf(i)) ? Number.isNaN(got) || close : close;
+      if (!ok) expect.fail(`${relaxed ? "relaxed" : "baseline"} F(${m}): y[${i}] = ${got}, want ${want}`);
+    }
+  }
+});

@@ -63,6 +63,27 @@ describe("tiled kernels vs the interpreter (SwiftShader)", () => {
   });
 });
 
+describe("NaN and ±Inf (SwiftShader)", () => {
+  it("non-finite scalar constants are made at run time; NaN passes max, min, clamp and exp", async () => {
+    const scalar = (g: Graph, v: number) => addConstant(g, [], Float32Array.of(v));
+    const g = build([f32(6)], (g, [x]) => [
+      addNode(g, "add", [x!, scalar(g, NaN)], {})[0]!,
+      addNode(g, "maximum", [x!, scalar(g, -Infinity)], {})[0]!,
+      addNode(g, "minimum", [x!, scalar(g, Infinity)], {})[0]!,
+      addNode(g, "relu6", [x!], {})[0]!,
+      addNode(g, "exp", [x!], {})[0]!,
+    ]);
+    const xs = { x0: Float32Array.of(NaN, Infinity, -Infinity, 0, -1.5, 2) };
+    const ref = interpret(g, new Map(), xs);
+    const out = await runOnGpu(g, dev.device, xs);
+    for (const [name, r] of Object.entries(ref) as [string, Float32Array][]) {
+      const got = Array.from(out[name] as Float32Array);
+      const same = got.every((v, i) => (Number.isNaN(r[i]!) ? Number.isNaN(v) : Math.abs(v - r[i]!) <= 1e-6 * Math.abs(r[i]!) || v === r[i]));
+      expect(same, `${name}: gpu ${got} vs ${Array.from(r)}`).toBe(true);
+    }
+  });
+});
+
 describe("generated module API", () => {
   it("describes its ports, escapes names and rejects bad inputs with clear errors", async () => {
     const g = build([f32(2, 3), { dtype: "i64", shape: [2] }], (g, [x, ids]) => [addNode(g, "relu", [x!], {})[0]!, addNode(g, "gather", [konst(g, [4, 3], 1), ids!], {})[0]!]);

@@ -2,8 +2,9 @@
 //   S = (q kᵀ) * scale + mask   (GEMM epilogue: alpha = scale, mask as a residual with row stride)
 //   P = softmax_rows(S)          (SIMD max / exp / sum / scale passes)
 //   y = P v                      (GEMM)
-// kᵀ and v are packed into panels at run time. A mask constant along the last axis is dropped:
-// softmax is invariant to adding one constant to a whole row.
+// kᵀ and v are packed into panels at run time. A mask constant along the last axis adds one value
+// c to a whole row of scores, which softmax ignores unless c is NaN or ±Inf (the row is then NaN,
+// Inf - Inf): it is not added, but c - c (0, or NaN) is added to the row's outputs.
 import binaryen from "binaryen";
 import type { NodeOf } from "../../../src/ir/ops.js";
 import { broadcastOffsets } from "../../../src/ir/shape.js";
@@ -83,6 +84,7 @@ function attention(ctx: KernelContext, node: NodeOf<"attention">): string {
     maskArgs = { residual: () => m.i32.load(0, 4, m.i32.add(m.i32.mul(f.get(bh)(), f.c(4)), f.c(table))), ldr };
   }
   const call = (fn: string, args: Expr[]) => m.call(fn, args, binaryen.none);
+  const out = slice(node.outputs[0]!, Sq * Dv);
   return f.finish(ctx.fnName("attention"), [
     f.loop(f.c(0), Bn * H, 1, (i) => [
       f.set(bh, i()),
@@ -93,8 +95,25 @@ function attention(ctx: KernelContext, node: NodeOf<"attention">): string {
         epi: { alpha: node.attrs.scale, bias: false, residual: useMask, attrs: {} }, ...maskArgs,
       }),
       f.loop(f.c(0), Sq, 1, (r) => [call(soft, [m.i32.add(f.c(sAt), m.i32.mul(r(), f.c(Sk * 4)))])]),
-      gemm(ctx, f, { M: Sq, N: Dv, K: Sk, lda: Sk, ldc: Dv, a: at(ctx, sAt), b: at(ctx, vAt), c: slice(node.outputs[0]!, Sq * Dv), epi: { bias: false, residual: false, attrs: {} } }),
+      gemm(ctx, f, { M: Sq, N: Dv, K: Sk, lda: Sk, ldc: Dv, a: at(ctx, sAt), b: at(ctx, vAt), c: out, epi: { bias: false, residual: false, attrs: {} } }),
+      ...(ms !== undefined && !useMask ? [rowMaskNaN(ctx, f, { bh, Sq, Dv, out, rows: broadcastOffsets(ms, [Bn, H, Sq, 1]).map((o) => ctx.addr(mask!) + o * 4) })] : []),
     ]),
+  ]);
+}
+
+/** y[row] += c - c for each query row's mask value c (at the address rows[bh * Sq + row]): NaN where c is not finite. */
+function rowMaskNaN(ctx: KernelContext, f: Fn, p: { bh: number; Sq: number; Dv: number; out: V; rows: Int32Array }): Expr {
+  const m = ctx.mod;
+  const table = ctx.addData(p.rows);
+  const [c, d, y] = [f.local(binaryen.f32), f.local(binaryen.v128), f.local(binaryen.i32)];
+  const full = p.Dv - (p.Dv % 4);
+  const add = (o: V, lanes: number) => f.store(() => m.i32.add(f.get(y)(), o()), 0, lanes, () => m.f32x4.add(f.load(() => m.i32.add(f.get(y)(), o()), 0, lanes), f.get(d)()));
+  return f.loop(f.c(0), p.Sq, 1, (r) => [
+    f.set(c, m.f32.load(0, 4, m.i32.load(0, 4, m.i32.add(f.c(table), m.i32.mul(m.i32.add(m.i32.mul(f.get(p.bh)(), f.c(p.Sq)), r()), f.c(4)))))),
+    f.set(d, m.f32x4.splat(m.f32.sub(f.get(c)(), f.get(c)()))),
+    f.set(y, m.i32.add(p.out(), m.i32.mul(r(), f.c(p.Dv * 4)))),
+    ...(full > 0 ? [f.loop(f.c(0), full * 4, 16, (o) => [add(o, 4)])] : []),
+    ...(p.Dv % 4 ? [add(() => f.c(full * 4), p.Dv % 4)] : []),
   ]);
 }
 
