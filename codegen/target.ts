@@ -18,6 +18,17 @@ export interface TargetOptions {
   onProgress?: (step: string) => void;
 }
 
+/** A node as messages name it: its op and its label path. */
+export function describeNode(n: Node): string {
+  return `\`${n.op}\`${n.path ? ` (in \`${n.path}\`)` : ""}`;
+}
+
+/** A limit of the target that a graph exceeds, and the node at fault when one is. */
+export interface LimitProblem {
+  message: string;
+  node?: Node;
+}
+
 export interface Emitted {
   files: TargetFile[];
   /** What instantiate() needs, when the target can run in this process. */
@@ -34,5 +45,7 @@ export interface Target {
   supports(graph: Graph, node: Node): true | { unsupported: string };
   /** Options this target rejects (a usage error), e.g. --embed-weights for wgsl. */
   checkOptions?(options: TargetOptions): string | undefined;
+  /** The target's own limits (memory, buffer sizes) that a lowered graph exceeds: the driver reports them before emit(). */
+  limits?(graph: Graph): LimitProblem[];
   emit(graph: Graph, options: TargetOptions): Emitted;
 }

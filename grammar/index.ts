@@ -1,6 +1,6 @@
 // Source text -> AST, or syntax errors with spans.
 import type { CstNode, IParserErrorMessageProvider, IToken, TokenType } from "chevrotain";
-import { BadString, nnLexer } from "./lexer.js";
+import { BadString, ESCAPES, nnLexer, StringLit } from "./lexer.js";
 import { NnParser } from "./parser.js";
 import { AstBuilder } from "./build-ast.js";
 import type { FileAst, Span } from "./ast.js";
@@ -64,22 +64,53 @@ const messages: IParserErrorMessageProvider = {
 
 let parser: NnParser | undefined;
 
+/**
+ * Source text as the lexer and the diagnostics read it: no byte-order mark, and lines ending in
+ * `\n` (Windows' `\r\n` and old Macs' bare `\r` included). Spans index into this text.
+ */
+export function normalizeSource(text: string): string {
+  return text.replace(/^\uFEFF/, "").replace(/\r\n?/g, "\n");
+}
+
+function unknownEscapes(t: IToken, file: string, columnOf: (offset: number) => number): SyntaxError[] {
+  const found: SyntaxError[] = [];
+  // A backslash and the character after it: the lexer ends a string at a backslash's newline.
+  for (let i = t.image.indexOf("\\"); i >= 0; i = t.image.indexOf("\\", i + 2)) {
+    const escape = String.fromCodePoint(t.image.codePointAt(i + 1)!);
+    if (Object.hasOwn(ESCAPES, escape)) continue;
+    const start = t.startOffset + i;
+    found.push({
+      message: `unknown escape \`${visible(`\\${escape}`)}\` in a string (the escapes are \\n, \\t, \\\\ and \\")`,
+      span: { file, start, end: start + 1 + escape.length, line: t.startLine ?? 1, col: columnOf(start) },
+    });
+  }
+  return found;
+}
+
 /** Syntax errors reported per file: past these, a file is more likely not .nn at all. */
 const MAX_ERRORS = 50;
 
 export function parseSource(text: string, file: string): { ast?: FileAst; errors: SyntaxError[] } {
   const errors: SyntaxError[] = [];
   const lexed = nnLexer.tokenize(text);
+  const columnOf = columnCounter(text);
+  const invalid = lexed.groups.invalid ?? [];
+  const badEscapes: SyntaxError[] = [];
+  // In text order, as columnOf wants; before parsing, since the syntax tree takes its columns from the tokens.
+  for (const t of invalid.length ? [...lexed.tokens, ...invalid].sort((a, b) => a.startOffset - b.startOffset) : lexed.tokens) {
+    t.startColumn = columnOf(t.startOffset);
+    if (t.tokenType === StringLit) badEscapes.push(...unknownEscapes(t, file, columnOf));
+  }
   const spanOf = (t: IToken): Span => ({ file, start: t.startOffset, end: (t.endOffset ?? t.startOffset) + 1, line: t.startLine ?? 1, col: t.startColumn ?? 1 });
   const tooDeep = (t: IToken): SyntaxError => ({ message: "nested too deeply to parse", span: spanOf(t) });
-  const invalid = lexed.groups.invalid ?? [];
   for (const t of invalid) {
-    const what = t.image.length === 1 ? "character" : "characters";
+    const what = [...t.image].length === 1 ? "character" : "characters";
     errors.push({ message: t.tokenType === BadString ? "unterminated string" : `unexpected ${what} \`${visible(t.image)}\``, span: spanOf(t) });
   }
   for (const e of lexed.errors) {
-    errors.push({ message: `unexpected character \`${text[e.offset] ?? ""}\``, span: { file, start: e.offset, end: e.offset + Math.max(1, e.length), line: e.line ?? 1, col: e.column ?? 1 } });
+    errors.push({ message: `unexpected character \`${text[e.offset] ?? ""}\``, span: { file, start: e.offset, end: e.offset + Math.max(1, e.length), line: e.line ?? 1, col: columnOf(e.offset) } });
   }
+  errors.push(...badEscapes);
   parser ??= new NnParser(messages);
   parser.input = lexed.tokens;
   let cst: CstNode;
@@ -96,7 +127,7 @@ export function parseSource(text: string, file: string): { ast?: FileAst; errors
     const t = e.token;
     const eof = t.tokenType.name === "EOF" || Number.isNaN(t.startOffset);
     const start = eof ? Math.max(0, text.length - 1) : t.startOffset;
-    const pos = eof ? positionOf(text, start) : { line: t.startLine ?? 1, col: t.startColumn ?? 1 };
+    const pos = eof ? { line: lineOf(text, start), col: columnOf(start) } : { line: t.startLine ?? 1, col: t.startColumn ?? 1 };
     // After an error the parser resumes at the next token that can start a statement, often
     // on the same line, or gives up at a token it cannot place and wants the end of the file:
     // errors there echo the first one. So do those just after an invalid token, which the
@@ -147,9 +178,29 @@ function visible(s: string): string {
   return s.replace(/[^\p{L}\p{N}\p{P}\p{S}]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
-function positionOf(text: string, offset: number): { line: number; col: number } {
+function lineOf(text: string, offset: number): number {
   let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset; i++) if (text[i] === "\n") { line++; lineStart = i + 1; }
-  return { line, col: offset - lineStart + 1 };
+  for (let i = text.indexOf("\n"); i >= 0 && i < offset; i = text.indexOf("\n", i + 1)) line++;
+  return line;
+}
+
+/**
+ * The 1-based column of an offset, counted in characters (code points: Chevrotain counts UTF-16
+ * units, two for an emoji). Offsets asked in increasing order cost one pass over the text.
+ */
+function columnCounter(text: string): (offset: number) => number {
+  let at = 0;
+  let col = 1;
+  return (offset) => {
+    if (offset < at) {
+      at = text.lastIndexOf("\n", offset - 1) + 1;
+      col = 1;
+    }
+    for (; at < offset; at++) {
+      const c = text.charCodeAt(at);
+      if (c === 10) col = 1;
+      else if (c < 0xd800 || c > 0xdbff) col++; // a high surrogate and its low one are one character
+    }
+    return col;
+  };
 }

@@ -42,7 +42,27 @@ export const FloatLit = createToken({
   start_chars_hint: [..."0123456789"],
 });
 export const IntegerLit = createToken({ name: "Integer", pattern: /\d+/ });
-export const StringLit = createToken({ name: "String", pattern: /"(?:[^"\\\n]|\\.)*"/ });
+/** A string's escapes, each a backslash and one character, and what they stand for. */
+export const ESCAPES: Readonly<Record<string, string>> = { n: "\n", t: "\t", "\\": "\\", '"': '"' };
+
+export const StringLit = createToken({
+  name: "String",
+  // `"`, then characters or escapes (a backslash and the character after it), then `"`, all on
+  // one line. A loop: the regular expression for it recurses once per escape and overflows the
+  // stack on a long run of them.
+  pattern: {
+    exec(text: string, offset: number) {
+      if (text[offset] !== '"') return null;
+      for (let i = offset + 1; i < text.length && text[i] !== "\n"; i++) {
+        if (text[i] === '"') return [text.slice(offset, i + 1)] as unknown as RegExpExecArray;
+        if (text[i] === "\\" && text[i + 1] !== "\n") i++;
+      }
+      return null;
+    },
+  },
+  line_breaks: false,
+  start_chars_hint: ['"'],
+});
 
 export const Arrow = createToken({ name: "Arrow", pattern: /=>/ });
 export const EqEq = createToken({ name: "EqEq", pattern: /==/ });

@@ -1,8 +1,30 @@
 // The WebAssembly SIMD target: one module per model, baseline and relaxed-SIMD builds.
+import { numel, type Graph } from "../../src/ir/graph.js";
+import { planMemory } from "../../src/ir/memory.js";
 import { isOp, isUnsupported } from "../../src/ir/ops.js";
+import { byteCount } from "../../src/ir/rewrite.js";
 import { buildModule } from "../module/index.js";
-import type { Target } from "../target.js";
+import type { LimitProblem, Target } from "../target.js";
 import { wasmKernels } from "./kernels.js";
+
+/** wasm32's linear memory: at most 65536 pages of 64 KiB. */
+const MAX_MEMORY_BYTES = 2 ** 32;
+
+/**
+ * The memory a module needs at least (its constants, its inputs and its arena of intermediate
+ * tensors; packed weights and kernel scratch come on top) when it is more than wasm32 has.
+ */
+function memoryProblems(g: Graph): LimitProblem[] {
+  const parts: [string, number][] = [
+    ["weights and constants", g.constants.reduce((s, c) => s + c.data.byteLength, 0)],
+    ["inputs", g.inputs.reduce((s, p) => s + numel(g.values[p.value]!.type.shape) * 4, 0)],
+    ["intermediate tensors", planMemory(g).arenaBytes],
+  ];
+  const total = parts.reduce((s, [, bytes]) => s + bytes, 0);
+  if (total <= MAX_MEMORY_BYTES) return [];
+  const detail = parts.map(([what, bytes]) => `${what} ${byteCount(bytes)}`).join(", ");
+  return [{ message: `the wasm target needs at least ${byteCount(total)} bytes of memory for this model (${detail}); wasm32 memory holds at most 4 GiB (${byteCount(MAX_MEMORY_BYTES)} bytes)` }];
+}
 
 export const wasmTarget: Target = {
   name: "wasm",
@@ -12,5 +34,6 @@ export const wasmTarget: Target = {
     const kernel = isOp(node.op) ? wasmKernels[node.op] : undefined;
     return isUnsupported(kernel) ? { unsupported: kernel.unsupported } : true;
   },
+  limits: memoryProblems,
   emit: (graph, options) => buildModule(graph, options),
 };

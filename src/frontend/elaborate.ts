@@ -5,7 +5,7 @@ import { typeNames } from "../../grammar/index.js";
 import type * as A from "../../grammar/index.js";
 import { emptyGraph, type Attrs, type DType, type Graph, type InitKind, type TensorType, type Weight } from "../ir/graph.js";
 import { ShapeError } from "../ir/ops.js";
-import { addNode } from "../ir/rewrite.js";
+import { addNode, tensorSizeProblem } from "../ir/rewrite.js";
 import { DiagnosticError, error, isStackOverflow, location, type Diagnostic, type Note } from "./diagnostics.js";
 import { bindArgs, checkType, closest, Env, type ParamSpec } from "./scope.js";
 import {
@@ -136,6 +136,8 @@ export class Elaborator {
 
   input(name: string, type: TensorType, span: A.Span): TensorValue {
     if (this.graph.inputs.some((i) => i.name === name)) throw error(`input \`${name}\` is declared twice`, span);
+    const tooLarge = tensorSizeProblem(type);
+    if (tooLarge) throw error(`input \`${name}\`: ${tooLarge}`, span);
     const v = this.newValue(type, "input");
     this.graph.inputs.push({ name, value: v.id });
     return v;
@@ -166,8 +168,12 @@ export class Elaborator {
   weight(op: string, suffix: string | undefined, shape: number[], opts: WeightOptions, span: A.Span): TensorValue {
     if (this.path.length === 0) throw error(`\`${op}\` owns weights, so it needs a label: \`name: ${op}(...)\``, span);
     const name = suffix ? `${this.path.join(".")}.${suffix}` : this.path.join(".");
+    // safetensors keeps its header's metadata under this key: no checkpoint could hold the weight.
+    if (name === "__metadata__") throw error("`__metadata__` is reserved by safetensors and cannot name a weight; choose another label", span);
     if (shape.some((d) => d < 1)) throw error(`\`${op}\` would make weight \`${name}\` of shape [${shape.join(", ")}]; dimensions must be positive`, span);
     const type: TensorType = { dtype: opts.dtype ?? "f32", shape };
+    const tooLarge = tensorSizeProblem(type);
+    if (tooLarge) throw error(`\`${op}\` would make weight \`${name}\`: ${tooLarge}`, span);
     const prior = this.weights.get(name);
     if (this.sharedDepth > 0) {
       if (!prior) throw error(`\`shared\` reuses weights created earlier under the same label, but there is no weight \`${name}\` yet`, span);

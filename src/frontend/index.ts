@@ -1,7 +1,7 @@
 // The frontend's entry: .nn files -> an IR graph plus diagnostics.
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { parseSource, type FileAst, type Span } from "../../grammar/index.js";
+import { realpathSync } from "node:fs";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { normalizeSource, parseSource, type FileAst, type Span } from "../../grammar/index.js";
 import { UsageError } from "../base/errors.js";
 import type { Graph } from "../ir/graph.js";
 import { builtinScope } from "./builtins.js";
@@ -9,6 +9,7 @@ import { error, DiagnosticError, isStackOverflow, type Diagnostic } from "./diag
 import { Elaborator } from "./elaborate.js";
 import { PRELUDE, PRELUDE_FILE } from "./prelude.js";
 import { Env } from "./scope.js";
+import { fileProblem, readSourceFile } from "./source-file.js";
 import { bool, float, int, POISON, str, type Value } from "./values.js";
 
 export type { Diagnostic } from "./diagnostics.js";
@@ -36,40 +37,96 @@ interface Loaded {
   state: "loading" | "done";
 }
 
+/** Whether `path` is `folder` or inside it (both absolute). */
+function isWithin(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel !== ".." && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** A file being loaded: its name (as diagnostics show it) and its real path. */
+interface FileRef {
+  file: string;
+  real: string;
+}
+
 class Loader {
   readonly sources = new Map<string, string>();
+  /** By real path: a file reached by two names is loaded once. */
   private readonly modules = new Map<string, Loaded>();
   /** Files being loaded, importer first. */
-  private readonly loading: string[] = [];
+  private readonly loading: FileRef[] = [];
   readonly el: Elaborator;
   readonly globals: Env;
+  /**
+   * The folder imports must stay in: the top-level file's (for text without a file,
+   * `<source>`, the working directory's), as written and with symbolic links resolved, so
+   * that neither `..` nor a link leads out of it.
+   */
+  private readonly root: { shown: string; lexical: string; real: string };
 
-  constructor(name: string) {
+  constructor(name: string, topLevelFile: string) {
     this.el = new Elaborator(name);
     this.globals = builtinScope(this.el);
+    const folder = dirname(topLevelFile);
+    this.root = { shown: topLevelFile === SOURCE_TEXT ? "the working directory" : `the folder of ${topLevelFile}`, lexical: resolve(folder), real: realpathOr(resolve(folder)) };
     const prelude = this.parse(PRELUDE, PRELUDE_FILE);
     for (const b of prelude?.blocks ?? []) this.globals.set(b.name, { k: "fn", fn: this.el.blockCallable(b, this.globals) });
   }
 
-  private parse(text: string, file: string): FileAst | undefined {
+  private parse(raw: string, file: string): FileAst | undefined {
+    const text = normalizeSource(raw);
     this.sources.set(file, text);
     const { ast, errors } = parseSource(text, file);
     for (const e of errors) this.el.diagnostics.push({ severity: "error", message: e.message, span: e.span, notes: e.note ? [e.note] : [] });
     return ast;
   }
 
-  load(file: string, text: string, importedAt?: Span): Loaded {
-    const known = this.modules.get(file);
+  /** The file an import names and its text, or why it may not be imported. */
+  private resolveImport(importer: string, path: string): (FileRef & { text: string }) | { problem: string } {
+    if (!path.endsWith(".nn")) return { problem: "only .nn files can be imported" };
+    if (isAbsolute(path)) return { problem: "import paths are relative to the importing file" };
+    const file = join(dirname(importer), path);
+    const outside = { problem: `imports must stay inside ${this.root.shown}` };
+    // Checked as written first, so that a path outside tells nothing about what exists there.
+    if (!isWithin(this.root.lexical, resolve(file))) return outside;
+    let real: string;
+    try {
+      real = realpathSync(file);
+    } catch (e) {
+      return { problem: `${file} ${fileProblem(e)}` };
+    }
+    if (!isWithin(this.root.real, real)) return { problem: `${file} leads, through a symbolic link, outside ${this.root.shown}` };
+    if (!real.endsWith(".nn")) return { problem: `${file} is a link to a file that is not .nn source` };
+    const read = readSourceFile(real, true);
+    return "text" in read ? { file, real, text: read.text } : { problem: `${file} ${read.problem}` };
+  }
+
+  /** Loads the top-level file (which need not exist when `text` stands for it). */
+  loadModel(file: string, text: string): Loaded {
+    return this.load({ file, real: realpathOr(resolve(file)) }, text);
+  }
+
+  private load(ref: FileRef, text: string, importedAt?: Span): Loaded {
+    const { file, real } = ref;
+    const known = this.modules.get(real);
     if (known) {
       if (known.state === "loading") {
-        const cycle = [...this.loading.slice(this.loading.indexOf(file)), file];
+        const cycle = [...this.loading.slice(this.loading.findIndex((f) => f.real === real)).map((f) => f.file), file];
         this.el.report(error(`import cycle: ${cycle.join(" imports ")}`, importedAt));
       }
       return known;
     }
     const mod: Loaded = { env: new Env(this.globals), state: "loading" };
-    this.modules.set(file, mod);
-    this.loading.push(file);
+    this.modules.set(real, mod);
+    this.loading.push(ref);
     const ast = this.parse(text, file);
     if (ast) {
       mod.ast = ast;
@@ -92,15 +149,12 @@ class Loader {
         origin.set(name, decl);
       };
       for (const imp of ast.imports) {
-        const target = join(dirname(file), imp.path);
-        let source: string;
-        try {
-          source = readFileSync(target, "utf8");
-        } catch {
-          this.el.report(error(`cannot import "${imp.path}": no file ${target}`, imp.span));
+        const found = this.resolveImport(file, imp.path);
+        if ("problem" in found) {
+          this.el.report(error(`cannot import "${imp.path}": ${found.problem}`, imp.span));
           continue;
         }
-        const dep = this.load(target, source, imp.span);
+        const dep = this.load(found, found.text, imp.span);
         for (const b of dep.ast?.blocks ?? []) define(b.name, dep.env.lookup(b.name) ?? POISON, b.nameSpan, imp.span);
       }
       for (const b of ast.blocks) define(b.name, { k: "fn", fn: this.el.blockCallable(b, mod.env) }, b.nameSpan, b.nameSpan);
@@ -120,10 +174,13 @@ function literal(v: string | number | boolean): Value {
   return str(v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v);
 }
 
+/** The file name of .nn text given without one: it stands for a file in the working directory. */
+export const SOURCE_TEXT = "<source>";
+
 export function elaborateSource(text: string, file: string, opts: ElaborateOptions = {}): ElaborateResult {
-  const loader = new Loader("model");
+  const loader = new Loader("model", file);
   const el = loader.el;
-  const mod = loader.load(file, text);
+  const mod = loader.loadModel(file, text);
   const result = (graph?: Graph): ElaborateResult => ({ ...(graph ? { graph } : {}), diagnostics: el.diagnostics, sources: loader.sources });
   if (!mod.ast) return result();
   const models = mod.ast.models;
@@ -131,7 +188,7 @@ export function elaborateSource(text: string, file: string, opts: ElaborateOptio
     throw new UsageError(`${file} has no model \`${opts.model}\`${models.length ? ` (it has: ${models.map((m) => m.name).join(", ")})` : ""}`);
   const decl = opts.model !== undefined ? models.find((m) => m.name === opts.model)! : models[models.length - 1];
   if (!decl) {
-    if (opts.set && Object.keys(opts.set).length) throw new UsageError(`${file} defines no model, so --set has nothing to set`);
+    el.report(error(`${file} defines no model`, { file, start: 0, end: 0, line: 1, col: 1 }, [{ message: "a file compiles its last `model NAME(...) { ... }`" }]));
     return result();
   }
   const set = new Map<string, Value>();
@@ -155,11 +212,7 @@ export function elaborateSource(text: string, file: string, opts: ElaborateOptio
 }
 
 export function elaborateFile(path: string, opts: ElaborateOptions = {}): ElaborateResult {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch {
-    throw new UsageError(`cannot read ${path}`);
-  }
-  return elaborateSource(text, path, opts);
+  const read = readSourceFile(path);
+  if (!("text" in read)) throw new UsageError(`cannot read ${path}: it ${read.problem}`);
+  return elaborateSource(read.text, path, opts);
 }

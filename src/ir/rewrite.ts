@@ -1,11 +1,36 @@
 // Graph surgery for passes: add nodes and constants, redirect uses, then compact (drop what
 // is dead, restore topological order, renumber densely).
-import { numel, type Attrs, type DType, type Graph, type Node, type SourceLoc } from "./graph.js";
-import { getOp } from "./ops.js";
+import { formatType, numel, type Attrs, type DType, type Graph, type Node, type SourceLoc, type TensorType } from "./graph.js";
+import { getOp, ShapeError } from "./ops.js";
 
-/** Appends a node (types inferred) and returns its output value ids. Call compact() afterwards. */
+/**
+ * The most bytes one tensor may take, whatever the target: 2 GiB (2^31 bytes) fits wasm32's
+ * 4 GiB memory with room for the rest, a JavaScript typed array, and the storage buffers of
+ * WebGPU adapters that raise the default limits; byte offsets stay below 2^31 in 32-bit code.
+ */
+export const MAX_TENSOR_BYTES = 2 ** 31;
+
+/** Bytes per element as the targets store them: i64 in 8, every other dtype (bool included) in 4. */
+const elementBytes = (dtype: DType) => (dtype === "i64" ? 8 : 4);
+
+/** Why no tensor of type `t` can exist (a dimension not a whole number, or over MAX_TENSOR_BYTES), or undefined. */
+export function tensorSizeProblem(t: TensorType): string | undefined {
+  if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return `${formatType(t)} has a dimension that is not a whole number from 0 to 2^53 - 1`;
+  const bytes = numel(t.shape) * elementBytes(t.dtype);
+  if (bytes <= MAX_TENSOR_BYTES) return undefined;
+  return `${formatType(t)} would take ${byteCount(bytes)} bytes; a tensor may take at most ${MAX_TENSOR_BYTES / 2 ** 30} GiB (${byteCount(MAX_TENSOR_BYTES)} bytes)`;
+}
+
+/** A byte count with thousands separators: "2,147,483,648". */
+export const byteCount = (bytes: number) => bytes.toLocaleString("en-US", { maximumFractionDigits: 0 });
+
+/** Appends a node (types inferred, sizes checked) and returns its output value ids. Call compact() afterwards. */
 export function addNode(g: Graph, op: string, inputs: number[], attrs: Attrs, path = "", loc?: SourceLoc): number[] {
   const types = getOp(op).infer(inputs.map((i) => g.values[i]!.type), attrs);
+  for (const t of types) {
+    const problem = tensorSizeProblem(t);
+    if (problem !== undefined) throw new ShapeError(`${op}: its result ${problem}`);
+  }
   const id = g.nodes.length;
   const outputs = types.map((type) => {
     const v = g.values.length;
