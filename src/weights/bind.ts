@@ -22,14 +22,31 @@ export interface BoundWeights {
 
 const LIST_LIMIT = 10;
 
-/**
- * Checks that `file` holds exactly the expected weights with equal shapes and compatible dtypes:
- * f32 weights need float data (F16/BF16/F64 were widened or narrowed on reading), i32 weights I32,
- * i64 buffers (num_batches_tracked) I64 or I32, widened losslessly.
- */
+/** A checkpoint tensor whose data is read only when bound: a tensor the graph does not use costs nothing. */
+export interface TensorSource {
+  shape: readonly number[];
+  read(): TensorData;
+}
+
+/** `bindCheckpoint` for tensors already in memory. */
 export function matchCheckpoint(
   expected: readonly Weight[],
   file: ReadonlyMap<string, LoadedTensor>,
+  options: BindOptions = {},
+): BoundWeights {
+  const sources = new Map([...file].map(([name, t]): [string, TensorSource] => [name, { shape: t.shape, read: () => t.data }]));
+  return bindCheckpoint(expected, sources, options);
+}
+
+/**
+ * Checks that `file` holds exactly the expected weights with equal shapes and compatible dtypes:
+ * f32 weights need float data (F16/BF16/F64 were widened or narrowed on reading), i32 weights I32,
+ * i64 buffers (num_batches_tracked) I64 or I32, widened losslessly. Every name and shape is
+ * checked before any data is read.
+ */
+export function bindCheckpoint(
+  expected: readonly Weight[],
+  file: ReadonlyMap<string, TensorSource>,
   options: BindOptions = {},
 ): BoundWeights {
   const fileName = options.file ?? "<checkpoint>";
@@ -46,18 +63,22 @@ export function matchCheckpoint(
     warnings.push(`${fileName}: ignoring ${detail}`);
   }
 
+  for (const w of expected) {
+    const found = file.get(w.name)!.shape;
+    const want = w.type.shape;
+    if (found.length !== want.length || found.some((d, i) => d !== want[i])) {
+      fail("shape_mismatch", fileName, `expected shape ${shapeStr(want)}, found ${shapeStr(found)}`, w.name);
+    }
+  }
+
   const data = new Map<string, TensorData>();
   for (const w of expected) {
-    const t = file.get(w.name)!;
-    const want = w.type.shape;
-    if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i])) {
-      fail("shape_mismatch", fileName, `expected shape ${shapeStr(want)}, found ${shapeStr(t.shape)}`, w.name);
-    }
-    const found = kindOf(t.data);
+    const t = file.get(w.name)!.read();
+    const found = kindOf(t);
     if (w.type.dtype === found) {
-      data.set(w.name, t.data);
-    } else if (w.type.dtype === "i64" && t.data instanceof Int32Array) {
-      data.set(w.name, BigInt64Array.from(t.data, BigInt));
+      data.set(w.name, t);
+    } else if (w.type.dtype === "i64" && t instanceof Int32Array) {
+      data.set(w.name, BigInt64Array.from(t, BigInt));
     } else {
       fail("dtype_mismatch", fileName, `expected ${w.type.dtype}, found ${found} data`, w.name);
     }

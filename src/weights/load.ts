@@ -1,10 +1,10 @@
 // A model's weights: from a safetensors checkpoint when one is given, else the seeded default.
-import { readFileSync } from "node:fs";
 import type { Graph } from "../ir/graph.js";
 import { calibrateBatchNorm } from "./calibrate.js";
-import { matchCheckpoint } from "./bind.js";
+import { bindCheckpoint } from "./bind.js";
 import { initWeights } from "./init.js";
-import { readSafetensors } from "./safetensors.js";
+import { indexSafetensors } from "./safetensors.js";
+import { withFile } from "./source.js";
 import type { TensorData } from "./tensor.js";
 
 export interface WeightSource {
@@ -21,6 +21,7 @@ export function loadWeights(graph: Graph, src: WeightSource = {}): { data: Map<s
     calibrateBatchNorm(graph, data, src.seed ?? 0);
     return { data, warnings: [] };
   }
-  const tensors = readSafetensors(new Uint8Array(readFileSync(src.file)), src.file);
-  return matchCheckpoint(graph.weights, tensors, { file: src.file, allowUnexpected: src.allowUnexpected ?? false });
+  // Only the tensors the graph binds are read (at their offsets): extra ones cost no memory.
+  const options = { file: src.file, allowUnexpected: src.allowUnexpected ?? false };
+  return withFile(src.file, (file) => bindCheckpoint(graph.weights, indexSafetensors(file).tensors, options));
 }

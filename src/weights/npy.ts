@@ -5,15 +5,17 @@
 // newline, then the data. Only little-endian C-order arrays of <f2, <f4, <f8, <i4, <i8 are read;
 // <f2 widens and <f8 narrows to f32.
 
+import { formatType, type TensorType } from "../ir/graph.js";
+import { type ByteSource, MAX_HEADER_BYTES, memorySource, readBytes, readElements, withFile } from "./source.js";
 import {
   type ElemKind,
   ITEMSIZE,
   type TensorData,
-  decodeLE,
   encodeLE,
   fail,
   isShape,
   kindOf,
+  memKind,
   shapeStr,
 } from "./tensor.js";
 
@@ -36,29 +38,63 @@ const WRITE_DESCR = { f32: "<f4", i32: "<i4", i64: "<i8" } as const;
 const ALIGN = 64;
 
 export function readNpy(bytes: Uint8Array, file = "<bytes>"): Tensor {
-  if (bytes.length < 10) fail("truncated", file, `${bytes.length} bytes, too short for an .npy preamble`);
-  if (MAGIC.some((b, i) => bytes[i] !== b)) fail("bad_magic", file, "not an .npy file (no \\x93NUMPY magic)");
-  const [major, minor] = [bytes[6]!, bytes[7]!];
+  return readNpyFrom(memorySource(bytes, file));
+}
+
+/** A raw little-endian tensor file whose dtype and shape are known from elsewhere. */
+export function readRawTensor(
+  bytes: Uint8Array,
+  dtype: "f32" | "i32" | "i64",
+  shape: number[],
+  file = "<bytes>",
+): Tensor {
+  return readRawFrom(memorySource(bytes, file), dtype, shape);
+}
+
+/**
+ * Reads the file given for model input `name`: `.npy`, else raw little-endian data of the input's
+ * dtype and shape. Every problem with it, a shape or dtype other than the input's included, is a
+ * WeightsError naming the file.
+ */
+export function readInputFile(path: string, name: string, type: TensorType): TensorData {
+  // The elaborator allows only f32, i32 and i64 inputs.
+  const dtype = type.dtype as Tensor["dtype"];
+  return withFile(path, (source) => {
+    if (!path.endsWith(".npy")) return readRawFrom(source, dtype, type.shape).data;
+    const t = readNpyFrom(source);
+    const expects = `but the model's input ${name} is ${formatType(type)}`;
+    if (shapeStr(t.shape) !== shapeStr(type.shape)) fail("shape_mismatch", path, `has shape ${shapeStr(t.shape)} ${expects}`);
+    // Integer data of either width is accepted for an integer input (the module's run() takes both).
+    if ((t.dtype === "f32") !== (dtype === "f32")) fail("dtype_mismatch", path, `holds ${t.dtype} data ${expects}`);
+    return t.data;
+  });
+}
+
+function readNpyFrom(source: ByteSource): Tensor {
+  const { name: file, size } = source;
+  if (size < 10) fail("truncated", file, `${size} bytes, too short for an .npy preamble`);
+  const preamble = readBytes(source, 0, Math.min(size, 12));
+  if (MAGIC.some((b, i) => preamble[i] !== b)) fail("bad_magic", file, "not an .npy file (no \\x93NUMPY magic)");
+  const [major, minor] = [preamble[6]!, preamble[7]!];
   if (minor !== 0 || major < 1 || major > 3) {
     fail("unsupported_version", file, `unsupported .npy format version ${major}.${minor}`);
   }
   const headerStart = major === 1 ? 10 : 12;
-  if (bytes.length < headerStart) {
-    fail("truncated", file, `${bytes.length} bytes, too short for an .npy ${major}.0 preamble`);
+  if (size < headerStart) {
+    fail("truncated", file, `${size} bytes, too short for an .npy ${major}.0 preamble`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const view = new DataView(preamble.buffer);
   const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const dataStart = headerStart + headerLen;
-  if (dataStart > bytes.length) {
-    fail(
-      "header_out_of_range",
-      file,
-      `header length ${headerLen} exceeds the ${bytes.length - headerStart} bytes after it`,
-    );
+  if (dataStart > size) {
+    fail("header_out_of_range", file, `header length ${headerLen} exceeds the ${size - headerStart} bytes after it`);
+  }
+  if (headerLen > MAX_HEADER_BYTES) {
+    fail("header_out_of_range", file, `header length ${headerLen} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   }
 
   // Version 3.0 allows UTF-8 in the header, but only ASCII matters to the keys read here.
-  const header = parseDict(new TextDecoder("latin1").decode(bytes.subarray(headerStart, dataStart)), file);
+  const header = parseDict(new TextDecoder("latin1").decode(readBytes(source, headerStart, headerLen)), file);
   const { descr, fortran_order: fortran, shape } = header;
   if (Object.keys(header).sort().join() !== "descr,fortran_order,shape") {
     fail(
@@ -76,31 +112,24 @@ export function readNpy(bytes: Uint8Array, file = "<bytes>"): Tensor {
   if (typeof fortran !== "boolean") fail("invalid_header", file, "fortran_order is not True or False");
   if (fortran) fail("fortran_order", file, "Fortran-order arrays are not supported; save with C order");
   if (!Array.isArray(shape)) fail("invalid_header", file, "shape is not a tuple");
-  return { dtype: memKind(kind), shape, data: decodeExact(kind, shape, bytes, dataStart, file) };
+  return { dtype: memKind(kind), shape, data: readExact(source, kind, shape, dataStart) };
 }
 
-/** A raw little-endian tensor file whose dtype and shape are known from elsewhere. */
-export function readRawTensor(
-  bytes: Uint8Array,
-  dtype: "f32" | "i32" | "i64",
-  shape: number[],
-  file = "<bytes>",
-): Tensor {
-  if (!isShape(shape)) fail("invalid_shape", file, `shape ${JSON.stringify(shape)} has a negative or non-integer dim`);
-  return { dtype, shape, data: decodeExact(dtype, shape, bytes, 0, file) };
+function readRawFrom(source: ByteSource, dtype: Tensor["dtype"], shape: number[]): Tensor {
+  if (!isShape(shape)) {
+    fail("invalid_shape", source.name, `shape ${JSON.stringify(shape)} has a negative or non-integer dim`);
+  }
+  return { dtype, shape, data: readExact(source, dtype, shape, 0) };
 }
 
-function decodeExact(kind: ElemKind, shape: number[], bytes: Uint8Array, start: number, file: string): TensorData {
+/** The data from `start` to the end of the file, which must be exactly the shape's elements. */
+function readExact(source: ByteSource, kind: ElemKind, shape: number[], start: number): TensorData {
   const numel = shape.reduce((n, d) => n * d, 1);
   const need = numel * ITEMSIZE[kind];
-  if (bytes.length - start !== need) {
-    fail("size_mismatch", file, `${bytes.length - start} data bytes but ${kind}${shapeStr(shape)} needs ${need}`);
+  if (source.size - start !== need) {
+    fail("size_mismatch", source.name, `${source.size - start} data bytes but ${kind}${shapeStr(shape)} needs ${need}`);
   }
-  return decodeLE(kind, bytes, start, numel);
-}
-
-function memKind(kind: ElemKind): Tensor["dtype"] {
-  return kind === "i32" || kind === "i64" ? kind : "f32";
+  return readElements(source, kind, start, numel);
 }
 
 /** Writes a C-order .npy file, version 1.0 unless the header needs 2.0's longer length field. */

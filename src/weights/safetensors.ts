@@ -4,17 +4,8 @@
 // it decodes anything: the tensors must tile the buffer exactly, so a file cannot hide bytes,
 // alias tensors or be misread.
 
-import {
-  type ElemKind,
-  ITEMSIZE,
-  type TensorData,
-  decodeLE,
-  encodeLE,
-  fail,
-  isShape,
-  kindOf,
-  shapeStr,
-} from "./tensor.js";
+import { type ByteSource, MAX_HEADER_BYTES, memorySource, readBytes, readElements } from "./source.js";
+import { type ElemKind, ITEMSIZE, type TensorData, encodeLE, fail, isShape, kindOf, shapeStr } from "./tensor.js";
 
 /** Every dtype the format defines; only those in SUPPORTED can be read. */
 const KNOWN_DTYPES = new Set(
@@ -51,16 +42,33 @@ export function readSafetensors(bytes: Uint8Array, file = "<bytes>"): Map<string
 
 /** Like readSafetensors, also returning the `__metadata__` map. */
 export function parseSafetensors(bytes: Uint8Array, file = "<bytes>"): SafetensorsFile {
-  if (bytes.length < 8) {
-    fail("truncated", file, `${bytes.length} bytes, shorter than the 8-byte header length`);
+  return readAll(indexSafetensors(memorySource(bytes, file)));
+}
+
+/**
+ * A checked header: what the file holds, each tensor's data read, at its offset, only when asked
+ * for (on a file source: any size loads, never as one Buffer).
+ */
+export interface SafetensorsIndex {
+  /** In file order. */
+  tensors: Map<string, { dtype: SafetensorsDType; shape: number[]; read(): TensorData }>;
+  metadata: Record<string, string>;
+}
+
+/** Reads and checks the header (nothing else): every malformed layout fails here, before any data is read. */
+export function indexSafetensors(source: ByteSource): SafetensorsIndex {
+  const { name: file, size } = source;
+  if (size < 8) fail("truncated", file, `${size} bytes, shorter than the 8-byte header length`);
+  const headerLen = new DataView(readBytes(source, 0, 8).buffer).getBigUint64(0, true);
+  if (headerLen > BigInt(size - 8)) {
+    fail("header_out_of_range", file, `header length ${headerLen} exceeds the ${size - 8} bytes after it`);
   }
-  const headerLen = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
-  if (headerLen > BigInt(bytes.length - 8)) {
-    fail("header_out_of_range", file, `header length ${headerLen} exceeds the ${bytes.length - 8} bytes after it`);
+  if (headerLen > MAX_HEADER_BYTES) {
+    fail("header_out_of_range", file, `header length ${headerLen} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
   }
   const start = 8 + Number(headerLen);
-  const header = parseHeader(bytes.subarray(8, start), file);
-  const bufferLen = bytes.length - start;
+  const header = parseHeader(readBytes(source, 8, Number(headerLen)), file);
+  const bufferLen = size - start;
 
   let metadata: Record<string, string> = {};
   const entries: Entry[] = [];
@@ -85,16 +93,18 @@ export function parseSafetensors(bytes: Uint8Array, file = "<bytes>"): Safetenso
     fail("offsets_gap", file, `bytes [${pos}, ${bufferLen}] at the end of the buffer belong to no tensor`);
   }
 
-  const tensors = new Map<string, SafeTensor>();
+  const tensors: SafetensorsIndex["tensors"] = new Map();
   for (const e of entries) {
     const count = (e.end - e.begin) / ITEMSIZE[e.kind];
-    tensors.set(e.name, {
-      dtype: e.dtype,
-      shape: e.shape,
-      data: decodeLE(e.kind, bytes, start + e.begin, count),
-    });
+    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, read: () => readElements(source, e.kind, start + e.begin, count) });
   }
   return { tensors, metadata };
+}
+
+function readAll({ tensors, metadata }: SafetensorsIndex): SafetensorsFile {
+  const read = new Map<string, SafeTensor>();
+  for (const [name, t] of tensors) read.set(name, { dtype: t.dtype, shape: t.shape, data: t.read() });
+  return { tensors: read, metadata };
 }
 
 interface Entry {

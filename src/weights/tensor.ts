@@ -1,6 +1,6 @@
 // Shared pieces of the weight-file readers: the error type, the in-memory tensor data types and
-// little-endian element decoding. Decoding goes through DataView so it is independent of host
-// byte order and of the alignment of the tensor inside the file.
+// little-endian element decoding (source.ts reads the bytes). Decoding goes through DataView so
+// it is independent of host byte order and of the alignment of the tensor inside the file.
 
 import type { TensorData } from "../ir/graph.js";
 
@@ -28,7 +28,10 @@ export type WeightsErrorCode =
   | "unexpected_tensors"
   | "shape_mismatch"
   | "dtype_mismatch"
-  | "invalid_init";
+  | "invalid_init"
+  | "not_a_file"
+  | "unreadable"
+  | "too_large";
 
 /** Every malformed file or binding problem: `code` is stable, the message names file and tensor. */
 export class WeightsError extends Error {
@@ -79,36 +82,28 @@ export function bf16ToF32(b: number): number {
 const bf16Scratch = new DataView(new ArrayBuffer(4));
 
 /** Is this machine little-endian? Then f32/i32/i64 files are copied in bulk, not element by element. */
-const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+export const HOST_LE = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
-/** Decodes `count` little-endian elements starting at `offset`; bounds are the caller's check. */
-export function decodeLE(kind: ElemKind, bytes: Uint8Array, offset: number, count: number): TensorData {
-  if (HOST_LE && (kind === "f32" || kind === "i32" || kind === "i64")) {
-    // slice() copies into a fresh, aligned buffer (the data may sit at any offset in the file).
-    const copy = bytes.slice(offset, offset + count * ITEMSIZE[kind]).buffer;
-    return kind === "f32" ? new Float32Array(copy) : kind === "i32" ? new Int32Array(copy) : new BigInt64Array(copy);
+/** The in-memory type of a file encoding: f16, bf16 and f64 are held as f32. */
+export function memKind(kind: ElemKind): "f32" | "i32" | "i64" {
+  return kind === "i32" || kind === "i64" ? kind : "f32";
+}
+
+/** Decodes the little-endian elements in `bytes` into `out` (an array of `memKind(kind)`) from index `at`. */
+export function decodeInto(kind: ElemKind, bytes: Uint8Array, out: TensorData, at: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const count = bytes.byteLength / ITEMSIZE[kind];
+  if (kind === "i64") {
+    const ints = out as BigInt64Array;
+    for (let i = 0; i < count; i++) ints[at + i] = view.getBigInt64(i * 8, true);
+    return;
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset + offset, count * ITEMSIZE[kind]);
-  switch (kind) {
-    case "i32": {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getInt32(i * 4, true);
-      return out;
-    }
-    case "i64": {
-      const out = new BigInt64Array(count);
-      for (let i = 0; i < count; i++) out[i] = view.getBigInt64(i * 8, true);
-      return out;
-    }
-    default: {
-      const out = new Float32Array(count);
-      if (kind === "f32") for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
-      else if (kind === "f64") for (let i = 0; i < count; i++) out[i] = view.getFloat64(i * 8, true);
-      else if (kind === "f16") for (let i = 0; i < count; i++) out[i] = f16ToF32(view.getUint16(i * 2, true));
-      else for (let i = 0; i < count; i++) out[i] = bf16ToF32(view.getUint16(i * 2, true));
-      return out;
-    }
-  }
+  const nums = out as Float32Array | Int32Array;
+  if (kind === "i32") for (let i = 0; i < count; i++) nums[at + i] = view.getInt32(i * 4, true);
+  else if (kind === "f32") for (let i = 0; i < count; i++) nums[at + i] = view.getFloat32(i * 4, true);
+  else if (kind === "f64") for (let i = 0; i < count; i++) nums[at + i] = view.getFloat64(i * 8, true);
+  else if (kind === "f16") for (let i = 0; i < count; i++) nums[at + i] = f16ToF32(view.getUint16(i * 2, true));
+  else for (let i = 0; i < count; i++) nums[at + i] = bf16ToF32(view.getUint16(i * 2, true));
 }
 
 /** The file encoding of an in-memory array. */
