@@ -5,6 +5,10 @@
 // The input is first copied into a zero-bordered buffer covering every tile, so that every patch
 // load is at a constant offset. Tiles go a chunk at a time (transformed input and GEMM results
 // of a chunk ~1 MiB, in L2).
+// NaN and ±Inf: the transforms add and subtract a non-finite input across its tile's patch, so
+// where the direct conv (the interpreter) gives NaN or ±Inf this gives NaN or the same, NaN also
+// at the rest of those output tiles, and ±Inf may come out NaN. Exact classes would need a direct
+// fallback and the untransformed weights beside the transformed ones (test/wasm/winograd).
 import binaryen from "binaryen";
 import type { KernelContext } from "./context.js";
 import type { ConvShape } from "./conv-shape.js";
