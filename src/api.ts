@@ -3,12 +3,12 @@
 import { loadParts, type LoadedModel, type ModuleParts } from "../codegen/module/index.js";
 import type { TargetFile } from "../codegen/target.js";
 import { UsageError } from "./base/errors.js";
-import { compileModel, type CompileOptions, type Phase } from "./driver.js";
+import { checkChoice, checkCompileOptions, checkSource, compileModel, namedError, show, type CompileOptions, type Phase } from "./driver.js";
 import type { DType, Graph } from "./ir/graph.js";
 import type { CompileStats } from "./passes/stats.js";
 
-export { UsageError } from "./base/errors.js";
-export { CompileError, type CompileOptions } from "./driver.js";
+export { EnvironmentError, UsageError } from "./base/errors.js";
+export { CompileError, InternalError, type CompileOptions } from "./driver.js";
 export { WeightsError, type TensorData } from "./weights/tensor.js";
 export type { LoadedModel, LoadOptions, ModuleFile, ModuleParts, PortInfo, RelaxedSimd } from "../codegen/module/index.js";
 export type { TargetFile } from "../codegen/target.js";
@@ -55,11 +55,36 @@ function ports(g: Graph, which: "inputs" | "outputs"): ModelPort[] {
   });
 }
 
+/**
+ * Every argument is checked first (a UsageError names the option and the value); what fails later
+ * is a CompileError, a WeightsError, a UsageError or EnvironmentError naming a file, or, for a bug
+ * in graphc, an InternalError.
+ */
 export function compile(source: string | { path: string }, options?: CompileOptions & { target?: "wasm" }): Promise<WasmCompileResult>;
 export function compile(source: string | { path: string }, options: CompileOptions): Promise<CompileResult>;
 export async function compile(source: string | { path: string }, options: CompileOptions = {}): Promise<CompileResult> {
+  // What the caller's onProgress throws goes back to the caller as it is.
+  let fromCallback: { thrown: unknown } | undefined;
+  try {
+    const checked = checkCompileOptions(options);
+    const { onProgress } = checked;
+    if (onProgress)
+      checked.onProgress = (step) => {
+        try {
+          onProgress(step);
+        } catch (thrown) {
+          fromCallback = { thrown };
+          throw thrown;
+        }
+      };
+    return await compileChecked(checkSource(source), checked);
+  } catch (e) {
+    throw fromCallback?.thrown === e ? e : namedError(e);
+  }
+}
+
+async function compileChecked(source: string | { path: string }, options: CompileOptions): Promise<CompileResult> {
   const start = performance.now();
-  if (!["auto", "on", "off"].includes(options.relaxedSimd ?? "auto")) throw new UsageError(`relaxedSimd must be "auto", "on" or "off", got ${JSON.stringify(options.relaxedSimd)}`);
   const compiled = await compileModel(source, options);
   const { graph } = compiled;
   return {
@@ -78,8 +103,21 @@ export async function compile(source: string | { path: string }, options: Compil
   };
 }
 
+const simdModes = ["auto", "relaxed", "baseline"] as const;
+
 /** The compiled model, running in this process: the object the generated module's load() gives. */
-export async function instantiate(result: Pick<CompileResult, "module">, options: { simd?: "auto" | "relaxed" | "baseline" } = {}): Promise<LoadedModel> {
-  if (!result.module) throw new UsageError("instantiate() runs wasm results: a wgsl module runs on the caller's GPUDevice (write its files, then load({ device }))");
-  return loadParts(result.module, options);
+export async function instantiate(result: Pick<CompileResult, "module">, options: { simd?: (typeof simdModes)[number] } = {}): Promise<LoadedModel> {
+  if (typeof result !== "object" || result === null) throw new UsageError(`instantiate() takes what compile() resolved to, got ${show(result)}`);
+  if (typeof options !== "object" || options === null) throw new UsageError(`instantiate()'s options must be an object, got ${show(options)}`);
+  const unknown = Object.keys(options).find((k) => k !== "simd");
+  if (unknown !== undefined) throw new UsageError(`unknown option ${show(unknown)} (options: simd)`);
+  const simd = options.simd === undefined ? "auto" : checkChoice(options.simd, simdModes, "simd");
+  const parts = result.module;
+  if (parts === undefined) throw new UsageError("instantiate() runs wasm results: a wgsl module runs on the caller's GPUDevice (write its files, then load({ device }))");
+  const bytes = (v: unknown) => v === undefined || v instanceof Uint8Array;
+  if (typeof parts !== "object" || parts === null || typeof parts.manifest !== "object" || !(parts.weights instanceof Uint8Array) || !bytes(parts.wasm) || !bytes(parts.relaxedWasm))
+    throw new UsageError(`instantiate(): result.module must be the module compile() gave, got ${show(parts)}`);
+  const build = simd === "auto" ? (parts.relaxedWasm ?? parts.wasm) : simd === "relaxed" ? parts.relaxedWasm : parts.wasm;
+  if (build === undefined) throw new UsageError(`instantiate(): simd is ${show(simd)}, but the result has no ${simd === "auto" ? "wasm" : simd} build (see compile()'s relaxedSimd)`);
+  return loadParts(parts, { simd });
 }

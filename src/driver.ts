@@ -2,18 +2,19 @@
 // source -> elaborate -> weights -> bind -> passes -> lower for the target -> emit. Each stage is
 // a function of its own, so a caller can stop early (compile --stats, run --backend interp) or
 // look in between (--print-after); compileModel() runs them all and times them.
-import type { Emitted, Target, TargetOptions } from "../codegen/target.js";
+import { describeNode, type Emitted, type Target, type TargetOptions } from "../codegen/target.js";
 import type { TargetName } from "../codegen/targets.js";
-import { UsageError } from "./base/errors.js";
+import { EnvironmentError, isSystemError, systemErrorReason, UsageError } from "./base/errors.js";
 import { elaborateFile, elaborateSource, renderDiagnostic, type Diagnostic, type ElaborateOptions } from "./frontend/index.js";
 import { decompose } from "./ir/decompose.js";
 import { numel, type Graph, type Node } from "./ir/graph.js";
 import { bindWeights } from "./ir/rewrite.js";
+import { InterpError } from "./interp/index.js";
 import { defaultPipeline, getPass, runPipeline, type PassStat, type PipelineOptions } from "./passes/index.js";
 import { compileStats, type CompileStats } from "./passes/stats.js";
 import { matchCheckpoint } from "./weights/bind.js";
 import { loadWeights } from "./weights/load.js";
-import type { TensorData } from "./weights/tensor.js";
+import { WeightsError, type TensorData } from "./weights/tensor.js";
 
 /** .nn text, a file, or text standing for a file (its imports resolve next to `path`). */
 export type ModelSource = string | { path: string; text?: string };
@@ -135,14 +136,22 @@ export function lower(graph: Graph, target: Target): Graph {
 }
 
 function unsupportedNode(n: Node, target: Target, why: string): string {
-  const lines = [`error: the ${target.name} target cannot run \`${n.op}\`${n.path ? ` (in \`${n.path}\`)` : ""}: ${why}`];
-  if (n.loc) lines.push(`  --> ${n.loc.file}:${n.loc.line}:${n.loc.col}`);
+  return targetError(`the ${target.name} target cannot run ${describeNode(n)}: ${why}`, n);
+}
+
+/** A diagnostic about the compiled graph, located where the model made `n`. */
+function targetError(message: string, n?: Node): string {
+  const lines = [`error: ${message}`];
+  if (n?.loc) lines.push(`  --> ${n.loc.file}:${n.loc.line}:${n.loc.col}`);
   return lines.join("\n");
 }
 
-/** Stage 5: the target's files for an optimised graph (consumed by the lowering). */
+/** Stage 5: the target's files for an optimised graph (consumed by the lowering); a CompileError for a graph over the target's limits. */
 export function generate(graph: Graph, target: Target, options: TargetOptions = {}): Emitted {
-  return target.emit(lower(graph, target), options);
+  const lowered = lower(graph, target);
+  const problems = target.limits?.(lowered) ?? [];
+  if (problems.length) throw new CompileError(problems.map((p) => targetError(p.message, p.node)));
+  return target.emit(lowered, options);
 }
 
 export type Phase = "frontend" | "weights" | "passes" | "codegen";
@@ -197,4 +206,167 @@ function stopwatch(): () => number {
     mark = now;
     return ms;
   };
+}
+
+// Options from outside (the API's arguments, the command line's values), checked in one place:
+// a bad one is a UsageError naming the option and what it was given, before any work.
+
+/** A value as a message shows it: strings quoted, arrays in brackets (the first few), other objects by kind. */
+export function show(value: unknown, depth = 0): string {
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+    case "bigint":
+      return `${value}n`;
+    case "function":
+      return "a function";
+    case "symbol":
+      return value.toString();
+    case "object": {
+      if (value === null) return "null";
+      if (Array.isArray(value)) return depth > 1 ? "[...]" : `[${value.slice(0, 8).map((v) => show(v, depth + 1)).join(", ")}${value.length > 8 ? ", ..." : ""}]`;
+      const kind = (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+      return typeof kind === "string" && kind !== "Object" ? `a ${kind}` : "an object";
+    }
+    default:
+      return String(value);
+  }
+}
+
+/** `"a", "b" or "c"` */
+function alternatives(choices: readonly string[]): string {
+  const quoted = choices.map((c) => JSON.stringify(c));
+  return `${quoted.slice(0, -1).join(", ")} or ${quoted[quoted.length - 1]}`;
+}
+
+/** `value` when it is one of `choices`. */
+export function checkChoice<T extends string>(value: unknown, choices: readonly T[], what: string): T {
+  if (!choices.includes(value as T)) throw new UsageError(`${what} must be ${alternatives(choices)}, got ${show(value)}`);
+  return value as T;
+}
+
+/** A seed of the default weights and inputs: an integer in [0, 2^32). */
+export function checkSeed(value: unknown, what: string): number {
+  if (!(typeof value === "number" && Number.isInteger(value) && value >= 0 && value < 2 ** 32)) throw new UsageError(`${what} must be an integer in [0, 2^32), got ${show(value)}`);
+  return value;
+}
+
+/** An input shape: positive safe integers (whether their product fits is the elaboration's check). */
+export function checkDims(value: unknown, what: string): number[] {
+  if (!Array.isArray(value)) throw new UsageError(`${what}: a shape is an array of dimensions, got ${show(value)}`);
+  const dims = Array.from(value as unknown[]);
+  const bad = dims.findIndex((d) => !(typeof d === "number" && Number.isSafeInteger(d) && d > 0));
+  if (bad >= 0) throw new UsageError(`${what}: dimensions are positive integers below 2^53, got ${show(dims[bad])}`);
+  return dims as number[];
+}
+
+/** `{...}` or `Object.create(null)`: not an array, a Map or a class instance. */
+function isPlainObject(value: unknown): value is object {
+  const proto = typeof value === "object" && value !== null ? (Object.getPrototypeOf(value) as unknown) : undefined;
+  return proto === Object.prototype || proto === null;
+}
+
+/** The own entries of a plain object, else a UsageError. */
+function plainEntries(value: unknown, what: string): [string, unknown][] {
+  if (!isPlainObject(value)) throw new UsageError(`${what} must be a plain object, got ${show(value)}`);
+  return Object.entries(value);
+}
+
+function checkType<T>(type: "string" | "boolean" | "function", description: string): (value: unknown, what: string) => T {
+  return (value, what) => {
+    if (typeof value !== type) throw new UsageError(`${what} must be ${description}, got ${show(value)}`);
+    return value as T;
+  };
+}
+
+const isTensorData = (v: unknown): v is TensorData => v instanceof Float32Array || v instanceof Int32Array || v instanceof BigInt64Array;
+
+export const relaxedSimdModes = ["auto", "on", "off"] as const satisfies readonly NonNullable<TargetOptions["relaxedSimd"]>[];
+
+type Checkers<T> = { [K in keyof Required<T>]-?: (value: unknown, what: string) => NonNullable<T[K]> };
+
+/** One check per compile option: tsc names an option added to CompileOptions without one. */
+const compileOptionChecks: Checkers<CompileOptions> = {
+  set: (value, what) =>
+    Object.fromEntries(
+      plainEntries(value, what).map(([name, v]) => {
+        if (!(typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))))
+          throw new UsageError(`${what}.${name} must be a string, a finite number or a boolean, got ${show(v)}`);
+        return [name, v];
+      }),
+    ),
+  shapes: (value, what) => Object.fromEntries(plainEntries(value, what).map(([name, dims]) => [name, checkDims(dims, `${what}.${name} = ${show(dims)}`)])),
+  model: checkType("string", "a model name"),
+  weights: (value, what) => {
+    if (typeof value === "string" && value !== "") return value;
+    if (!(value instanceof Map)) throw new UsageError(`${what} must be a Map of tensors (Float32Array, Int32Array or BigInt64Array by name) or a .safetensors path, got ${show(value)}`);
+    for (const [name, data] of value as Map<unknown, unknown>)
+      if (typeof name !== "string" || !isTensorData(data)) throw new UsageError(`${what}: entry ${show(name)} must map a name to a Float32Array, Int32Array or BigInt64Array, got ${show(data)}`);
+    return value as Map<string, TensorData>;
+  },
+  seed: checkSeed,
+  allowUnexpected: checkType("boolean", "true or false"),
+  passes: (value, what) => {
+    if (!Array.isArray(value) || !Array.from(value as unknown[]).every((p) => typeof p === "string")) throw new UsageError(`${what} must be an array of pass names, got ${show(value)}`);
+    return [...(value as string[])];
+  },
+  target: checkType("string", "a target name"),
+  relaxedSimd: (value, what) => checkChoice(value, relaxedSimdModes, what),
+  embedWeights: checkType("boolean", "true or false"),
+  onProgress: checkType("function", "a function"),
+};
+
+/** compile()'s options, checked (a fresh object of the checked values); `undefined` is none. */
+export function checkCompileOptions(options: unknown): CompileOptions {
+  if (options === undefined) return {};
+  const checked: Record<string, unknown> = {};
+  for (const [key, value] of plainEntries(options, "options")) {
+    if (!Object.hasOwn(compileOptionChecks, key)) throw new UsageError(`unknown option ${show(key)} (options: ${Object.keys(compileOptionChecks).join(", ")})`);
+    if (value !== undefined) checked[key] = compileOptionChecks[key as keyof CompileOptions](value, key);
+  }
+  return checked as CompileOptions;
+}
+
+/** compile()'s source: .nn text, or `{ path }` of a .nn file. */
+export function checkSource(source: unknown): ModelSource {
+  if (typeof source === "string") return source;
+  const [only, ...more] = isPlainObject(source) ? Object.entries(source) : [];
+  if (only?.[0] === "path" && typeof only[1] === "string" && only[1] !== "" && more.length === 0) return { path: only[1] };
+  throw new UsageError(`the source must be .nn text or { path: "model.nn" }, got ${show(source)}`);
+}
+
+// The one error boundary of the API and the command line: what any failure means to the user.
+
+/** A bug in graphc: `cause` is what was thrown. */
+export class InternalError extends Error {
+  override readonly name = "InternalError";
+  constructor(cause: unknown) {
+    super(`internal error (a bug in graphc, please report it): ${cause instanceof Error ? cause.message : show(cause)}`, { cause });
+  }
+}
+
+/** File error codes where the path is at fault (a usage error); the others are the machine's. */
+const PATH_FAULTS = new Set(["ENOENT", "ENOTDIR", "EISDIR", "EACCES", "EPERM", "EROFS", "ELOOP", "ENAMETOOLONG", "EEXIST", "ENOTEMPTY", "ETXTBSY"]);
+
+/**
+ * A file operation's failure on `path`, named: "cannot write out/m.wasm: no space left on device
+ * (ENOSPC)". A UsageError when the path is at fault, an EnvironmentError when the machine is.
+ */
+export function fileError(e: unknown, path: string, action: string): Error {
+  if (!isSystemError(e)) return namedError(e);
+  const message = `${action} ${path}: ${systemErrorReason(e)}`;
+  return PATH_FAULTS.has(e.code!) ? new UsageError(message) : new EnvironmentError(message);
+}
+
+const OUT_OF_MEMORY = /allocation failed|out of memory|maximum memory size|cannot allocate/i;
+
+/**
+ * What `e` means to the user: graphc's own errors as they are; a failed file operation named with
+ * its path; running out of memory an EnvironmentError; anything else an InternalError.
+ */
+export function namedError(e: unknown): Error {
+  if (e instanceof UsageError || e instanceof CompileError || e instanceof WeightsError || e instanceof InterpError || e instanceof EnvironmentError || e instanceof InternalError) return e;
+  if (isSystemError(e)) return fileError(e, e.dest ?? e.path ?? "a file", "cannot access");
+  if (e instanceof RangeError && OUT_OF_MEMORY.test(e.message)) return new EnvironmentError(`out of memory: ${e.message}`);
+  return new InternalError(e);
 }

@@ -1,9 +1,10 @@
 // The files of a compiled model: NAME.mjs (manifest + runtime), its typed ports twice — NAME.d.ts
 // (the documented name) and NAME.d.mts (what TypeScript's NodeNext resolution looks for beside
 // NAME.mjs) — and NAME.wasm / NAME.relaxed.wasm / NAME.weights.bin, or everything base64 inside
-// NAME.mjs.
+// NAME.mjs. The files of one compile share a build id (checks.ts) that load() checks.
 import { UsageError } from "../../src/base/errors.js";
 import type { WasmBuild } from "../wasm/module.js";
+import { buildId, weightsFile, withBuildSection } from "./checks.js";
 import { RUNTIME, type BuildInfo, type Embedded, type Manifest, type ModuleParts, type PortInfo } from "./runtime.js";
 
 export interface ModuleFile {
@@ -20,6 +21,8 @@ export interface EmitInput {
   baseline?: WasmBuild;
   relaxed?: WasmBuild;
   embedWeights: boolean;
+  /** [input index, rows]: inputs a gather reads as ids (checks.ts idChecks). */
+  idChecks: [number, number][];
 }
 
 /** V8 strings hold at most 2^29 - 24 characters; keep embedded sources well below. */
@@ -93,7 +96,7 @@ export function emitModule(e: EmitInput): { files: ModuleFile[]; parts: ModulePa
   if (baseline && relaxed && Buffer.compare(baseline.weights, relaxed.weights) !== 0) throw new Error("emitModule: the two SIMD builds disagree on the weights");
   const base = e.name.replace(/[^A-Za-z0-9_-]/g, "_") || "model";
   const file = { wasm: `${base}.wasm`, relaxedWasm: `${base}.relaxed.wasm`, weights: `${base}.weights.bin` };
-  const manifest: Manifest = {
+  const described: Omit<Manifest, "buildId"> = {
     name: e.name,
     inputs: e.inputs,
     outputs: e.outputs,
@@ -102,8 +105,16 @@ export function emitModule(e: EmitInput): { files: ModuleFile[]; parts: ModulePa
       ...(baseline ? { baseline: buildInfo(baseline, file.wasm, e) } : {}),
       ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, e) } : {}),
     },
+    idChecks: e.idChecks,
   };
-  const parts: ModuleParts = { manifest, weights: any.weights, ...(baseline ? { wasm: baseline.wasm } : {}), ...(relaxed ? { relaxedWasm: relaxed.wasm } : {}) };
+  const id = buildId([json(described), ...[baseline, relaxed].flatMap((b) => (b ? [b.wasm] : [])), any.weights]);
+  const manifest: Manifest = { ...described, buildId: id };
+  const parts: ModuleParts = {
+    manifest,
+    weights: weightsFile(any.weights, id),
+    ...(baseline ? { wasm: withBuildSection(baseline.wasm, id) } : {}),
+    ...(relaxed ? { relaxedWasm: withBuildSection(relaxed.wasm, id) } : {}),
+  };
   const binaries = (["wasm", "relaxedWasm", "weights"] as const).filter((k) => parts[k] !== undefined);
 
   let embedded: Embedded | null = null;

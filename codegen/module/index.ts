@@ -1,7 +1,10 @@
 // From an optimised graph (weights bound as constants) to the files of an ES module, and back
 // to a running model in memory.
+import binaryen from "binaryen";
+import { EnvironmentError } from "../../src/base/errors.js";
 import type { Graph } from "../../src/ir/graph.js";
 import { buildWasm, wasmShared } from "../wasm/module.js";
+import { idChecks } from "./checks.js";
 import { emitModule, type ModuleFile } from "./emit.js";
 import type { ModuleParts, PortInfo } from "./runtime.js";
 
@@ -26,13 +29,36 @@ function ports(g: Graph, which: "inputs" | "outputs"): PortInfo[] {
   });
 }
 
+/** Binaryen's C++ exceptions reach JavaScript as bare objects: [type, what] of one, or undefined for anything else. */
+function binaryenException(e: unknown): [string, string] | undefined {
+  if (e instanceof Error || typeof e !== "object" || e === null) return undefined;
+  try {
+    return (binaryen as unknown as { getExceptionMessage(e: unknown): [string, string] }).getExceptionMessage(e);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Running out of Binaryen's memory is the machine's limit (an EnvironmentError); any other exception of its is a bug, said as one. */
+function binaryenError(g: Graph, e: unknown): unknown {
+  const exception = binaryenException(e);
+  if (!exception) return e;
+  const [type, what] = exception;
+  if (/bad_alloc|length_error/.test(type)) return new EnvironmentError(`model ${g.name}: Binaryen ran out of memory generating its wasm (${type}: ${what}); the model is too large to compile here`);
+  return new Error(`Binaryen threw ${type}: ${what}`);
+}
+
 export function buildModule(g: Graph, opts: ModuleOptions = {}): { files: ModuleFile[]; parts: ModuleParts } {
   const mode = opts.relaxedSimd ?? "auto";
   // The second build reuses the first's data layout and packed weights.
   const shared = wasmShared(g);
   const build = (relaxed: boolean) => {
     opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm`);
-    return buildWasm(g, { relaxed, shared });
+    try {
+      return buildWasm(g, { relaxed, shared });
+    } catch (e) {
+      throw binaryenError(g, e);
+    }
   };
   return emitModule({
     name: g.name,
@@ -41,5 +67,6 @@ export function buildModule(g: Graph, opts: ModuleOptions = {}): { files: Module
     ...(mode !== "on" ? { baseline: build(false) } : {}),
     ...(mode !== "off" ? { relaxed: build(true) } : {}),
     embedWeights: opts.embedWeights ?? false,
+    idChecks: idChecks(g),
   });
 }

@@ -1,7 +1,14 @@
 // The loader every generated NAME.mjs carries, as JavaScript source text: it picks a SIMD
-// build, finds the bytes (arguments, embedded base64, or files next to the module), instantiates
-// it and wraps run(). The same text backs instantiate() in the API (through new Function), so an
-// in-memory model and an imported one behave identically. No backticks or `${` in the text.
+// build, finds the bytes (arguments, embedded base64, or files next to the module), checks that
+// they are this module's (the build id, checks.ts), instantiates it and wraps run(). The same text
+// backs instantiate() in the API (through new Function), so an in-memory model and an imported
+// one behave identically. No backticks or `${` in the text.
+//
+// Its errors: TypeError for arguments of the wrong type, RangeError for what does not fit (an
+// input of the wrong length, an id outside its embedding's table, one computed inside the model
+// that makes a kernel trap, more memory than the engine gives), Error for files that are missing
+// or not this module's.
+import { CHECKS_RUNTIME } from "./checks.js";
 
 /** A model port as users see it (i64 inputs are held as i32 in wasm memory). */
 export interface PortInfo {
@@ -24,8 +31,13 @@ export interface Manifest {
   name: string;
   inputs: PortInfo[];
   outputs: PortInfo[];
+  /** `bytes` of weights; the file holds them, then the build id. */
   weights: { file: string; bytes: number };
   builds: { baseline?: BuildInfo; relaxed?: BuildInfo };
+  /** [input index, rows]: inputs a gather reads as ids, checked by run(). */
+  idChecks: [number, number][];
+  /** Of the compile that wrote the module, its wasm files and its weights file (checks.ts). */
+  buildId: string;
 }
 
 export type Bytes = ArrayBuffer | ArrayBufferView;
@@ -46,11 +58,12 @@ export interface LoadedModel {
   run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array>>;
 }
 
-/** What an in-memory load needs: the manifest and the raw bytes of the shipped builds. */
+/** What an in-memory load needs: the manifest and the bytes of the files it ships. */
 export interface ModuleParts {
   manifest: Manifest;
   wasm?: Uint8Array;
   relaxedWasm?: Uint8Array;
+  /** The weights file: the weights, then the build id. */
   weights: Uint8Array;
 }
 
@@ -59,7 +72,7 @@ export type Embedded = Partial<Record<"wasm" | "relaxedWasm" | "weights", string
 
 export type LoadModel = (model: Manifest, embedded: Embedded | null, baseUrl: string | undefined, options?: LoadOptions) => Promise<LoadedModel>;
 
-export const RUNTIME = String.raw`
+export const RUNTIME = CHECKS_RUNTIME + String.raw`
 // (module (func (param v128 v128 v128) (result v128) f32x4.relaxed_madd)): valid only where
 // the engine has relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd).
 const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11]);
@@ -101,12 +114,17 @@ async function loadModel(model, embedded, baseUrl, options) {
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   };
-  const weightsSize = (n) => {
-    if (n !== model.weights.bytes) throw new Error(what + "weights hold " + n + " bytes, the model needs " + model.weights.bytes);
+  // Where the bytes for a key come from, as messages name it.
+  const from = (key, file) => (opts[key] != null ? "options." + key : embedded && embedded[key] !== undefined ? "the embedded " + key : file);
+  const weightsFrom = from("weights", model.weights.file);
+  const notOurs = (message) => {
+    if (message) throw new Error(what + message);
   };
-  // With dest, the bytes end up there; a local file is read straight into it (the weights read
-  // into a buffer of their own, then copied into wasm memory, would double the peak RSS).
-  const bytesOf = async (key, file, dest) => {
+  const weightsSize = (n) => notOurs(weightsSizeProblem(weightsFrom, n, model.weights.bytes));
+  // With dest (the model's weights), they end up there and the build id in idDest; a local file
+  // is read straight into them (the weights read into a buffer of their own, then copied into
+  // wasm memory, would double the peak RSS).
+  const bytesOf = async (key, file, dest, idDest) => {
     let bytes;
     if (opts[key] != null) bytes = toBytes(opts[key], key);
     else if (embedded && embedded[key] !== undefined) bytes = fromBase64(embedded[key]);
@@ -119,7 +137,8 @@ async function loadModel(model, embedded, baseUrl, options) {
         const handle = await fs.open(url);
         try {
           weightsSize((await handle.stat()).size);
-          for (let at = 0, n = 1; at < dest.byteLength && n > 0; at += n) n = (await handle.read(dest, at, dest.byteLength - at, at)).bytesRead;
+          for (const [into, position] of [[dest, 0], [idDest, dest.byteLength]])
+            for (let at = 0, n = 1; at < into.byteLength && n > 0; at += n) n = (await handle.read(into, at, into.byteLength - at, position + at)).bytesRead;
         } finally {
           await handle.close();
         }
@@ -129,28 +148,61 @@ async function loadModel(model, embedded, baseUrl, options) {
       if (!response.ok) throw new Error(what + "cannot fetch " + url + ": HTTP " + response.status);
       bytes = new Uint8Array(await response.arrayBuffer());
     }
-    if (dest) (weightsSize(bytes.byteLength), dest.set(bytes));
+    if (dest) {
+      weightsSize(bytes.byteLength);
+      dest.set(bytes.subarray(0, dest.byteLength));
+      idDest.set(bytes.subarray(dest.byteLength));
+    }
     return bytes;
   };
 
-  const { instance } = await WebAssembly.instantiate(await bytesOf(kind === "relaxed" ? "relaxedWasm" : "wasm", build.file), {});
+  const wasmKey = kind === "relaxed" ? "relaxedWasm" : "wasm";
+  const wasmFrom = from(wasmKey, build.file);
+  let wasmModule;
+  try {
+    wasmModule = await WebAssembly.compile(await bytesOf(wasmKey, build.file));
+  } catch (e) {
+    if (!(e instanceof WebAssembly.CompileError)) throw e;
+    throw new Error(what + wasmFrom + " is not a WebAssembly module (" + e.message + ")");
+  }
+  const section = WebAssembly.Module.customSections(wasmModule, BUILD_SECTION)[0];
+  notOurs(foreignBuild(wasmFrom, section && new Uint8Array(section), model.buildId));
+  const instance = await WebAssembly.instantiate(wasmModule, {});
   const { memory, run } = instance.exports;
-  if (!(memory instanceof WebAssembly.Memory) || typeof run !== "function") throw new Error(what + "the wasm module does not export memory and run");
-  if (memory.buffer.byteLength < build.memoryBytes) memory.grow(Math.ceil((build.memoryBytes - memory.buffer.byteLength) / 65536));
-  await bytesOf("weights", model.weights.file, new Uint8Array(memory.buffer, build.weightsOffset, model.weights.bytes));
+  if (!(memory instanceof WebAssembly.Memory) || typeof run !== "function") throw new Error(what + wasmFrom + " does not export memory and run");
+  if (memory.buffer.byteLength < build.memoryBytes) {
+    try {
+      memory.grow(Math.ceil((build.memoryBytes - memory.buffer.byteLength) / 65536));
+    } catch (e) {
+      throw new RangeError(what + "needs " + build.memoryBytes + " bytes of wasm memory, more than this engine gives (" + e.message + ")");
+    }
+  }
+  const idBytes = new Uint8Array(BUILD_ID_BYTES);
+  await bytesOf("weights", model.weights.file, new Uint8Array(memory.buffer, build.weightsOffset, model.weights.bytes), idBytes);
+  notOurs(foreignBuild(weightsFrom, idBytes, model.buildId));
 
   const port = (p, offset) => {
     const size = p.shape.reduce((a, d) => a * d, 1);
     if (offset < 0 || offset + size * 4 > memory.buffer.byteLength) throw new Error(what + "port " + JSON.stringify(p.name) + " lies outside memory");
     return { name: p.name, dtype: p.dtype, shape: p.shape, size, offset, View: p.dtype === "f32" ? Float32Array : Int32Array };
   };
-  const ins = model.inputs.map((p, i) => port(p, build.inputs[i]));
+  const idRows = new Map(model.idChecks);
+  const ins = model.inputs.map((p, i) => Object.assign(port(p, build.inputs[i]), { rows: idRows.get(i) }));
   const outs = model.outputs.map((p, i) => port(p, build.outputs[i]));
   const expected = { f32: "Float32Array", i32: "Int32Array", i64: "BigInt64Array or Int32Array" };
   const accepts = (p, v) => v instanceof p.View || (p.dtype === "i64" && v instanceof BigInt64Array);
   const describe = (p) => p.dtype + "[" + p.shape.join(", ") + "]";
   const names = (ps) => ps.map((p) => JSON.stringify(p.name)).join(", ");
   const info = (ps) => Object.freeze(ps.map((p) => Object.freeze({ name: p.name, dtype: p.dtype, shape: Object.freeze(p.shape.slice()) })));
+
+  // A kernel traps where the model's own values are out of range: a gather's id computed inside the
+  // model (ids from inputs are checked before it runs), an integer division by zero.
+  const trapped = (e) => {
+    if (!(e instanceof WebAssembly.RuntimeError)) return e;
+    if (/unreachable/i.test(e.message)) return new RangeError(what + "an embedding id computed inside the model is outside its table (the gather kernel trapped: " + e.message + ")");
+    if (/by zero|integer overflow/i.test(e.message)) return new RangeError(what + "an integer division inside the model divides by zero or overflows (" + e.message + ")");
+    return new Error(what + "the wasm code trapped (" + e.message + "): a bug in graphc, please report it");
+  };
 
   async function runModel(feeds) {
     if (feeds === null || typeof feeds !== "object") throw new TypeError(what + "run() takes an object of input arrays: { " + names(ins) + " }");
@@ -161,8 +213,8 @@ async function loadModel(model, embedded, baseUrl, options) {
       if (v === undefined) throw new Error(what + "missing input " + JSON.stringify(p.name) + " (" + describe(p) + ")");
       if (!accepts(p, v)) throw new TypeError(what + "input " + JSON.stringify(p.name) + " must be a " + expected[p.dtype] + " (" + describe(p) + "), got " + (v === null ? "null" : typeof v === "object" ? v.constructor.name : typeof v));
       if (v.length !== p.size) throw new RangeError(what + "input " + JSON.stringify(p.name) + " needs " + p.size + " elements (" + describe(p) + "), got " + v.length);
-      if (v instanceof BigInt64Array)
-        for (let i = 0; i < v.length; i++) if (v[i] < -2147483648n || v[i] > 2147483647n) throw new RangeError(what + "input " + JSON.stringify(p.name) + "[" + i + "] = " + v[i] + " does not fit in 32 bits");
+      const bad = p.dtype === "f32" ? "" : badInts(p.name, v, p.rows);
+      if (bad) throw new RangeError(what + bad);
       return v;
     });
     ins.forEach((p, i) => {
@@ -171,7 +223,11 @@ async function loadModel(model, embedded, baseUrl, options) {
       if (v instanceof BigInt64Array) for (let j = 0; j < v.length; j++) dest[j] = Number(v[j]);
       else dest.set(v);
     });
-    run();
+    try {
+      run();
+    } catch (e) {
+      throw trapped(e);
+    }
     return Object.fromEntries(outs.map((p) => [p.name, new p.View(memory.buffer, p.offset, p.size).slice()]));
   }
 

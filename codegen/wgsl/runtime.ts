@@ -1,9 +1,14 @@
 // The host half of a generated WebGPU module, appended after its manifest `M`: plain JS with no
 // imports, for browsers and Node alike. Usage flags are numeric so no WebGPU globals are needed.
-export const RUNTIME = String.raw`
+// Its errors: TypeError for arguments of the wrong type, RangeError for input values it cannot
+// run (an id outside its embedding's table), Error for the rest (weights not this module's).
+import { CHECKS_RUNTIME } from "../module/checks.js";
+
+export const RUNTIME = CHECKS_RUNTIME + String.raw`
 const STORAGE = 0x80, COPY_SRC = 0x4, COPY_DST = 0x8, MAP_READ = 0x1;
 const ARRAYS = { f32: Float32Array, i32: Int32Array, i64: BigInt64Array, bool: Int32Array };
 const fail = (msg) => { throw new Error(M.name + ": " + msg); };
+const idRows = new Map(M.idChecks);
 
 async function weightBytes(w) {
   if (w instanceof ArrayBuffer) return new Uint8Array(w);
@@ -27,22 +32,17 @@ function checkInput(p, k, a) {
   if (a === undefined) fail("missing input " + JSON.stringify(p.name));
   if (!(a instanceof T)) fail("input " + JSON.stringify(p.name) + " must be a " + T.name + " (" + p.dtype + "), got " + (a?.constructor?.name ?? typeof a));
   if (a.length !== size(p)) fail("input " + JSON.stringify(p.name) + " has " + a.length + " elements; shape [" + p.shape + "] needs " + size(p));
-  const rows = M.idChecks.filter(([i]) => i === k).map(([, r]) => r);
-  if (p.dtype === "i64" || rows.length) {
-    const lim = p.dtype === "i64" ? 2 ** 31 : Infinity;
-    const hi = Math.min(lim, ...rows);
-    const lo = rows.length ? 0 : -lim;
-    a.forEach((v, i) => {
-      if (!(Number(v) >= lo && Number(v) < hi)) fail("input " + JSON.stringify(p.name) + "[" + i + "] = " + v + " is outside [" + lo + ", " + hi + ")");
-    });
-  }
+  const bad = p.dtype === "f32" ? "" : badInts(p.name, a, idRows.get(k));
+  if (bad) throw new RangeError(M.name + ": " + bad);
   return p.dtype === "i64" ? Int32Array.from(a, Number) : a;
 }
 
 export async function load({ device, weights } = {}) {
   if (!device || typeof device.createComputePipelineAsync !== "function") throw new TypeError(M.name + ": load() needs { device: GPUDevice }");
   const bytes = await weightBytes(weights);
-  if (bytes.byteLength !== M.weightBytes) fail("weights have " + bytes.byteLength + " bytes, expected " + M.weightBytes);
+  const from = weights == null ? M.weightsFile : "options.weights";
+  const foreign = weightsSizeProblem(from, bytes.byteLength, M.weightBytes) || foreignBuild(from, bytes.subarray(M.weightBytes), M.buildId);
+  if (foreign) fail(foreign);
   device.pushErrorScope("validation");
   const buffers = M.buffers.map((size) => device.createBuffer({ size, usage: STORAGE | COPY_SRC | COPY_DST }));
   for (const [b, off, len] of M.constants) device.queue.writeBuffer(buffers[b], 0, bytes, off, len);

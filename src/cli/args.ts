@@ -1,6 +1,7 @@
 // Command-line parsing shared by the graphc commands.
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "../base/errors.js";
+import { checkDims, checkSeed } from "../driver.js";
 import type { ElaborateOptions } from "../frontend/index.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
@@ -29,20 +30,28 @@ function pairs(items: unknown, flag: string): [string, string][] {
   });
 }
 
+/** A decimal integer's value; any other text stays text, for the driver's checks to show as given. */
+const decimal = (text: string): number | string => (/^\d+$/.test(text) ? Number(text) : text);
+
 /** --set k=v, --shape name=1x3x224x224 and --model into frontend options. */
 export function elaborateOptions(values: Record<string, unknown>): ElaborateOptions {
   const shapes: Record<string, number[]> = {};
-  for (const [name, dims] of pairs(values.shape, "--shape")) {
-    const parsed = dims.split(/[x,]/).map((d) => Number(d));
-    if (parsed.length === 0 || parsed.some((d) => !Number.isInteger(d) || d < 1)) throw new UsageError(`--shape ${name}=${dims}: dimensions must be positive integers separated by x, e.g. 1x3x224x224`);
-    shapes[name] = parsed;
-  }
+  for (const [name, dims] of pairs(values.shape, "--shape")) shapes[name] = checkDims(dims.split(/[x,]/).map(decimal), `--shape ${name}=${dims}`);
   const opts: ElaborateOptions = { set: Object.fromEntries(pairs(values.set, "--set")), shapes };
   if (typeof values.model === "string") opts.model = values.model;
   return opts;
 }
 
+/** --seed N (default 0): decimal digits only, so "", "0x10" and "1e3" are refused. */
+export function seedOf(values: Record<string, unknown>): number {
+  return checkSeed(typeof values.seed === "string" ? decimal(values.seed) : 0, "--seed");
+}
+
 export function onePath(positionals: string[], usage: string): string {
-  if (positionals.length !== 1) throw new UsageError(`expected one .nn file\nusage: ${usage}`);
+  if (positionals.length !== 1) throw new UsageError(`expected one .nn file${positionals.length > 1 ? `, got ${positionals.length}: ${positionals.join(" ")}` : ""}\nusage: ${usage}`);
   return positionals[0]!;
+}
+
+export function noPositionals(positionals: string[], usage: string): void {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument \`${positionals[0]}\`\nusage: ${usage}`);
 }

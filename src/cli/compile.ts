@@ -1,19 +1,16 @@
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
 import type { TargetOptions } from "../../codegen/target.js";
 import { UsageError } from "../base/errors.js";
-import { generate, loadTarget, optimise, pipelineFor } from "../driver.js";
+import { checkChoice, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes } from "../driver.js";
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats } from "../passes/stats.js";
-import { modelOptions, onePath, parse } from "./args.js";
+import { modelOptions, noPositionals, onePath, parse } from "./args.js";
 import type { Command } from "./command.js";
 import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
+import { checkOutputDir, writeFiles } from "./outputs.js";
 
 const usage =
   "graphc compile FILE.nn [-o DIR [--target wasm|wgsl] [--relaxed-simd=auto|on|off] [--embed-weights]] [--passes=a,b,c] [--print-after=PASS]... [--print-after-all] [--stats [--json]] [--weights W.safetensors] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
-
-const relaxedSimdModes = ["auto", "on", "off"] as const;
 
 export const compileCommand: Command = {
   summary: "compile a model to an ES module in DIR (-o; WebAssembly SIMD or WGSL), or optimise it for a look inside (--stats, --print-after)",
@@ -35,8 +32,7 @@ export const compileCommand: Command = {
     const file = onePath(positionals, usage);
     const out = values.output as string | undefined;
     for (const flag of ["target", "relaxed-simd", "embed-weights"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
-    const relaxedSimd = relaxedSimdModes.find((m) => m === values["relaxed-simd"]);
-    if (values["relaxed-simd"] !== undefined && !relaxedSimd) throw new UsageError(`--relaxed-simd must be auto, on or off, got \`${String(values["relaxed-simd"])}\``);
+    const relaxedSimd = values["relaxed-simd"] === undefined ? undefined : checkChoice(values["relaxed-simd"], relaxedSimdModes, "--relaxed-simd");
     const targetOptions: TargetOptions = {
       ...(relaxedSimd ? { relaxedSimd } : {}),
       embedWeights: values["embed-weights"] === true,
@@ -51,6 +47,7 @@ export const compileCommand: Command = {
       if (!getPass(name)) throw new UsageError(`unknown pass \`${name}\` (see \`graphc passes\`)`);
     const pipeline = pipelineFor(output?.target, passes);
     if (values.json && !values.stats) throw new UsageError("--json goes with --stats");
+    if (output) checkOutputDir(output.dir, "-o");
     const start = performance.now();
     const g = modelFromArgs(file, values);
     const { graph, stats } = optimise(g, weightsFromArgs(g, values), pipeline, {
@@ -68,8 +65,7 @@ export const compileCommand: Command = {
     }
     if (output) {
       const { files } = generate(graph, output.target, targetOptions);
-      mkdirSync(output.dir, { recursive: true });
-      for (const f of files) writeFileSync(join(output.dir, f.name), f.contents);
+      writeFiles(output.dir, files);
       const sizes = files.map((f) => `${f.name} ${formatBytes(typeof f.contents === "string" ? Buffer.byteLength(f.contents) : f.contents.byteLength)}`);
       process.stderr.write(`graphc: wrote ${sizes.join(", ")} to ${output.dir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
     }
@@ -85,7 +81,7 @@ export const passesCommand: Command = {
   summary: "list the optimisation passes and the default pipeline",
   usage: "graphc passes",
   run(argv) {
-    parse(argv, {});
+    noPositionals(parse(argv, {}).positionals, "graphc passes");
     const passes = allPasses();
     const width = Math.max(...passes.map((p) => p.name.length));
     process.stdout.write(passes.map((p) => `${p.name.padEnd(width)}  ${p.description}`).join("\n") + `\n\ndefault pipeline: ${defaultPipeline.join(",")}\n`);

@@ -1,8 +1,8 @@
-import { writeFileSync } from "node:fs";
 import { UsageError } from "../base/errors.js";
-import { modelOptions, onePath, parse } from "./args.js";
+import { modelOptions, onePath, parse, seedOf } from "./args.js";
 import type { Command } from "./command.js";
-import { modelFromArgs, seedOf, weightsFromArgs } from "./model.js";
+import { modelFromArgs, weightsFromArgs } from "./model.js";
+import { checkOutputFile, writeFile } from "./outputs.js";
 import { writeSafetensors } from "../weights/safetensors.js";
 
 const usage = "graphc init-weights FILE.nn -o WEIGHTS.safetensors [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
@@ -14,11 +14,12 @@ export const initWeightsCommand: Command = {
     const { values, positionals } = parse(argv, { ...modelOptions, seed: { type: "string" }, output: { type: "string", short: "o" } });
     const file = onePath(positionals, usage);
     if (typeof values.output !== "string") throw new UsageError(`missing -o WEIGHTS.safetensors\nusage: ${usage}`);
-    seedOf(values);
+    const seed = seedOf(values);
+    checkOutputFile(values.output, "-o");
     const g = modelFromArgs(file, values);
     const data = weightsFromArgs(g, values);
-    const bytes = writeSafetensors(g.weights.map((w) => ({ name: w.name, shape: w.type.shape, data: data.get(w.name)! })), { format: "pt", producer: "graphc", seed: String(values.seed ?? 0) });
-    writeFileSync(values.output, bytes);
+    const bytes = writeSafetensors(g.weights.map((w) => ({ name: w.name, shape: w.type.shape, data: data.get(w.name)! })), { format: "pt", producer: "graphc", seed: String(seed) });
+    writeFile(values.output, bytes);
     process.stderr.write(`wrote ${g.weights.length} tensors (${(bytes.length / 2 ** 20).toFixed(1)} MiB) to ${values.output}\n`);
     return 0;
   },

@@ -1,14 +1,10 @@
 #!/usr/bin/env node
 // graphc: the command-line entry.
-import { UsageError } from "../base/errors.js";
-import { CompileError } from "../driver.js";
-import { writeDiagnostics, type Command } from "./command.js";
+import { execute, type Command } from "./command.js";
 import { inspectCommand } from "./inspect.js";
 import { checkCommand } from "./check.js";
 import { initWeightsCommand } from "./init-weights.js";
 import { runCommand } from "./run.js";
-import { InterpError } from "../interp/index.js";
-import { WeightsError } from "../weights/tensor.js";
 import { exportOnnxCommand } from "./export-onnx.js";
 import { compileCommand, passesCommand } from "./compile.js";
 
@@ -42,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(help() + "\n");
     return name === undefined ? 2 : 0;
   }
-  const cmd = commands[name];
+  const cmd = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!cmd) {
     process.stderr.write(`graphc: unknown command \`${name}\`\n\n${help()}\n`);
     return 2;
@@ -51,24 +47,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${cmd.summary}\n\nusage: ${cmd.usage}\n`);
     return 0;
   }
-  try {
-    return await cmd.run(rest);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      process.stderr.write(`graphc ${name}: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof CompileError) {
-      writeDiagnostics(e.diagnostics, e.diagnostics.length);
-      return 1;
-    }
-    // Bad data (a malformed checkpoint or input, an id out of range): the user's, not ours.
-    if (e instanceof WeightsError || e instanceof InterpError) {
-      process.stderr.write(`graphc ${name}: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
-  }
+  return execute(name, cmd, rest);
 }
 
 process.exitCode = await main(process.argv.slice(2));

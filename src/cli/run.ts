@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -7,12 +7,13 @@ import { UsageError } from "../base/errors.js";
 import { compileGraph, plan } from "../driver.js";
 import { formatType, numel, type Graph, type TensorType } from "../ir/graph.js";
 import { randomInputs } from "../weights/calibrate.js";
-import { interpret } from "../interp/index.js";
-import { readNpy, readRawTensor, writeNpy } from "../weights/npy.js";
+import { interpret, InterpError } from "../interp/index.js";
+import { readInputFile, writeNpy } from "../weights/npy.js";
 import type { TensorData } from "../weights/tensor.js";
-import { modelOptions, onePath, parse } from "./args.js";
+import { modelOptions, onePath, parse, seedOf } from "./args.js";
 import type { Command } from "./command.js";
-import { modelFromArgs, seedOf, weightOptions, weightsFromArgs } from "./model.js";
+import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
+import { checkOutputDir, writeFiles } from "./outputs.js";
 
 const usage =
   "graphc run FILE.nn [--weights W.safetensors] [--input NAME=PATH.npy|PATH.bin]... [--out DIR] [--backend interp|wasm|wgsl] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
@@ -41,7 +42,10 @@ async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: 
     for (const f of files) writeFileSync(join(dir, f.name), f.contents);
     const mjs = files.find((f) => f.name.endsWith(".mjs"))!.name;
     const mod = (await import(pathToFileURL(join(dir, mjs)).href)) as { load(o: object): Promise<LoadedModule> };
-    return await mod.load(loadOptions);
+    const model = await mod.load(loadOptions);
+    // A module refuses bad input values (ids out of its table) with a RangeError: bad data, as the interpreter's InterpError is.
+    const dataError = (e: unknown) => Promise.reject(e instanceof RangeError ? new InterpError(e.message) : e);
+    return { ...model, run: (inputs) => model.run(inputs).catch(dataError) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -66,22 +70,6 @@ async function wgslRunner(g: Graph, weights: Map<string, TensorData>): Promise<R
   return { run: (inputs) => model.run(inputs), what: "wgsl (Dawn)", keepAlive };
 }
 
-/** Reads --input NAME=PATH for the model's input NAME, checking dtype and shape. */
-function readInput(path: string, name: string, t: TensorType): TensorData {
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(path));
-  } catch {
-    throw new UsageError(`cannot read input file ${path}`);
-  }
-  if (!path.endsWith(".npy")) return readRawTensor(bytes, t.dtype as "f32" | "i32" | "i64", t.shape, path).data;
-  const arr = readNpy(bytes, path);
-  if (arr.shape.join() !== t.shape.join()) throw new UsageError(`input ${name}: ${path} has shape [${arr.shape}] but the model expects ${formatType(t)}`);
-  const intWanted = t.dtype !== "f32";
-  if (intWanted !== (arr.dtype !== "f32")) throw new UsageError(`input ${name}: ${path} holds ${arr.dtype} data but the model expects ${formatType(t)}`);
-  return arr.data;
-}
-
 function summary(name: string, t: TensorType, data: TensorData): string {
   const xs = Array.from(data as ArrayLike<number | bigint>, Number);
   let [min, max, sum] = [Infinity, -Infinity, 0];
@@ -104,7 +92,7 @@ function inputsFromArgs(g: Graph, values: Record<string, unknown>): Record<strin
     const name = item.slice(0, eq);
     const port = g.inputs.find((p) => p.name === name);
     if (!port) throw new UsageError(`model ${g.name} has no input \`${name}\` (inputs: ${g.inputs.map((p) => p.name).join(", ")})`);
-    inputs[name] = readInput(item.slice(eq + 1), name, g.values[port.value]!.type);
+    inputs[name] = readInputFile(item.slice(eq + 1), name, g.values[port.value]!.type);
   }
   const missing = g.inputs.filter((p) => !given.some((i) => i.startsWith(`${p.name}=`))).map((p) => p.name);
   if (given.length > 0 && missing.length > 0) process.stderr.write(`graphc: no --input for ${missing.join(", ")}: using seeded random data\n`);
@@ -119,6 +107,7 @@ export const runCommand: Command = {
     const file = onePath(positionals, usage);
     const backend = (values.backend as string | undefined) ?? "interp";
     if (!backends.includes(backend)) throw new UsageError(`unknown backend \`${backend}\` (available: ${backends.join(", ")})`);
+    if (typeof values.out === "string") checkOutputDir(values.out, "--out");
     const g = modelFromArgs(file, values);
     const inputs = inputsFromArgs(g, values);
     const weights = weightsFromArgs(g, values);
@@ -129,12 +118,12 @@ export const runCommand: Command = {
     process.stderr.write(`ran ${g.name} on ${runner.what} in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
     for (const p of g.outputs) process.stdout.write(summary(p.name, g.values[p.value]!.type, outputs[p.name]!) + "\n");
     if (typeof values.out === "string") {
-      mkdirSync(values.out, { recursive: true });
-      for (const p of g.outputs) {
+      const files = g.outputs.map((p) => {
         const t = g.values[p.value]!.type;
         if (numel(t.shape) !== outputs[p.name]!.length) throw new Error(`output ${p.name} has the wrong size`);
-        writeFileSync(join(values.out, `${p.name}.npy`), writeNpy(t.shape, outputs[p.name]!));
-      }
+        return { name: `${p.name}.npy`, contents: writeNpy(t.shape, outputs[p.name]!) };
+      });
+      writeFiles(values.out, files);
       process.stderr.write(`wrote ${g.outputs.map((p) => `${p.name}.npy`).join(", ")} to ${values.out}\n`);
     }
     return 0;

@@ -42,7 +42,7 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
   test("usage errors: exit 2, one line, nothing written", async () => {
     for (const [args, message] of [
       [["--embed-weights"], /--embed-weights goes with -o DIR/],
-      [["-o", join(dir, "bad1"), "--relaxed-simd=maybe"], /--relaxed-simd must be auto, on or off/],
+      [["-o", join(dir, "bad1"), "--relaxed-simd=maybe"], /--relaxed-simd must be "auto", "on" or "off", got "maybe"/],
       [["-o", join(dir, "bad2"), "--target", "webgpu"], /unknown target `webgpu` \(available: wasm, wgsl\)/],
     ] as const) {
       const r = await graphc("compile", model, ...args);

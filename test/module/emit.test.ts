@@ -21,6 +21,8 @@ function emit(mode: Mode = "auto", embedWeights = false, name = "tiny", names: F
     ...(mode !== "on" ? { baseline: fakeBuild(false, names) } : {}),
     ...(mode !== "off" ? { relaxed: fakeBuild(true, names) } : {}),
     embedWeights,
+    // As if input 1 (ids) fed an embedding of 5 rows.
+    idChecks: [[1, 5]],
   });
 }
 
@@ -74,7 +76,7 @@ describe("generated module", () => {
     expect(relaxedSimdSupported()).toBe(true);
     expect(inMemory.simd).toBe("relaxed");
     expect(await inMemory.run({ x, ids })).toEqual(want);
-    await expect(load({ ...bytes, weights: new Uint8Array(8) })).rejects.toThrow(/weights hold 8 bytes, the model needs 16/);
+    await expect(load({ ...bytes, weights: new Uint8Array(8) })).rejects.toThrow(/options\.weights holds 8 bytes, the module's weights file 24: it is not the weights this module was built with/);
     await expect(load({ ...bytes, wasm: "nope" as never, simd: "baseline" })).rejects.toThrow(/wasm must be an ArrayBuffer or a typed array/);
   });
 
@@ -110,6 +112,7 @@ describe("generated module", () => {
       [{ x, ids: Float32Array.of(0, 1, 2, 3) }, /input "ids" must be a BigInt64Array or Int32Array/],
       [{ x: new Float32Array(5), ids }, /input "x" needs 4 elements \(f32\[1, 4\]\), got 5/],
       [{ x, ids: BigInt64Array.of(0n, 1n, 2n ** 40n, 3n) }, /input "ids"\[2\] = 1099511627776 does not fit in 32 bits/],
+      [{ x, ids: Int32Array.of(0, 1, 2, 5) }, /input "ids"\[3\] = 5 is outside \[0, 5\)/],
     ];
     for (const [feeds, message] of bad) await expect(model.run(feeds as never)).rejects.toThrow(message);
     const a = await model.run({ x, ids });

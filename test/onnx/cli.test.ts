@@ -1,16 +1,18 @@
 // `graphc export-onnx`: options, exit codes and messages, running the command object in-process
-// (test/cli.test.ts covers the built binary end to end).
+// inside the CLI's error boundary (test/cli.test.ts covers the built binary end to end).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { UsageError } from "../../src/base/errors.js";
+import { execute } from "../../src/cli/command.js";
 import { exportOnnxCommand } from "../../src/cli/export-onnx.js";
 import { elaborateFile } from "../../src/frontend/index.js";
 import { interpret } from "../../src/interp/index.js";
 import { loadWeights } from "../../src/weights/load.js";
 import { writeSafetensors } from "../../src/weights/safetensors.js";
 import { expectClose, inputsFor, runOrt } from "./helpers.js";
+import { captureStderr } from "../support/stderr.js";
 
 const dir = mkdtempSync(join(tmpdir(), "graphc-onnx-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -26,15 +28,7 @@ writeFileSync(
 `,
 );
 
-let stderr = "";
-beforeEach(() => {
-  stderr = "";
-  vi.spyOn(process.stderr, "write").mockImplementation((s: string | Uint8Array) => {
-    stderr += String(s);
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
+const stderr = captureStderr();
 
 describe("graphc export-onnx", () => {
   it("writes a model onnxruntime runs, equal to the interpreter on the seeded weights", async () => {
@@ -63,30 +57,30 @@ describe("graphc export-onnx", () => {
     expect(() => exportOnnxCommand.run([model, "-o", join(dir, "x.onnx"), "--seed", "abc"])).toThrow(UsageError);
   });
 
-  it("reports an unreadable weights file in one line, exit 1", () => {
-    expect(exportOnnxCommand.run([model, "-o", join(dir, "x.onnx"), "--weights", join(dir, "missing.safetensors")])).toBe(1);
-    expect(stderr.trim().split("\n")).toHaveLength(1);
-    expect(stderr).toMatch(/missing\.safetensors/);
+  it("reports an unreadable weights file in one line, exit 1", async () => {
+    expect(await execute("export-onnx", exportOnnxCommand, [model, "-o", join(dir, "x.onnx"), "--weights", join(dir, "missing.safetensors")])).toBe(1);
+    expect(stderr.text.trim().split("\n")).toHaveLength(1);
+    expect(stderr.text).toMatch(/missing\.safetensors/);
   });
 
-  it("reports a malformed weights file in one line, exit 1", () => {
+  it("reports a malformed weights file in one line, exit 1", async () => {
     const bad = join(dir, "bad.safetensors");
     writeFileSync(bad, "this is not a safetensors file");
-    expect(exportOnnxCommand.run([model, "-o", join(dir, "x.onnx"), "--weights", bad])).toBe(1);
-    expect(stderr.trim().split("\n")).toHaveLength(1);
-    expect(stderr).toMatch(/bad\.safetensors/);
+    expect(await execute("export-onnx", exportOnnxCommand, [model, "-o", join(dir, "x.onnx"), "--weights", bad])).toBe(1);
+    expect(stderr.text.trim().split("\n")).toHaveLength(1);
+    expect(stderr.text).toMatch(/bad\.safetensors/);
   });
 
-  it("reports a checkpoint that lacks the model's weights, exit 1", () => {
+  it("reports a checkpoint that lacks the model's weights, exit 1", async () => {
     const ckpt = join(dir, "partial.safetensors");
     writeFileSync(ckpt, writeSafetensors([{ name: "c.weight", shape: [8, 3, 3, 3], data: new Float32Array(8 * 27) }]));
-    expect(exportOnnxCommand.run([model, "-o", join(dir, "x.onnx"), "--weights", ckpt])).toBe(1);
-    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(await execute("export-onnx", exportOnnxCommand, [model, "-o", join(dir, "x.onnx"), "--weights", ckpt])).toBe(1);
+    expect(stderr.text.trim().split("\n")).toHaveLength(1);
   });
 
-  it("exits 1 on model errors", () => {
+  it("exits 1 on model errors", async () => {
     const broken = join(dir, "broken.nn");
     writeFileSync(broken, "model b() {\n  input x: f32[1, 3]\n  output y = nope(x)\n}\n");
-    expect(exportOnnxCommand.run([broken, "-o", join(dir, "x.onnx")])).toBe(1);
+    expect(await execute("export-onnx", exportOnnxCommand, [broken, "-o", join(dir, "x.onnx")])).toBe(1);
   });
 });

@@ -12,14 +12,18 @@ export interface Run {
 
 export const root = fileURLToPath(new URL("../..", import.meta.url));
 
-export function cliBuild(name: string): { build(): void; graphc(...args: string[]): Promise<Run> } {
+/**
+ * `timeoutMs`: a run still going after it is killed (code null), so a hang fails the test instead of stalling it.
+ * `cwd`: where the CLI runs (default the repository root).
+ */
+export function cliBuild(name: string, options: { timeoutMs?: number; cwd?: string } = {}): { build(): void; graphc(...args: string[]): Promise<Run> } {
   const outDir = join(root, "test-results", name);
   return {
     // tsc emits even when a file being edited does not type-check; `npm test` type-checks first.
     build: () => void spawnSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.json", "--outDir", outDir], { cwd: root }),
     graphc: (...args) =>
       new Promise((resolve) => {
-        const child = execFile(process.execPath, [join(outDir, "src/cli/main.js"), ...args], { cwd: root, encoding: "utf8" }, (_, stdout, stderr) =>
+        const child = execFile(process.execPath, [join(outDir, "src/cli/main.js"), ...args], { cwd: options.cwd ?? root, encoding: "utf8", timeout: options.timeoutMs ?? 0 }, (_, stdout, stderr) =>
           resolve({ code: child.exitCode, stdout, stderr }));
       }),
   };
