@@ -4,8 +4,9 @@
 // and its input/output signature.
 import { describe, it, expect } from "vitest";
 import { elaborateFile } from "../src/frontend/index.js";
+import { interpret } from "../src/interp/index.js";
 import { modelStats } from "../src/ir/stats.js";
-import type { Graph } from "../src/ir/graph.js";
+import type { Graph, Node } from "../src/ir/graph.js";
 
 type Shape = number[];
 interface Port {
@@ -39,6 +40,30 @@ interface ZooEntry {
 function nodesAt(g: Graph, op: string, path: string) {
   return g.nodes.filter((n) => n.op === op && n.path === path);
 }
+
+/** The data of `value`, which must be computed from constants alone (e.g. position ids). */
+function constantValue(g: Graph, value: number): number[] {
+  const byId = new Map(g.nodes.map((n) => [n.id, n]));
+  const needed = new Set<Node>();
+  const visit = (v: number): void => {
+    const producer = byId.get(g.values[v]!.producer ?? -1);
+    if (producer && !needed.has(producer)) {
+      needed.add(producer);
+      producer.inputs.forEach(visit);
+    }
+  };
+  visit(value);
+  const sub: Graph = { ...g, nodes: g.nodes.filter((n) => needed.has(n)), inputs: [], weights: [], outputs: [{ name: "v", value }] };
+  return [...(interpret(sub, new Map(), {}).v as Int32Array)];
+}
+
+/** The ids an embedding (a gather labelled `path`) looks up. */
+const embeddingIds = (g: Graph, path: string) => constantValue(g, nodesAt(g, "gather", path)[0]!.inputs[1]!);
+
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+const exactGelu = (g: Graph) => {
+  for (const n of g.nodes.filter((n) => n.op === "gelu")) expect(n.attrs.approximate).toBe("none");
+};
 
 const image = (n = 224): Port => ({ name: "image", dtype: "f32", shape: [1, 3, n, n] });
 const logits = (classes = 1000): Port => ({ name: "logits", dtype: "f32", shape: [1, classes] });
@@ -379,9 +404,7 @@ const zoo: Record<string, ZooEntry> = {
     ],
     ops: { gather: 3, linear: 73, matmul: 24, softmax: 12, gelu: 12, layernorm: 25, tanh: 1 },
     eps: 1e-12,
-    check: (g) => {
-      for (const n of g.nodes.filter((n) => n.op === "gelu")) expect(n.attrs.approximate).toBe("none");
-    },
+    check: exactGelu,
   },
   bert_pretraining: {
     file: "specs/bert_pretraining.nn",
@@ -436,9 +459,193 @@ const zoo: Record<string, ZooEntry> = {
     outputs: [{ name: "last_hidden_state", dtype: "f32", shape: [1, 128, 768] }],
     ops: { gather: 2, linear: 36, matmul: 12, softmax: 6, gelu: 6, layernorm: 13 },
     eps: 1e-12,
-    check: (g) => {
-      for (const n of g.nodes.filter((n) => n.op === "gelu")) expect(n.attrs.approximate).toBe("none");
+    check: exactGelu,
+  },
+  roberta_base: {
+    file: "specs/roberta_base.nn",
+    // bert_base with vocab 50265 (+19743·768), 514 positions (+2·768), one token type (-768)
+    params: 124_645_632,
+    // the same encoder as bert_base: 12 x (4·768² + 2·768·3072)·128 + 12 x 2·128²·768 + pooler 768²
+    macs: 11_174_215_680,
+    source: "Hugging Face roberta-base RobertaModel; MACs analytic at seq 128",
+    weights: {
+      "embeddings.word_embeddings.weight": [50265, 768],
+      "embeddings.position_embeddings.weight": [514, 768],
+      "embeddings.token_type_embeddings.weight": [1, 768],
+      "embeddings.LayerNorm.weight": [768],
+      "encoder.layer.0.attention.self.query.weight": [768, 768],
+      "encoder.layer.0.attention.output.LayerNorm.bias": [768],
+      "encoder.layer.0.intermediate.dense.weight": [3072, 768],
+      "encoder.layer.11.output.LayerNorm.bias": [768],
+      "pooler.dense.weight": [768, 768],
+      "pooler.dense.bias": [768],
     },
+    absent: ["encoder.layer.12.attention.self.query.weight", "roberta.embeddings.word_embeddings.weight"],
+    // RobertaTokenizer gives no token_type_ids
+    inputs: [ids("input_ids"), ids("attention_mask")],
+    outputs: [
+      { name: "last_hidden_state", dtype: "f32", shape: [1, 128, 768] },
+      { name: "pooler_output", dtype: "f32", shape: [1, 768] },
+    ],
+    ops: { gather: 3, linear: 73, matmul: 24, softmax: 12, gelu: 12, layernorm: 25, tanh: 1 },
+    eps: 1e-5,
+    check: (g) => {
+      exactGelu(g);
+      // position ids start at padding_idx + 1 = 2; every token has type 0
+      expect(embeddingIds(g, "embeddings.position_embeddings")).toEqual(range(2, 130));
+      expect(embeddingIds(g, "embeddings.token_type_embeddings")).toEqual([0]);
+    },
+  },
+  albert_base_v2: {
+    file: "specs/albert_base_v2.nn",
+    // embeddings (30000 + 512 + 2)·128 + LN 256, mapping 128·768 + 768, one shared layer
+    // (4·(768² + 768) + 2·768·3072 + 3072 + 768 + 2 LN·1536), pooler 768² + 768
+    params: 11_683_584,
+    // mapping 128·768·128 + 12 x (4·768² + 2·768·3072)·128 + 12 x 2·128²·768 + pooler 768²
+    macs: 11_186_798_592,
+    source: "Hugging Face albert-base-v2 AlbertModel (11.7M params); MACs analytic at seq 128",
+    weights: {
+      "embeddings.word_embeddings.weight": [30000, 128],
+      "embeddings.position_embeddings.weight": [512, 128],
+      "embeddings.token_type_embeddings.weight": [2, 128],
+      "embeddings.LayerNorm.weight": [128],
+      "encoder.embedding_hidden_mapping_in.weight": [768, 128],
+      "encoder.embedding_hidden_mapping_in.bias": [768],
+      "encoder.albert_layer_groups.0.albert_layers.0.attention.query.weight": [768, 768],
+      "encoder.albert_layer_groups.0.albert_layers.0.attention.key.bias": [768],
+      "encoder.albert_layer_groups.0.albert_layers.0.attention.value.weight": [768, 768],
+      "encoder.albert_layer_groups.0.albert_layers.0.attention.dense.weight": [768, 768],
+      "encoder.albert_layer_groups.0.albert_layers.0.attention.LayerNorm.weight": [768],
+      "encoder.albert_layer_groups.0.albert_layers.0.ffn.weight": [3072, 768],
+      "encoder.albert_layer_groups.0.albert_layers.0.ffn.bias": [3072],
+      "encoder.albert_layer_groups.0.albert_layers.0.ffn_output.weight": [768, 3072],
+      "encoder.albert_layer_groups.0.albert_layers.0.full_layer_layer_norm.bias": [768],
+      "pooler.weight": [768, 768],
+      "pooler.bias": [768],
+    },
+    absent: [
+      "encoder.albert_layer_groups.0.albert_layers.1.attention.query.weight",
+      "encoder.albert_layer_groups.1.albert_layers.0.attention.query.weight",
+      "pooler.dense.weight",
+    ],
+    inputs: [ids("input_ids"), ids("token_type_ids"), ids("attention_mask")],
+    outputs: [
+      { name: "last_hidden_state", dtype: "f32", shape: [1, 128, 768] },
+      { name: "pooler_output", dtype: "f32", shape: [1, 768] },
+    ],
+    ops: { gather: 3, linear: 74, matmul: 24, softmax: 12, gelu: 12, layernorm: 25, tanh: 1 },
+    eps: 1e-12,
+    check: (g) => {
+      for (const n of g.nodes.filter((n) => n.op === "gelu")) expect(n.attrs.approximate).toBe("tanh");
+      // all 12 layers apply the one layer's weights
+      const layer = "encoder.albert_layer_groups.0.albert_layers.0";
+      for (const sub of ["attention.query", "attention.key", "attention.value", "attention.dense", "ffn", "ffn_output"]) {
+        const uses = nodesAt(g, "linear", `${layer}.${sub}`);
+        expect(uses, sub).toHaveLength(12);
+        expect(new Set(uses.map((n) => n.inputs.slice(1).join())).size, `${sub} weights`).toBe(1);
+      }
+    },
+  },
+  tinybert_4l_312: {
+    file: "specs/tinybert_4l_312.nn",
+    // embeddings (30522 + 512 + 2)·312 + LN 624, 4 x 1,142,184 per layer, pooler 312² + 312
+    params: 14_350_248,
+    // 4 x (4·312² + 2·312·1200)·128 + 4 x 2·128²·312 + pooler 312²
+    macs: 623_737_920,
+    source: "Hugging Face huawei-noah/TinyBERT_General_4L_312D BertModel (14.4M); MACs analytic at seq 128",
+    weights: {
+      "embeddings.word_embeddings.weight": [30522, 312],
+      "embeddings.position_embeddings.weight": [512, 312],
+      "embeddings.token_type_embeddings.weight": [2, 312],
+      "encoder.layer.0.attention.self.query.weight": [312, 312],
+      "encoder.layer.0.attention.output.dense.weight": [312, 312],
+      "encoder.layer.0.intermediate.dense.weight": [1200, 312],
+      "encoder.layer.3.output.dense.weight": [312, 1200],
+      "encoder.layer.3.output.LayerNorm.bias": [312],
+      "pooler.dense.weight": [312, 312],
+    },
+    absent: ["encoder.layer.4.attention.self.query.weight"],
+    inputs: [ids("input_ids"), ids("token_type_ids"), ids("attention_mask")],
+    outputs: [
+      { name: "last_hidden_state", dtype: "f32", shape: [1, 128, 312] },
+      { name: "pooler_output", dtype: "f32", shape: [1, 312] },
+    ],
+    ops: { gather: 3, linear: 25, matmul: 8, softmax: 4, gelu: 4, layernorm: 9, tanh: 1 },
+    eps: 1e-12,
+    check: (g) => {
+      exactGelu(g);
+      // 12 heads of 26
+      expect(nodesAt(g, "matmul", "encoder.layer.0").map((n) => g.values[n.outputs[0]!]!.type.shape)).toEqual([
+        [1, 12, 128, 128],
+        [1, 12, 128, 26],
+      ]);
+    },
+  },
+  bert_for_sequence_classification: {
+    file: "specs/bert_for_sequence_classification.nn",
+    // bert_base + classifier 768·2 + 2
+    params: 109_483_778,
+    // bert_base + classifier 768·2
+    macs: 11_174_217_216,
+    source: "Hugging Face BertForSequenceClassification (bert-base-uncased, 2 labels); MACs analytic at seq 128",
+    weights: {
+      "bert.embeddings.word_embeddings.weight": [30522, 768],
+      "bert.embeddings.token_type_embeddings.weight": [2, 768],
+      "bert.encoder.layer.0.attention.self.query.weight": [768, 768],
+      "bert.encoder.layer.11.output.LayerNorm.weight": [768],
+      "bert.pooler.dense.weight": [768, 768],
+      "classifier.weight": [2, 768],
+      "classifier.bias": [2],
+    },
+    absent: ["embeddings.word_embeddings.weight", "pooler.dense.weight", "bert.classifier.weight"],
+    inputs: [ids("input_ids"), ids("token_type_ids"), ids("attention_mask")],
+    outputs: [logits(2)],
+    ops: { gather: 3, linear: 74, matmul: 24, softmax: 12, gelu: 12, layernorm: 25, tanh: 1 },
+    eps: 1e-12,
+    check: exactGelu,
+  },
+  bert_for_token_classification: {
+    file: "specs/bert_for_token_classification.nn",
+    // bert_base - pooler (768² + 768) + classifier 768·9 + 9
+    params: 108_898_569,
+    // bert_base - pooler 768² + classifier 128·768·9
+    macs: 11_174_510_592,
+    source: "Hugging Face BertForTokenClassification (bert-base-uncased, 9 labels); MACs analytic at seq 128",
+    weights: {
+      "bert.embeddings.word_embeddings.weight": [30522, 768],
+      "bert.encoder.layer.11.output.LayerNorm.bias": [768],
+      "classifier.weight": [9, 768],
+      "classifier.bias": [9],
+    },
+    absent: ["bert.pooler.dense.weight", "bert.pooler.dense.bias", "embeddings.word_embeddings.weight"],
+    inputs: [ids("input_ids"), ids("token_type_ids"), ids("attention_mask")],
+    outputs: [{ name: "logits", dtype: "f32", shape: [1, 128, 9] }],
+    ops: { gather: 3, linear: 73, matmul: 24, softmax: 12, gelu: 12, layernorm: 25, tanh: 0, slice: 0 },
+    eps: 1e-12,
+    check: exactGelu,
+  },
+  bert_for_question_answering: {
+    file: "specs/bert_for_question_answering.nn",
+    // bert_base - pooler (768² + 768) + qa_outputs 768·2 + 2
+    params: 108_893_186,
+    // bert_base - pooler 768² + qa_outputs 128·768·2
+    macs: 11_173_822_464,
+    source: "Hugging Face BertForQuestionAnswering (bert-base-uncased); MACs analytic at seq 128",
+    weights: {
+      "bert.embeddings.word_embeddings.weight": [30522, 768],
+      "bert.encoder.layer.11.output.LayerNorm.bias": [768],
+      "qa_outputs.weight": [2, 768],
+      "qa_outputs.bias": [2],
+    },
+    absent: ["bert.pooler.dense.weight", "embeddings.word_embeddings.weight"],
+    inputs: [ids("input_ids"), ids("token_type_ids"), ids("attention_mask")],
+    outputs: [
+      { name: "start_logits", dtype: "f32", shape: [1, 128] },
+      { name: "end_logits", dtype: "f32", shape: [1, 128] },
+    ],
+    ops: { gather: 3, linear: 73, matmul: 24, softmax: 12, gelu: 12, layernorm: 25, tanh: 0, slice: 2 },
+    eps: 1e-12,
+    check: exactGelu,
   },
   siamese_contrastive: {
     file: "specs/siamese_contrastive.nn",
@@ -627,5 +834,20 @@ describe("model parameters", () => {
       [1, 768],
     ]);
     expect(stats.params).toBe(109_482_240);
+  });
+
+  it("the BERT heads take labels and layers", () => {
+    const { stats } = elaborate("specs/bert_for_sequence_classification.nn", { set: { labels: 3, layers: 2 } });
+    // 10 fewer layers of 4·(768² + 768) + 2·768·3072 + 3072 + 768 + 2·1536, one more label
+    expect(stats.params).toBe(109_483_778 - 10 * 7_087_872 + 769);
+    expect(stats.outputs[0]!.shape).toEqual([1, 3]);
+    expect(stats.weights.some((w) => w.name.startsWith("bert.encoder.layer.2."))).toBe(false);
+  });
+
+  it("roberta's position ids end at 513 for seq 512, the longest sequence", () => {
+    const { graph } = elaborate("specs/roberta_base.nn", { set: { seq: 512, layers: 1 } });
+    expect(embeddingIds(graph, "embeddings.position_embeddings")).toEqual(range(2, 514));
+    const longer = elaborateFile("specs/roberta_base.nn", { set: { seq: 513, layers: 1 } });
+    expect(longer.diagnostics.map((d) => d.message)).toEqual(["assertion failed: the sequence is longer than the position embeddings"]);
   });
 });

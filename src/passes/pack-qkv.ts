@@ -20,13 +20,24 @@ function commonPath(paths: string[]): string {
   return common.join(".");
 }
 
-function pack(rw: Rewriter, group: Node[]): void {
+/**
+ * Packs `group`. `packed` remembers the constants made for each list of parameters, so groups
+ * that share their weights (ALBERT's one layer applied 12 times) share one packed copy.
+ */
+function pack(rw: Rewriter, group: Node[], packed: Map<string, number[]>): void {
   const g = rw.g;
   const [first] = group as [Node, ...Node[]];
   const rows = group.map((n) => g.values[n.inputs[1]!]!.type.shape[0]!);
   const inF = g.values[first.inputs[1]!]!.type.shape[1]!;
-  const inputs = [first.inputs[0]!, rw.constant([rows.reduce((a, b) => a + b), inF], concatRows(group.map((n) => constantData(g, n.inputs[1]!)!)))];
-  if (first.attrs.bias === true) inputs.push(rw.constant([rows.reduce((a, b) => a + b)], concatRows(group.map((n) => constantData(g, n.inputs[2]!)!))));
+  const total = rows.reduce((a, b) => a + b);
+  const key = group.map((n) => n.inputs.slice(1).join(",")).join(" ");
+  let params = packed.get(key);
+  if (!params) {
+    params = [rw.constant([total, inF], concatRows(group.map((n) => constantData(g, n.inputs[1]!)!)))];
+    if (first.attrs.bias === true) params.push(rw.constant([total], concatRows(group.map((n) => constantData(g, n.inputs[2]!)!))));
+    packed.set(key, params);
+  }
+  const inputs = [first.inputs[0]!, ...params];
   const path = commonPath(group.map((n) => n.path));
   const [y] = rw.node("linear", inputs, first.attrs, path, first.loc);
   const rank = g.values[y!]!.type.shape.length;
@@ -44,7 +55,8 @@ export function packQkv(g: Graph): Graph {
     (groups.get(key) ?? groups.set(key, []).get(key)!).push(n);
   }
   const rw = new Rewriter(g);
-  for (const group of groups.values()) if (group.length >= 2) pack(rw, group);
+  const packed = new Map<string, number[]>();
+  for (const group of groups.values()) if (group.length >= 2) pack(rw, group, packed);
   return compact(g);
 }
 

@@ -1,5 +1,5 @@
-// The zoo's transformers (BERT family, sequence length 16) exported to ONNX and run in
-// onnxruntime against the reference interpreter.
+// The zoo's transformers (BERT family, at the sequence lengths and depths of `reduced`) exported
+// to ONNX and run in onnxruntime against the reference interpreter.
 import { describe } from "vitest";
 import { isTransformer, reduced, specs, zooTest } from "./zoo.js";
 

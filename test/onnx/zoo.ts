@@ -5,12 +5,16 @@ import { expect, it } from "vitest";
 import { elaborateFile, type ElaborateOptions, type ElaborateResult } from "../../src/frontend/index.js";
 import { interpret } from "../../src/interp/index.js";
 import { exportOnnx } from "../../src/onnx/export.js";
-import { loadWeights } from "../../src/weights/load.js";
+import { fastWeights } from "../module/weights.js";
 import { expectClose, inputsFor, runOrt } from "./helpers.js";
 
 const img = (...names: string[]) => Object.fromEntries(names.map((n) => [n, [1, 3, 48, 48]]));
 
-/** How each zoo model is shrunk for the tests (48x48 images still leave 2x2 maps at stride 32). */
+/**
+ * How each zoo model is shrunk for the tests (48x48 images still leave 2x2 maps at stride 32).
+ * The BERT variants run one layer (ALBERT two, to apply its shared layer twice): each layer
+ * runs the same code.
+ */
 export const reduced: Record<string, ElaborateOptions> = {
   resnet18: { shapes: img("image") },
   resnet34: { shapes: img("image") },
@@ -27,6 +31,12 @@ export const reduced: Record<string, ElaborateOptions> = {
   bert_base: { set: { seq: 16 } },
   bert_pretraining: { set: { seq: 16 } },
   distilbert_base: { set: { seq: 16 } },
+  roberta_base: { set: { seq: 8, layers: 1 } },
+  albert_base_v2: { set: { seq: 8, layers: 2 } },
+  tinybert_4l_312: { set: { seq: 8 } },
+  bert_for_sequence_classification: { set: { seq: 8, layers: 1 } },
+  bert_for_token_classification: { set: { seq: 8, layers: 1 } },
+  bert_for_question_answering: { set: { seq: 8, layers: 1 } },
   siamese_contrastive: { shapes: img("image_a", "image_b") },
   siamese_triplet: { shapes: img("anchor", "positive", "negative") },
 };
@@ -38,7 +48,8 @@ export function elaborateReduced(name: string, opts: ElaborateOptions = reduced[
 }
 
 /**
- * One test per model: it exports with seeded weights, loads in onnxruntime, gives finite
+ * One test per model: it exports with seeded weights (fastWeights: the initialisers' scales,
+ * drawn cheaply), loads in onnxruntime, gives finite
  * outputs of the declared shapes, and matches the interpreter (max |ort − interp| ≤
  * 1e-4·max|ort| + 1e-5 per output) on a deterministic input.
  */
@@ -47,7 +58,7 @@ export function zooTest(name: string, opts: ElaborateOptions = reduced[name]!, l
     const r = elaborateReduced(name, opts);
     expect(r.diagnostics.filter((d) => d.severity === "error").map((d) => d.message)).toEqual([]);
     const g = r.graph!;
-    const { data: weights } = loadWeights(g, { seed: 1 });
+    const weights = fastWeights(g, 1);
     const bytes = exportOnnx(g, weights);
     const inputs = inputsFor(g, 7);
     const got = await runOrt(bytes, g, inputs);
