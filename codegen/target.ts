@@ -29,6 +29,14 @@ export interface LimitProblem {
   node?: Node;
 }
 
+/**
+ * A limit found only while emitting (when the exact size is known, e.g. wasm memory with packed
+ * weights and scratch): the driver reports it like the problems of `limits()`.
+ */
+export class TargetLimitError extends Error {
+  override readonly name = "TargetLimitError";
+}
+
 export interface Emitted {
   files: TargetFile[];
   /** What instantiate() needs, when the target can run in this process. */

@@ -2,7 +2,7 @@
 // source -> elaborate -> weights -> bind -> passes -> lower for the target -> emit. Each stage is
 // a function of its own, so a caller can stop early (compile --stats, run --backend interp) or
 // look in between (--print-after); compileModel() runs them all and times them.
-import { describeNode, type Emitted, type Target, type TargetOptions } from "../codegen/target.js";
+import { describeNode, TargetLimitError, type Emitted, type Target, type TargetOptions } from "../codegen/target.js";
 import type { TargetName } from "../codegen/targets.js";
 import { EnvironmentError, isSystemError, systemErrorReason, UsageError } from "./base/errors.js";
 import { elaborateFile, elaborateSource, renderDiagnostic, type Diagnostic, type ElaborateOptions } from "./frontend/index.js";
@@ -151,7 +151,12 @@ export function generate(graph: Graph, target: Target, options: TargetOptions = 
   const lowered = lower(graph, target);
   const problems = target.limits?.(lowered) ?? [];
   if (problems.length) throw new CompileError(problems.map((p) => targetError(p.message, p.node)));
-  return target.emit(lowered, options);
+  try {
+    return target.emit(lowered, options);
+  } catch (e) {
+    if (e instanceof TargetLimitError) throw new CompileError([targetError(e.message)]);
+    throw e;
+  }
 }
 
 export type Phase = "frontend" | "weights" | "passes" | "codegen";

@@ -1,9 +1,9 @@
 // The compile driver's stages: choosing a target and its pipeline, and lowering a graph to what
 // the target runs (decompositions that compute the same values, or a located diagnostic).
 import { describe, expect, it } from "vitest";
-import type { Target } from "../codegen/target.js";
+import { TargetLimitError, type Target } from "../codegen/target.js";
 import { UsageError } from "../src/base/errors.js";
-import { CompileError, elaborate, loadTarget, lower, modelWeights, optimise, pipelineFor } from "../src/driver.js";
+import { CompileError, elaborate, generate, loadTarget, lower, modelWeights, optimise, pipelineFor } from "../src/driver.js";
 import { randomInputs } from "../src/weights/calibrate.js";
 import { interpret } from "../src/interp/index.js";
 import { isNHWC } from "../src/ir/ops.js";
@@ -76,5 +76,19 @@ describe("lowering for a target", () => {
     })();
     expect(err).toBeInstanceOf(CompileError);
     expect((err as CompileError).diagnostics).toEqual(["error: the norelu target cannot run `relu`: no activations\n  --> <source>:3:7"]);
+  });
+
+  it("reports a limit the target finds only while emitting (wasm memory with packed weights) as a diagnostic", () => {
+    const small: Target = {
+      name: "small",
+      description: "has room for nothing",
+      pipeline: (standard) => [...standard],
+      supports: () => true,
+      emit: () => {
+        throw new TargetLimitError("the small target needs 10 bytes of memory; it has 4");
+      },
+    };
+    expect(() => generate(optimised(cnn), small)).toThrow(CompileError);
+    expect(() => generate(optimised(cnn), small)).toThrow(/error: the small target needs 10 bytes of memory; it has 4/);
   });
 });

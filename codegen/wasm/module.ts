@@ -11,6 +11,9 @@ import { numel, type Graph } from "../../src/ir/graph.js";
 import { planMemory } from "../../src/ir/memory.js";
 import type { KernelContext } from "./context.js";
 import { emitKernel } from "./kernels.js";
+import { MAX_MEMORY_BYTES, memoryMessage } from "./memory-limit.js";
+import { TargetLimitError } from "../target.js";
+import { byteCount } from "../../src/ir/rewrite.js";
 
 export interface PortLayout {
   name: string;
@@ -149,6 +152,8 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
     const e = emit(g, mod, opts.relaxed, shared.dataBytes, shared);
     if (e.dataBytes !== shared.dataBytes) throw new Error("wasm: kernels asked for different data in two emission passes");
     const memoryBytes = e.scratchAt + e.scratchBytes;
+    // The lower bound the target's limits() checked leaves out packed weights and scratch.
+    if (memoryBytes > MAX_MEMORY_BYTES) throw new TargetLimitError(memoryMessage(byteCount(memoryBytes), `weights and packed data ${byteCount(e.dataBytes)}, inputs, intermediate tensors and scratch ${byteCount(memoryBytes - e.dataBytes)}`));
     const pages = Math.max(1, Math.ceil(memoryBytes / PAGE));
     mod.setMemory(pages, pages, "memory");
     mod.addFunction("run", binaryen.none, binaryen.none, [], mod.block(null, e.calls.map((f) => mod.call(f, [], binaryen.none)), binaryen.none));

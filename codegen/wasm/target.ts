@@ -6,9 +6,7 @@ import { byteCount } from "../../src/ir/rewrite.js";
 import { buildModule } from "../module/index.js";
 import type { LimitProblem, Target } from "../target.js";
 import { wasmKernels } from "./kernels.js";
-
-/** wasm32's linear memory: at most 65536 pages of 64 KiB. */
-const MAX_MEMORY_BYTES = 2 ** 32;
+import { MAX_MEMORY_BYTES, memoryMessage } from "./memory-limit.js";
 
 /**
  * The memory a module needs at least (its constants, its inputs and its arena of intermediate
@@ -23,7 +21,7 @@ function memoryProblems(g: Graph): LimitProblem[] {
   const total = parts.reduce((s, [, bytes]) => s + bytes, 0);
   if (total <= MAX_MEMORY_BYTES) return [];
   const detail = parts.map(([what, bytes]) => `${what} ${byteCount(bytes)}`).join(", ");
-  return [{ message: `the wasm target needs at least ${byteCount(total)} bytes of memory for this model (${detail}); wasm32 memory holds at most 4 GiB (${byteCount(MAX_MEMORY_BYTES)} bytes)` }];
+  return [{ message: memoryMessage(`at least ${byteCount(total)}`, detail) }];
 }
 
 export const wasmTarget: Target = {
