@@ -12,7 +12,7 @@ import { bindWeights } from "./ir/rewrite.js";
 import { InterpError } from "./interp/index.js";
 import { defaultPipeline, getPass, runPipeline, type PassStat, type PipelineOptions } from "./passes/index.js";
 import { compileStats, type CompileStats } from "./passes/stats.js";
-import { matchCheckpoint } from "./weights/bind.js";
+import { matchCheckpoint, renamedName, unreadBuffers, type Renames } from "./weights/bind.js";
 import { loadWeights } from "./weights/load.js";
 import { WeightsError, type TensorData } from "./weights/tensor.js";
 
@@ -49,26 +49,31 @@ export interface WeightOptions {
   weights?: ReadonlyMap<string, TensorData> | string;
   /** Seed of the default weights (default 0). */
   seed?: number;
-  /** Checkpoint tensors the model does not declare are warnings instead of an error. */
+  /** Errors, not defaults and warnings: a missing buffer inference never reads (`num_batches_tracked`), a tensor the model does not declare. */
+  strict?: boolean;
+  /** Tensors the model does not declare are warnings even when `strict` (they are by default). */
   allowUnexpected?: boolean;
+  /** `[old, new]` name prefix rewrites of the checkpoint's names, applied in order before matching. */
+  rename?: Renames;
 }
 
 /** Stage 2: the model's weights, and warnings about them ("warning: ..."). */
 export function modelWeights(graph: Graph, options: WeightOptions = {}): { data: Map<string, TensorData>; warnings: string[] } {
-  const { weights, seed = 0, allowUnexpected = false } = options;
+  const { weights, seed = 0, strict, allowUnexpected, rename } = options;
+  const checks = { strict, allowUnexpected, rename };
   const { data, warnings } =
     typeof weights === "object"
-      ? matchCheckpoint(graph.weights, withDeclaredShapes(graph, weights), { file: "options.weights", allowUnexpected })
-      : loadWeights(graph, { file: weights, seed, allowUnexpected });
+      ? matchCheckpoint(graph.weights, withDeclaredShapes(graph, weights, rename ?? []), { ...checks, file: "options.weights", optional: unreadBuffers(graph) })
+      : loadWeights(graph, { ...checks, file: weights, seed });
   return { data, warnings: warnings.map((w) => `warning: ${w}`) };
 }
 
-/** A bare array has no shape: it gets the declared one when the element count fits, so a wrong size is reported as a shape mismatch. */
-function withDeclaredShapes(graph: Graph, tensors: ReadonlyMap<string, TensorData>): Map<string, { shape: number[]; data: TensorData }> {
+/** A bare array has no shape: it gets the declared one (of its name after `rename`) when the element count fits, so a wrong size is reported as a shape mismatch. */
+function withDeclaredShapes(graph: Graph, tensors: ReadonlyMap<string, TensorData>, rename: Renames): Map<string, { shape: number[]; data: TensorData }> {
   const declared = new Map(graph.weights.map((w) => [w.name, w.type.shape]));
   return new Map(
     [...tensors].map(([name, data]) => {
-      const shape = declared.get(name);
+      const shape = declared.get(renamedName(name, rename));
       return [name, { shape: shape && numel(shape) === data.length ? shape : [data.length], data }];
     }),
   );
@@ -310,7 +315,14 @@ const compileOptionChecks: Checkers<CompileOptions> = {
     return value as Map<string, TensorData>;
   },
   seed: checkSeed,
+  strict: checkType("boolean", "true or false"),
   allowUnexpected: checkType("boolean", "true or false"),
+  rename: (value, what) => {
+    const pairs = Array.isArray(value) ? Array.from(value as unknown[]) : [];
+    if (!Array.isArray(value) || !pairs.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === "string" && p[0] !== "" && typeof p[1] === "string"))
+      throw new UsageError(`${what} must be an array of [old, new] name prefix pairs (old not empty), got ${show(value)}`);
+    return pairs.map((p) => [...(p as [string, string])] as const);
+  },
   passes: (value, what) => {
     if (!Array.isArray(value) || !Array.from(value as unknown[]).every((p) => typeof p === "string")) throw new UsageError(`${what} must be an array of pass names, got ${show(value)}`);
     return [...(value as string[])];

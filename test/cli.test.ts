@@ -1,10 +1,10 @@
 // The graphc command line, run as a user runs it: exit codes (0 ok, 1 model errors, 2 usage),
 // what goes to stdout and stderr, and never a stack trace for a user mistake.
-import { mkdtempSync, readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
-import { cliBuild, type Run } from "./support/cli.js";
+import { cliBuild, root, type Run } from "./support/cli.js";
 
 const { build, graphc } = cliBuild("cli-dist");
 
@@ -154,5 +154,70 @@ describe.concurrent("graphc compile", () => {
     const r = await graphc("compile", "specs/resnet18.nn", "--shape", "image=1x3x32x32", "-o", out, "--target", "wgsl", "--passes=fold-batchnorm,fuse-epilogue,layout,dce");
     expect(r.code, r.stderr).toBe(0);
     expect(readdirSync(out).sort()).toEqual(["resnet18.d.mts", "resnet18.d.ts", "resnet18.mjs", "resnet18.weights.bin"]);
+  });
+});
+
+describe.concurrent("the CLI explains itself", () => {
+  const tinyModel = (name: string, shape: string) => {
+    const path = join(mkdtempSync(join(tmpdir(), "graphc-cli-")), "tiny.nn");
+    writeFileSync(path, `model tiny() {\n  input x: f32[${shape}]\n  output ${name} = relu(x) * 2.0\n}\n`);
+    return path;
+  };
+
+  test("--help lists every option with its default and a description", async () => {
+    const r = await graphc("compile", "--help");
+    expect(r.code, r.stderr).toBe(0);
+    for (const option of ["-o, --output DIR", "--target wasm|wgsl", "--relaxed-simd auto|on|off", "--passes a,b,c", "--print-after PASS", "--stats", "--json", "--weights W.safetensors", "--seed N", "--set NAME=VALUE", "--shape INPUT=DxDx...", "--model NAME", "-h, --help"])
+      expect(r.stdout).toMatch(new RegExp(`^ +${option.replace(/[.|]/g, "\\$&")}(?: \\.\\.\\.)? +\\S`, "m"));
+    expect(r.stdout).toMatch(/--target wasm\|wgsl +.*\(default: wasm\)$/m);
+    expect(r.stdout).toMatch(/--seed N +.*\(default: 0\)$/m);
+  });
+
+  test("--version and -V print the package's version", async () => {
+    const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+    for (const flag of ["--version", "-V"]) expect(await graphc(flag)).toEqual({ code: 0, stdout: `graphc ${version}\n`, stderr: "" });
+  });
+
+  test("compile without -o, --stats or --print-after is a usage error that says to give -o DIR", async () => {
+    expectUsageError(await graphc("compile", "specs/resnet18.nn"), /give -o DIR/);
+  });
+
+  test("compile -o says how to import the module; export-onnx says what it wrote", async () => {
+    const dir = mkdtempSync(join(root, "test-results", "cli-out-"));
+    try {
+      const model = tinyModel("logits", "1, 8");
+      const compiled = await graphc("compile", model, "-o", join(dir, "out"));
+      expect(compiled.code, compiled.stderr).toBe(0);
+      expect(compiled.stderr).toContain(`import { load } from "./${relative(root, dir)}/out/tiny.mjs"\n`);
+      const exported = await graphc("export-onnx", model, "-o", join(dir, "tiny.onnx"));
+      expect(exported.code, exported.stderr).toBe(0);
+      expect(exported.stderr).toMatch(new RegExp(`wrote tiny \\(opset 17, \\d+ B\\) to ${join(dir, "tiny.onnx")}\\n$`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("run prints a top-5 for each row of [N, C] scores, not for a 128-d siamese embedding", async () => {
+    const scores = await graphc("run", tinyModel("scores", "2, 8"));
+    expect(scores.code, scores.stderr).toBe(0);
+    expect(scores.stdout).toMatch(/^  top-5 \[0\]: .*\n  top-5 \[1\]: /m);
+    const siamese = await graphc("run", "specs/siamese_contrastive.nn", "--shape", "image_a=1x3x32x32", "--shape", "image_b=1x3x32x32");
+    expect(siamese.code, siamese.stderr).toBe(0);
+    expect(siamese.stdout).toContain("embedding_a: f32[1, 128]");
+    expect(siamese.stdout).not.toContain("top-5");
+  });
+
+  // Node 20 validates relaxed SIMD only with the flag; Node 22+ has it on, and then there is nothing to hint.
+  test("run --backend wasm says how to get relaxed SIMD exactly when the engine needs a flag for it", async () => {
+    const r = await graphc("run", tinyModel("logits", "1, 8"), "--backend", "wasm");
+    expect(r.code, r.stderr).toBe(0);
+    const hint = "running the baseline SIMD build; for relaxed SIMD, Node 20 needs a flag: node --experimental-wasm-relaxed-simd ";
+    if (process.versions.node.startsWith("20.")) {
+      expect(r.stderr).toContain(hint);
+      expect(r.stderr).toContain("on wasm (baseline SIMD)");
+    } else {
+      expect(r.stderr).not.toContain(hint);
+      expect(r.stderr).toContain("on wasm (relaxed SIMD)");
+    }
   });
 });

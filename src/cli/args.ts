@@ -4,25 +4,54 @@ import { UsageError } from "../base/errors.js";
 import { checkDims, checkSeed } from "../driver.js";
 import type { ElaborateOptions } from "../frontend/index.js";
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
+/** One command-line option, declared once: parseArgs' config and the --help text both come from it. */
+export interface Option {
+  /** The value's placeholder in the help (e.g. "DIR"); an option without one is a flag. */
+  value?: string;
+  short?: string;
+  /** May be given more than once. */
+  multiple?: boolean;
+  /** What applies when the option is absent, as the help shows it. */
+  default?: string;
+  description: string;
+}
+
+/** A command's options by long name (without the dashes). */
+export type Options = Readonly<Record<string, Option>>;
+
+/** Every command takes it; main answers it before the command runs. */
+const helpOption: Options = { help: { short: "h", description: "print this help" } };
 
 /** Options every command that reads a model accepts. */
 export const modelOptions: Options = {
-  set: { type: "string", multiple: true },
-  shape: { type: "string", multiple: true },
-  model: { type: "string" },
+  set: { value: "NAME=VALUE", multiple: true, description: "set a model parameter (e.g. --set classes=10)" },
+  shape: { value: "INPUT=DxDx...", multiple: true, description: "give an input another shape (e.g. --shape image=4x3x224x224)" },
+  model: { value: "NAME", default: "the file's last model", description: "which model of the file" },
 };
 
 export function parse(argv: string[], options: Options): { values: Record<string, unknown>; positionals: string[] } {
+  const config: NonNullable<ParseArgsConfig["options"]> = {};
+  for (const [name, o] of Object.entries({ ...options, ...helpOption }))
+    config[name] = { type: o.value === undefined ? "boolean" : "string", ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true });
     return { values, positionals };
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
 }
 
-function pairs(items: unknown, flag: string): [string, string][] {
+/** The options' part of a command's --help: one line each, with its default. */
+export function optionsHelp(options: Options): string {
+  const entries = Object.entries({ ...options, ...helpOption }).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : "    "}--${name}${o.value === undefined ? "" : ` ${o.value}`}${o.multiple ? " ..." : ""}`;
+    return [flag, `${o.description}${o.default === undefined ? "" : ` (default: ${o.default})`}`] as const;
+  });
+  const width = Math.max(...entries.map(([flag]) => flag.length));
+  return entries.map(([flag, text]) => `  ${flag.padEnd(width)}  ${text}`).join("\n");
+}
+
+export function pairs(items: unknown, flag: string): [string, string][] {
   return ((items as string[] | undefined) ?? []).map((item) => {
     const eq = item.indexOf("=");
     if (eq <= 0) throw new UsageError(`${flag} expects NAME=VALUE, got \`${item}\``);

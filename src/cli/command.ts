@@ -3,10 +3,14 @@
 import { UsageError } from "../base/errors.js";
 import { CompileError, InternalError, namedError, show } from "../driver.js";
 import { renderDiagnostic, type ElaborateResult } from "../frontend/index.js";
+import type { Options } from "./args.js";
 
 export interface Command {
   summary: string;
+  /** The synopsis: the command, its operands, and the options that choose what it does. */
   usage: string;
+  /** Every option it takes; `parse` reads them and `--help` lists them. */
+  options: Options;
   /** Returns the exit code: 0 success, 1 an error in the model or its data, 2 bad usage; or throws (see execute). */
   run(argv: string[]): number | Promise<number>;
 }

@@ -1,34 +1,38 @@
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { TargetOptions } from "../../codegen/target.js";
 import { UsageError } from "../base/errors.js";
 import { checkChoice, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes } from "../driver.js";
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats } from "../passes/stats.js";
-import { modelOptions, noPositionals, onePath, parse } from "./args.js";
+import { modelOptions, noPositionals, onePath, parse, type Options } from "./args.js";
 import type { Command } from "./command.js";
 import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
+import { formatBytes } from "./table.js";
 
-const usage =
-  "graphc compile FILE.nn [-o DIR [--target wasm|wgsl] [--relaxed-simd=auto|on|off] [--embed-weights]] [--passes=a,b,c] [--print-after=PASS]... [--print-after-all] [--stats [--json]] [--weights W.safetensors] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
+const usage = "graphc compile FILE.nn (-o DIR | --stats | --print-after PASS | --print-after-all) [options]";
+
+const options: Options = {
+  ...modelOptions,
+  ...weightOptions,
+  output: { short: "o", value: "DIR", description: "write the ES module, its types, wasm and weights into DIR (made if needed)" },
+  target: { value: "wasm|wgsl", default: "wasm", description: "with -o: WebAssembly SIMD or WGSL for WebGPU" },
+  "relaxed-simd": { value: "auto|on|off", default: "auto", description: "with -o, wasm: auto ships both builds and picks at load time; off baseline only; on relaxed only" },
+  "embed-weights": { description: "with -o, wasm: the wasm and weights inside the .mjs, base64 (one file to ship)" },
+  passes: { value: "a,b,c", default: "the target's pipeline", description: "the passes to run, in order (see `graphc passes`)" },
+  "print-after": { value: "PASS", multiple: true, description: "print the graph after PASS to stdout" },
+  "print-after-all": { description: "print the graph after every pass to stdout" },
+  stats: { description: "print each pass's node counts, the kernels, arena and weight bytes" },
+  json: { description: "with --stats: one JSON object instead of the table" },
+};
 
 export const compileCommand: Command = {
   summary: "compile a model to an ES module in DIR (-o; WebAssembly SIMD or WGSL), or optimise it for a look inside (--stats, --print-after)",
   usage,
+  options,
   async run(argv) {
-    const { values, positionals } = parse(argv, {
-      ...modelOptions,
-      ...weightOptions,
-      passes: { type: "string" },
-      "print-after": { type: "string", multiple: true },
-      "print-after-all": { type: "boolean" },
-      stats: { type: "boolean" },
-      json: { type: "boolean" },
-      output: { type: "string", short: "o" },
-      target: { type: "string" },
-      "relaxed-simd": { type: "string" },
-      "embed-weights": { type: "boolean" },
-    });
+    const { values, positionals } = parse(argv, options);
     const file = onePath(positionals, usage);
     const out = values.output as string | undefined;
     for (const flag of ["target", "relaxed-simd", "embed-weights"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
@@ -47,6 +51,9 @@ export const compileCommand: Command = {
       if (!getPass(name)) throw new UsageError(`unknown pass \`${name}\` (see \`graphc passes\`)`);
     const pipeline = pipelineFor(output?.target, passes);
     if (values.json && !values.stats) throw new UsageError("--json goes with --stats");
+    // Without any of these the compile would write and print nothing.
+    if (out === undefined && !values.stats && values["print-after"] === undefined && !values["print-after-all"])
+      throw new UsageError(`give -o DIR to write the compiled module (or --stats / --print-after PASS to look inside)\nusage: ${usage}`);
     if (output) checkOutputDir(output.dir, "-o");
     const start = performance.now();
     const g = modelFromArgs(file, values);
@@ -68,18 +75,22 @@ export const compileCommand: Command = {
       writeFiles(output.dir, files);
       const sizes = files.map((f) => `${f.name} ${formatBytes(typeof f.contents === "string" ? Buffer.byteLength(f.contents) : f.contents.byteLength)}`);
       process.stderr.write(`graphc: wrote ${sizes.join(", ")} to ${output.dir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+      process.stderr.write(`graphc: to use it: import { load } from ${JSON.stringify(importSpecifier(join(output.dir, files.find((f) => f.name.endsWith(".mjs"))!.name)))}\n`);
     }
     return 0;
   },
 };
 
-function formatBytes(n: number): string {
-  return n < 1024 ? `${n} B` : n < 2 ** 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 2 ** 20).toFixed(1)} MiB`;
+/** How a module in the working directory imports `path`: "./out/m.mjs", or the absolute path when it lies elsewhere. */
+function importSpecifier(path: string): string {
+  const fromHere = relative(process.cwd(), path);
+  return fromHere.startsWith("..") || isAbsolute(fromHere) ? resolve(path) : `./${fromHere.split(sep).join("/")}`;
 }
 
 export const passesCommand: Command = {
   summary: "list the optimisation passes and the default pipeline",
   usage: "graphc passes",
+  options: {},
   run(argv) {
     noPositionals(parse(argv, {}).positionals, "graphc passes");
     const passes = allPasses();

@@ -2,11 +2,13 @@ import { UsageError } from "../base/errors.js";
 import { elaborateFile } from "../frontend/index.js";
 import { formatType, numel, type Graph } from "../ir/graph.js";
 import { modelStats, nodeMacs } from "../ir/stats.js";
-import { elaborateOptions, modelOptions, onePath, parse } from "./args.js";
+import { elaborateOptions, modelOptions, onePath, parse, type Options } from "./args.js";
 import { reportDiagnostics, type Command } from "./command.js";
 import { renderTable, thousands } from "./table.js";
 
-const usage = "graphc inspect FILE.nn [--json] [--set NAME=VALUE]... [--shape INPUT=DxDx...]... [--model NAME]";
+const usage = "graphc inspect FILE.nn [--json] [options]";
+
+const options: Options = { ...modelOptions, json: { description: "print one JSON object {model, inputs, outputs, params, macs, weights} instead of the table" } };
 
 function layerTable(g: Graph): string {
   const rows = g.nodes.map((n) => {
@@ -20,8 +22,9 @@ function layerTable(g: Graph): string {
 export const inspectCommand: Command = {
   summary: "print a model's layers, shapes, parameter and MAC counts (--json for machines)",
   usage,
+  options,
   run(argv) {
-    const { values, positionals } = parse(argv, { ...modelOptions, json: { type: "boolean" } });
+    const { values, positionals } = parse(argv, options);
     const file = onePath(positionals, usage);
     const r = elaborateFile(file, elaborateOptions(values));
     if (reportDiagnostics(r)) return 1;

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 // graphc: the command-line entry.
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { optionsHelp } from "./args.js";
 import { execute, type Command } from "./command.js";
 import { inspectCommand } from "./inspect.js";
 import { checkCommand } from "./check.js";
@@ -28,8 +32,22 @@ function help(): string {
     "commands:",
     ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
     "",
-    "Run `graphc <command> --help` for a command's options.",
+    "Run `graphc <command> --help` for a command's options; `graphc --version` prints the version.",
   ].join("\n");
+}
+
+/** graphc's package.json: the nearest one named graphc above this file (dist/src/cli, or a test's own build). */
+function version(): string {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+    let pkg: { name?: unknown; version?: unknown };
+    try {
+      pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as typeof pkg;
+    } catch {
+      continue;
+    }
+    if (pkg.name === "graphc" && typeof pkg.version === "string") return pkg.version;
+  }
+  return "unknown (no package.json found)";
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -38,13 +56,17 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(help() + "\n");
     return name === undefined ? 2 : 0;
   }
+  if (name === "--version" || name === "-V") {
+    process.stdout.write(`graphc ${version()}\n`);
+    return 0;
+  }
   const cmd = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!cmd) {
     process.stderr.write(`graphc: unknown command \`${name}\`\n\n${help()}\n`);
     return 2;
   }
   if (rest.includes("--help") || rest.includes("-h")) {
-    process.stdout.write(`${cmd.summary}\n\nusage: ${cmd.usage}\n`);
+    process.stdout.write(`${cmd.summary}\n\nusage: ${cmd.usage}\n\noptions:\n${optionsHelp(cmd.options)}\n`);
     return 0;
   }
   return execute(name, cmd, rest);

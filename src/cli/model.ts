@@ -4,7 +4,7 @@ import { UsageError } from "../base/errors.js";
 import { elaborate, modelWeights } from "../driver.js";
 import type { Graph } from "../ir/graph.js";
 import type { TensorData } from "../weights/tensor.js";
-import { elaborateOptions, seedOf } from "./args.js";
+import { elaborateOptions, pairs, seedOf, type Options } from "./args.js";
 import { writeDiagnostics } from "./command.js";
 
 /** The model of FILE; its errors are a CompileError (main prints them). */
@@ -14,11 +14,13 @@ export function modelFromArgs(file: string, values: Record<string, unknown>): Gr
   return graph;
 }
 
-export const weightOptions = {
-  weights: { type: "string" },
-  seed: { type: "string" },
-  "allow-unexpected": { type: "boolean" },
-} as const;
+export const weightOptions: Options = {
+  weights: { value: "W.safetensors", default: "seeded weights", description: "the model's weights, a safetensors checkpoint" },
+  seed: { value: "N", default: "0", description: "the seed of the default weights and random inputs, a decimal integer in [0, 2^32)" },
+  rename: { value: "OLD=NEW", multiple: true, description: "rewrite checkpoint names starting with OLD to start with NEW, in order (e.g. --rename module.=)" },
+  strict: { description: "missing unread buffers (num_batches_tracked) and checkpoint tensors the model does not declare are errors" },
+  "allow-unexpected": { description: "checkpoint tensors the model does not declare are warnings, even with --strict" },
+};
 
 /** --weights W.safetensors, or the seeded default (announced: it runs the interpreter once). */
 export function weightsFromArgs(g: Graph, values: Record<string, unknown>): Map<string, TensorData> {
@@ -26,7 +28,8 @@ export function weightsFromArgs(g: Graph, values: Record<string, unknown>): Map<
   if (file === "") throw new UsageError("--weights needs a .safetensors file");
   if (file === undefined && g.nodes.some((n) => n.op === "batchnorm"))
     process.stderr.write(`graphc: no --weights: seeded weights, BatchNorm statistics calibrated by one interpreter pass...\n`);
-  const { data, warnings } = modelWeights(g, { weights: file, seed: seedOf(values), allowUnexpected: values["allow-unexpected"] === true });
+  const checks = { strict: values.strict === true, allowUnexpected: values["allow-unexpected"] === true, rename: pairs(values.rename, "--rename") };
+  const { data, warnings } = modelWeights(g, { weights: file, seed: seedOf(values), ...checks });
   for (const w of warnings) process.stderr.write(`${w}\n`);
   return data;
 }

@@ -10,15 +10,25 @@ import { randomInputs } from "../weights/calibrate.js";
 import { interpret, InterpError } from "../interp/index.js";
 import { readInputFile, writeNpy } from "../weights/npy.js";
 import type { TensorData } from "../weights/tensor.js";
-import { modelOptions, onePath, parse, seedOf } from "./args.js";
+import { modelOptions, onePath, parse, seedOf, type Options } from "./args.js";
 import type { Command } from "./command.js";
 import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
 
-const usage =
-  "graphc run FILE.nn [--weights W.safetensors] [--input NAME=PATH.npy|PATH.bin]... [--out DIR] [--backend interp|wasm|wgsl] [--seed N] [--set NAME=VALUE]... [--shape INPUT=DxDx...]...";
+const usage = "graphc run FILE.nn [options]";
 
 const backends = ["interp", "wasm", "wgsl"];
+
+const options: Options = {
+  ...modelOptions,
+  ...weightOptions,
+  input: { value: "NAME=PATH", multiple: true, default: "seeded random data", description: "an input from a .npy or raw little-endian .bin file" },
+  out: { value: "DIR", description: "also write each output as DIR/NAME.npy" },
+  backend: { value: backends.join("|"), default: "interp", description: "the reference interpreter, the compiled wasm module, or WGSL on Dawn" },
+};
+
+/** Node 20's V8 has relaxed SIMD behind this flag only (Node 22 has it on; NODE_OPTIONS refuses the flag). */
+const relaxedSimdFlag = "--experimental-wasm-relaxed-simd";
 
 interface Runner {
   run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>>;
@@ -55,7 +65,10 @@ async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: 
 async function wasmRunner(g: Graph, weights: Map<string, TensorData>): Promise<Runner> {
   const start = performance.now();
   const { relaxedSimdSupported } = await import("../../codegen/module/runtime.js");
-  const model = await loadCompiled(g, weights, "wasm", { relaxedSimd: relaxedSimdSupported() ? "on" : "off", onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`) }, {});
+  const relaxed = relaxedSimdSupported();
+  if (!relaxed && process.versions.node.startsWith("20."))
+    process.stderr.write(`graphc: running the baseline SIMD build; for relaxed SIMD, Node 20 needs a flag: node ${relaxedSimdFlag} ${process.argv[1]} run ...\n`);
+  const model = await loadCompiled(g, weights, "wasm", { relaxedSimd: relaxed ? "on" : "off", onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`) }, {});
   process.stderr.write(`compiled ${g.name} for wasm in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
   return { run: (inputs) => model.run(inputs), what: `wasm (${model.simd} SIMD)` };
 }
@@ -75,12 +88,22 @@ function summary(name: string, t: TensorType, data: TensorData): string {
   let [min, max, sum] = [Infinity, -Infinity, 0];
   for (const v of xs) [min, max, sum] = [Math.min(min, v), Math.max(max, v), sum + v];
   const lines = [`${name}: ${formatType(t)}  min ${min.toPrecision(6)}  max ${max.toPrecision(6)}  mean ${(sum / xs.length).toPrecision(6)}`];
-  const classes = t.shape[t.shape.length - 1]!;
-  if (t.dtype === "f32" && t.shape.length === 2 && t.shape[0] === 1 && classes > 5) {
-    const top = xs.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5);
-    lines.push(`  top-5: ${top.map(([v, i]) => `${i} (${v.toPrecision(5)})`).join(", ")}`);
+  if (isClassifierOutput(name, t)) {
+    const [rows, classes] = t.shape as [number, number];
+    for (let row = 0; row < rows; row++) {
+      const top = xs.slice(row * classes, (row + 1) * classes).map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]).slice(0, 5);
+      lines.push(`  top-5${rows > 1 ? ` [${row}]` : ""}: ${top.map(([v, i]) => `${i} (${v.toPrecision(5)})`).join(", ")}`);
+    }
   }
   return lines.join("\n");
+}
+
+/** Outputs whose name says they are vectors of features, where a top-5 would mean nothing. */
+const featureOutputName = /embedding|distance|hidden|pooler|feature|loss/i;
+
+/** Scores over classes: an f32 [N, C] with more than five classes, not named as features (README, "The command line"). */
+function isClassifierOutput(name: string, t: TensorType): boolean {
+  return t.dtype === "f32" && t.shape.length === 2 && t.shape[1]! > 5 && !featureOutputName.test(name);
 }
 
 function inputsFromArgs(g: Graph, values: Record<string, unknown>): Record<string, TensorData> {
@@ -102,8 +125,9 @@ function inputsFromArgs(g: Graph, values: Record<string, unknown>): Record<strin
 export const runCommand: Command = {
   summary: "run a model on inputs (.npy or raw .bin) and print or save its outputs",
   usage,
+  options,
   async run(argv) {
-    const { values, positionals } = parse(argv, { ...modelOptions, ...weightOptions, input: { type: "string", multiple: true }, out: { type: "string" }, backend: { type: "string" } });
+    const { values, positionals } = parse(argv, options);
     const file = onePath(positionals, usage);
     const backend = (values.backend as string | undefined) ?? "interp";
     if (!backends.includes(backend)) throw new UsageError(`unknown backend \`${backend}\` (available: ${backends.join(", ")})`);

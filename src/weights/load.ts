@@ -1,18 +1,16 @@
 // A model's weights: from a safetensors checkpoint when one is given, else the seeded default.
 import type { Graph } from "../ir/graph.js";
 import { calibrateBatchNorm } from "./calibrate.js";
-import { bindCheckpoint } from "./bind.js";
+import { bindCheckpoint, unreadBuffers, type BindOptions } from "./bind.js";
 import { initWeights } from "./init.js";
 import { indexSafetensors } from "./safetensors.js";
 import { withFile } from "./source.js";
 import type { TensorData } from "./tensor.js";
 
-export interface WeightSource {
+export interface WeightSource extends Pick<BindOptions, "strict" | "allowUnexpected" | "rename"> {
   /** A .safetensors file; without it, `initWeights(graph.weights, seed)` with calibrated BatchNorms. */
   file?: string;
   seed?: number;
-  /** Tensors the model does not declare are warnings instead of an error. */
-  allowUnexpected?: boolean;
 }
 
 export function loadWeights(graph: Graph, src: WeightSource = {}): { data: Map<string, TensorData>; warnings: string[] } {
@@ -22,6 +20,6 @@ export function loadWeights(graph: Graph, src: WeightSource = {}): { data: Map<s
     return { data, warnings: [] };
   }
   // Only the tensors the graph binds are read (at their offsets): extra ones cost no memory.
-  const options = { file: src.file, allowUnexpected: src.allowUnexpected ?? false };
+  const options: BindOptions = { ...src, optional: unreadBuffers(graph) };
   return withFile(src.file, (file) => bindCheckpoint(graph.weights, indexSafetensors(file).tensors, options));
 }

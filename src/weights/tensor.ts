@@ -26,6 +26,7 @@ export type WeightsErrorCode =
   | "big_endian"
   | "missing_weights"
   | "unexpected_tensors"
+  | "rename_collision"
   | "shape_mismatch"
   | "dtype_mismatch"
   | "invalid_init"

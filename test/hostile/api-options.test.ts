@@ -88,6 +88,9 @@ describe("compile() options, one by one", () => {
       ["relaxedSimd", true, /^relaxedSimd must be "auto", "on" or "off", got true$/],
       ["embedWeights", "yes", /^embedWeights must be true or false, got "yes"$/],
       ["allowUnexpected", 1, /^allowUnexpected must be true or false, got 1$/],
+      ["strict", "yes", /^strict must be true or false, got "yes"$/],
+      ["rename", { "module.": "" }, /^rename must be an array of \[old, new\] name prefix pairs \(old not empty\), got /],
+      ["rename", [["", "x."]], /^rename must be an array of \[old, new\] name prefix pairs/],
       ["onProgress", "log", /^onProgress must be a function, got "log"$/],
     ]);
     const mine = new Error("stop");
@@ -143,6 +146,8 @@ describe("random option objects", () => {
     relaxedSimd: valid(fc.constantFrom("auto", "on", "off")),
     embedWeights: valid(fc.boolean()),
     allowUnexpected: valid(fc.boolean()),
+    strict: valid(fc.boolean()),
+    rename: valid(fc.array(fc.tuple(fc.string({ maxLength: 3 }), fc.string({ maxLength: 3 })), { maxLength: 2 })),
     onProgress: valid(fc.constant(() => {})),
   };
   const options = fc.oneof(

@@ -99,6 +99,7 @@ describe("in the CLI's error boundary, in-process", () => {
   const failing = (thrown: unknown): Command => ({
     summary: "fails",
     usage: "graphc fails",
+    options: {},
     run: () => {
       throw thrown;
     },

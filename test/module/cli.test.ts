@@ -23,7 +23,7 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^kernels \d+, arena/m);
     expect(r.stderr).toMatch(/graphc: generating baseline SIMD wasm\.\.\./);
-    expect(r.stderr).toMatch(/graphc: wrote lnet\.mjs [\d.]+ KiB, lnet\.d\.ts .*, lnet\.d\.mts .*, lnet\.wasm .*, lnet\.relaxed\.wasm .*, lnet\.weights\.bin \d+ B to .* in [\d.]+ s\n$/);
+    expect(r.stderr).toMatch(/graphc: wrote lnet\.mjs [\d.]+ KiB, lnet\.d\.ts .*, lnet\.d\.mts .*, lnet\.wasm .*, lnet\.relaxed\.wasm .*, lnet\.weights\.bin \d+ B to .* in [\d.]+ s\n/);
     expect(readdirSync(out).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs", "lnet.relaxed.wasm", "lnet.wasm", "lnet.weights.bin"]);
     const m = await (await importModule(out, "lnet.mjs")).load({ simd: "baseline" });
     const { soft } = await m.run({ x: new Float32Array(16) });

@@ -55,14 +55,14 @@ describe("matchCheckpoint", () => {
     expectCode(() => matchCheckpoint([w("s", [])], new Map([["s", t([1], new Float32Array(1))]])), "shape_mismatch");
   });
 
-  it("rejects unexpected tensors, or warns when allowed", () => {
+  it("warns about unexpected tensors, or rejects them when strict", () => {
     const file = new Map([
       ["a", t([1], new Float32Array(1))],
       ["extra", t([1], new Float32Array(1))],
     ]);
-    const e = expectCode(() => matchCheckpoint([w("a", [1])], file), "unexpected_tensors");
+    const e = expectCode(() => matchCheckpoint([w("a", [1])], file, { strict: true }), "unexpected_tensors");
     expect(e.message).toContain("extra");
-    const { data, warnings } = matchCheckpoint([w("a", [1])], file, { allowUnexpected: true });
+    const { data, warnings } = matchCheckpoint([w("a", [1])], file);
     expect([...data.keys()]).toEqual(["a"]);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain("extra");
