@@ -5,7 +5,7 @@
 import { describeNode, TargetLimitError, type Emitted, type Target, type TargetOptions } from "../codegen/target.js";
 import type { TargetName } from "../codegen/targets.js";
 import { EnvironmentError, isSystemError, systemErrorReason, UsageError } from "./base/errors.js";
-import { elaborateFile, elaborateSource, renderDiagnostic, type Diagnostic, type ElaborateOptions } from "./frontend/index.js";
+import { elaborateFile, elaborateSource, renderDiagnostic, SOURCE_TEXT, type Diagnostic, type ElaborateOptions } from "./frontend/index.js";
 import { decompose } from "./ir/decompose.js";
 import { numel, type Graph, type Node } from "./ir/graph.js";
 import { bindWeights } from "./ir/rewrite.js";
@@ -31,16 +31,13 @@ export class CompileError extends Error {
 export function elaborate(source: ModelSource, options: ElaborateOptions = {}): { graph: Graph; warnings: string[] } {
   const r =
     typeof source === "string"
-      ? elaborateSource(source, "<source>", options)
+      ? elaborateSource(source, SOURCE_TEXT, options)
       : source.text !== undefined
         ? elaborateSource(source.text, source.path, options)
         : elaborateFile(source.path, options);
   const rendered = (severity: Diagnostic["severity"]) => r.diagnostics.filter((d) => d.severity === severity).map((d) => renderDiagnostic(d, r.sources));
-  if (!r.graph) {
-    const errors = rendered("error");
-    if (errors.length) throw new CompileError(errors);
-    throw new UsageError(`${typeof source === "string" ? "the source" : source.path} defines no model`);
-  }
+  // The frontend reports every reason it gives no graph (an empty file included) as an error.
+  if (!r.graph) throw new CompileError(rendered("error"));
   return { graph: r.graph, warnings: rendered("warning") };
 }
 

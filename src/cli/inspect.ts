@@ -1,4 +1,3 @@
-import { UsageError } from "../base/errors.js";
 import { elaborateFile } from "../frontend/index.js";
 import { formatType, numel, type Graph } from "../ir/graph.js";
 import { modelStats, nodeMacs } from "../ir/stats.js";
@@ -27,8 +26,8 @@ export const inspectCommand: Command = {
     const { values, positionals } = parse(argv, options);
     const file = onePath(positionals, usage);
     const r = elaborateFile(file, elaborateOptions(values));
-    if (reportDiagnostics(r)) return 1;
-    if (!r.graph) throw new UsageError(`${file} defines no model`);
+    // A graph-less result always carries an error (an empty file included).
+    if (reportDiagnostics(r) || !r.graph) return 1;
     const g = r.graph;
     const s = modelStats(g);
     if (values.json) {
