@@ -6,10 +6,11 @@
 // refuses, naming the file, a weights or wasm file another compile wrote (say, one left by a
 // compile that failed part-way): nothing is hashed at load time, the check is 8 bytes compared.
 //
-// Embedding ids: a model input a gather reads as ids is range-checked on the host before run(),
+// Gather ids: a model input a gather reads as ids is range-checked on the host before run(),
 // naming the input and the position (a shader cannot throw, and a wasm kernel can only trap).
 import { createHash } from "node:crypto";
 import type { Graph } from "../../src/ir/graph.js";
+import { attrsOf, normAxis } from "../../src/ir/ops.js";
 
 export const BUILD_ID_BYTES = 8;
 const BUILD_SECTION = "graphc.build";
@@ -44,15 +45,27 @@ export function withBuildSection(wasm: Uint8Array, id: string): Uint8Array {
   return concat(wasm, Uint8Array.of(0, payload.length, ...payload));
 }
 
-/** [input index, rows of the smallest table] for each model input a gather reads as ids. */
-export function idChecks(g: Graph): [number, number][] {
-  const rows = new Map<number, number>();
+/**
+ * [input index, hi, lo] for each model input a gather reads as ids: they must lie in [lo, hi),
+ * the intersection over its gathers of [0, d) (negative_ids "error", embeddings) or [-d, d), d
+ * the size of the gathered axis; lo is left out when it is 0.
+ */
+export function idChecks(g: Graph): IdCheck[] {
+  const bounds = new Map<number, [number, number]>();
   for (const n of g.nodes) {
     const input = n.op === "gather" ? g.inputs.findIndex((p) => p.value === n.inputs[1]) : -1;
-    if (input >= 0) rows.set(input, Math.min(rows.get(input) ?? Infinity, g.values[n.inputs[0]!]!.type.shape[0]!));
+    if (input < 0) continue;
+    const a = attrsOf(n, "gather");
+    const shape = g.values[n.inputs[0]!]!.type.shape;
+    const d = shape[normAxis(a.axis ?? 0, shape.length)]!;
+    const [lo, hi] = bounds.get(input) ?? [-Infinity, Infinity];
+    bounds.set(input, [Math.max(lo, a.negative_ids === "error" ? 0 : -d), Math.min(hi, d)]);
   }
-  return [...rows];
+  return [...bounds].map(([input, [lo, hi]]) => (lo === 0 ? [input, hi] : [input, hi, lo]));
 }
+
+/** [input index, hi, lo = 0]: the ids an input may hold, [lo, hi). */
+export type IdCheck = [number, number] | [number, number, number];
 
 /** The runtime half, JavaScript text both runtimes include (no backticks or `${` in it). */
 export const CHECKS_RUNTIME = String.raw`
@@ -74,15 +87,21 @@ function weightsSizeProblem(from, n, weightBytes) {
   return n === want ? "" : from + " holds " + n + " bytes, the module's weights file " + want + ": it is not the weights this module was built with (" + ONE_COMPILE + ")";
 }
 
-/** Why integer input "name" cannot run: an i64 value that does not fit in 32 bits, or an id outside [0, rows) when a gather reads it; "" when it can. */
-function badInts(name, values, rows) {
+/** The id checks of a manifest by input index: [lo, hi). */
+function idBounds(checks) {
+  return new Map(checks.map(([input, hi, lo]) => [input, [lo === undefined ? 0 : lo, hi]]));
+}
+
+/** Why integer input "name" cannot run: an i64 value that does not fit in 32 bits, or an id outside [lo, hi) ("ids") when a gather reads it; "" when it can. */
+function badInts(name, values, ids) {
   const i64 = values instanceof BigInt64Array;
-  if (!i64 && rows === undefined) return "";
+  if (!i64 && ids === undefined) return "";
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     const at = "input " + JSON.stringify(name) + "[" + i + "] = " + v;
     if (i64 && (v < -2147483648n || v > 2147483647n)) return at + " does not fit in 32 bits";
-    if (rows !== undefined && !(v >= 0 && v < rows)) return at + " is outside [0, " + rows + "): an embedding of " + rows + " rows reads it as an id";
+    if (ids !== undefined && !(v >= ids[0] && v < ids[1]))
+      return at + " is outside [" + ids[0] + ", " + ids[1] + "): " + (ids[0] === 0 ? "an embedding of " + ids[1] + " rows reads it as an id" : "a gather reads it as an index into " + ids[1] + " (negative ones from the end)");
   }
   return "";
 }

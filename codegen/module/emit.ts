@@ -4,7 +4,7 @@
 // NAME.mjs. The files of one compile share a build id (checks.ts) that load() checks.
 import { UsageError } from "../../src/base/errors.js";
 import type { WasmBuild } from "../wasm/module.js";
-import { buildId, weightsFile, withBuildSection } from "./checks.js";
+import { buildId, weightsFile, withBuildSection, type IdCheck } from "./checks.js";
 import { RUNTIME, type BuildInfo, type Embedded, type Manifest, type ModuleParts, type PortInfo } from "./runtime.js";
 
 export interface ModuleFile {
@@ -21,8 +21,8 @@ export interface EmitInput {
   baseline?: WasmBuild;
   relaxed?: WasmBuild;
   embedWeights: boolean;
-  /** [input index, rows]: inputs a gather reads as ids (checks.ts idChecks). */
-  idChecks: [number, number][];
+  /** [input index, hi, lo = 0]: inputs a gather reads as ids (checks.ts idChecks). */
+  idChecks: IdCheck[];
 }
 
 /** V8 strings hold at most 2^29 - 24 characters; keep embedded sources well below. */

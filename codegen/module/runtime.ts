@@ -8,7 +8,7 @@
 // input of the wrong length, an id outside its embedding's table, one computed inside the model
 // that makes a kernel trap, more memory than the engine gives), Error for files that are missing
 // or not this module's.
-import { CHECKS_RUNTIME } from "./checks.js";
+import { CHECKS_RUNTIME, type IdCheck } from "./checks.js";
 
 /** A model port as users see it (i64 inputs are held as i32 in wasm memory). */
 export interface PortInfo {
@@ -34,8 +34,8 @@ export interface Manifest {
   /** `bytes` of weights; the file holds them, then the build id. */
   weights: { file: string; bytes: number };
   builds: { baseline?: BuildInfo; relaxed?: BuildInfo };
-  /** [input index, rows]: inputs a gather reads as ids, checked by run(). */
-  idChecks: [number, number][];
+  /** [input index, hi, lo = 0]: inputs a gather reads as ids, checked by run() to lie in [lo, hi). */
+  idChecks: IdCheck[];
   /** Of the compile that wrote the module, its wasm files and its weights file (checks.ts). */
   buildId: string;
 }
@@ -186,7 +186,7 @@ async function loadModel(model, embedded, baseUrl, options) {
     if (offset < 0 || offset + size * 4 > memory.buffer.byteLength) throw new Error(what + "port " + JSON.stringify(p.name) + " lies outside memory");
     return { name: p.name, dtype: p.dtype, shape: p.shape, size, offset, View: p.dtype === "f32" ? Float32Array : Int32Array };
   };
-  const idRows = new Map(model.idChecks);
+  const idRows = idBounds(model.idChecks);
   const ins = model.inputs.map((p, i) => Object.assign(port(p, build.inputs[i]), { rows: idRows.get(i) }));
   const outs = model.outputs.map((p, i) => port(p, build.outputs[i]));
   const expected = { f32: "Float32Array", i32: "Int32Array", i64: "BigInt64Array or Int32Array" };
@@ -199,7 +199,7 @@ async function loadModel(model, embedded, baseUrl, options) {
   // model (ids from inputs are checked before it runs), an integer division by zero.
   const trapped = (e) => {
     if (!(e instanceof WebAssembly.RuntimeError)) return e;
-    if (/unreachable/i.test(e.message)) return new RangeError(what + "an embedding id computed inside the model is outside its table (the gather kernel trapped: " + e.message + ")");
+    if (/unreachable/i.test(e.message)) return new RangeError(what + "an embedding or gather id computed inside the model is outside its table (the gather kernel trapped: " + e.message + ")");
     if (/by zero|integer overflow/i.test(e.message)) return new RangeError(what + "an integer division inside the model divides by zero or overflows (" + e.message + ")");
     return new Error(what + "the wasm code trapped (" + e.message + "): a bug in graphc, please report it");
   };

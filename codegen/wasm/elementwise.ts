@@ -64,7 +64,8 @@ export function mapLanes(ctx: KernelContext, c: Code, shape: readonly number[], 
       const args = ins.map((v, k) => L.let(L.load(v.elem, ptr(k + 1), stride(k + 1)), v.elem));
       L.store(out.elem, ptr(0), stride(0), f(L, args));
     };
-    c.lanes(inner, ctx.relaxed, at, scalar);
+    // A lane's memarg offset cannot be negative: views walking backwards run scalar.
+    c.lanes(inner, ctx.relaxed, at, scalar || strides.some((s) => s[dims.length - 1]! < 0));
   });
 }
 

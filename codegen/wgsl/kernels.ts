@@ -18,7 +18,7 @@ import {
   activationOf, binaryOps, epilogueInputs, isBinaryOp, isNHWC, isOp, isUnaryOp, isUnsupported, normAxis, unaryOps,
   type BinaryOp, type NodeOf, type OpName, type UnaryAttrs, type UnaryOp, type Unsupported,
 } from "../../src/ir/ops.js";
-import { around, broadcastStrides, strides } from "../../src/ir/shape.js";
+import { around, broadcastStrides, padAxes, sliceRange, strides, type PadMode } from "../../src/ir/shape.js";
 import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../../src/base/math.js";
 
 export interface Kernel {
@@ -530,17 +530,62 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
     });
   },
 
+  // Per output element, its source: i32 arithmetic, as a negative step walks backwards.
   slice(s, n) {
-    const shape = s.shape(n.inputs[0]!);
-    const { start, end } = n.attrs;
+    const x = n.inputs[0]!;
+    const shape = s.shape(x);
     const axis = normAxis(n.attrs.axis, shape.length);
-    return [copy(s, n.inputs[0]!, n.outputs[0]!, shape, axis, end - start, { from: [shape[axis]!, start], to: [end - start, 0] })];
+    const step = n.attrs.step ?? 1;
+    const { first } = sliceRange(shape[axis]!, n.attrs.start, n.attrs.end, step);
+    const st = strides(shape);
+    const c = coords(s.shape(n.outputs[0]!), "i");
+    const terms = c.map((ck, k) => `i32(${ck}) * ${k === axis ? step * st[k]! : st[k]!}i`);
+    return [s.perElement(n.outputs[0]!, `  dst[i] = ${s.src(x)}[u32(${first * st[axis]!}i + ${terms.join(" + ")})];`)];
   },
 
+  // Ids from model inputs are range-checked on the host (a shader cannot fail); negative ones count from the end.
   gather(s, n) {
-    const [table, ids] = n.inputs as [number, number];
-    const D = s.shape(table)[1]!;
-    return [s.perElement(n.outputs[0]!, `  dst[i] = ${s.src(table)}[u32(${s.src(ids)}[i / ${u(D)}]) * ${u(D)} + i % ${u(D)}];`)];
+    const [x, ids] = n.inputs as [number, number];
+    const shape = s.shape(x);
+    const [, D, inner] = around(shape, normAxis(n.attrs.axis ?? 0, shape.length));
+    const N = numel(s.shape(ids));
+    const [o, j, e] = coords([numel(s.shape(n.outputs[0]!)) / (N * inner), N, inner], "i");
+    return [s.perElement(n.outputs[0]!, `  let id = ${s.src(ids)}[${j}];
+  let row = u32(select(id, id + ${D}i, id < 0i));
+  dst[i] = ${s.src(x)}[(${o} * ${u(D)} + row) * ${u(inner)} + ${e}];`)];
+  },
+
+  // Per axis, the cropped input's coordinate j of the output's; outside [0, kept): the constant, the clamped or the mirrored one.
+  pad(s, n) {
+    const [x, y] = [n.inputs[0]!, n.outputs[0]!];
+    const mode = (n.attrs.mode ?? "constant") as PadMode;
+    const axes = padAxes(s.shape(x), n.attrs.pads, mode);
+    const st = strides(s.shape(x));
+    const c = coords(s.shape(y), "i");
+    const lines = axes.map((p, k) => {
+      const j = `i32(${c[k]}) - ${p.before}i`;
+      const kept = `${p.kept}i`;
+      if (mode === "replicate") return `  let j${k} = clamp(${j}, 0i, ${p.kept - 1}i);`;
+      if (mode === "reflect") return `  let a${k} = abs(${j});
+  let j${k} = select(a${k}, ${2 * (p.kept - 1)}i - a${k}, a${k} >= ${kept});`;
+      return `  let j${k} = ${j};
+  if (j${k} < 0i || j${k} >= ${kept}) { dst[i] = ${s.ty(y) === "f32" ? f32(n.attrs.value ?? 0) : `${n.attrs.value ?? 0}i`}; return; }`;
+    });
+    const at = axes.map((p, k) => `(j${k} + ${p.crop}i) * ${st[k]!}i`).join(" + ") || "0i";
+    return [s.perElement(y, `${lines.join("\n")}\n  dst[i] = ${s.src(x)}[u32(${at})];`)];
+  },
+
+  expand(s, n) {
+    const [x, y] = [n.inputs[0]!, n.outputs[0]!];
+    return [s.perElement(y, `  dst[i] = ${s.src(x)}[${bcast(s.shape(x), s.shape(y), "i")}];`)];
+  },
+
+  tile(s, n) {
+    const [x, y] = [n.inputs[0]!, n.outputs[0]!];
+    const shape = s.shape(x);
+    const st = strides(shape);
+    const c = coords(s.shape(y), "i");
+    return [s.perElement(y, `  dst[i] = ${s.src(x)}[${c.map((ck, k) => `${ck} % ${u(shape[k]!)} * ${u(st[k]!)}`).join(" + ") || "0u"}];`)];
   },
 };
 

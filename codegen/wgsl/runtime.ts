@@ -8,7 +8,7 @@ export const RUNTIME = CHECKS_RUNTIME + String.raw`
 const STORAGE = 0x80, COPY_SRC = 0x4, COPY_DST = 0x8, MAP_READ = 0x1;
 const ARRAYS = { f32: Float32Array, i32: Int32Array, i64: BigInt64Array, bool: Int32Array };
 const fail = (msg) => { throw new Error(M.name + ": " + msg); };
-const idRows = new Map(M.idChecks);
+const idRows = idBounds(M.idChecks);
 
 async function weightBytes(w) {
   if (w instanceof ArrayBuffer) return new Uint8Array(w);

@@ -2,7 +2,8 @@
 // declared with a parameter list so arguments are checked like a user block's.
 import type { Span, TypeName } from "../../grammar/index.js";
 import { numel, type Attrs, type DType, type InitKind } from "../ir/graph.js";
-import { getOp, unaryOps, unaryScalar, type AttrSpec, type UnaryOp } from "../ir/ops.js";
+import { getOp, ShapeError, unaryOps, unaryScalar, type AttrSpec, type UnaryOp } from "../ir/ops.js";
+import { PAD_MODES, padAxes, sliceRange, type PadMode } from "../ir/shape.js";
 import { error } from "./diagnostics.js";
 import type { Elaborator } from "./elaborate.js";
 import { bindArgs, Env, type ParamSpec } from "./scope.js";
@@ -326,27 +327,123 @@ builtin("split", "x:tensor parts axis:int=0", ([x, parts, axis], site, el) => {
   } else sizes = ints(parts!, "split: sizes", spanOf(site, 1));
   return tuple(el.emit("split", [t], { axis: a, sizes }, site.span));
 });
-function sliceOf(el: Elaborator, t: TensorValue, axis: number, start: number, end: number, site: CallSite, name: string): TensorValue {
+/** slice's start or end: an int, or none for the whole axis in the step's direction. */
+function bound(v: Value, ifNone: number, what: string, span: Span): number {
+  if (v.k === "none") return ifNone;
+  if (v.k !== "int") throw error(`${what} must be an int or none, found ${describe(v)}`, span);
+  return v.v;
+}
+
+/** Python's (and ONNX's) slicing: negative bounds count from the end, bounds clamp to the axis; it must select something. */
+function sliceOf(el: Elaborator, t: TensorValue, axis: number, start: Value, end: Value, step: number, site: CallSite, name: string): TensorValue {
   const r = t.type.shape.length;
   const a = axis < 0 ? axis + r : axis;
   const n = t.type.shape[a];
-  if (n === undefined) throw error(`${name}: axis ${axis} is out of range for ${show(t)}`, site.span);
-  const norm = (i: number) => (i < 0 ? i + n : i);
-  return el.emit1("slice", [t], { axis: a, start: norm(start), end: norm(end) }, site.span, name);
+  if (n === undefined) throw error(`${name}: axis ${axis} is out of range for ${show(t)}`, spanOf(site, 1));
+  if (step === 0) throw error(`${name}: step cannot be 0`, spanOf(site, 4));
+  const s = bound(start, step > 0 ? 0 : n - 1, `${name}: start`, spanOf(site, 2));
+  // Below -n, an end stays before index 0 once normalised: a negative step runs to the start.
+  const e = bound(end, step > 0 ? n : -n - 1, `${name}: end`, spanOf(site, 3));
+  if (sliceRange(n, s, e, step).count === 0)
+    throw error(`${name}: start ${show(start)}, end ${show(end)}${step === 1 ? "" : `, step ${step}`} select nothing of axis ${a} (size ${n})`, site.span);
+  return el.emit1("slice", [t], { axis: a, start: s, end: e, ...(step === 1 ? {} : { step }) }, site.span, name);
 }
-builtin("slice", "x:tensor axis:int start:int end:int", ([x, axis, start, end], site, el) => sliceOf(el, x as TensorValue, num(axis!), num(start!), num(end!), site, "slice"));
+builtin("slice", "x:tensor axis:int start end step:int=1", ([x, axis, start, end, step], site, el) => sliceOf(el, x as TensorValue, num(axis!), start!, end!, num(step!), site, "slice"));
 builtin("select", "x:tensor axis:int index:int", ([x, axis, index], site, el) => {
   const t = x as TensorValue;
   const r = t.type.shape.length;
   const a = num(axis!) < 0 ? num(axis!) + r : num(axis!);
+  const n = t.type.shape[a];
+  if (n === undefined) throw error(`select: axis ${num(axis!)} is out of range for ${show(t)}`, spanOf(site, 1));
   const i = num(index!);
-  const s = sliceOf(el, t, a, i, i === -1 ? t.type.shape[a]! : i + 1, site, "select");
+  if (i < -n || i >= n) throw error(`select: index ${i} is out of range for axis ${a} of size ${n}`, spanOf(site, 2));
+  const s = sliceOf(el, t, a, int(i), int(i === -1 ? n : i + 1), 1, site, "select");
   return reshape(el, s, t.type.shape.filter((_, j) => j !== a), site, "select");
 });
 
+// pads in PyTorch's F.pad order, (left, right) pairs from the last axis backwards; the IR's are
+// ONNX's, every axis' begin, then every axis' end.
+builtin("pad", 'x:tensor pads mode:string="constant" value:float=0.0', ([x, pads, mode, value], site, el) => {
+  const t = x as TensorValue;
+  const r = t.type.shape.length;
+  const p = ints(pads!, "pad: pads", spanOf(site, 1));
+  if (p.length % 2 !== 0 || p.length > 2 * r)
+    throw error(`pad: pads must be (before, after) pairs from the last axis backwards, at most ${r} pairs for ${show(t)}, found ${show(pads!)}`, spanOf(site, 1));
+  const m = (mode as { v: string }).v;
+  if (!(PAD_MODES as readonly string[]).includes(m)) throw error(`pad: mode must be ${PAD_MODES.map((k) => JSON.stringify(k)).join(", ")}, found ${JSON.stringify(m)}`, spanOf(site, 2));
+  const v = num(value!);
+  if (t.type.dtype !== "f32" && !Number.isInteger(v)) throw error(`pad: value ${v} is not an integer, and ${show(t)} holds integers`, spanOf(site, 3));
+  const onnx = Array<number>(2 * r).fill(0);
+  for (let i = 0; i < p.length / 2; i++) [onnx[r - 1 - i], onnx[2 * r - 1 - i]] = [p[2 * i]!, p[2 * i + 1]!];
+  try {
+    padAxes(t.type.shape, onnx, m as PadMode);
+  } catch (e) {
+    if (e instanceof ShapeError) throw error(e.message, spanOf(site, 1));
+    throw e;
+  }
+  return el.emit1("pad", [t], { pads: onnx, mode: m, value: v }, site.span);
+});
+
+// PyTorch's expand: dims line up from the right, -1 keeps x's, x's dims of 1 stretch, new dims lead.
+for (const name of ["expand", "broadcast_to"]) {
+  builtin(name, "x:tensor shape", ([x, shape], site, el) => {
+    const t = x as TensorValue;
+    const span = spanOf(site, 1);
+    const s = ints(shape!, `${name}: shape`, span);
+    const xs = t.type.shape;
+    const lead = s.length - xs.length;
+    if (lead < 0) throw error(`${name}: shape ${show(shape!)} has fewer dims than ${show(t)}`, span);
+    const out = s.map((d, i) => {
+      const xd = xs[i - lead];
+      if (d === -1 && xd !== undefined) return xd;
+      if (d < 1 || (xd !== undefined && xd !== 1 && xd !== d)) throw error(`${name}: cannot expand ${show(t)} to ${show(shape!)} (dim ${i}: ${xd ?? "new"} to ${d})`, span);
+      return d;
+    });
+    return el.emit1("expand", [t], { shape: out }, site.span, name);
+  });
+}
+
+// PyTorch's tile: fewer repeats than axes repeat the last axes; more treat x as having leading 1s.
+builtin("tile", "x:tensor repeats", ([x, repeats], site, el) => {
+  let t = x as TensorValue;
+  const r = ints(repeats!, "tile: repeats", spanOf(site, 1));
+  if (r.length === 0 || r.some((k) => k < 1)) throw error(`tile: repeats must be positive counts, found ${show(repeats!)}`, spanOf(site, 1));
+  const rank = t.type.shape.length;
+  const reps = [...Array<number>(Math.max(0, rank - r.length)).fill(1), ...r];
+  if (reps.length > rank) t = el.emit1("reshape", [t], { shape: [...Array<number>(reps.length - rank).fill(1), ...t.type.shape] }, site.span, "tile");
+  return el.emit1("tile", [t], { repeats: reps }, site.span);
+});
+
+/** ids for gather / index_select: an integer tensor, or a list of ints (an i32 constant). */
+function idsOf(el: Elaborator, v: Value, name: string, span: Span): TensorValue {
+  if (v.k === "list" || v.k === "tuple") {
+    const xs = ints(v, `${name}: ids`, span);
+    if (xs.length === 0) throw error(`${name}: ids is empty`, span);
+    return el.constant([xs.length], Int32Array.from(xs), "i32");
+  }
+  const t = tensorOf(v, `${name}: ids`, span);
+  if (t.type.dtype !== "i32" && t.type.dtype !== "i64") throw error(`${name}: ids must be an integer tensor (i32 or i64), found ${show(t)}`, span);
+  return t;
+}
+
+/** Slices of x along `axis` at `ids` (negative ones from the end): numpy's take, ONNX's Gather (not torch.gather). */
+function gatherOf(el: Elaborator, x: TensorValue, ids: TensorValue, axis: number, axisSpan: Span, site: CallSite, name: string): TensorValue {
+  const r = x.type.shape.length;
+  if (r === 0 || axis < -r || axis >= r) throw error(`${name}: axis ${axis} is out of range for ${show(x)}`, axisSpan);
+  return el.emit1("gather", [x, ids], { axis }, site.span, name);
+}
+builtin("gather", "x:tensor ids axis:int=0", ([x, ids, axis], site, el) =>
+  gatherOf(el, x as TensorValue, idsOf(el, ids!, "gather", spanOf(site, 1)), num(axis!), spanOf(site, 2), site, "gather"));
+builtin("index_select", "x:tensor axis:int ids", ([x, axis, ids], site, el) => {
+  const t = idsOf(el, ids!, "index_select", spanOf(site, 2));
+  if (t.type.shape.length !== 1) throw error(`index_select: ids must be 1-D, found ${show(t)}`, spanOf(site, 2));
+  return gatherOf(el, x as TensorValue, t, num(axis!), spanOf(site, 1), site, "index_select");
+});
+
+// PyTorch's embedding rejects negative ids (ONNX's Gather would read from the end).
 builtin("embedding", "ids:tensor num:int dim:int", ([ids, n, d], site, el) => {
   const table = el.weight("embedding", "weight", [num(n!), num(d!)], { trainable: true, init: { kind: "normal", std: 1 } }, site.span);
-  return el.emit1("gather", [table, ids as TensorValue], {}, site.span, "embedding");
+  return el.emit1("gather", [table, ids as TensorValue], { negative_ids: "error" }, site.span, "embedding");
 });
 
 builtin("cast", "x:tensor dtype:string", ([x, dtype], site, el) => {

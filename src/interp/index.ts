@@ -20,7 +20,10 @@
 // - layernorm: over the last axis, biased variance, eps inside the square root.
 // - softmax: along one axis, max-subtracted.
 // - attention: softmax(q kᵀ · scale + mask) v over the last axis, max-subtracted like softmax.
-// - embedding (gather): integer ids (i32 or i64) must lie in [0, rows); anything else is an error.
+// - gather: integer ids (i32 or i64) must lie in [-d, d), negative ones counting from the end
+//   (ONNX), or in [0, d) for embedding (negative_ids "error", PyTorch); anything else is an error.
+// - pad: negative pads crop first, then reflect and replicate read what is kept (ONNX Pad).
+// - slice: ONNX Slice's clamping of start and end, any nonzero step.
 // - prelu: one slope, or one per channel of axis 1.
 // - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits.
 // - cast from f32 to an integer truncates toward zero and saturates (NaN gives 0), as
@@ -42,7 +45,7 @@ import {
   activationOf, attrsOf, binaryOps, binaryScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps, unaryScalar,
   type AttrsOf, type BinaryOp, type OpName, type UnaryOp,
 } from "../ir/ops.js";
-import { around, broadcastOffsets, normAxis, permute, TO_NCHW, TO_NHWC, transposeOffsets } from "../ir/shape.js";
+import { around, broadcastOffsets, normAxis, padAxes, padSource, permute, sliceRange, strides, TO_NCHW, TO_NHWC, transposeOffsets, type PadMode } from "../ir/shape.js";
 
 export type { TensorData };
 type Buf = Float32Array | Int32Array;
@@ -280,24 +283,35 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
   },
 
   slice([x], [xt], [yt], a) {
-    const [outer, total, inner] = around(xt!.shape, normAxis(a.axis, xt!.shape.length));
-    const { start, end } = a;
-    const y = alloc(yt!);
-    const d = end - start;
-    for (let o = 0; o < outer; o++) y.set(x!.subarray((o * total + start) * inner, (o * total + end) * inner), o * d * inner);
-    return [y];
+    const axis = normAxis(a.axis, xt!.shape.length);
+    const step = a.step ?? 1;
+    const { first } = sliceRange(xt!.shape[axis]!, a.start, a.end, step);
+    return [take(x!, xt!.shape, yt!, (k, o) => (k === axis ? first + o * step : o))];
   },
 
-  gather([table, ids], [tt]) {
-    const [rows, dim] = tt!.shape as [number, number];
-    const y = new Float32Array(ids!.length * dim);
-    for (let i = 0; i < ids!.length; i++) {
-      const id = ids![i]!;
-      if (!(id >= 0 && id < rows)) throw new InterpError(`embedding: id ${id} at position ${i} is outside [0, ${rows})`);
-      y.set(table!.subarray(id * dim, (id + 1) * dim), i * dim);
+  gather([x, ids], [xt], [yt], a) {
+    const [outer, d, inner] = around(xt!.shape, normAxis(a.axis ?? 0, xt!.shape.length));
+    const lo = a.negative_ids === "error" ? 0 : -d;
+    const n = ids!.length;
+    const y = alloc(yt!);
+    for (let j = 0; j < n; j++) {
+      const id = ids![j]!;
+      if (!(id >= lo && id < d)) throw new InterpError(`gather: id ${id} at position ${j} is outside [${lo}, ${d})`);
+      const row = id < 0 ? id + d : id;
+      for (let o = 0; o < outer; o++) y.set(x!.subarray((o * d + row) * inner, (o * d + row + 1) * inner), (o * n + j) * inner);
     }
     return [y];
   },
+
+  pad([x], [xt], [yt], a) {
+    const mode = (a.mode ?? "constant") as PadMode;
+    const axes = padAxes(xt!.shape, a.pads, mode);
+    return [take(x!, xt!.shape, yt!, (k, o) => padSource(axes[k]!, o, mode), a.value ?? 0)];
+  },
+
+  expand: ([x], [xt], [yt]) => [take(x!, xt!.shape, yt!, (k, o) => (xt!.shape[k - (yt!.shape.length - xt!.shape.length)] === 1 ? 0 : o))],
+
+  tile: ([x], [xt], [yt]) => [take(x!, xt!.shape, yt!, (k, o) => o % xt!.shape[k]!)],
 
   /** Its steps evaluated per element (in double, as the unfused ops), with broadcasting. */
   fused_elementwise(ins, inT, [yt], a) {
@@ -383,6 +397,29 @@ function transpose(x: Buf, xt: TensorType, perm: readonly number[]): Buf {
   const offs = transposeOffsets(xt.shape, perm);
   const y = alloc({ dtype: xt.dtype, shape: permute(xt.shape, perm) });
   for (let i = 0; i < y.length; i++) y[i] = x[offs[i]!]!;
+  return y;
+}
+
+/**
+ * The tensor of type yt whose element at coordinates (o_0, ..., o_r-1) is x's at
+ * (src(0, o_0), ..., src(r-1, o_r-1)), x of shape `xs` and of rank r (expand: of rank up to r,
+ * aligned right); a coordinate of -1 gives `fill`.
+ */
+function take(x: Buf, xs: readonly number[], yt: TensorType, src: (axis: number, o: number) => number, fill = 0): Buf {
+  const ys = yt.shape;
+  const lead = ys.length - xs.length;
+  const st = strides(xs);
+  const tables = ys.map((d, k) => Int32Array.from({ length: d }, (_, o) => (k < lead ? 0 : src(k, o))));
+  const y = alloc(yt);
+  let i = 0;
+  const walk = (k: number, at: number): void => {
+    if (k === ys.length) return void (y[i++] = at < 0 ? fill : x[at]!);
+    for (let o = 0; o < ys[k]!; o++) {
+      const s = tables[k]![o]!;
+      walk(k + 1, at < 0 || s < 0 ? -1 : k < lead ? at : at + s * st[k - lead]!);
+    }
+  };
+  walk(0, 0);
   return y;
 }
 

@@ -6,7 +6,7 @@ import { erf, GELU_TANH_CUBIC, relu6, SELU_ALPHA, SELU_SCALE, sigmoid, SQRT_2_OV
 import { numel, type Attrs, type AttrValue, type DType, type FusedStep, type Node, type TensorType } from "./graph.js";
 
 export type { FusedStep } from "./graph.js";
-import { broadcastShapes, fmtShape as fmt, normAxis, permute, ShapeError, TO_NCHW, TO_NHWC } from "./shape.js";
+import { broadcastShapes, fmtShape as fmt, normAxis, PAD_MODES, padAxes, permute, ShapeError, sliceRange, TO_NCHW, TO_NHWC, type PadMode } from "./shape.js";
 
 export { broadcastShapes, normAxis, ShapeError } from "./shape.js";
 
@@ -575,22 +575,61 @@ const OPS = {
   }),
 
   slice: op({
-    cls: "injective", arity: 1, attrs: { axis: req("int"), start: req("int"), end: req("int") },
+    cls: "injective", arity: 1, attrs: { axis: req("int"), start: req("int"), end: req("int"), step: { kind: "int", optional: true, default: 1 } },
     infer: ([x], attrs) => {
       const axis = normAxis(attrs.axis, x!.shape.length);
       const { start, end } = attrs;
+      const step = attrs.step ?? 1;
       const dim = x!.shape[axis]!;
-      if (!(start >= 0 && end <= dim && start < end)) throw new ShapeError(`slice: [${start}, ${end}) is empty or outside dimension ${axis} of size ${dim}`);
-      return [{ dtype: x!.dtype, shape: x!.shape.map((d, i) => (i === axis ? end - start : d)) }];
+      const { count } = sliceRange(dim, start, end, step);
+      if (count < 1) throw new ShapeError(`slice: start ${start}, end ${end}${step === 1 ? "" : `, step ${step}`} select nothing of dimension ${axis} (size ${dim})`);
+      return [{ dtype: x!.dtype, shape: x!.shape.map((d, i) => (i === axis ? count : d)) }];
     },
   }),
 
+  /**
+   * x.take(ids, axis): out = x.shape[:axis] ++ ids.shape ++ x.shape[axis+1:]. Ids lie in
+   * [-d, d), negative ones counting from the end (ONNX Gather), or with negative_ids "error" in
+   * [0, d) (PyTorch's embedding and its range check).
+   */
   gather: op({
-    cls: "injective", arity: 2, attrs: {},
-    infer: ([table, ids]) => {
-      if (ids!.dtype !== "i32" && ids!.dtype !== "i64") throw new ShapeError(`embedding: ids must be integers (i32 or i64), got ${ids!.dtype}`);
-      if (table!.shape.length !== 2) throw new ShapeError(`embedding: table must be 2-D, got ${fmt(table!.shape)}`);
-      return [{ dtype: table!.dtype, shape: [...ids!.shape, table!.shape[1]!] }];
+    cls: "injective", arity: 2,
+    attrs: { axis: { kind: "int", optional: true, default: 0 }, negative_ids: { kind: "string", optional: true, default: "wrap", values: ["wrap", "error"] } },
+    infer: ([x, ids], attrs) => {
+      if (ids!.dtype !== "i32" && ids!.dtype !== "i64") throw new ShapeError(`gather: ids must be integers (i32 or i64), got ${ids!.dtype}`);
+      if (x!.shape.length === 0) throw new ShapeError("gather: cannot index a scalar");
+      const axis = normAxis(attrs.axis ?? 0, x!.shape.length);
+      return [{ dtype: x!.dtype, shape: [...x!.shape.slice(0, axis), ...ids!.shape, ...x!.shape.slice(axis + 1)] }];
+    },
+  }),
+
+  /** Pads (or, with negative pads, crops) every axis; see padAxes for the order and the checks. */
+  pad: op({
+    cls: "injective", arity: 1,
+    attrs: { pads: req("ints"), mode: { kind: "string", optional: true, default: "constant", values: PAD_MODES }, value: { kind: "float", optional: true, default: 0 } },
+    infer: ([x], attrs) => {
+      const value = attrs.value ?? 0;
+      if (x!.dtype !== "f32" && !Number.isInteger(value)) throw new ShapeError(`pad: value ${value} is not an integer, and the tensor is ${x!.dtype}`);
+      const axes = padAxes(x!.shape, attrs.pads, (attrs.mode ?? "constant") as PadMode);
+      return [{ dtype: x!.dtype, shape: axes.map((p) => p.before + p.kept + p.after) }];
+    },
+  }),
+
+  /** Numpy (ONNX Expand) broadcasting of x and `shape`: dims of 1 on either side stretch. */
+  expand: op({
+    cls: "injective", arity: 1, attrs: { shape: req("ints") },
+    infer: ([x], attrs) => {
+      if (attrs.shape.some((d) => !(d >= 1))) throw new ShapeError(`expand: shape ${fmt(attrs.shape)} must hold positive dims`);
+      return [{ dtype: x!.dtype, shape: broadcastShapes(x!.shape, attrs.shape) }];
+    },
+  }),
+
+  tile: op({
+    cls: "injective", arity: 1, attrs: { repeats: req("ints") },
+    infer: ([x], attrs) => {
+      const r = attrs.repeats;
+      if (r.length !== x!.shape.length || r.some((k) => !(k >= 1))) throw new ShapeError(`tile: repeats ${fmt(r)} must be one positive count per axis of ${fmt(x!.shape)}`);
+      return [{ dtype: x!.dtype, shape: x!.shape.map((d, i) => d * r[i]!) }];
     },
   }),
 

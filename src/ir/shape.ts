@@ -84,3 +84,55 @@ export const TO_NHWC: readonly number[] = [0, 2, 3, 1];
 export const TO_NCHW: readonly number[] = [0, 3, 1, 2];
 
 export const permute = (shape: readonly number[], perm: readonly number[]) => perm.map((p) => shape[p]!);
+
+/**
+ * ONNX Slice along one axis of size `dim`: negative start and end count from the end, then clamp
+ * ([0, dim] for a positive step, start to [0, dim - 1] and end to [-1, dim - 1] for a negative
+ * one). `first` is the first index taken, `count` how many (0: nothing).
+ */
+export function sliceRange(dim: number, start: number, end: number, step: number): { first: number; count: number } {
+  if (!Number.isInteger(step) || step === 0) throw new ShapeError(`slice: step must be a nonzero int, got ${step}`);
+  const norm = (i: number) => (i < 0 ? i + dim : i);
+  const clamp = (i: number, lo: number, hi: number) => Math.min(Math.max(i, lo), hi);
+  const [s, e] = step > 0 ? [clamp(norm(start), 0, dim), clamp(norm(end), 0, dim)] : [clamp(norm(start), 0, dim - 1), clamp(norm(end), -1, dim - 1)];
+  return { first: s, count: Math.max(0, Math.ceil((e - s) / step)) };
+}
+
+export const PAD_MODES = ["constant", "reflect", "replicate"] as const;
+export type PadMode = (typeof PAD_MODES)[number];
+
+/**
+ * One axis of a pad: negative pads crop first (`crop` elements off the start of the input,
+ * leaving `kept`), then `before` and `after` elements are added around what is kept.
+ */
+export interface PadAxis {
+  crop: number;
+  kept: number;
+  before: number;
+  after: number;
+}
+
+/** The axes of a pad by `pads` (ONNX order: every axis' begin, then every axis' end) in `mode`; checks that each fits. */
+export function padAxes(shape: readonly number[], pads: readonly number[], mode: PadMode): PadAxis[] {
+  const r = shape.length;
+  if (pads.length !== 2 * r) throw new ShapeError(`pad: ${pads.length} pads for a tensor of rank ${r} (it takes ${2 * r}: every axis' begin, then every axis' end)`);
+  return shape.map((d, k) => {
+    const [b, e] = [pads[k]!, pads[k + r]!];
+    const kept = d - Math.max(0, -b) - Math.max(0, -e);
+    if (kept < 1) throw new ShapeError(`pad: pads ${b} and ${e} crop all ${d} elements of axis ${k}`);
+    const [before, after] = [Math.max(0, b), Math.max(0, e)];
+    if (mode === "reflect" && Math.max(before, after) >= kept) throw new ShapeError(`pad: reflect pads ${before} and ${after} must be less than axis ${k}'s ${kept} elements`);
+    return { crop: Math.max(0, -b), kept, before, after };
+  });
+}
+
+/** The input index along a pad's axis that output index `o` copies, or -1 for the constant. */
+export function padSource(p: PadAxis, o: number, mode: PadMode): number {
+  let j = o - p.before;
+  if (j < 0 || j >= p.kept) {
+    if (mode === "constant") return -1;
+    if (mode === "replicate") j = Math.min(Math.max(j, 0), p.kept - 1);
+    else j = j < 0 ? -j : 2 * (p.kept - 1) - j;
+  }
+  return j + p.crop;
+}

@@ -11,7 +11,7 @@
 import { decompose } from "../ir/decompose.js";
 import { numel, type DType, type Graph, type Node, type TensorType } from "../ir/graph.js";
 import { attrsOf, binaryOps, isOp, type AttrsOf, type BinaryOp, type OpName, type UnaryOp } from "../ir/ops.js";
-import { sameShape } from "../ir/shape.js";
+import { sameShape, type PadMode } from "../ir/shape.js";
 import { GELU_TANH_CUBIC, SQRT_2_OVER_PI } from "../base/math.js";
 import type { TensorData } from "../weights/tensor.js";
 import { AttrType, DataType, encodeModel, type AttributeMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg } from "./proto.js";
@@ -54,6 +54,7 @@ function asDtype(data: TensorData, dtype: DType, what: string): TensorData {
 const f = (name: string, v: number): AttributeMsg => ({ name, type: AttrType.FLOAT, f: v });
 const i = (name: string, v: number): AttributeMsg => ({ name, type: AttrType.INT, i: v });
 const ints = (name: string, v: readonly number[]): AttributeMsg => ({ name, type: AttrType.INTS, ints: [...v] });
+const str = (name: string, v: string): AttributeMsg => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(v) });
 
 class Builder {
   readonly nodes: NodeMsg[] = [];
@@ -138,6 +139,14 @@ class Builder {
       this.scalars.set(key, name);
       this.initializer(name, "f32", [], Float32Array.of(v));
     }
+    return name;
+  }
+
+  /** A scalar initializer of `dtype` (f32 ones shared), named after the current node. */
+  scalarOf(dtype: DType, v: number): string {
+    if (dtype === "f32") return this.scalar(v);
+    const name = this.fresh(`${this.base}_value`);
+    this.initializer(name, dtype, [], asDtype(Int32Array.of(v), dtype, "scalar"));
     return name;
   }
 
@@ -281,8 +290,20 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   transpose: (b, [x], [y], a) => void b.node("Transpose", [x!], [y!], [ints("perm", a.perm)]),
   concat: (b, ins, [y], a) => void b.node("Concat", ins, [y!], [i("axis", a.axis)]),
   split: (b, [x], outs, a) => void b.node("Split", [x!, b.i64("split", a.sizes)], outs, [i("axis", a.axis)]),
-  slice: (b, [x], [y], a) => void b.node("Slice", [x!, b.i64("starts", [a.start]), b.i64("ends", [a.end]), b.i64("axes", [a.axis])], [y!]),
-  gather: (b, ins, [y]) => void b.node("Gather", ins, [y!], [i("axis", 0)]),
+  // The IR's start, end and step are ONNX Slice's, clamping included.
+  slice: (b, [x], [y], a) => void b.node("Slice", [x!, b.i64("starts", [a.start]), b.i64("ends", [a.end]), b.i64("axes", [a.axis]), b.i64("steps", [a.step ?? 1])], [y!]),
+  // negative_ids "error" only narrows the ids the IR accepts; Gather reads the rest alike.
+  gather: (b, ins, [y], a) => void b.node("Gather", ins, [y!], [i("axis", a.axis ?? 0)]),
+  pad: (b, [x], [y], a, [xt]) => {
+    const value = a.value ?? 0;
+    const mode = { constant: "constant", reflect: "reflect", replicate: "edge" }[(a.mode ?? "constant") as PadMode];
+    const ins = [x!, b.i64("pads", a.pads)];
+    // constant_value has the tensor's type; its default is 0.
+    if (mode === "constant" && value !== 0) ins.push(b.scalarOf(xt!.dtype, value));
+    b.node("Pad", ins, [y!], [str("mode", mode)]);
+  },
+  expand: (b, [x], [y], a) => void b.node("Expand", [x!, b.i64("shape", a.shape)], [y!]),
+  tile: (b, [x], [y], a) => void b.node("Tile", [x!, b.i64("repeats", a.repeats)], [y!]),
   fused_elementwise: DECOMPOSED,
   attention: DECOMPOSED,
 };

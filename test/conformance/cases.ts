@@ -17,7 +17,7 @@ import fc from "fast-check";
 import { emptyGraph, numel, type Attrs, type DType, type FusedStep, type Graph } from "../../src/ir/graph.js";
 import { activationOf, getOp, unaryOps, type BinaryOp, type OpName, type OpTable, type UnaryAttrs, type UnaryOp } from "../../src/ir/ops.js";
 import { addConstant, addNode } from "../../src/ir/rewrite.js";
-import { strides } from "../../src/ir/shape.js";
+import { PAD_MODES, sliceRange, strides } from "../../src/ir/shape.js";
 import { interpret, type TensorData } from "../../src/interp/index.js";
 import { rng } from "../support/source.js";
 import { activationAttrs, activationError, U2 } from "../support/gemm-tolerance.js";
@@ -518,23 +518,76 @@ const split = cases(
   },
 );
 
+/** Bounds in [-d - 2, d + 2] (clamped by the op), any step in [-3, 3] but 0, or none (1); the slice must take something. */
 const slice = cases(
   shape(1, 4).chain((s) =>
-    axisOf(s.length).chain((axis) => {
-      const d = s.at(axis)!;
-      return fc.integer({ min: 0, max: d - 1 }).chain((start) => fc.record({ s: fc.constant(s), axis: fc.constant(axis), start: fc.constant(start), end: fc.integer({ min: start + 1, max: d }), dtype: movementDtype, seed }));
+    fc.record({
+      s: fc.constant(s), axis: axisOf(s.length), bounds: fc.tuple(fc.integer({ min: -11, max: 11 }), fc.integer({ min: -11, max: 11 })),
+      step: fc.option(fc.integer({ min: -3, max: 3 }).filter((k) => k !== 0)), dtype: movementDtype, seed,
     }),
-  ),
-  ({ s, axis, start, end, dtype, seed }) => {
+  ).filter(({ s, axis, bounds: [start, end], step }) => sliceRange(s.at(axis)!, start, end, step ?? 1).count > 0),
+  ({ s, axis, bounds: [start, end], step, dtype, seed }) => {
     const b = new Build("slice", seed);
-    return b.done(b.node("slice", [anyTensor(b, s, dtype)], { axis, start, end }), EXACT);
+    return b.done(b.node("slice", [anyTensor(b, s, dtype)], { axis, start, end, ...(step !== null ? { step } : {}) }), EXACT);
   },
 );
 
-const gather = cases(fc.record({ ids: shape(0, 2, 4), rows: dim(10), d: dim(9), dtype: fc.constantFrom<DType>("i32", "i64"), seed }), ({ ids, rows, d, dtype, seed }) => {
-  const b = new Build("gather", seed);
-  return b.done(b.node("gather", [b.f32([rows, d], [-3, 3], true), b.input(ids, b.ints(ids, [0, rows - 1]), dtype)], {}), EXACT);
+/** Ids over any axis, negative ones half the time (unless negative_ids is "error"); the table a constant or an input of any dtype. */
+const gather = cases(
+  shape(1, 3, 6).chain((s) =>
+    fc.record({ s: fc.constant(s), axis: fc.option(axisOf(s.length)), ids: shape(0, 2, 4), strict: fc.option(fc.constantFrom("wrap", "error")), table: fc.constantFrom<"const" | DType>("const", "f32", "i32", "i64"), idType: fc.constantFrom<DType>("i32", "i64"), seed }),
+  ),
+  ({ s, axis, ids, strict, table, idType, seed }) => {
+    const b = new Build("gather", seed);
+    const d = s.at(axis ?? 0)!;
+    const x = table === "const" ? b.f32(s, [-3, 3], true) : anyTensor(b, s, table);
+    const attrs: Attrs = { ...(axis !== null ? { axis } : {}), ...(strict !== null ? { negative_ids: strict } : {}) };
+    return b.done(b.node("gather", [x, b.input(ids, b.ints(ids, [strict === "error" ? 0 : -d, d - 1]), idType)], attrs), EXACT);
+  },
+);
+
+/**
+ * Per axis, pads in [-2, 3] (cropping at most all but one element; reflect's below what is kept),
+ * every mode, the value left out or set (integral for integer tensors).
+ */
+const pad = cases(
+  shape(1, 4, 6).chain((s) =>
+    fc.record({
+      s: fc.constant(s), raw: fc.array(fc.integer({ min: -2, max: 3 }), { minLength: 2 * s.length, maxLength: 2 * s.length }),
+      mode: fc.option(fc.constantFrom(...PAD_MODES)), value: fc.option(fc.constantFrom(-2, 1.5, 7)), dtype: movementDtype, seed,
+    }),
+  ),
+  ({ s, raw, mode, value, dtype, seed }) => {
+    const b = new Build("pad", seed);
+    const r = s.length;
+    const pads = [...raw];
+    s.forEach((d, k) => {
+      pads[k] = Math.max(pads[k]!, 1 - d);
+      pads[k + r] = Math.max(pads[k + r]!, 1 - d + Math.max(0, -pads[k]!));
+      if (mode === "reflect") {
+        const kept = d - Math.max(0, -pads[k]!) - Math.max(0, -pads[k + r]!);
+        pads[k] = Math.min(pads[k]!, kept - 1);
+        pads[k + r] = Math.min(pads[k + r]!, kept - 1);
+      }
+    });
+    const v: Attrs = value === null ? {} : { value: dtype === "f32" ? value : Math.trunc(value) };
+    return b.done(b.node("pad", [anyTensor(b, s, dtype)], { pads, ...(mode !== null ? { mode } : {}), ...v }), EXACT);
+  },
+);
+
+/** Both directions of ONNX's broadcast: x and the shape are suffixes of one base shape with some dims 1. */
+const expand = cases(fc.record({ pair: broadcastPair(4, 6), dtype: movementDtype, seed }), ({ pair: [sx, shape], dtype, seed }) => {
+  const b = new Build("expand", seed);
+  return b.done(b.node("expand", [anyTensor(b, sx, dtype)], { shape }), EXACT);
 });
+
+const tile = cases(
+  shape(1, 4, 5).chain((s) => fc.record({ s: fc.constant(s), repeats: fc.array(dim(3), { minLength: s.length, maxLength: s.length }), dtype: movementDtype, seed })),
+  ({ s, repeats, dtype, seed }) => {
+    const b = new Build("tile", seed);
+    return b.done(b.node("tile", [anyTensor(b, s, dtype)], { repeats }), EXACT);
+  },
+);
 
 const castTypes = fc.constantFrom<[DType, DType]>(["f32", "i32"], ["f32", "i64"], ["i32", "f32"], ["i64", "f32"], ["i32", "i64"], ["i64", "i32"], ["f32", "f32"]);
 const cast = cases(fc.record({ s: shape(1, 4), types: castTypes, seed }), ({ s, types: [from, to], seed }) => {
@@ -588,5 +641,5 @@ export const opCases: OpTable<fc.Arbitrary<Case>> = {
   add: binary("add"), sub: binary("sub"), mul: binary("mul"), div: binary("div"), pow: binary("pow"), maximum: binary("maximum"), minimum: binary("minimum"),
   prelu, cast, conv2d, maxpool: pool("maxpool"), avgpool: pool("avgpool"), global_avgpool: globalAvgpool, batchnorm, layernorm, linear, matmul, softmax,
   reduce_mean: reduction("reduce_mean"), reduce_sum: reduction("reduce_sum"), reduce_max: reduction("reduce_max"),
-  reshape, transpose, concat, split, slice, gather, fused_elementwise: fusedElementwise, attention,
+  reshape, transpose, concat, split, slice, gather, pad, expand, tile, fused_elementwise: fusedElementwise, attention,
 };
