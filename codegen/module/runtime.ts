@@ -199,7 +199,7 @@ async function loadModel(model, embedded, baseUrl, options) {
   // model (ids from inputs are checked before it runs), an integer division by zero.
   const trapped = (e) => {
     if (!(e instanceof WebAssembly.RuntimeError)) return e;
-    if (/unreachable/i.test(e.message)) return new RangeError(what + "an embedding or gather id computed inside the model is outside its table (the gather kernel trapped: " + e.message + ")");
+    if (/unreachable/i.test(e.message)) return new RangeError(what + "an embedding id computed inside the model is outside its table, or a gather index outside its axis (the gather kernel trapped: " + e.message + ")");
     if (/by zero|integer overflow/i.test(e.message)) return new RangeError(what + "an integer division inside the model divides by zero or overflows (" + e.message + ")");
     return new Error(what + "the wasm code trapped (" + e.message + "): a bug in graphc, please report it");
   };

@@ -370,7 +370,7 @@ builtin("pad", 'x:tensor pads mode:string="constant" value:float=0.0', ([x, pads
   if (p.length % 2 !== 0 || p.length > 2 * r)
     throw error(`pad: pads must be (before, after) pairs from the last axis backwards, at most ${r} pairs for ${show(t)}, found ${show(pads!)}`, spanOf(site, 1));
   const m = (mode as { v: string }).v;
-  if (!(PAD_MODES as readonly string[]).includes(m)) throw error(`pad: mode must be ${PAD_MODES.map((k) => JSON.stringify(k)).join(", ")}, found ${JSON.stringify(m)}`, spanOf(site, 2));
+  if (!(PAD_MODES as readonly string[]).includes(m)) throw error(`pad: mode must be "constant", "reflect" or "replicate", found ${JSON.stringify(m)}`, spanOf(site, 2));
   const v = num(value!);
   if (t.type.dtype !== "f32" && !Number.isInteger(v)) throw error(`pad: value ${v} is not an integer, and ${show(t)} holds integers`, spanOf(site, 3));
   const onnx = Array<number>(2 * r).fill(0);

@@ -101,6 +101,13 @@ describe("embedding ids out of range", () => {
     expect((await model.run({ ids: Int32Array.of(4, 3, 2, 1) })).y).toHaveLength(12);
   });
 
+  it("a gather's ids from an input lie in [-d, d)", async () => {
+    const src = "model g() {\n  input x: f32[2, 3]\n  input ids: i32[2]\n  output y = gather(x, ids, axis=1)\n}\n";
+    const model = await instantiate(await compile(src, { relaxedSimd: "off" }));
+    await expect(model.run({ x: new Float32Array(6), ids: Int32Array.of(-4, 0) })).rejects.toThrow(new RangeError('graphc model "g": input "ids"[0] = -4 is outside [-3, 3): a gather reads it as an index into 3 (negative ones from the end)'));
+    expect((await model.run({ x: new Float32Array(6), ids: Int32Array.of(-3, 2) })).y).toHaveLength(4);
+  });
+
   it("computed inside the model: a named RangeError, not a wasm trap", async () => {
     const model = await instantiate(await compile(embedding("ids + 3"), { relaxedSimd: "off" }));
     const e = await model.run({ ids: Int32Array.of(0, 1, 2, 3) }).catch((e: unknown) => e);

@@ -2,7 +2,7 @@
 // only where no intermediate is read outside the region; results unchanged.
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { fusedProgram } from "../../src/ir/ops.js";
+import { fusedProgram, getOp } from "../../src/ir/ops.js";
 import { checkPassPreserves, graphArb } from "./gen.js";
 import { graphOf, model, ops } from "./helpers.js";
 
@@ -34,6 +34,16 @@ describe("fuse-elementwise", () => {
   output z = l: layernorm(x)
 }`;
     expect(ops(fuse(src))).toEqual(ops(graphOf(src)));
+  });
+
+  test("data movement (injective ops) splits regions and is never fused", () => {
+    const src = model([2, 3, 4], `
+  a = pad(relu(x * 2.0), (1, 1), mode="reflect") + 1.0
+  b = slice(tile(a, (1, 2, 1)), 2, none, none, step=-1) * 3.0
+  output y = sigmoid(expand(b, [2, 2, 6, 6]) + gather(b, [1, -2], axis=0))`);
+    const after = fuse(src);
+    expect(ops(after)).toMatchObject({ pad: 1, tile: 1, slice: 1, expand: 1, gather: 1 });
+    for (const n of after.nodes) if (n.op === "fused_elementwise") expect(fusedProgram(n.attrs).map((st) => getOp(st.op).cls)).not.toContain("injective");
   });
 
   test("after fuse-epilogue: the conv takes bias and relu, the rest of the chain fuses", () => {

@@ -46,6 +46,40 @@ describe("layout", () => {
     expect(ops(checkPassPreserves(["layout"], once))).toEqual(ops(once));
   });
 
+  test("data movement between convs: NCHW boundaries (transposes around it), results unchanged", () => {
+    const src = model([1, 3, 9, 9], `
+  y = relu(c1: conv2d(x, 4, 3))
+  y = pad(y, (1, 2, 0, 1), mode="reflect")
+  y = relu(c2: conv2d(y, 4, 3))
+  y = slice(y, 2, none, none, step=-2) + 1.0
+  y = tile(c3: conv2d(y, 4, 1), (1, 1, 2, 1))
+  y = index_select(y, 1, [3, 0, -1])
+  y = y + expand(global_avgpool(y), [1, 3, 6, 8])
+  output y = c4: conv2d(pad(y, (1, 1, 1, 1), mode="replicate"), 2, 3)`);
+    const before = graphOf(src);
+    const after = checkPassPreserves(["layout"], before);
+    for (const n of after.nodes) if (n.op === "conv2d") expect(n.attrs.layout).toBe("NHWC");
+    // Each movement op still reads and writes NCHW tensors, with its attributes as they were.
+    const movement = (g: typeof after) => g.nodes.filter((n) => ["pad", "slice", "tile", "gather", "expand"].includes(n.op)).map((n) => [n.op, n.attrs, g.values[n.outputs[0]!]!.type.shape]);
+    expect(movement(after)).toEqual(movement(before));
+  });
+
+  test("property: a random pad and slice step between convs keep their results", () => {
+    const pad = fc.record({ pads: fc.array(fc.integer({ min: -2, max: 3 }), { minLength: 4, maxLength: 4 }), mode: fc.constantFrom("constant", "reflect", "replicate") });
+    const slice = fc.record({ axis: fc.integer({ min: 1, max: 3 }), start: fc.integer({ min: -4, max: 3 }), step: fc.constantFrom(-2, -1, 1, 2, 3) });
+    fc.assert(
+      fc.property(pad, slice, ({ pads, mode }, { axis, start, step }) => {
+        const src = model([2, 3, 10, 10], `
+  y = relu(c1: conv2d(x, 4, 3))
+  y = pad(y, (${pads.join(", ")}), mode="${mode}")
+  y = slice(c2: conv2d(y, 4, 3), ${axis}, ${start}, none, step=${step})
+  output y = relu(c3: conv2d(y, 3, 1)) * 2.0`);
+        void checkPassPreserves(["layout"], graphOf(src));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
   test("property: random models keep their results", () => {
     fc.assert(fc.property(graphArb(), ({ graph }) => void checkPassPreserves(["layout"], graph)), { numRuns: 60 });
   });
