@@ -68,7 +68,16 @@ export interface Traits {
   readonly epilogue?: true;
   /** A unary op an epilogue may apply; its attributes travel with it into the epilogue. */
   readonly activation?: true;
+  /**
+   * Data movement that runs on its input in any axis order: its attributes for the input
+   * transposed by `perm` (the output then comes transposed alike), or undefined where that
+   * cannot be (the layout pass keeps such a node NCHW).
+   */
+  readonly permuted?: (attrs: Attrs, perm: readonly number[], inputs: readonly TensorType[]) => Attrs | undefined;
 }
+
+/** Axis `axis` of a tensor of rank r, in that tensor transposed by `perm`. */
+const axisAfter = (perm: readonly number[], axis: number) => perm.indexOf(normAxis(axis, perm.length));
 
 // ---- the op definition ---------------------------------------------------------------------------
 
@@ -576,6 +585,7 @@ const OPS = {
 
   slice: op({
     cls: "injective", arity: 1, attrs: { axis: req("int"), start: req("int"), end: req("int"), step: { kind: "int", optional: true, default: 1 } },
+    traits: { permuted: (a, perm) => ({ ...a, axis: axisAfter(perm, a.axis as number) }) },
     infer: ([x], attrs) => {
       const axis = normAxis(attrs.axis, x!.shape.length);
       const { start, end } = attrs;
@@ -595,6 +605,8 @@ const OPS = {
   gather: op({
     cls: "injective", arity: 2,
     attrs: { axis: { kind: "int", optional: true, default: 0 }, negative_ids: { kind: "string", optional: true, default: "wrap", values: ["wrap", "error"] } },
+    // With 1-D ids the axes keep their places.
+    traits: { permuted: (a, perm, [, ids]) => (ids!.shape.length === 1 ? { ...a, axis: axisAfter(perm, (a.axis as number | undefined) ?? 0) } : undefined) },
     infer: ([x, ids], attrs) => {
       if (ids!.dtype !== "i32" && ids!.dtype !== "i64") throw new ShapeError(`gather: ids must be integers (i32 or i64), got ${ids!.dtype}`);
       if (x!.shape.length === 0) throw new ShapeError("gather: cannot index a scalar");
@@ -607,6 +619,12 @@ const OPS = {
   pad: op({
     cls: "injective", arity: 1,
     attrs: { pads: req("ints"), mode: { kind: "string", optional: true, default: "constant", values: PAD_MODES }, value: { kind: "float", optional: true, default: 0 } },
+    traits: {
+      permuted: (a, perm) => {
+        const pads = a.pads as number[];
+        return { ...a, pads: [...permute(pads, perm), ...permute(pads.slice(perm.length), perm)] };
+      },
+    },
     infer: ([x], attrs) => {
       const value = attrs.value ?? 0;
       if (x!.dtype !== "f32" && !Number.isInteger(value)) throw new ShapeError(`pad: value ${value} is not an integer, and the tensor is ${x!.dtype}`);
@@ -618,6 +636,13 @@ const OPS = {
   /** Numpy (ONNX Expand) broadcasting of x and `shape`: dims of 1 on either side stretch. */
   expand: op({
     cls: "injective", arity: 1, attrs: { shape: req("ints") },
+    // The shape lines up with x's axes from the right; a longer one adds axes.
+    traits: {
+      permuted: (a, perm) => {
+        const shape = a.shape as number[];
+        return shape.length > perm.length ? undefined : { shape: permute([...Array<number>(perm.length - shape.length).fill(1), ...shape], perm) };
+      },
+    },
     infer: ([x], attrs) => {
       if (attrs.shape.some((d) => !(d >= 1))) throw new ShapeError(`expand: shape ${fmt(attrs.shape)} must hold positive dims`);
       return [{ dtype: x!.dtype, shape: broadcastShapes(x!.shape, attrs.shape) }];
@@ -625,7 +650,7 @@ const OPS = {
   }),
 
   tile: op({
-    cls: "injective", arity: 1, attrs: { repeats: req("ints") },
+    cls: "injective", arity: 1, attrs: { repeats: req("ints") }, traits: { permuted: (a, perm) => ({ repeats: permute(a.repeats as number[], perm) }) },
     infer: ([x], attrs) => {
       const r = attrs.repeats;
       if (r.length !== x!.shape.length || r.some((k) => !(k >= 1))) throw new ShapeError(`tile: repeats ${fmt(r)} must be one positive count per axis of ${fmt(x!.shape)}`);

@@ -1,6 +1,7 @@
 // Layout assignment for the CPU backends: spatial ops run channels-last (attrs.layout "NHWC"),
-// and so do the elementwise ops between them, so 4-D activations stay NHWC from one conv to the
-// next. Transposes appear only at the edges: graph inputs and outputs, reshapes, and ops that
+// and so do the elementwise ops between them and data movement on channels-last tensors (pad,
+// slice, tile, expand, gather with 1-D ids: their axis attributes permuted), so 4-D activations
+// stay NHWC from one conv to the next. Transposes appear only at the edges: graph inputs and outputs, reshapes, and ops that
 // know nothing of layouts; those that move only size-1 dimensions become reshapes, and pairs
 // that cancel go.
 import { numel, type Graph, type Node } from "../ir/graph.js";
@@ -56,6 +57,13 @@ export function assignLayout(g: Graph): Graph {
       // 4-D inputs other than weights (data, a residual) are activations; weights keep PyTorch layout.
       const inputs = n.inputs.map((v, i) => (!spatial.weights.includes(i) && rank(g, v) === 4 ? twin(v) : v));
       return addNode(g, n.op, inputs, { ...n.attrs, layout: "NHWC" }, n.path, n.loc);
+    }
+    // Data movement on a channels-last tensor runs channels-last, its attributes permuted.
+    const permuted = getOp(n.op).traits.permuted;
+    const x = n.inputs[0]!;
+    if (permuted && moved.has(x) && rank(g, n.outputs[0]!) === 4) {
+      const attrs = permuted(n.attrs, TO_NHWC, n.inputs.map((v) => g.values[v]!.type));
+      if (attrs) return addNode(g, n.op, [nhwc.get(x)!, ...n.inputs.slice(1)], attrs, n.path, n.loc);
     }
     const cls = getOp(n.op).cls;
     if ((cls !== "elementwise" && cls !== "broadcast") || rank(g, n.outputs[0]!) !== 4) return undefined;

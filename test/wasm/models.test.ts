@@ -21,6 +21,16 @@ const models: Record<string, string> = {
   o = x + att
   ff = f2: linear(gelu(f1: linear(ln2: layernorm(o), 32)), 16)
   output y = o + ff`,
+  // Data movement between convs runs channels-last after layout (its attributes permuted).
+  movement: `  input x: f32[1, 3, 9, 9]
+  y = relu(c1: conv2d(x, 4, 3))
+  y = pad(y, (1, 2, -1, 1), mode="reflect")
+  y = relu(c2: conv2d(y, 6, 3))
+  y = slice(y, 2, none, none, step=-2) + 1.0
+  y = tile(c3: conv2d(y, 4, 1), (1, 1, 2, 1))
+  y = index_select(y, 1, [3, 0, -1])
+  y = y + expand(global_avgpool(y), [1, 3, 6, 8])
+  output y = c4: conv2d(pad(y, (1, 1, 2, 0), mode="replicate", value=0.5), 2, 3)`,
 };
 
 describe("wasm end to end", () => {
