@@ -86,7 +86,7 @@ describe("NaN and ±Inf (SwiftShader)", () => {
 
 describe("generated module API", () => {
   it("describes its ports, escapes names and rejects bad inputs with clear errors", async () => {
-    const g = build([f32(2, 3), { dtype: "i64", shape: [2] }], (g, [x, ids]) => [addNode(g, "relu", [x!], {})[0]!, addNode(g, "gather", [konst(g, [4, 3], 1), ids!], {})[0]!]);
+    const g = build([f32(2, 3), { dtype: "i64", shape: [2] }], (g, [x, ids]) => [addNode(g, "relu", [x!], {})[0]!, addNode(g, "gather", [konst(g, [4, 3], 1), ids!], { negative_ids: "error" })[0]!]);
     g.inputs[0]!.name = 'we"ird`${name}\\';
     const m = await loadModule(g, dev.device);
     try {
