@@ -414,31 +414,29 @@ builtin("tile", "x:tensor repeats", ([x, repeats], site, el) => {
   return el.emit1("tile", [t], { repeats: reps }, site.span);
 });
 
-/** ids for gather / index_select: an integer tensor, or a list of ints (an i32 constant). */
-function idsOf(el: Elaborator, v: Value, name: string, span: Span): TensorValue {
-  if (v.k === "list" || v.k === "tuple") {
-    const xs = ints(v, `${name}: ids`, span);
-    if (xs.length === 0) throw error(`${name}: ids is empty`, span);
-    return el.constant([xs.length], Int32Array.from(xs), "i32");
-  }
-  const t = tensorOf(v, `${name}: ids`, span);
-  if (t.type.dtype !== "i32" && t.type.dtype !== "i64") throw error(`${name}: ids must be an integer tensor (i32 or i64), found ${show(t)}`, span);
-  return t;
-}
-
 /** Slices of x along `axis` at `ids` (negative ones from the end): numpy's take, ONNX's Gather (not torch.gather). */
-function gatherOf(el: Elaborator, x: TensorValue, ids: TensorValue, axis: number, axisSpan: Span, site: CallSite, name: string): TensorValue {
+function gatherOf(el: Elaborator, x: TensorValue, ids: Value, axis: number, site: CallSite, at: { ids: number; axis: number }, name: string): TensorValue {
   const r = x.type.shape.length;
-  if (r === 0 || axis < -r || axis >= r) throw error(`${name}: axis ${axis} is out of range for ${show(x)}`, axisSpan);
-  return el.emit1("gather", [x, ids], { axis }, site.span, name);
+  if (r === 0 || axis < -r || axis >= r) throw error(`${name}: axis ${axis} is out of range for ${show(x)}`, spanOf(site, at.axis));
+  const d = x.type.shape[axis < 0 ? axis + r : axis]!;
+  const span = spanOf(site, at.ids);
+  let t: TensorValue;
+  // A list of ints is an i32 constant, checked here.
+  if (ids.k === "list" || ids.k === "tuple") {
+    const xs = ints(ids, `${name}: ids`, span);
+    if (xs.length === 0) throw error(`${name}: ids is empty`, span);
+    const bad = xs.find((i) => i < -d || i >= d);
+    if (bad !== undefined) throw error(`${name}: id ${bad} is outside [-${d}, ${d}) for axis ${axis} of ${show(x)}`, span);
+    t = el.constant([xs.length], Int32Array.from(xs), "i32");
+  } else {
+    t = tensorOf(ids, `${name}: ids`, span);
+    if (t.type.dtype !== "i32" && t.type.dtype !== "i64") throw error(`${name}: ids must be an integer tensor (i32 or i64), found ${show(t)}`, span);
+  }
+  if (name === "index_select" && t.type.shape.length !== 1) throw error(`index_select: ids must be 1-D, found ${show(t)}`, span);
+  return el.emit1("gather", [x, t], { axis }, site.span, name);
 }
-builtin("gather", "x:tensor ids axis:int=0", ([x, ids, axis], site, el) =>
-  gatherOf(el, x as TensorValue, idsOf(el, ids!, "gather", spanOf(site, 1)), num(axis!), spanOf(site, 2), site, "gather"));
-builtin("index_select", "x:tensor axis:int ids", ([x, axis, ids], site, el) => {
-  const t = idsOf(el, ids!, "index_select", spanOf(site, 2));
-  if (t.type.shape.length !== 1) throw error(`index_select: ids must be 1-D, found ${show(t)}`, spanOf(site, 2));
-  return gatherOf(el, x as TensorValue, t, num(axis!), spanOf(site, 1), site, "index_select");
-});
+builtin("gather", "x:tensor ids axis:int=0", ([x, ids, axis], site, el) => gatherOf(el, x as TensorValue, ids!, num(axis!), site, { ids: 1, axis: 2 }, "gather"));
+builtin("index_select", "x:tensor axis:int ids", ([x, axis, ids], site, el) => gatherOf(el, x as TensorValue, ids!, num(axis!), site, { ids: 2, axis: 1 }, "index_select"));
 
 // PyTorch's embedding rejects negative ids (ONNX's Gather would read from the end).
 builtin("embedding", "ids:tensor num:int dim:int", ([ids, n, d], site, el) => {
