@@ -372,7 +372,7 @@ builtin("pad", 'x:tensor pads mode:string="constant" value:float=0.0', ([x, pads
   const m = (mode as { v: string }).v;
   if (!(PAD_MODES as readonly string[]).includes(m)) throw error(`pad: mode must be "constant", "reflect" or "replicate", found ${JSON.stringify(m)}`, spanOf(site, 2));
   const v = num(value!);
-  if (t.type.dtype !== "f32" && !Number.isInteger(v)) throw error(`pad: value ${v} is not an integer, and ${show(t)} holds integers`, spanOf(site, 3));
+  if (t.type.dtype !== "f32" && !(Number.isInteger(v) && v >= -(2 ** 31) && v < 2 ** 31)) throw error(`pad: value ${v} is not a 32-bit integer, and ${show(t)} holds integers`, spanOf(site, 3));
   const onnx = Array<number>(2 * r).fill(0);
   for (let i = 0; i < p.length / 2; i++) [onnx[r - 1 - i], onnx[2 * r - 1 - i]] = [p[2 * i]!, p[2 * i + 1]!];
   try {

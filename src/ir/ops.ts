@@ -627,7 +627,7 @@ const OPS = {
     },
     infer: ([x], attrs) => {
       const value = attrs.value ?? 0;
-      if (x!.dtype !== "f32" && !Number.isInteger(value)) throw new ShapeError(`pad: value ${value} is not an integer, and the tensor is ${x!.dtype}`);
+      if (x!.dtype !== "f32" && !(Number.isInteger(value) && value >= -(2 ** 31) && value < 2 ** 31)) throw new ShapeError(`pad: value ${value} is not a 32-bit integer, and the tensor is ${x!.dtype}`);
       const axes = padAxes(x!.shape, attrs.pads, (attrs.mode ?? "constant") as PadMode);
       return [{ dtype: x!.dtype, shape: axes.map((p) => p.before + p.kept + p.after) }];
     },
