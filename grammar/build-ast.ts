@@ -167,6 +167,7 @@ export class AstBuilder {
     return { kind: "lambda", params, body: this.expression(this.one(n, "expression")), span: this.span(n) };
   }
 
+  /** `labelled` (the body an expression) and `labelledPrimary` (the body a postfix expression). */
   private labelled(n: CstNode): A.Expr {
     const path = this.nodes(n, "labelSegment").map((seg) => ({
       parts: this.ordered(seg).filter((e) => !isToken(e) || e.tokenType.name !== "LCurly" && e.tokenType.name !== "RCurly").map((e): A.LabelPart =>
@@ -177,7 +178,7 @@ export class AstBuilder {
       kind: "label",
       path,
       shared: this.tokens(n, "Shared").length > 0,
-      body: this.expression(this.one(n, "expression")),
+      body: n.name === "labelledPrimary" ? this.postfix(this.one(n, "postfix")) : this.expression(this.one(n, "expression")),
       span: this.span(n),
     };
   }
@@ -242,6 +243,8 @@ export class AstBuilder {
           return { kind: "list", items: exprs, span };
         case "seqExpr":
           return { kind: "seq", items: exprs, span };
+        case "labelledPrimary":
+          return this.labelled(e);
         default: // ifExpr
           return this.ifExpr(e);
       }

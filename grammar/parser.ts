@@ -229,6 +229,17 @@ export class NnParser extends CstParser {
     this.SUBRULE(this.expression);
   });
 
+  /**
+   * A label after an operator (`x + attn: attention(q, k, v)`) is a primary: it binds to the call
+   * (or other postfix expression) that follows it, as `x + (attn: attention(q, k, v))`.
+   */
+  labelledPrimary = this.RULE("labelledPrimary", () => {
+    this.OPTION(() => this.CONSUME(T.Shared));
+    this.AT_LEAST_ONE_SEP({ SEP: T.Dot, DEF: () => this.SUBRULE(this.labelSegment) });
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.postfix);
+  });
+
   labelSegment = this.RULE("labelSegment", () => {
     this.AT_LEAST_ONE(() => {
       this.OR([
@@ -349,6 +360,7 @@ export class NnParser extends CstParser {
 
   primary = this.RULE("primary", () => {
     this.OR({ IGNORE_AMBIGUITIES: true, DEF: [
+      { GATE: () => this.labelAhead(), ALT: () => this.SUBRULE(this.labelledPrimary) },
       { ALT: () => this.CONSUME(T.IntegerLit) },
       { ALT: () => this.CONSUME(T.FloatLit) },
       { ALT: () => this.CONSUME(T.StringLit) },
