@@ -381,20 +381,23 @@ export class Elaborator {
    */
   private labelled(e: Extract<A.Expr, { kind: "label" }>, env: Env, input?: SeqInput, outer: Wrap = (f) => f()): Value {
     let poisoned = false;
-    const segments = e.path.map((seg) =>
+    // A string part may be a dotted path (`{"blocks.3"}`): it adds segments, so each segment is
+    // split at the dots its parts brought (text and int parts have none).
+    const segments = e.path.flatMap((seg) =>
       seg.parts
         .map((p) => {
           if (p.kind === "text") return p.text;
           const v = this.eval(p.expr, env);
           if (v.k === "int" && v.v >= 0) return String(v.v);
-          if (v.k === "string" && /^[A-Za-z0-9_]+$/.test(v.v)) return v.v;
+          if (v.k === "string" && /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/.test(v.v)) return v.v;
           if (v.k === "poison") {
             poisoned = true;
             return "";
           }
-          throw error(`a label part must be a non-negative int or a name, found ${describe(v)}`, p.expr.span);
+          throw error(`a label part must be a non-negative int, a name or a dotted path of names and ints ("blocks.3"), found ${describe(v)}`, p.expr.span);
         })
-        .join(""),
+        .join("")
+        .split("."),
     );
     if (poisoned) return POISON;
     const wrap: Wrap = (f) => outer(() => this.withLabel(segments, e.shared, f));

@@ -33,3 +33,15 @@ describe("a label after an operator", () => {
     expect(weights("  output y = a: linear(x, 8) + x")).toEqual(["a.weight", "a.bias"]);
   });
 });
+
+describe("label parts built from strings", () => {
+  it("a name fills a part, a dotted path adds several segments", () => {
+    expect(weights('  for b in range(2) { x = {"block_" + str(b)}.{"attn.qkv"}: linear(x, 8) }\n  p = "enc.layers"\n  output y = pre_{p}_{1}: linear(x, 8)')).toEqual([
+      "block_0.attn.qkv.weight", "block_0.attn.qkv.bias", "block_1.attn.qkv.weight", "block_1.attn.qkv.bias", "pre_enc.layers_1.weight", "pre_enc.layers_1.bias",
+    ]);
+  });
+
+  it("a string that is not a name or a dotted path is a located error", () => {
+    expect(weights('  output y = {"a..b"}: linear(x, 8)')[0]).toMatch(/^error: a label part must be a non-negative int, a name or a dotted path of names and ints \("blocks.3"\), found the string "a..b"\n  --> m.nn:3:15/);
+  });
+});
