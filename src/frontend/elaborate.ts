@@ -239,7 +239,7 @@ export class Elaborator {
       case "assign": {
         const v = this.eval(s.value, env);
         if (s.targets.length === 1) {
-          env.set(s.targets[0]!.name, v);
+          env.set(s.targets[0]!.name, v, { what: "a local", span: s.targets[0]!.span });
           return undefined;
         }
         this.destructure({ kind: "tuple", items: s.targets.map((t) => ({ kind: "name", name: t.name, span: t.span })), span: s.span }, v, env, s.value.span);
@@ -262,7 +262,7 @@ export class Elaborator {
         if (shape.length !== declared.length)
           throw error(`--shape ${s.name}=${shape.join("x")} has rank ${shape.length} but \`${s.name}\` is declared with rank ${declared.length}`, s.span);
         this.usedShapes.add(s.name);
-        env.set(s.name, this.input(s.name, { dtype, shape }, s.span));
+        env.set(s.name, this.input(s.name, { dtype, shape }, s.span), { what: "a model input", span: s.span });
         return undefined;
       }
       case "output": {
@@ -271,7 +271,7 @@ export class Elaborator {
         if (v.k === "poison") return poison(s, env);
         if (v.k !== "tensor") throw error(`output \`${s.name}\` must be a tensor, found ${describe(v)}`, s.value.span);
         this.output(s.name, v, s.span);
-        env.set(s.name, v);
+        env.set(s.name, v, { what: "a model output", span: s.span });
         return undefined;
       }
       case "for": {
@@ -307,7 +307,7 @@ export class Elaborator {
 
   private destructure(p: A.Pattern, v: Value, env: Env, span: A.Span): void {
     if (p.kind === "name") {
-      env.set(p.name, v);
+      env.set(p.name, v, { what: "a local", span: p.span });
       return;
     }
     if (v.k === "poison") {
@@ -533,7 +533,7 @@ export class Elaborator {
       }
     }
     if (callee.k === "poison") return POISON;
-    if (callee.k !== "fn") throw error(`${describe(callee)} is not callable`, e.callee.span);
+    if (callee.k !== "fn") throw error(`${describe(callee)} is not callable`, e.callee.span, e.callee.kind === "name" ? hidingNote(env, e.callee.name) : []);
     if (args.some((a) => a.k === "poison") || [...kwargs.values()].some((k) => k.value.k === "poison")) return POISON;
     return wrap(() => this.invoke(callee.fn, { span: e.span, argSpans }, args, kwargs));
   }
@@ -570,7 +570,7 @@ export class Elaborator {
           throw error(`\`${decl.name}\` calls itself; blocks cannot be recursive (the graph would be unbounded)`, site.span);
         const bound = bindArgs(decl.name, params, site, args, kwargs).values;
         const env = new Env(module);
-        decl.params.forEach((p, i) => env.set(p.name, bound[i]!));
+        decl.params.forEach((p, i) => env.set(p.name, bound[i]!, { what: `a parameter of \`${decl.name}\``, span: p.span }));
         this.frames.push({ name: decl.name, decl, span: site.span });
         try {
           return this.execBody(decl.body, env, false) ?? NONE;
@@ -590,7 +590,7 @@ export class Elaborator {
         if (args.length !== e.params.length)
           throw error(`this lambda takes ${e.params.length} argument${e.params.length === 1 ? "" : "s"} but ${args.length} were given`, site.span, [{ message: "lambda defined here", span: e.span }]);
         const local = new Env(env);
-        e.params.forEach((p, i) => local.set(p.name, args[i]!));
+        e.params.forEach((p, i) => local.set(p.name, args[i]!, { what: "a lambda parameter", span: p.span }));
         this.frames.push({ name: "lambda", span: site.span });
         try {
           return this.eval(e.body, local);
@@ -637,7 +637,7 @@ export class Elaborator {
           env.set(p.name, POISON);
           continue;
         }
-        env.set(p.name, this.guard(() => checkType(v, p.type, `model parameter \`${p.name}\``, p.span)));
+        env.set(p.name, this.guard(() => checkType(v, p.type, `model parameter \`${p.name}\``, p.span)), { what: "a model parameter", span: p.span });
       }
       this.execBody(decl.body, env, true);
       if (this.graph.outputs.length === 0 && this.diagnostics.length === 0)
@@ -678,4 +678,12 @@ function poison(s: A.Stmt, env: Env): Value | undefined {
   const returns = bindings([s], names);
   for (const n of names) env.set(n, POISON);
   return returns ? POISON : undefined;
+}
+
+/** "`dim` is a model parameter here; it hides the built-in `dim()`", at the binding. */
+function hidingNote(env: Env, name: string): Note[] {
+  const h = env.hiding(name);
+  if (!h) return [];
+  const what = h.origin ? `\`${name}\` is ${h.origin.what} here` : `\`${name}\` is bound here`;
+  return [{ message: `${what}; it hides the ${h.builtin ? "built-in" : "block"} \`${name}()\``, span: h.origin?.span }];
 }

@@ -4,16 +4,39 @@ import type { Span, TypeName } from "../../grammar/index.js";
 import { error } from "./diagnostics.js";
 import { describe, float, type CallSite, type KwArg, type Value } from "./values.js";
 
+/** Where a name was bound, for "it hides the built-in" notes: "a model parameter" at its span. */
+export interface Origin {
+  what: string;
+  span: Span;
+}
+
 export class Env {
   private readonly vars = new Map<string, Value>();
+  private readonly origins = new Map<string, Origin>();
   constructor(readonly parent?: Env) {}
 
   lookup(name: string): Value | undefined {
     return this.vars.get(name) ?? this.parent?.lookup(name);
   }
 
-  set(name: string, v: Value): void {
+  set(name: string, v: Value, origin?: Origin): void {
     this.vars.set(name, v);
+    if (origin) this.origins.set(name, origin);
+    else this.origins.delete(name);
+  }
+
+  /**
+   * When the binding of `name` seen from here hides a callable of an enclosing scope (a local
+   * `dim` hiding the built-in `dim()`): where it was bound, and whether the hidden one is a
+   * built-in (bound in the outermost scope) or a block.
+   */
+  hiding(name: string): { origin?: Origin; builtin: boolean } | undefined {
+    let owner: Env | undefined = this;
+    while (owner && !owner.vars.has(name)) owner = owner.parent;
+    let outer = owner?.parent;
+    while (outer && !outer.vars.has(name)) outer = outer.parent;
+    if (!owner || !outer || outer.vars.get(name)!.k !== "fn") return undefined;
+    return { origin: owner.origins.get(name), builtin: outer.parent === undefined };
   }
 
   has(name: string): boolean {
