@@ -8,13 +8,21 @@ export interface Span {
   col: number; // 1-based
 }
 
-export type TypeName = "tensor" | "int" | "float" | "bool" | "string" | "list" | "tuple" | "block" | "any";
-export const typeNames: readonly TypeName[] = ["tensor", "int", "float", "bool", "string", "list", "tuple", "block", "any"];
+export type TypeName = "tensor" | "int" | "float" | "bool" | "string" | "list" | "tuple" | "block" | "none" | "any";
+export const typeNames: readonly TypeName[] = ["tensor", "int", "float", "bool", "string", "list", "tuple", "block", "none", "any"];
+
+/**
+ * A parameter's declared type: a name (checked by the frontend against typeNames), a tuple of
+ * given element types `(int, int)`, or a union `int | (int, int)`.
+ */
+export type TypeExpr =
+  | { kind: "name"; name: string; span: Span }
+  | { kind: "tuple"; items: TypeExpr[]; span: Span }
+  | { kind: "union"; options: TypeExpr[]; span: Span };
 
 export interface Param {
   name: string;
-  type?: TypeName;
-  typeSpan?: Span;
+  type?: TypeExpr;
   default?: Expr;
   span: Span;
 }

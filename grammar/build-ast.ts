@@ -72,15 +72,24 @@ export class AstBuilder {
 
   private param(n: CstNode): A.Param {
     const name = this.tokens(n, "Identifier")[0]!;
-    const type = this.tokens(n, "Word")[0];
+    const type = this.nodes(n, "typeExpr")[0];
     const p: A.Param = { name: name.image, span: this.span(n) };
-    if (type) {
-      p.type = type.image as A.TypeName; // checked by the frontend against typeNames
-      p.typeSpan = this.spanOfToken(type);
-    }
+    if (type) p.type = this.typeExpr(type);
     const def = this.nodes(n, "expression")[0];
     if (def) p.default = this.expression(def);
     return p;
+  }
+
+  private typeExpr(n: CstNode): A.TypeExpr {
+    const options = this.nodes(n, "typeAtom").map((a) => this.typeAtom(a));
+    return options.length === 1 ? options[0]! : { kind: "union", options, span: this.span(n) };
+  }
+
+  private typeAtom(n: CstNode): A.TypeExpr {
+    const word = this.tokens(n, "Word")[0];
+    if (word) return { kind: "name", name: word.image, span: this.spanOfToken(word) };
+    const items = this.nodes(n, "typeExpr").map((t) => this.typeExpr(t));
+    return this.tokens(n, "Comma").length === 0 ? items[0]! : { kind: "tuple", items, span: this.span(n) };
   }
 
   private body(n: CstNode): A.Stmt[] {

@@ -97,12 +97,34 @@ export class NnParser extends CstParser {
     this.CONSUME(T.Identifier);
     this.OPTION(() => {
       this.CONSUME(T.Colon);
-      this.CONSUME(T.Word);
+      this.SUBRULE(this.typeExpr);
     });
     this.OPTION2(() => {
       this.CONSUME(T.Equals);
       this.SUBRULE(this.expression);
     });
+  });
+
+  typeExpr = this.RULE("typeExpr", () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.Pipe, DEF: () => this.SUBRULE(this.typeAtom) });
+  });
+
+  /** A type name, a parenthesised type, or a tuple type `(int, int)` (a comma makes it a tuple). */
+  typeAtom = this.RULE("typeAtom", () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.Word) },
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.SUBRULE(this.typeExpr);
+          this.MANY(() => {
+            this.CONSUME(T.Comma);
+            this.OPTION(() => this.SUBRULE2(this.typeExpr));
+          });
+          this.CONSUME(T.RParen);
+        },
+      },
+    ]);
   });
 
   body = this.RULE("body", () => {

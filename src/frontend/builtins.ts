@@ -16,7 +16,7 @@ function parseParams(spec: string): ParamSpec[] {
   return spec.split(/\s+/).filter(Boolean).map((p) => {
     const [head, dflt] = p.split("=") as [string, string | undefined];
     const [name, type] = head.split(":") as [string, TypeName | undefined];
-    const out: ParamSpec = { name, ...(type ? { type } : {}) };
+    const out: ParamSpec = { name, ...(type ? { type: { kind: "name", name: type } } : {}) };
     if (dflt !== undefined) {
       const v = literal(dflt);
       out.default = () => v;

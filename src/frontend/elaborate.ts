@@ -7,7 +7,7 @@ import { emptyGraph, type Attrs, type DType, type Graph, type InitKind, type Ten
 import { ShapeError } from "../ir/ops.js";
 import { addNode, tensorSizeProblem } from "../ir/rewrite.js";
 import { DiagnosticError, error, isStackOverflow, location, type Diagnostic, type Note } from "./diagnostics.js";
-import { bindArgs, checkType, closest, Env, type ParamSpec } from "./scope.js";
+import { bindArgs, checkType, closest, Env, type ParamSpec, type ParamType } from "./scope.js";
 import {
   bool, describe, equal, float, int, NONE, POISON, show, str,
   type CallSite, type Callable, type KwArg, type TensorValue, type Value,
@@ -549,9 +549,10 @@ export class Elaborator {
     for (const p of decl.params) {
       if (seen.has(p.name)) this.report(error(`\`${decl.name}\` has two parameters named \`${p.name}\``, p.span));
       seen.add(p.name);
-      if (p.type && !typeNames.includes(p.type)) {
-        const near = closest(p.type, typeNames);
-        this.report(error(`unknown type \`${p.type}\`; the types are ${typeNames.join(", ")}`, p.typeSpan, near ? [{ message: `did you mean \`${near}\`?` }] : []));
+      for (const t of p.type ? typeNamesIn(p.type) : []) {
+        if (typeNames.includes(t.name as A.TypeName)) continue;
+        const near = closest(t.name, typeNames);
+        this.report(error(`unknown type \`${t.name}\`; the types are ${typeNames.join(", ")}`, t.span, near ? [{ message: `did you mean \`${near}\`?` }] : []));
       }
     }
   }
@@ -560,7 +561,7 @@ export class Elaborator {
   blockCallable(decl: A.BlockDecl, module: Env): Callable {
     const params: ParamSpec[] = decl.params.map((p) => ({
       name: p.name,
-      ...(p.type ? { type: p.type } : {}),
+      ...(p.type ? { type: paramType(p.type) } : {}),
       ...(p.default ? { default: () => this.eval(p.default!, module) } : {}),
     }));
     return {
@@ -637,7 +638,7 @@ export class Elaborator {
           env.set(p.name, POISON);
           continue;
         }
-        env.set(p.name, this.guard(() => checkType(v, p.type, `model parameter \`${p.name}\``, p.span)), { what: "a model parameter", span: p.span });
+        env.set(p.name, this.guard(() => checkType(v, p.type && paramType(p.type), `model parameter \`${p.name}\``, p.span)), { what: "a model parameter", span: p.span });
       }
       this.execBody(decl.body, env, true);
       if (this.graph.outputs.length === 0 && this.diagnostics.length === 0)
@@ -686,4 +687,14 @@ function hidingNote(env: Env, name: string): Note[] {
   if (!h) return [];
   const what = h.origin ? `\`${name}\` is ${h.origin.what} here` : `\`${name}\` is bound here`;
   return [{ message: `${what}; it hides the ${h.builtin ? "built-in" : "block"} \`${name}()\``, span: h.origin?.span }];
+}
+
+function typeNamesIn(t: A.TypeExpr): Extract<A.TypeExpr, { kind: "name" }>[] {
+  return t.kind === "name" ? [t] : (t.kind === "tuple" ? t.items : t.options).flatMap(typeNamesIn);
+}
+
+/** A declared type for the checks; an unknown name (reported by checkParams) accepts anything. */
+function paramType(t: A.TypeExpr): ParamType {
+  if (t.kind === "name") return { kind: "name", name: typeNames.includes(t.name as A.TypeName) ? (t.name as A.TypeName) : "any" };
+  return t.kind === "tuple" ? { kind: "tuple", items: t.items.map(paramType) } : { kind: "union", options: t.options.map(paramType) };
 }
