@@ -48,7 +48,7 @@ export type Pattern = { kind: "name"; name: string; span: Span } | { kind: "tupl
 export type Stmt =
   | { kind: "assign"; targets: { name: string; span: Span }[]; value: Expr; span: Span }
   | { kind: "return"; value: Expr; span: Span }
-  | { kind: "input"; name: string; dtype: string; dtypeSpan: Span; dims: Expr[]; span: Span }
+  | { kind: "input"; name: string; dtype: string; dtypeSpan: Span; dims: Expr[]; layout?: { name: string; span: Span }; span: Span }
   | { kind: "output"; name: string; value: Expr; span: Span }
   | { kind: "for"; pattern: Pattern; iterable: Expr; body: Stmt[]; span: Span }
   | { kind: "if"; cond: Expr; then: Stmt[]; else?: Stmt[]; span: Span }

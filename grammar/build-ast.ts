@@ -104,7 +104,7 @@ export class AstBuilder {
         return { kind: "return", value: this.expression(this.one(inner, "expression")), span };
       case "inputStmt": {
         const ids = this.tokens(inner, "Identifier");
-        return {
+        const s: A.Stmt = {
           kind: "input",
           name: ids[0]!.image,
           dtype: ids[1]!.image,
@@ -112,6 +112,8 @@ export class AstBuilder {
           dims: this.nodes(inner, "expression").map((e) => this.expression(e)),
           span,
         };
+        if (ids[2]) s.layout = { name: ids[2].image, span: this.spanOfToken(ids[2]) };
+        return s;
       }
       case "outputStmt":
         return { kind: "output", name: this.tokens(inner, "Identifier")[0]!.image, value: this.expression(this.one(inner, "expression")), span };

@@ -158,7 +158,12 @@ export class NnParser extends CstParser {
     this.CONSUME2(T.Identifier);
     this.CONSUME(T.LBracket);
     this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression) });
-    this.CONSUME(T.RBracket);
+    const close = this.CONSUME(T.RBracket);
+    // A layout word (`nhwc`) on the same line; not the next statement (`y = ...`, `a, b = ...`).
+    this.OPTION({
+      GATE: () => this.LA(1).tokenType === T.Identifier && this.LA(1).startLine === close.endLine && this.LA(2).tokenType !== T.Equals && this.LA(2).tokenType !== T.Comma,
+      DEF: () => this.CONSUME3(T.Identifier),
+    });
   });
 
   outputStmt = this.RULE("outputStmt", () => {

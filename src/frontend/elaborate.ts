@@ -6,6 +6,7 @@ import type * as A from "../../grammar/index.js";
 import { emptyGraph, type Attrs, type DType, type Graph, type InitKind, type TensorType, type Weight } from "../ir/graph.js";
 import { ShapeError } from "../ir/ops.js";
 import { addNode, tensorSizeProblem } from "../ir/rewrite.js";
+import { TO_NCHW } from "../ir/shape.js";
 import { DiagnosticError, error, isStackOverflow, location, type Diagnostic, type Note } from "./diagnostics.js";
 import { bindArgs, checkType, closest, Env, type ParamSpec, type ParamType } from "./scope.js";
 import {
@@ -262,7 +263,13 @@ export class Elaborator {
         if (shape.length !== declared.length)
           throw error(`--shape ${s.name}=${shape.join("x")} has rank ${shape.length} but \`${s.name}\` is declared with rank ${declared.length}`, s.span);
         this.usedShapes.add(s.name);
-        env.set(s.name, this.input(s.name, { dtype, shape }, s.span), { what: "a model input", span: s.span });
+        const layout = s.layout?.name ?? "nchw";
+        if (layout !== "nchw" && layout !== "nhwc") throw error(`unknown input layout \`${layout}\`; expected nchw (the default) or nhwc`, s.layout!.span);
+        if (layout === "nhwc" && shape.length !== 4) throw error(`an nhwc input has 4 dimensions [N, H, W, C], \`${s.name}\` has ${shape.length}`, s.layout!.span);
+        const value = this.input(s.name, { dtype, shape }, s.span);
+        // The body sees NCHW; the layout pass cancels this transpose against its own one to NHWC.
+        const seen = layout === "nhwc" ? this.emit1("transpose", [value], { perm: [...TO_NCHW] }, s.span) : value;
+        env.set(s.name, seen, { what: "a model input", span: s.span });
         return undefined;
       }
       case "output": {
