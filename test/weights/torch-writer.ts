@@ -13,6 +13,8 @@
 //     storage, NAME/version, NAME/.data/serialization_id; each stored (method 0) with its CRC-32,
 //     the local header's extra field "FB" padding the data to a 64-byte boundary; then the
 //     central directory and the end record (optionally zip64 records, as miniz writes past 4 GiB).
+// With `protocol: 4` (torch.save(..., pickle_protocol=4)) the pickle is as protocol 4 writes it:
+// one FRAME after PROTO, strings SHORT_BINUNICODE, memo entries MEMOIZE, globals STACK_GLOBAL.
 // Knobs let the hostile tests write what torch.save never would.
 
 import { deflateRawSync } from "node:zlib";
@@ -60,19 +62,21 @@ class Pickler {
   private out: number[] = [];
   private memo = new Map<string, number>();
   readonly storages = new Map<string, StorageSpec>();
+  constructor(private readonly protocol: 2 | 4) {}
 
   dump(v: PyValue): Uint8Array {
-    this.out.push(0x80, 2);
     this.save(v);
     this.out.push(0x2e);
-    return Uint8Array.from(this.out);
+    const body = this.out;
+    return Uint8Array.from(this.protocol === 2 ? [0x80, 2, ...body] : [0x80, 4, 0x95, ...u64(body.length), ...body]);
   }
 
   private put(key?: string): void {
     const id = this.memo.size;
     if (key !== undefined) this.memo.set(key, id);
     else this.memo.set(`#${id}`, id);
-    if (id < 256) this.out.push(0x71, id);
+    if (this.protocol === 4) this.out.push(0x94);
+    else if (id < 256) this.out.push(0x71, id);
     else this.out.push(0x72, ...u32(id));
   }
 
@@ -87,13 +91,18 @@ class Pickler {
   private str(s: string): void {
     if (this.memoized(`s:${s}`)) return;
     const b = new TextEncoder().encode(s);
-    this.out.push(0x58, ...u32(b.length), ...b);
+    if (this.protocol === 4 && b.length < 256) this.out.push(0x8c, b.length, ...b);
+    else this.out.push(0x58, ...u32(b.length), ...b);
     this.put(`s:${s}`);
   }
 
   global(module: string, name: string): void {
     if (this.memoized(`g:${module}.${name}`)) return;
-    this.out.push(0x63, ...new TextEncoder().encode(`${module}\n${name}\n`));
+    if (this.protocol === 4) {
+      this.str(module);
+      this.str(name);
+      this.out.push(0x93);
+    } else this.out.push(0x63, ...new TextEncoder().encode(`${module}\n${name}\n`));
     this.put(`g:${module}.${name}`);
   }
 
@@ -210,8 +219,8 @@ class Pickler {
 }
 
 /** The data.pkl bytes of `obj`, and the storages it references. */
-export function picklePy(obj: PyValue): { pkl: Uint8Array; storages: StorageSpec[] } {
-  const p = new Pickler();
+export function picklePy(obj: PyValue, protocol: 2 | 4 = 2): { pkl: Uint8Array; storages: StorageSpec[] } {
+  const p = new Pickler(protocol);
   const pkl = p.dump(obj);
   return { pkl, storages: [...p.storages.values()].sort((a, b) => Number(a.key) - Number(b.key)) };
 }
@@ -228,6 +237,8 @@ export interface TorchSaveOptions {
   archive?: string;
   byteorder?: string;
   zip64?: boolean;
+  /** torch.save's pickle_protocol (default 2, torch's DEFAULT_PROTOCOL). */
+  protocol?: 2 | 4;
   /** Rewrites the records before zipping (hostile tests). */
   edit?: (records: ZipRecord[]) => ZipRecord[];
 }
@@ -235,7 +246,7 @@ export interface TorchSaveOptions {
 /** A .pth file's bytes for `obj`, as torch.save(obj, "NAME.pth") writes it. */
 export function torchSave(obj: PyValue, options: TorchSaveOptions = {}): Uint8Array {
   const name = options.archive ?? "archive";
-  const { pkl, storages } = picklePy(obj);
+  const { pkl, storages } = picklePy(obj, options.protocol);
   const text = (s: string) => new TextEncoder().encode(s);
   let records: ZipRecord[] = [
     { name: `${name}/data.pkl`, data: pkl },

@@ -14,7 +14,7 @@ import type { TensorData } from "../../src/weights/tensor.js";
 import { indexTorch } from "../../src/weights/torch.js";
 import { cliBuild } from "../support/cli.js";
 import { ascii, concat, expectCode, expectOnlyWeightsErrors, u16le } from "./helpers.js";
-import { type PyValue, type StorageSpec, type TorchSaveOptions, f32Bytes, torchSave, writeZip } from "./torch-writer.js";
+import { type PyValue, type StorageSpec, type TorchSaveOptions, f32Bytes, picklePy, torchSave, writeZip } from "./torch-writer.js";
 
 const dir = mkdtempSync(join(tmpdir(), "graphc-torch-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -55,8 +55,9 @@ describe("a state dict as torch.save writes it", () => {
     expect(() => compile({ path: modelPath }, { weights: file })).not.toThrow();
   });
 
-  it("zip64 end records and a deflated record read the same", () => {
+  it("pickle protocol 4, zip64 end records and deflated records read the same", () => {
     const plain = loadWeights(graph, { file: save("plain.pth", stateDict(seeded)) }).data;
+    expect(loadWeights(graph, { file: save("protocol4.pth", stateDict(seeded), { protocol: 4 }) }).data).toEqual(plain);
     expect(loadWeights(graph, { file: save("zip64.pth", stateDict(seeded), { zip64: true }) }).data).toEqual(plain);
     const deflated = save("deflated.pth", stateDict(seeded), { edit: (rs) => rs.map((r) => ({ ...r, method: 8 })) });
     expect(loadWeights(graph, { file: deflated }).data).toEqual(plain);
@@ -209,12 +210,21 @@ describe("hostile checkpoints are named errors, never code", () => {
     expect(refuse(patch(cd + 42, 7), "invalid_zip")).toContain("no local header at 7");
   });
 
+  const readAll = (bytes: Uint8Array) => {
+    const { tensors } = indexTorch(memorySource(bytes, "model.pth"));
+    for (const t of tensors.values()) t.read();
+  };
+
   it("every truncation or few-byte corruption of a checkpoint is a WeightsError and nothing else", () => {
-    const valid = torchSave(stateDict(seeded));
-    expectOnlyWeightsErrors(valid, fc.uint8Array({ maxLength: 64 }), (bytes) => {
-      const { tensors } = indexTorch(memorySource(bytes, "model.pth"));
-      for (const t of tensors.values()) t.read();
-    });
+    expectOnlyWeightsErrors(torchSave(stateDict(seeded)), fc.uint8Array({ maxLength: 64 }), readAll);
+  });
+
+  it("so is every corruption of the pickle itself (protocols 2 and 4), in an intact archive", () => {
+    for (const protocol of [2, 4] as const) {
+      const { pkl, storages } = picklePy(stateDict(seeded), protocol);
+      const archive = (data: Uint8Array) => writeZip([{ name: "archive/data.pkl", data }, ...storages.map((s) => ({ name: `archive/data/${s.key}`, data: s.bytes }))]);
+      expectOnlyWeightsErrors(pkl, fc.uint8Array({ maxLength: 64 }), (bytes) => readAll(archive(bytes)));
+    }
   });
 });
 
