@@ -66,15 +66,17 @@ const typeLabel: Record<TypeName, string> = {
 
 /** `v` as a `type` (an int widened to a float, in tuples too); a union takes its first option that fits. */
 export function checkType(v: Value, type: ParamType | undefined, what: string, span: Span): Value {
-  if (!type || v.k === "poison") return v;
+  if (!type) return v;
   const fitted = fit(v, type);
+  if (fitted) return fitted;
   // Against a tuple type the elements matter, so a tuple or list found is shown whole.
   const found = type.kind !== "name" && (v.k === "tuple" || v.k === "list") ? `the ${v.k} ${show(v)}` : describe(v);
-  if (!fitted) throw error(`${what} must be ${typeLabelOf(type)}, found ${found}`, span);
-  return fitted;
+  throw error(`${what} must be ${typeLabelOf(type)}, found ${found}`, span);
 }
 
+/** `v` converted to `type`, or undefined when it does not fit; an error value (already reported) fits anything. */
 function fit(v: Value, type: ParamType): Value | undefined {
+  if (v.k === "poison") return v;
   switch (type.kind) {
     case "union":
       for (const option of type.options) {
