@@ -16,7 +16,7 @@
 // tensors the model binds are read. float64 storages are narrowed to f32 with a warning, like
 // safetensors' F64.
 
-import { type ByteSource, MAX_HEADER_BYTES, readBytes, readElements } from "./source.js";
+import { type ByteSource, MAX_HEADER_BYTES, allocate, readBytes, readElements } from "./source.js";
 import { type ElemKind, ITEMSIZE, type TensorData, fail, memKind, shapeStr } from "./tensor.js";
 import { PickleDict, PickleGlobal, type PickleTuple, describe, unpickle } from "./pickle.js";
 import { indexZip, type ZipEntry } from "./zip.js";
@@ -193,7 +193,7 @@ function readStrided(source: ByteSource, kind: ElemKind, offset: number, shape: 
   // Read the span the view covers once, then gather.
   const span = shape.reduce((n, d, i) => n + (d - 1) * stride[i], 0) + 1;
   const base = readElements(source, kind, offset * ITEMSIZE[kind], span);
-  const out = memKind(kind) === "i64" ? new BigInt64Array(count) : memKind(kind) === "i32" ? new Int32Array(count) : new Float32Array(count);
+  const out = allocate(source, memKind(kind), count);
   const index = new Array<number>(shape.length).fill(0);
   let at = 0;
   for (let i = 0; i < count; i++) {

@@ -178,6 +178,9 @@ describe("hostile checkpoints are named errors, never code", () => {
     expect(refuse(noRecord, "invalid_torch")).toBe("model.pth: storage 0 has no record archive/data/0");
     expect(refuse(torchSave({ dict: [["w", { tensor: { storage: { key: "0", type: "ByteStorage", bytes: new Uint8Array(4) }, size: [4] } }]] }), "unsupported_dtype")).toContain("torch.ByteStorage");
     expect(refuse(torchSave({ dict: [["w", { tensor: { storage: s, size: [4], stride: [1, 1] } }]] }), "invalid_torch")).toContain("two equal-length tuples");
+    // A broadcast view of one element as 2^40: in range of the storage, refused when read, not a crash.
+    const huge = indexTorch(memorySource(torchSave({ dict: [["w", { tensor: { storage: s, size: [2 ** 40, 2], stride: [0, 1] } }]] }), "model.pth"));
+    expectCode(() => huge.tensors.get("w")!.read(), "too_large");
   });
 
   it("archives that are not torch.save checkpoints: no data.pkl, big-endian, legacy pickles, TorchScript, other compression", () => {
