@@ -8,13 +8,21 @@ export interface Span {
   col: number; // 1-based
 }
 
-export type TypeName = "tensor" | "int" | "float" | "bool" | "string" | "list" | "tuple" | "block" | "any";
-export const typeNames: readonly TypeName[] = ["tensor", "int", "float", "bool", "string", "list", "tuple", "block", "any"];
+export type TypeName = "tensor" | "int" | "float" | "bool" | "string" | "list" | "tuple" | "block" | "none" | "any";
+export const typeNames: readonly TypeName[] = ["tensor", "int", "float", "bool", "string", "list", "tuple", "block", "none", "any"];
+
+/**
+ * A parameter's declared type: a name (checked by the frontend against typeNames), a tuple of
+ * given element types `(int, int)`, or a union `int | (int, int)`.
+ */
+export type TypeExpr =
+  | { kind: "name"; name: string; span: Span }
+  | { kind: "tuple"; items: TypeExpr[]; span: Span }
+  | { kind: "union"; options: TypeExpr[]; span: Span };
 
 export interface Param {
   name: string;
-  type?: TypeName;
-  typeSpan?: Span;
+  type?: TypeExpr;
   default?: Expr;
   span: Span;
 }
@@ -40,7 +48,7 @@ export type Pattern = { kind: "name"; name: string; span: Span } | { kind: "tupl
 export type Stmt =
   | { kind: "assign"; targets: { name: string; span: Span }[]; value: Expr; span: Span }
   | { kind: "return"; value: Expr; span: Span }
-  | { kind: "input"; name: string; dtype: string; dtypeSpan: Span; dims: Expr[]; span: Span }
+  | { kind: "input"; name: string; dtype: string; dtypeSpan: Span; dims: Expr[]; layout?: { name: string; span: Span }; span: Span }
   | { kind: "output"; name: string; value: Expr; span: Span }
   | { kind: "for"; pattern: Pattern; iterable: Expr; body: Stmt[]; span: Span }
   | { kind: "if"; cond: Expr; then: Stmt[]; else?: Stmt[]; span: Span }

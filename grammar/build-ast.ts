@@ -72,15 +72,24 @@ export class AstBuilder {
 
   private param(n: CstNode): A.Param {
     const name = this.tokens(n, "Identifier")[0]!;
-    const type = this.tokens(n, "Word")[0];
+    const type = this.nodes(n, "typeExpr")[0];
     const p: A.Param = { name: name.image, span: this.span(n) };
-    if (type) {
-      p.type = type.image as A.TypeName; // checked by the frontend against typeNames
-      p.typeSpan = this.spanOfToken(type);
-    }
+    if (type) p.type = this.typeExpr(type);
     const def = this.nodes(n, "expression")[0];
     if (def) p.default = this.expression(def);
     return p;
+  }
+
+  private typeExpr(n: CstNode): A.TypeExpr {
+    const options = this.nodes(n, "typeAtom").map((a) => this.typeAtom(a));
+    return options.length === 1 ? options[0]! : { kind: "union", options, span: this.span(n) };
+  }
+
+  private typeAtom(n: CstNode): A.TypeExpr {
+    const word = this.tokens(n, "Word")[0];
+    if (word) return { kind: "name", name: word.image, span: this.spanOfToken(word) };
+    const items = this.nodes(n, "typeExpr").map((t) => this.typeExpr(t));
+    return this.tokens(n, "Comma").length === 0 ? items[0]! : { kind: "tuple", items, span: this.span(n) };
   }
 
   private body(n: CstNode): A.Stmt[] {
@@ -95,7 +104,7 @@ export class AstBuilder {
         return { kind: "return", value: this.expression(this.one(inner, "expression")), span };
       case "inputStmt": {
         const ids = this.tokens(inner, "Identifier");
-        return {
+        const s: A.Stmt = {
           kind: "input",
           name: ids[0]!.image,
           dtype: ids[1]!.image,
@@ -103,6 +112,8 @@ export class AstBuilder {
           dims: this.nodes(inner, "expression").map((e) => this.expression(e)),
           span,
         };
+        if (ids[2]) s.layout = { name: ids[2].image, span: this.spanOfToken(ids[2]) };
+        return s;
       }
       case "outputStmt":
         return { kind: "output", name: this.tokens(inner, "Identifier")[0]!.image, value: this.expression(this.one(inner, "expression")), span };
@@ -167,6 +178,7 @@ export class AstBuilder {
     return { kind: "lambda", params, body: this.expression(this.one(n, "expression")), span: this.span(n) };
   }
 
+  /** `labelled` (the body an expression) and `labelledPrimary` (the body a postfix expression). */
   private labelled(n: CstNode): A.Expr {
     const path = this.nodes(n, "labelSegment").map((seg) => ({
       parts: this.ordered(seg).filter((e) => !isToken(e) || e.tokenType.name !== "LCurly" && e.tokenType.name !== "RCurly").map((e): A.LabelPart =>
@@ -177,7 +189,7 @@ export class AstBuilder {
       kind: "label",
       path,
       shared: this.tokens(n, "Shared").length > 0,
-      body: this.expression(this.one(n, "expression")),
+      body: n.name === "labelledPrimary" ? this.postfix(this.one(n, "postfix")) : this.expression(this.one(n, "expression")),
       span: this.span(n),
     };
   }
@@ -242,6 +254,8 @@ export class AstBuilder {
           return { kind: "list", items: exprs, span };
         case "seqExpr":
           return { kind: "seq", items: exprs, span };
+        case "labelledPrimary":
+          return this.labelled(e);
         default: // ifExpr
           return this.ifExpr(e);
       }

@@ -16,7 +16,7 @@ export interface SyntaxError {
 
 const tokenDisplay: Record<string, string> = {
   Identifier: "a name", Integer: "an integer", Float: "a number", String: "a string", EOF: "end of file",
-  Arrow: "`=>`", EqEq: "`==`", NotEq: "`!=`", LessEq: "`<=`", GreaterEq: "`>=`", AndAnd: "`&&`", OrOr: "`||`",
+  Arrow: "`=>`", EqEq: "`==`", NotEq: "`!=`", LessEq: "`<=`", GreaterEq: "`>=`", AndAnd: "`&&`", OrOr: "`||`", Pipe: "`|`",
   StarStar: "`**`", SlashSlash: "`//`", Less: "`<`", Greater: "`>`", Equals: "`=`", Bang: "`!`", Plus: "`+`",
   Minus: "`-`", Star: "`*`", Slash: "`/`", Percent: "`%`", Colon: "`:`", Semicolon: "`;`", Comma: "`,`", Dot: "`.`",
   LParen: "`(`", RParen: "`)`", LBracket: "`[`", RBracket: "`]`", LCurly: "`{`", RCurly: "`}`",

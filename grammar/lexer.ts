@@ -71,6 +71,8 @@ export const LessEq = createToken({ name: "LessEq", pattern: /<=/ });
 export const GreaterEq = createToken({ name: "GreaterEq", pattern: />=/ });
 export const AndAnd = createToken({ name: "AndAnd", pattern: /&&/ });
 export const OrOr = createToken({ name: "OrOr", pattern: /\|\|/ });
+/** `|` separates the options of a union type: `stride: int | (int, int)`. */
+export const Pipe = createToken({ name: "Pipe", pattern: /\|/ });
 export const StarStar = createToken({ name: "StarStar", pattern: /\*\*/ });
 export const SlashSlash = createToken({ name: "SlashSlash", pattern: /\/\// });
 export const Less = createToken({ name: "Less", pattern: /</ });
@@ -106,7 +108,7 @@ export const allTokens: TokenType[] = [
   WhiteSpace, Comment,
   Word, Import, Block, Model, Input, Output, Return, For, In, If, Else, Assert, Shared, True, False, None,
   Identifier, FloatLit, IntegerLit, StringLit,
-  Arrow, EqEq, NotEq, LessEq, GreaterEq, AndAnd, OrOr, StarStar, SlashSlash,
+  Arrow, EqEq, NotEq, LessEq, GreaterEq, AndAnd, OrOr, Pipe, StarStar, SlashSlash,
   Less, Greater, Equals, Bang, Plus, Minus, Star, Slash, Percent,
   Colon, Semicolon, Comma, Dot, LParen, RParen, LBracket, RBracket, LCurly, RCurly,
   BadString, Invalid,

@@ -97,12 +97,34 @@ export class NnParser extends CstParser {
     this.CONSUME(T.Identifier);
     this.OPTION(() => {
       this.CONSUME(T.Colon);
-      this.CONSUME(T.Word);
+      this.SUBRULE(this.typeExpr);
     });
     this.OPTION2(() => {
       this.CONSUME(T.Equals);
       this.SUBRULE(this.expression);
     });
+  });
+
+  typeExpr = this.RULE("typeExpr", () => {
+    this.AT_LEAST_ONE_SEP({ SEP: T.Pipe, DEF: () => this.SUBRULE(this.typeAtom) });
+  });
+
+  /** A type name, a parenthesised type, or a tuple type `(int, int)` (a comma makes it a tuple). */
+  typeAtom = this.RULE("typeAtom", () => {
+    this.OR([
+      { ALT: () => this.CONSUME(T.Word) },
+      {
+        ALT: () => {
+          this.CONSUME(T.LParen);
+          this.SUBRULE(this.typeExpr);
+          this.MANY(() => {
+            this.CONSUME(T.Comma);
+            this.OPTION(() => this.SUBRULE2(this.typeExpr));
+          });
+          this.CONSUME(T.RParen);
+        },
+      },
+    ]);
   });
 
   body = this.RULE("body", () => {
@@ -136,7 +158,12 @@ export class NnParser extends CstParser {
     this.CONSUME2(T.Identifier);
     this.CONSUME(T.LBracket);
     this.MANY_SEP({ SEP: T.Comma, DEF: () => this.SUBRULE(this.expression) });
-    this.CONSUME(T.RBracket);
+    const close = this.CONSUME(T.RBracket);
+    // A layout word (`nhwc`) on the same line; not the next statement (`y = ...`, `a, b = ...`).
+    this.OPTION({
+      GATE: () => this.LA(1).tokenType === T.Identifier && this.LA(1).startLine === close.endLine && this.LA(2).tokenType !== T.Equals && this.LA(2).tokenType !== T.Comma,
+      DEF: () => this.CONSUME3(T.Identifier),
+    });
   });
 
   outputStmt = this.RULE("outputStmt", () => {
@@ -227,6 +254,17 @@ export class NnParser extends CstParser {
     this.AT_LEAST_ONE_SEP({ SEP: T.Dot, DEF: () => this.SUBRULE(this.labelSegment) });
     this.CONSUME(T.Colon);
     this.SUBRULE(this.expression);
+  });
+
+  /**
+   * A label after an operator (`x + attn: attention(q, k, v)`) is a primary: it binds to the call
+   * (or other postfix expression) that follows it, as `x + (attn: attention(q, k, v))`.
+   */
+  labelledPrimary = this.RULE("labelledPrimary", () => {
+    this.OPTION(() => this.CONSUME(T.Shared));
+    this.AT_LEAST_ONE_SEP({ SEP: T.Dot, DEF: () => this.SUBRULE(this.labelSegment) });
+    this.CONSUME(T.Colon);
+    this.SUBRULE(this.postfix);
   });
 
   labelSegment = this.RULE("labelSegment", () => {
@@ -349,6 +387,7 @@ export class NnParser extends CstParser {
 
   primary = this.RULE("primary", () => {
     this.OR({ IGNORE_AMBIGUITIES: true, DEF: [
+      { GATE: () => this.labelAhead(), ALT: () => this.SUBRULE(this.labelledPrimary) },
       { ALT: () => this.CONSUME(T.IntegerLit) },
       { ALT: () => this.CONSUME(T.FloatLit) },
       { ALT: () => this.CONSUME(T.StringLit) },

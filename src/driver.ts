@@ -42,7 +42,7 @@ export function elaborate(source: ModelSource, options: ElaborateOptions = {}): 
 }
 
 export interface WeightOptions {
-  /** Checkpoint tensors by name, or a .safetensors path; default: seeded initialisation. */
+  /** Checkpoint tensors by name, or a .safetensors or torch.save (.pt/.pth) path; default: seeded initialisation. */
   weights?: ReadonlyMap<string, TensorData> | string;
   /** Seed of the default weights (default 0). */
   seed?: number;
@@ -306,7 +306,7 @@ const compileOptionChecks: Checkers<CompileOptions> = {
   model: checkType("string", "a model name"),
   weights: (value, what) => {
     if (typeof value === "string" && value !== "") return value;
-    if (!(value instanceof Map)) throw new UsageError(`${what} must be a Map of tensors (Float32Array, Int32Array or BigInt64Array by name) or a .safetensors path, got ${show(value)}`);
+    if (!(value instanceof Map)) throw new UsageError(`${what} must be a Map of tensors (Float32Array, Int32Array or BigInt64Array by name) or a .safetensors or .pt/.pth path, got ${show(value)}`);
     for (const [name, data] of value as Map<unknown, unknown>)
       if (typeof name !== "string" || !isTensorData(data)) throw new UsageError(`${what}: entry ${show(name)} must map a name to a Float32Array, Int32Array or BigInt64Array, got ${show(data)}`);
     return value as Map<string, TensorData>;

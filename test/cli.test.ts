@@ -167,7 +167,7 @@ describe.concurrent("the CLI explains itself", () => {
   test("--help lists every option with its default and a description", async () => {
     const r = await graphc("compile", "--help");
     expect(r.code, r.stderr).toBe(0);
-    for (const option of ["-o, --output DIR", "--target wasm|wgsl", "--relaxed-simd auto|on|off", "--passes a,b,c", "--print-after PASS", "--stats", "--json", "--weights W.safetensors", "--seed N", "--set NAME=VALUE", "--shape INPUT=DxDx...", "--model NAME", "-h, --help"])
+    for (const option of ["-o, --output DIR", "--target wasm|wgsl", "--relaxed-simd auto|on|off", "--passes a,b,c", "--print-after PASS", "--stats", "--json", "--weights W.safetensors|W.pth", "--seed N", "--set NAME=VALUE", "--shape INPUT=DxDx...", "--model NAME", "-h, --help"])
       expect(r.stdout).toMatch(new RegExp(`^ +${option.replace(/[.|]/g, "\\$&")}(?: \\.\\.\\.)? +\\S`, "m"));
     expect(r.stdout).toMatch(/--target wasm\|wgsl +.*\(default: wasm\)$/m);
     expect(r.stdout).toMatch(/--seed N +.*\(default: 0\)$/m);

@@ -15,17 +15,17 @@ export function modelFromArgs(file: string, values: Record<string, unknown>): Gr
 }
 
 export const weightOptions: Options = {
-  weights: { value: "W.safetensors", default: "seeded weights", description: "the model's weights, a safetensors checkpoint" },
+  weights: { value: "W.safetensors|W.pth", default: "seeded weights", description: "the model's weights, a safetensors or PyTorch (torch.save) checkpoint" },
   seed: { value: "N", default: "0", description: "the seed of the default weights and random inputs, a decimal integer in [0, 2^32)" },
   rename: { value: "OLD=NEW", multiple: true, description: "rewrite checkpoint names starting with OLD to start with NEW, in order (e.g. --rename module.=)" },
   strict: { description: "missing unread buffers (num_batches_tracked) and checkpoint tensors the model does not declare are errors" },
   "allow-unexpected": { description: "checkpoint tensors the model does not declare are warnings, even with --strict" },
 };
 
-/** --weights W.safetensors, or the seeded default (announced: it runs the interpreter once). */
+/** --weights W.safetensors (or W.pth), or the seeded default (announced: it runs the interpreter once). */
 export function weightsFromArgs(g: Graph, values: Record<string, unknown>): Map<string, TensorData> {
   const file = values.weights as string | undefined;
-  if (file === "") throw new UsageError("--weights needs a .safetensors file");
+  if (file === "") throw new UsageError("--weights needs a .safetensors or .pt/.pth file");
   if (file === undefined && g.nodes.some((n) => n.op === "batchnorm"))
     process.stderr.write(`graphc: no --weights: seeded weights, BatchNorm statistics calibrated by one interpreter pass...\n`);
   const checks = { strict: values.strict === true, allowUnexpected: values["allow-unexpected"] === true, rename: pairs(values.rename, "--rename") };

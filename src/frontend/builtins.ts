@@ -17,7 +17,7 @@ function parseParams(spec: string): ParamSpec[] {
   return spec.split(/\s+/).filter(Boolean).map((p) => {
     const [head, dflt] = p.split("=") as [string, string | undefined];
     const [name, type] = head.split(":") as [string, TypeName | undefined];
-    const out: ParamSpec = { name, ...(type ? { type } : {}) };
+    const out: ParamSpec = { name, ...(type ? { type: { kind: "name", name: type } } : {}) };
     if (dflt !== undefined) {
       const v = literal(dflt);
       out.default = () => v;
@@ -460,10 +460,17 @@ builtin("dropout", "x:tensor p:float=0.1", ([x, p], site) => {
   return x!; // identity at inference
 });
 
-builtin("parameter", 'shape init:string="zeros"', ([shape, init], site, el) => {
-  const inits: Record<string, InitKind> = { zeros: { kind: "zeros" }, ones: { kind: "ones" }, normal: { kind: "normal", std: 0.02 } };
-  const kind = inits[(init as { v: string }).v];
-  if (!kind) throw error(`parameter: init must be "zeros", "ones" or "normal", found ${show(init!)}`, site.span);
+// The default is timm's trunc_normal_(std=0.02) for class tokens and position embeddings (its
+// cut at +-2 is 100 standard deviations out, so it is a plain normal), so a model run without a
+// checkpoint never has an all-zero learned token.
+builtin("parameter", 'shape init:string="normal" std:float=0.02', ([shape, init, std], site, el) => {
+  const initName = (init as { v: string }).v;
+  const inits: Record<string, InitKind> = { zeros: { kind: "zeros" }, ones: { kind: "ones" }, normal: { kind: "normal", std: num(std!) } };
+  const kind = inits[initName];
+  if (!kind) throw error(`parameter: init must be "normal" (the default), "zeros" or "ones", found ${show(init!)}`, spanOf(site, 1));
+  // A parameter left at its default has the call's span.
+  if (site.argSpans[2] !== site.span && initName !== "normal") throw error(`parameter: std applies only to init="normal", not init=${show(init!)}`, spanOf(site, 2));
+  if (!(num(std!) >= 0 && Number.isFinite(num(std!)))) throw error(`parameter: std must be a finite number >= 0, found ${num(std!)}`, spanOf(site, 2));
   const dims = ints(shape!, "parameter: shape", spanOf(site, 0));
   if (dims.some((d) => d < 1)) throw error(`parameter: dimensions must be positive, found [${dims}]`, spanOf(site, 0));
   return el.weight("parameter", undefined, dims, { trainable: true, init: kind }, site.span);

@@ -6,8 +6,9 @@ import type * as A from "../../grammar/index.js";
 import { emptyGraph, type Attrs, type DType, type Graph, type InitKind, type TensorType, type Weight } from "../ir/graph.js";
 import { ShapeError } from "../ir/ops.js";
 import { addNode, tensorSizeProblem } from "../ir/rewrite.js";
+import { TO_NCHW } from "../ir/shape.js";
 import { DiagnosticError, error, isStackOverflow, location, type Diagnostic, type Note } from "./diagnostics.js";
-import { bindArgs, checkType, closest, Env, type ParamSpec } from "./scope.js";
+import { bindArgs, checkType, closest, Env, type ParamSpec, type ParamType } from "./scope.js";
 import {
   bool, describe, equal, float, int, NONE, POISON, show, str,
   type CallSite, type Callable, type KwArg, type TensorValue, type Value,
@@ -239,7 +240,7 @@ export class Elaborator {
       case "assign": {
         const v = this.eval(s.value, env);
         if (s.targets.length === 1) {
-          env.set(s.targets[0]!.name, v);
+          env.set(s.targets[0]!.name, v, { what: "a local", span: s.targets[0]!.span });
           return undefined;
         }
         this.destructure({ kind: "tuple", items: s.targets.map((t) => ({ kind: "name", name: t.name, span: t.span })), span: s.span }, v, env, s.value.span);
@@ -262,7 +263,13 @@ export class Elaborator {
         if (shape.length !== declared.length)
           throw error(`--shape ${s.name}=${shape.join("x")} has rank ${shape.length} but \`${s.name}\` is declared with rank ${declared.length}`, s.span);
         this.usedShapes.add(s.name);
-        env.set(s.name, this.input(s.name, { dtype, shape }, s.span));
+        const layout = s.layout?.name ?? "nchw";
+        if (layout !== "nchw" && layout !== "nhwc") throw error(`unknown input layout \`${layout}\`; expected nchw (the default) or nhwc`, s.layout!.span);
+        if (layout === "nhwc" && shape.length !== 4) throw error(`an nhwc input has 4 dimensions [N, H, W, C], \`${s.name}\` has ${shape.length}`, s.layout!.span);
+        const value = this.input(s.name, { dtype, shape }, s.span);
+        // The body sees NCHW; the layout pass cancels this transpose against its own one to NHWC.
+        const seen = layout === "nhwc" ? this.emit1("transpose", [value], { perm: [...TO_NCHW] }, s.span) : value;
+        env.set(s.name, seen, { what: "a model input", span: s.span });
         return undefined;
       }
       case "output": {
@@ -271,7 +278,7 @@ export class Elaborator {
         if (v.k === "poison") return poison(s, env);
         if (v.k !== "tensor") throw error(`output \`${s.name}\` must be a tensor, found ${describe(v)}`, s.value.span);
         this.output(s.name, v, s.span);
-        env.set(s.name, v);
+        env.set(s.name, v, { what: "a model output", span: s.span });
         return undefined;
       }
       case "for": {
@@ -307,7 +314,7 @@ export class Elaborator {
 
   private destructure(p: A.Pattern, v: Value, env: Env, span: A.Span): void {
     if (p.kind === "name") {
-      env.set(p.name, v);
+      env.set(p.name, v, { what: "a local", span: p.span });
       return;
     }
     if (v.k === "poison") {
@@ -381,20 +388,23 @@ export class Elaborator {
    */
   private labelled(e: Extract<A.Expr, { kind: "label" }>, env: Env, input?: SeqInput, outer: Wrap = (f) => f()): Value {
     let poisoned = false;
-    const segments = e.path.map((seg) =>
+    // A string part may be a dotted path (`{"blocks.3"}`): it adds segments, so each segment is
+    // split at the dots its parts brought (text and int parts have none).
+    const segments = e.path.flatMap((seg) =>
       seg.parts
         .map((p) => {
           if (p.kind === "text") return p.text;
           const v = this.eval(p.expr, env);
           if (v.k === "int" && v.v >= 0) return String(v.v);
-          if (v.k === "string" && /^[A-Za-z0-9_]+$/.test(v.v)) return v.v;
+          if (v.k === "string" && /^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/.test(v.v)) return v.v;
           if (v.k === "poison") {
             poisoned = true;
             return "";
           }
-          throw error(`a label part must be a non-negative int or a name, found ${describe(v)}`, p.expr.span);
+          throw error(`a label part must be a non-negative int, a name or a dotted path of names and ints ("blocks.3"), found ${describe(v)}`, p.expr.span);
         })
-        .join(""),
+        .join("")
+        .split("."),
     );
     if (poisoned) return POISON;
     const wrap: Wrap = (f) => outer(() => this.withLabel(segments, e.shared, f));
@@ -530,7 +540,7 @@ export class Elaborator {
       }
     }
     if (callee.k === "poison") return POISON;
-    if (callee.k !== "fn") throw error(`${describe(callee)} is not callable`, e.callee.span);
+    if (callee.k !== "fn") throw error(`${describe(callee)} is not callable`, e.callee.span, e.callee.kind === "name" ? hidingNote(env, e.callee.name) : []);
     if (args.some((a) => a.k === "poison") || [...kwargs.values()].some((k) => k.value.k === "poison")) return POISON;
     return wrap(() => this.invoke(callee.fn, { span: e.span, argSpans }, args, kwargs));
   }
@@ -546,9 +556,10 @@ export class Elaborator {
     for (const p of decl.params) {
       if (seen.has(p.name)) this.report(error(`\`${decl.name}\` has two parameters named \`${p.name}\``, p.span));
       seen.add(p.name);
-      if (p.type && !typeNames.includes(p.type)) {
-        const near = closest(p.type, typeNames);
-        this.report(error(`unknown type \`${p.type}\`; the types are ${typeNames.join(", ")}`, p.typeSpan, near ? [{ message: `did you mean \`${near}\`?` }] : []));
+      for (const t of p.type ? typeNamesIn(p.type) : []) {
+        if (typeNames.includes(t.name as A.TypeName)) continue;
+        const near = closest(t.name, typeNames);
+        this.report(error(`unknown type \`${t.name}\`; the types are ${typeNames.join(", ")}`, t.span, near ? [{ message: `did you mean \`${near}\`?` }] : []));
       }
     }
   }
@@ -557,7 +568,7 @@ export class Elaborator {
   blockCallable(decl: A.BlockDecl, module: Env): Callable {
     const params: ParamSpec[] = decl.params.map((p) => ({
       name: p.name,
-      ...(p.type ? { type: p.type } : {}),
+      ...(p.type ? { type: paramType(p.type) } : {}),
       ...(p.default ? { default: () => this.eval(p.default!, module) } : {}),
     }));
     return {
@@ -567,7 +578,7 @@ export class Elaborator {
           throw error(`\`${decl.name}\` calls itself; blocks cannot be recursive (the graph would be unbounded)`, site.span);
         const bound = bindArgs(decl.name, params, site, args, kwargs).values;
         const env = new Env(module);
-        decl.params.forEach((p, i) => env.set(p.name, bound[i]!));
+        decl.params.forEach((p, i) => env.set(p.name, bound[i]!, { what: `a parameter of \`${decl.name}\``, span: p.span }));
         this.frames.push({ name: decl.name, decl, span: site.span });
         try {
           return this.execBody(decl.body, env, false) ?? NONE;
@@ -587,7 +598,7 @@ export class Elaborator {
         if (args.length !== e.params.length)
           throw error(`this lambda takes ${e.params.length} argument${e.params.length === 1 ? "" : "s"} but ${args.length} were given`, site.span, [{ message: "lambda defined here", span: e.span }]);
         const local = new Env(env);
-        e.params.forEach((p, i) => local.set(p.name, args[i]!));
+        e.params.forEach((p, i) => local.set(p.name, args[i]!, { what: "a lambda parameter", span: p.span }));
         this.frames.push({ name: "lambda", span: site.span });
         try {
           return this.eval(e.body, local);
@@ -634,7 +645,7 @@ export class Elaborator {
           env.set(p.name, POISON);
           continue;
         }
-        env.set(p.name, this.guard(() => checkType(v, p.type, `model parameter \`${p.name}\``, p.span)));
+        env.set(p.name, this.guard(() => checkType(v, p.type && paramType(p.type), `model parameter \`${p.name}\``, p.span)), { what: "a model parameter", span: p.span });
       }
       this.execBody(decl.body, env, true);
       if (this.graph.outputs.length === 0 && this.diagnostics.length === 0)
@@ -675,4 +686,22 @@ function poison(s: A.Stmt, env: Env): Value | undefined {
   const returns = bindings([s], names);
   for (const n of names) env.set(n, POISON);
   return returns ? POISON : undefined;
+}
+
+/** "`dim` is a model parameter here; it hides the built-in `dim()`", at the binding. */
+function hidingNote(env: Env, name: string): Note[] {
+  const h = env.hiding(name);
+  if (!h) return [];
+  const what = h.origin ? `\`${name}\` is ${h.origin.what} here` : `\`${name}\` is bound here`;
+  return [{ message: `${what}; it hides the ${h.builtin ? "built-in" : "block"} \`${name}()\``, span: h.origin?.span }];
+}
+
+function typeNamesIn(t: A.TypeExpr): Extract<A.TypeExpr, { kind: "name" }>[] {
+  return t.kind === "name" ? [t] : (t.kind === "tuple" ? t.items : t.options).flatMap(typeNamesIn);
+}
+
+/** A declared type for the checks; an unknown name (reported by checkParams) accepts anything. */
+function paramType(t: A.TypeExpr): ParamType {
+  if (t.kind === "name") return { kind: "name", name: typeNames.includes(t.name as A.TypeName) ? (t.name as A.TypeName) : "any" };
+  return t.kind === "tuple" ? { kind: "tuple", items: t.items.map(paramType) } : { kind: "union", options: t.options.map(paramType) };
 }

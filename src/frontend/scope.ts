@@ -2,18 +2,41 @@
 // and built-ins so both report argument mistakes the same way).
 import type { Span, TypeName } from "../../grammar/index.js";
 import { error } from "./diagnostics.js";
-import { describe, float, type CallSite, type KwArg, type Value } from "./values.js";
+import { describe, float, show, type CallSite, type KwArg, type Value } from "./values.js";
+
+/** Where a name was bound, for "it hides the built-in" notes: "a model parameter" at its span. */
+export interface Origin {
+  what: string;
+  span: Span;
+}
 
 export class Env {
   private readonly vars = new Map<string, Value>();
+  private readonly origins = new Map<string, Origin>();
   constructor(readonly parent?: Env) {}
 
   lookup(name: string): Value | undefined {
     return this.vars.get(name) ?? this.parent?.lookup(name);
   }
 
-  set(name: string, v: Value): void {
+  set(name: string, v: Value, origin?: Origin): void {
     this.vars.set(name, v);
+    if (origin) this.origins.set(name, origin);
+    else this.origins.delete(name);
+  }
+
+  /**
+   * When the binding of `name` seen from here hides a callable of an enclosing scope (a local
+   * `dim` hiding the built-in `dim()`): where it was bound, and whether the hidden one is a
+   * built-in (bound in the outermost scope) or a block.
+   */
+  hiding(name: string): { origin?: Origin; builtin: boolean } | undefined {
+    let owner: Env | undefined = this;
+    while (owner && !owner.vars.has(name)) owner = owner.parent;
+    let outer = owner?.parent;
+    while (outer && !outer.vars.has(name)) outer = outer.parent;
+    if (!owner || !outer || outer.vars.get(name)!.k !== "fn") return undefined;
+    return { origin: owner.origins.get(name), builtin: outer.parent === undefined };
   }
 
   has(name: string): boolean {
@@ -26,27 +49,69 @@ export class Env {
   }
 }
 
+/** A declared type as the checks use it: names validated (an unknown one became `any`). */
+export type ParamType = { kind: "name"; name: TypeName } | { kind: "tuple"; items: ParamType[] } | { kind: "union"; options: ParamType[] };
+
 export interface ParamSpec {
   name: string;
-  type?: TypeName;
+  type?: ParamType;
   /** Absent: the argument is required. */
   default?: () => Value;
 }
 
 const typeLabel: Record<TypeName, string> = {
   tensor: "a tensor", int: "an int", float: "a number", bool: "a bool", string: "a string", list: "a list",
-  tuple: "a tuple", block: "a block", any: "any value",
+  tuple: "a tuple", block: "a block", none: "none", any: "any value",
 };
 
-/** `v` as a `type` (an int widened to a float); an unknown type, reported where it was declared, accepts anything. */
-export function checkType(v: Value, type: TypeName | undefined, what: string, span: Span): Value {
-  if (!type || type === "any" || !Object.hasOwn(typeLabel, type) || v.k === "poison") return v;
-  const ok =
-    (type === "tensor" && v.k === "tensor") || (type === "int" && v.k === "int") || (type === "float" && (v.k === "float" || v.k === "int")) ||
-    (type === "bool" && v.k === "bool") || (type === "string" && v.k === "string") || (type === "list" && v.k === "list") ||
-    (type === "tuple" && v.k === "tuple") || (type === "block" && v.k === "fn");
-  if (!ok) throw error(`${what} must be ${typeLabel[type]}, found ${describe(v)}`, span);
-  return type === "float" && v.k === "int" ? float(v.v) : v;
+/** `v` as a `type` (an int widened to a float, in tuples too); a union takes its first option that fits. */
+export function checkType(v: Value, type: ParamType | undefined, what: string, span: Span): Value {
+  if (!type) return v;
+  const fitted = fit(v, type);
+  if (fitted) return fitted;
+  // Against a tuple type the elements matter, so a tuple or list found is shown whole.
+  const found = type.kind !== "name" && (v.k === "tuple" || v.k === "list") ? `the ${v.k} ${show(v)}` : describe(v);
+  throw error(`${what} must be ${typeLabelOf(type)}, found ${found}`, span);
+}
+
+/** `v` converted to `type`, or undefined when it does not fit; an error value (already reported) fits anything. */
+function fit(v: Value, type: ParamType): Value | undefined {
+  if (v.k === "poison") return v;
+  switch (type.kind) {
+    case "union":
+      for (const option of type.options) {
+        const f = fit(v, option);
+        if (f) return f;
+      }
+      return undefined;
+    case "tuple": {
+      if (v.k !== "tuple" || v.items.length !== type.items.length) return undefined;
+      const items = v.items.map((item, i) => fit(item, type.items[i]!));
+      return items.every((i) => i !== undefined) ? { k: "tuple", items: items as Value[] } : undefined;
+    }
+    case "name": {
+      const t = type.name;
+      const ok =
+        t === "any" || (t === "tensor" && v.k === "tensor") || (t === "int" && v.k === "int") || (t === "float" && (v.k === "float" || v.k === "int")) ||
+        (t === "bool" && v.k === "bool") || (t === "string" && v.k === "string") || (t === "list" && v.k === "list") ||
+        (t === "tuple" && v.k === "tuple") || (t === "block" && v.k === "fn") || (t === "none" && v.k === "none");
+      if (!ok) return undefined;
+      return t === "float" && v.k === "int" ? float(v.v) : v;
+    }
+  }
+}
+
+/** "an int", "a tuple (int, int)", "an int or a tuple (int, int)". */
+function typeLabelOf(type: ParamType): string {
+  if (type.kind === "name") return typeLabel[type.name];
+  if (type.kind === "union") return type.options.map(typeLabelOf).join(" or ");
+  return `a tuple ${typeSyntax(type)}`;
+}
+
+function typeSyntax(type: ParamType): string {
+  if (type.kind === "name") return type.name;
+  if (type.kind === "union") return type.options.map(typeSyntax).join(" | ");
+  return type.items.length === 1 ? `(${typeSyntax(type.items[0]!)},)` : `(${type.items.map(typeSyntax).join(", ")})`;
 }
 
 /**

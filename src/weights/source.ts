@@ -77,7 +77,8 @@ export function readElements(source: ByteSource, kind: ElemKind, position: numbe
   return out;
 }
 
-function allocate(source: ByteSource, mem: "f32" | "i32" | "i64", count: number): TensorData {
+/** A fresh array of `count` `mem` elements; one too large for memory is a named error. */
+export function allocate(source: ByteSource, mem: "f32" | "i32" | "i64", count: number): TensorData {
   try {
     return mem === "f32" ? new Float32Array(count) : mem === "i32" ? new Int32Array(count) : new BigInt64Array(count);
   } catch (e) {

@@ -32,7 +32,14 @@ export type WeightsErrorCode =
   | "invalid_init"
   | "not_a_file"
   | "unreadable"
-  | "too_large";
+  | "too_large"
+  | "invalid_zip"
+  | "unsupported_compression"
+  | "invalid_pickle"
+  | "forbidden_pickle"
+  | "invalid_torch"
+  | "legacy_format"
+  | "not_a_state_dict";
 
 /** Every malformed file or binding problem: `code` is stable, the message names file and tensor. */
 export class WeightsError extends Error {

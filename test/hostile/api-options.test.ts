@@ -71,8 +71,8 @@ describe("compile() options, one by one", () => {
 
   it("weights: neither a Map of typed arrays nor a path", async () => {
     await expectOptionErrors([
-      ["weights", 42, /^weights must be a Map of tensors \(Float32Array, Int32Array or BigInt64Array by name\) or a \.safetensors path, got 42$/],
-      ["weights", "", /or a \.safetensors path, got ""$/],
+      ["weights", 42, /^weights must be a Map of tensors \(Float32Array, Int32Array or BigInt64Array by name\) or a \.safetensors or \.pt\/\.pth path, got 42$/],
+      ["weights", "", /or a \.safetensors or \.pt\/\.pth path, got ""$/],
       ["weights", {}, /got an object$/],
       ["weights", new Map([["fc.weight", [1, 2]]]), /^weights: entry "fc\.weight" must map a name to a Float32Array, Int32Array or BigInt64Array, got \[1, 2\]$/],
       ["weights", new Map([[1, new Float32Array(8)]]), /^weights: entry 1 must map/],
