@@ -59,8 +59,8 @@ const STYLE = `
 
 export interface Drawing {
   svg: string;
-  width: number;
-  height: number;
+  /** Where each box of the view went (same order). */
+  layout: Layout;
 }
 
 /** The view as an SVG document; each box a `<g class="box ..." id=KEY data-search=...>`. */
@@ -101,5 +101,5 @@ export function renderSvg(view: GraphView): Drawing {
     out.push(`</g>`);
   });
   out.push(`</g>`, `</svg>`);
-  return { svg: out.join("\n") + "\n", width: layout.width, height: layout.height };
+  return { svg: out.join("\n") + "\n", layout };
 }
