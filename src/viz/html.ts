@@ -79,7 +79,7 @@ body { display: flex; flex-direction: column; }
 #search { width: 320px; padding: 3px 6px; }
 #view { flex: 1; overflow: hidden; cursor: grab; touch-action: none; }
 #view svg { width: 100%; height: 100%; display: block; }
-.current > rect { stroke: #c92a2a; stroke-width: 4; }`;
+.box.current > rect { stroke: #c92a2a; stroke-width: 4; }`;
 
 /** One HTML file: the page's style and script inline, nothing fetched. */
 export function renderHtml(view: GraphView): string {
