@@ -474,9 +474,10 @@ const OPS = {
         if (extra[i]! < 0 || (extra[i]! >= stride[i]! && extra[i]! >= dilation[i]!))
           throw new ShapeError(`conv_transpose2d: output_padding ${fmt(extra)} must be non-negative and smaller than the stride ${fmt(stride)} or the dilation ${fmt(dilation)}`);
       }
-      const out = (size: number, i: number, k: number) => (size - 1) * stride[i]! - pads[i]! - pads[i + 2]! + dilation[i]! * (k - 1) + extra[i]! + 1;
-      const [oh, ow] = [out(h, 0, kh), out(wd, 1, kw)];
-      if (oh < 1 || ow < 1) throw new ShapeError(`conv_transpose2d: padding ${fmt(pads)} crops the ${h}x${wd} input's ${kh}x${kw} (stride ${stride.join("x")}) output to nothing`);
+      const full = (size: number, i: number, k: number) => (size - 1) * stride[i]! + dilation[i]! * (k - 1) + extra[i]! + 1;
+      const [fh, fw] = [full(h, 0, kh), full(wd, 1, kw)];
+      const [oh, ow] = [fh - pads[0]! - pads[2]!, fw - pads[1]! - pads[3]!];
+      if (oh < 1 || ow < 1) throw new ShapeError(`conv_transpose2d: padding ${fmt(pads)} crops away the whole ${fh}x${fw} output (of the ${h}x${wd} input, ${kh}x${kw} kernel, stride ${stride.join("x")})`);
       const k = kg * groups;
       const y: TensorType = { dtype: "f32", shape: fromNCHW([n, k, oh, ow], attrs) };
       checkEpilogue("conv_transpose2d", ins, attrs, y, k);
