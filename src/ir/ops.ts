@@ -453,8 +453,8 @@ const OPS = {
    * The transpose (gradient) of conv2d, PyTorch's ConvTranspose2d: weight [C, K/groups, kh, kw];
    * input pixel (iy, ix) adds x * w at output (iy*stride - pad_begin + ky*dilation, ...). pads
    * [top, left, bottom, right] crop the full output; output_padding [h, w] extends it at the
-   * bottom and right (below stride or dilation, as PyTorch requires: it only resolves which of
-   * the input sizes a strided conv2d maps to the same output the result stands for).
+   * bottom and right. PyTorch requires output_padding below the stride or the dilation: it picks
+   * which of the input sizes that a strided conv2d maps to one output size the result has.
    */
   conv_transpose2d: op({
     cls: "opaque", arity: [2, 5],
