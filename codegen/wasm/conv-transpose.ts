@@ -7,8 +7,9 @@
 //   overlap) against the GEMM's O(outputs * C/g).
 // - Input pixels go a chunk at a time (~256 KiB of columns, in L2) so scratch stays small.
 // - stride == kernel (dilation 1, no output_padding), PaddleOCR's 2x upsampling: every output
-//   pixel gets exactly one column block, so col2im stores instead of adding and nothing is zeroed.
-// - The epilogue (bias, residual, activation) is one pass over the finished output.
+//   pixel gets exactly one column block, so col2im stores it, through the epilogue (bias,
+//   residual, activation), and nothing is zeroed.
+// - Otherwise the epilogue is one pass over the finished output.
 // - NCHW (the layout pass did not run): through NHWC copies, as conv2d (convKernel).
 import binaryen from "binaryen";
 import type { NodeOf } from "../../src/ir/ops.js";
@@ -32,29 +33,44 @@ function chunkRows(s: ConvShape): number {
 /** Whether the taps tile the output: each output pixel is written by exactly one (pixel, tap). */
 const tiles = (s: ConvShape, extra: readonly number[]) => s.sh === s.kh && s.sw === s.kw && s.dh === 1 && s.dw === 1 && extra[0] === 0 && extra[1] === 0;
 
-/** Copies or adds `n` floats from src to dst (byte addresses), f32x4 at a time. */
-function channels(f: Fn, n: number, dst: V, src: V, add: boolean): Expr[] {
+/** The vector col2im writes at d (o bytes into the block) for column vector `column`: a reader of a local. */
+type Write = (d: V, o: V, column: Expr, lanes: number) => V;
+
+/** Writes `n` floats of the column block at src to dst (byte addresses), f32x4 at a time. */
+function channels(f: Fn, n: number, dst: V, src: V, write: Write): Expr[] {
   const m = f.m;
   const piece = (o: V, lanes: number) => {
     const d = () => m.i32.add(dst(), o());
-    const v = () => (add ? m.f32x4.add(f.load(d, 0, lanes), f.load(() => m.i32.add(src(), o()), 0, lanes)) : f.load(() => m.i32.add(src(), o()), 0, lanes));
-    return f.store(d, 0, lanes, v);
+    const v = write(d, o, f.load(() => m.i32.add(src(), o()), 0, lanes), lanes);
+    return m.block(null, [...f.take(), f.store(d, 0, lanes, v)]);
   };
   const full = n - (n % 4);
   return [...(full > 0 ? [f.loop(f.c(0), full * 4, 16, (o) => [piece(o, 4)])] : []), ...(n % 4 ? [piece(() => f.c(full * 4), n % 4)] : [])];
 }
 
 /**
- * (m0, g) -> (): adds (or stores) the columns of input pixels m0 .. m0+rows-1, group g, held at
- * `cols` (a row per pixel, (ky, kx, k) within it), to the NHWC output y.
+ * (m0, g) -> (): adds the columns of input pixels m0 .. m0+rows-1, group g, held at `cols` (a
+ * row per pixel, (ky, kx, k) within it), to the NHWC output y; or, where the taps tile the output
+ * (`add` false), stores them, through the epilogue `e` when given.
  */
-function col2im(ctx: KernelContext, s: ConvShape, y: V, cols: number, rows: number, add: boolean): string {
+function col2im(ctx: KernelContext, s: ConvShape, y: V, cols: number, rows: number, add: boolean, e?: NodeEpilogue): string {
   const m = ctx.mod;
   const f = new Fn(m, ctx.relaxed, [binaryen.i32, binaryen.i32]);
   const kg = s.K / s.groups;
   const [p, src, img, oy, ox] = [0, 0, 0, 0, 0].map(() => f.local(binaryen.i32)) as [number, number, number, number, number];
   const g = (i: number) => f.get(i)();
   const mul = (a: Expr, k: number) => m.i32.mul(a, f.c(k));
+  // Channel o of group g's block, in a per-channel vector.
+  const channel = (base: V, o: V): [V, number] => [() => m.i32.add(m.i32.add(base(), mul(f.get(1)(), kg * 4)), o()), 0];
+  const write: Write = add
+    ? (d, _o, column, lanes) => f.tmp(m.f32x4.add(f.load(d, 0, lanes), column))
+    : !e
+      ? (_d, _o, column) => f.tmp(column)
+      : (d, o, column, lanes) => f.tmp(epilogue(f, e.epi, column, lanes, {
+        ...(e.bias ? { bias: channel(e.bias, o) } : {}),
+        ...(e.residual ? { residual: [() => m.i32.add(m.i32.sub(d(), y()), e.residual!()), 0] as [V, number] } : {}),
+        ...(e.slope ? { slope: e.epi.slope === "vector" ? channel(e.slope, o) : [e.slope, 0] as [V, number] } : {}),
+      }));
   const body = f.loop(f.c(0), rows, 1, (r) => [
     f.set(p, m.i32.add(f.get(0)(), r())),
     f.set(src, m.i32.add(f.c(cols), mul(r(), s.kh * s.kw * kg * 4))),
@@ -67,7 +83,7 @@ function col2im(ctx: KernelContext, s: ConvShape, y: V, cols: number, rows: numb
         m.if(m.i32.lt_u(g(ox), f.c(s.OW)), m.block(null, channels(f, kg,
           () => m.i32.add(g(img), mul(m.i32.add(mul(g(oy), s.OW), g(ox)), s.K * 4)),
           () => m.i32.add(g(src), mul(m.i32.add(mul(ky(), s.kw), kx()), kg * 4)),
-          add,
+          write,
         ))),
       ])),
     ]),
@@ -111,12 +127,13 @@ function convTransposeNHWC(ctx: KernelContext, f: Fn, s: ConvShape, extra: reado
     return packed;
   }));
   const add = !tiles(s, extra);
+  const fused = e.epi.bias || e.epi.residual || e.epi.act !== undefined;
   const chunk = chunkRows(s);
   const M = s.N * s.H * s.W;
   const plain = { bias: false, residual: false, attrs: {} };
   // Input pixels m0 .. m0+rows-1, every group.
   const rowsAt = (m0: V, rows: number): Expr => {
-    const scatter = col2im(ctx, s, y, scratch, rows, add);
+    const scatter = col2im(ctx, s, y, scratch, rows, add, fused && !add ? e : undefined);
     return f.loop(f.c(0), s.groups, 1, (g) => [
       gemm(ctx, f, {
         M: rows, N: cols, K: cg, lda: s.C, ldc: cols, epi: plain, c: at(ctx, scratch),
@@ -127,12 +144,11 @@ function convTransposeNHWC(ctx: KernelContext, f: Fn, s: ConvShape, extra: reado
     ]);
   };
   const full = M - (M % chunk);
-  const hasEpi = e.epi.bias || e.epi.residual || e.epi.act !== undefined;
   return m.block(null, [
     ...(add ? [m.memory.fill(y(), f.c(0), f.c(s.N * s.OH * s.OW * s.K * 4))] : []),
     f.loop(f.c(0), full, chunk, (m0) => [rowsAt(m0, chunk)]),
     ...(M > full ? [rowsAt(() => f.c(full), M - full)] : []),
-    ...(hasEpi ? [epiloguePass(f, s, y, e)] : []),
+    ...(add && fused ? [epiloguePass(f, s, y, e)] : []),
   ]);
 }
 
