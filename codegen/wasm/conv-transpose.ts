@@ -33,7 +33,7 @@ function chunkRows(s: ConvShape): number {
 /** Whether the taps tile the output: each output pixel is written by exactly one (pixel, tap). */
 const tiles = (s: ConvShape, extra: readonly number[]) => s.sh === s.kh && s.sw === s.kw && s.dh === 1 && s.dw === 1 && extra[0] === 0 && extra[1] === 0;
 
-/** The vector col2im writes at d (o bytes into the block) for column vector `column`: a reader of a local. */
+/** What col2im stores at d (o bytes into the channel block) given the column vector `column`, bound to a local. */
 type Write = (d: V, o: V, column: Expr, lanes: number) => V;
 
 /** Writes `n` floats of the column block at src to dst (byte addresses), f32x4 at a time. */
@@ -127,13 +127,13 @@ function convTransposeNHWC(ctx: KernelContext, f: Fn, s: ConvShape, extra: reado
     return packed;
   }));
   const add = !tiles(s, extra);
-  const fused = e.epi.bias || e.epi.residual || e.epi.act !== undefined;
+  const hasEpi = e.epi.bias || e.epi.residual || e.epi.act !== undefined;
   const chunk = chunkRows(s);
   const M = s.N * s.H * s.W;
   const plain = { bias: false, residual: false, attrs: {} };
   // Input pixels m0 .. m0+rows-1, every group.
   const rowsAt = (m0: V, rows: number): Expr => {
-    const scatter = col2im(ctx, s, y, scratch, rows, add, fused && !add ? e : undefined);
+    const scatter = col2im(ctx, s, y, scratch, rows, add, hasEpi && !add ? e : undefined);
     return f.loop(f.c(0), s.groups, 1, (g) => [
       gemm(ctx, f, {
         M: rows, N: cols, K: cg, lda: s.C, ldc: cols, epi: plain, c: at(ctx, scratch),
@@ -148,7 +148,7 @@ function convTransposeNHWC(ctx: KernelContext, f: Fn, s: ConvShape, extra: reado
     ...(add ? [m.memory.fill(y(), f.c(0), f.c(s.N * s.OH * s.OW * s.K * 4))] : []),
     f.loop(f.c(0), full, chunk, (m0) => [rowsAt(m0, chunk)]),
     ...(M > full ? [rowsAt(() => f.c(full), M - full)] : []),
-    ...(add && fused ? [epiloguePass(f, s, y, e)] : []),
+    ...(add && hasEpi ? [epiloguePass(f, s, y, e)] : []),
   ]);
 }
 
