@@ -368,6 +368,41 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
     return [s.gemm(n.outputs[0]!, { batch: N! * G, M: OH * OW, N: Kg, K: Cg * KH * KW, a, b, store })];
   },
 
+  conv_transpose2d(s, n) {
+    const [x, w] = n.inputs as [number, number];
+    const [, C, H, W] = s.shape(x) as [number, number, number, number];
+    const [, Kg, KH, KW] = s.shape(w) as [number, number, number, number];
+    const [N, K, OH, OW] = s.shape(n.outputs[0]!) as [number, number, number, number];
+    const [SH, SW] = n.attrs.stride;
+    const [PT, PL] = n.attrs.pads;
+    const [DH, DW] = n.attrs.dilation;
+    const Cg = C / n.attrs.groups;
+    // The gather form, one invocation per output: tap (ky, kx) reads input row (oy + PT - ky DH) / SH
+    // where that divides exactly and lands inside the input.
+    const [b, k, oy, ox] = coords([N, K, OH, OW], "i");
+    const body = `  let b = ${b}; let k = ${k}; let g = k / ${u(Kg)}; let o = k % ${u(Kg)};
+  let ty0 = i32(${oy}) + ${PT}i;
+  let tx0 = i32(${ox}) + ${PL}i;
+  var acc = 0.0;
+  for (var ky = 0i; ky < ${KH}i; ky++) {
+    let ty = ty0 - ky * ${DH}i;
+    if (ty < 0i || ty % ${SH}i != 0i || ty / ${SH}i >= ${H}i) { continue; }
+    for (var kx = 0i; kx < ${KW}i; kx++) {
+      let tx = tx0 - kx * ${DW}i;
+      if (tx < 0i || tx % ${SW}i != 0i || tx / ${SW}i >= ${W}i) { continue; }
+      let pix = u32(ty / ${SH}i * ${W}i + tx / ${SW}i);
+      let tap = u32(ky * ${KW}i + kx);
+      for (var c = 0u; c < ${u(Cg)}; c++) {
+        let ci = g * ${u(Cg)} + c;
+        acc += ${s.src(x)}[(b * ${u(C)} + ci) * ${u(H * W)} + pix] * ${s.src(w)}[(ci * ${u(Kg)} + o) * ${u(KH * KW)} + tap];
+      }
+    }
+  }
+  var v = acc;
+  ${s.epilogue("i", "k")}`;
+    return [s.perElement(n.outputs[0]!, body)];
+  },
+
   linear(s, n) {
     const [x, w] = n.inputs as [number, number];
     const [N, K] = s.shape(w) as [number, number];

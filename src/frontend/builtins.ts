@@ -174,6 +174,32 @@ builtin("conv2d", "x:tensor out:int kernel stride=1 pad=0 dilation=1 groups:int=
   return el.emit1("conv2d", inputs, { stride: s, pads: pads("conv2d", pad!, k, d, s, spanOf(site, 4)), dilation: d, groups: g, bias: (bias as { v: boolean }).v }, site.span);
 });
 
+// PyTorch's ConvTranspose2d: weight [in, out/groups, kh, kw], initialised with fan-in (out/groups) kh kw
+// as PyTorch computes it (from the weight's second axis).
+builtin("conv_transpose2d", "x:tensor out:int kernel stride=1 pad=0 output_padding=0 groups:int=1 dilation=1 bias:bool=true", ([x, out, kernel, stride, pad, outputPadding, groups, dilation, bias], site, el) => {
+  const t = x as TensorValue;
+  const k = pair(kernel!, "conv_transpose2d: kernel", spanOf(site, 2));
+  const s = pair(stride!, "conv_transpose2d: stride", spanOf(site, 3));
+  const d = pair(dilation!, "conv_transpose2d: dilation", spanOf(site, 7));
+  const g = num(groups!);
+  const o = num(out!);
+  if (t.type.shape.length !== 4) throw error(`conv_transpose2d: input must be 4-D [N, C, H, W], found ${show(t)}`, spanOf(site, 0));
+  const c = t.type.shape[1]!;
+  if (o < 1) throw error(`conv_transpose2d: output channels must be positive, found ${o}`, spanOf(site, 1));
+  if (g < 1 || c % g !== 0) throw error(`conv_transpose2d: input has ${c} channels but groups=${g} does not divide it`, spanOf(site, 6));
+  if (o % g !== 0) throw error(`conv_transpose2d: ${o} output channels but groups=${g} does not divide them`, spanOf(site, 6));
+  const op = ints(outputPadding!, "conv_transpose2d: output_padding", spanOf(site, 5));
+  const extra = op.length === 1 ? [op[0]!, op[0]!] : op;
+  if (extra.length !== 2 || extra.some((e, i) => e < 0 || (e >= s[i]! && e >= d[i]!)))
+    throw error(`conv_transpose2d: output_padding must be an int or an (h, w) pair, each at least 0 and smaller than the stride (${s.join(", ")}) or the dilation (${d.join(", ")}), found ${show(outputPadding!)}`, spanOf(site, 5));
+  const fanIn = (o / g) * k[0]! * k[1]!;
+  const w = el.weight("conv_transpose2d", "weight", [c, o / g, k[0]!, k[1]!], { trainable: true, init: kaiming(fanIn) }, site.span);
+  const inputs = [t, w];
+  if ((bias as { v: boolean }).v) inputs.push(el.weight("conv_transpose2d", "bias", [o], { trainable: true, init: biasInit(fanIn) }, site.span));
+  const attrs = { stride: s, pads: pads("conv_transpose2d", pad!, k, d, s, spanOf(site, 4)), dilation: d, output_padding: extra, groups: g, bias: (bias as { v: boolean }).v };
+  return el.emit1("conv_transpose2d", inputs, attrs, site.span);
+});
+
 builtin("batchnorm", "x:tensor eps:float=1e-5", ([x, eps], site, el) => {
   const t = x as TensorValue;
   if (t.type.shape.length < 2) throw error(`batchnorm: input ${show(t)} has no channel axis`, spanOf(site, 0));

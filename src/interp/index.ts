@@ -12,6 +12,8 @@
 //   ONNX's default) alpha and scale; integer div truncates and rejects a zero divisor.
 // - conv2d / pools: pads are [top, left, bottom, right]; padded input positions are 0 for
 //   conv, -inf for maxpool, skipped or counted (count_include_pad) for avgpool.
+// - conv_transpose2d: PyTorch's ConvTranspose2d; pads crop the full (scattered) output,
+//   output_padding extends it at the bottom and right; outputs no input reaches are 0 (+ bias).
 // - ceil_mode: the output size rounds up, but the last window must start inside the input or
 //   its left/top padding (PyTorch and ONNX agree).
 // - avgpool divisor: with count_include_pad, the window clipped to the padded input (so a
@@ -127,6 +129,39 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
       }
     }
     return [epilogue(y, yt!.shape, 1, ins, a)];
+  }),
+
+  // The scatter form: input pixel (iy, ix) adds x * w to output (iy*sh - pt + ky*dh, ix*sw - pl + kx*dw).
+  conv_transpose2d: spatial("conv_transpose2d", (ins, inT, [yt], a) => {
+    const [x, w] = ins;
+    const [n, c, h, wd] = inT[0]!.shape as [number, number, number, number];
+    const [, kg, kh, kw] = inT[1]!.shape as [number, number, number, number];
+    const [, k, oh, ow] = yt!.shape as [number, number, number, number];
+    const [sh, sw] = a.stride;
+    const [pt, pl] = a.pads;
+    const [dh, dw] = a.dilation;
+    const cg = c / a.groups;
+    const acc = new Float64Array(numel(yt!.shape));
+    for (let ni = 0; ni < n; ni++)
+      for (let ci = 0; ci < c; ci++) {
+        const g = Math.floor(ci / cg);
+        for (let ko = 0; ko < kg; ko++) {
+          const yBase = (ni * k + g * kg + ko) * oh * ow;
+          for (let iy = 0; iy < h; iy++)
+            for (let ix = 0; ix < wd; ix++) {
+              const xv = x![((ni * c + ci) * h + iy) * wd + ix]!;
+              for (let ky = 0; ky < kh; ky++) {
+                const oy = iy * sh! - pt! + ky * dh!;
+                if (oy < 0 || oy >= oh) continue;
+                for (let kx = 0; kx < kw; kx++) {
+                  const ox = ix * sw! - pl! + kx * dw!;
+                  if (ox >= 0 && ox < ow) acc[yBase + oy * ow + ox]! += xv * w![((ci * kg + ko) * kh + ky) * kw + kx]!;
+                }
+              }
+            }
+        }
+      }
+    return [epilogue(Float32Array.from(acc), yt!.shape, 1, ins, a)];
   }),
 
   maxpool: spatial("maxpool", (ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "max")]),

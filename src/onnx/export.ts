@@ -250,7 +250,43 @@ function reduceAxes(op: string, axes: readonly number[]): number[] {
   return [...axes];
 }
 
-/** The core form keeps no epilogue but conv2d's and linear's own bias, and only NCHW layouts. */
+/**
+ * ONNX pads are [top, left, bottom, right] (begins, then ends) like ours; W is [C, K/group, kh, kw]
+ * as PyTorch's. onnxruntime rejects an output_padding not below the stride, which PyTorch allows
+ * when it is below the dilation. Then: the uncropped ConvTranspose (no pads, no output_padding),
+ * sliced to the window our pads and output_padding select, padded with zeros where that window
+ * passes the end (rows no input reaches), and the bias added; a window wholly past the end is the
+ * bias (or 0) alone.
+ */
+const convTranspose: Lowering<"conv_transpose2d"> = (b, [x, w, bias], [y], a, [xt, wt, bt]) => {
+  const attrs = (pads: number[], extra: number[]) => [
+    ints("kernel_shape", wt!.shape.slice(2)), ints("strides", a.stride), ints("pads", pads), ints("dilations", a.dilation), ints("output_padding", extra), i("group", a.groups),
+  ];
+  if (a.output_padding.every((e, d) => e < a.stride[d]!)) return void b.node("ConvTranspose", bias === undefined ? [x!, w!] : [x!, w!, bias], [y!], attrs(a.pads, a.output_padding));
+  const [n, , h, wd] = xt!.shape as [number, number, number, number];
+  const k = wt!.shape[1]! * a.groups;
+  const out = [h, wd].map((size, d) => (size - 1) * a.stride[d]! - a.pads[d]! - a.pads[d + 2]! + a.dilation[d]! * (wt!.shape[d + 2]! - 1) + a.output_padding[d]! + 1);
+  const full = [h, wd].map((size, d) => (size - 1) * a.stride[d]! + a.dilation[d]! * (wt!.shape[d + 2]! - 1) + 1);
+  const ends = full.map((f, d) => Math.min(f, a.pads[d]! + out[d]!));
+  const kept = ends.map((e, d) => e - a.pads[d]!);
+  const biasMap = () => b.tmp("Reshape", [bias!, b.i64("bias_shape", [bt!.shape[0]!, 1, 1])]);
+  const shape = [n, k, ...out];
+  if (kept.some((len) => len <= 0)) return void b.node("Expand", [bias === undefined ? b.scalar(0) : biasMap(), b.i64("shape", shape)], [y!]);
+  const cropped = kept.some((len, d) => len < full[d]!);
+  const padded = kept.some((len, d) => len < out[d]!);
+  /** A step: into y when it is the last, else into a temporary. */
+  const step = (op: string, inputs: string[], attribute: AttributeMsg[], last: boolean): string => {
+    if (!last) return b.tmp(op, inputs, attribute);
+    b.node(op, inputs, [y!], attribute);
+    return y!;
+  };
+  let v = step("ConvTranspose", [x!, w!], attrs([0, 0, 0, 0], [0, 0]), !cropped && !padded && bias === undefined);
+  if (cropped) v = step("Slice", [v, b.i64("starts", a.pads.slice(0, 2)), b.i64("ends", ends), b.i64("axes", [2, 3])], [], !padded && bias === undefined);
+  if (padded) v = step("Pad", [v, b.i64("pads", [0, 0, 0, 0, 0, 0, ...kept.map((len, d) => out[d]! - len)])], [], bias === undefined);
+  if (bias !== undefined) step("Add", [v, biasMap()], [], true);
+};
+
+/** The core form keeps no epilogue but the convolutions' and linear's own bias, and only NCHW layouts. */
 const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   ...unaryLowerings,
   ...(Object.fromEntries(binaryOps.map((op) => [op, direct(onnxBinary[op])])) as Record<BinaryOp, Lowering<BinaryOp>>),
@@ -266,6 +302,7 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   cast: (b, [x], [y], a) => void b.node("Cast", [x!], [y!], [i("to", elemType[a.to])]),
   conv2d: (b, ins, [y], a, [, wt]) =>
     void b.node("Conv", ins, [y!], [ints("kernel_shape", wt!.shape.slice(2)), ints("strides", a.stride), ints("pads", a.pads), ints("dilations", a.dilation), i("group", a.groups)]),
+  conv_transpose2d: convTranspose,
   maxpool: pool("MaxPool"),
   avgpool: pool("AveragePool"),
   global_avgpool: direct("GlobalAveragePool"),
