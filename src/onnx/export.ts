@@ -54,6 +54,7 @@ function asDtype(data: TensorData, dtype: DType, what: string): TensorData {
 const f = (name: string, v: number): AttributeMsg => ({ name, type: AttrType.FLOAT, f: v });
 const i = (name: string, v: number): AttributeMsg => ({ name, type: AttrType.INT, i: v });
 const ints = (name: string, v: readonly number[]): AttributeMsg => ({ name, type: AttrType.INTS, ints: [...v] });
+const text = (name: string, v: string): AttributeMsg => ({ name, type: AttrType.STRING, s: new TextEncoder().encode(v) });
 
 class Builder {
   readonly nodes: NodeMsg[] = [];
@@ -150,6 +151,13 @@ class Builder {
   i64(what: string, values: readonly number[]): string {
     const name = this.fresh(`${this.base}_${what}`);
     this.initializer(name, "i64", [values.length], BigInt64Array.from(values, (v) => BigInt(v)));
+    return name;
+  }
+
+  /** An f32 1-D initializer (Resize's scales), named after the current node. */
+  f32s(what: string, values: readonly number[]): string {
+    const name = this.fresh(`${this.base}_${what}`);
+    this.initializer(name, "f32", [values.length], Float32Array.from(values));
     return name;
   }
 
@@ -260,6 +268,13 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   maxpool: pool("MaxPool"),
   avgpool: pool("AveragePool"),
   global_avgpool: direct("GlobalAveragePool"),
+  // Resize-13: inputs X, roi (unused), scales or sizes (exactly one); the attribute names match ONNX's values.
+  resize: (b, [x], [y], a) => {
+    const target = a.scales ? ["", b.f32s("scales", a.scales)] : ["", "", b.i64("sizes", a.sizes)];
+    const attrs = [text("mode", a.mode), text("coordinate_transformation_mode", a.coordinate)];
+    if (a.mode === "nearest") attrs.push(text("nearest_mode", a.nearest ?? "round_prefer_floor"));
+    b.node("Resize", [x!, ...target], [y!], attrs);
+  },
   batchnorm: (b, ins, [y], a) => void b.node("BatchNormalization", ins, [y!], [f("epsilon", a.eps)]),
   layernorm: (b, ins, [y], a) => void b.node("LayerNormalization", ins, [y!], [i("axis", -1), f("epsilon", a.eps)]),
   linear: (b, [x, w, bias], [y], a, [xt]) => {
