@@ -9,8 +9,8 @@ import { attentionKernels } from "./gemm/attention.js";
 import { gemmKernels } from "./gemm/kernels.js";
 import { movementKernels } from "./movement.js";
 import { poolKernels } from "./pool.js";
-import { resizeKernels } from "./resize.js";
 import { reduceKernels } from "./reduce.js";
+import { resizeKernels } from "./resize.js";
 
 export const wasmKernels: { readonly [N in OpName]: KernelEmitter<N> | Unsupported } = {
   ...elementwiseKernels,

@@ -268,7 +268,9 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   maxpool: pool("MaxPool"),
   avgpool: pool("AveragePool"),
   global_avgpool: direct("GlobalAveragePool"),
-  // Resize-13: inputs X, roi (unused), scales or sizes (exactly one); the attribute names match ONNX's values.
+  // Resize-13: inputs X, roi (unused), scales or sizes (exactly one); the attribute values are
+  // ONNX's names. Scales travel as f32 (ONNX's type): a factor f32 does not hold (1/3) moves the
+  // coordinates by its rounding.
   resize: (b, [x], [y], a) => {
     const target = a.scales ? ["", b.f32s("scales", a.scales)] : ["", "", b.i64("sizes", a.sizes)];
     const attrs = [text("mode", a.mode), text("coordinate_transformation_mode", a.coordinate)];
