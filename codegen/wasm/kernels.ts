@@ -11,11 +11,13 @@ import { gemmKernels } from "./gemm/kernels.js";
 import { movementKernels } from "./movement.js";
 import { poolKernels } from "./pool.js";
 import { reduceKernels } from "./reduce.js";
+import { resizeKernels } from "./resize.js";
 
 export const wasmKernels: { readonly [N in OpName]: KernelEmitter<N> | Unsupported } = {
   ...elementwiseKernels,
   ...movementKernels,
   ...poolKernels,
+  ...resizeKernels,
   ...reduceKernels,
   ...gemmKernels,
   ...attentionKernels,

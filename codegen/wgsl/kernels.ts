@@ -18,6 +18,7 @@ import {
   activationOf, binaryOps, epilogueInputs, isBinaryOp, isNHWC, isOp, isUnaryOp, isUnsupported, normAxis, unaryOps,
   type BinaryOp, type NodeOf, type OpName, type UnaryAttrs, type UnaryOp, type Unsupported,
 } from "../../src/ir/ops.js";
+import { resizeTables } from "../../src/ir/resize.js";
 import { around, broadcastStrides, padAxes, sliceRange, strides, type PadMode } from "../../src/ir/shape.js";
 import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../../src/base/math.js";
 
@@ -500,6 +501,7 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
 
   maxpool: pool,
   avgpool: pool,
+  resize,
 
   batchnorm(s, n) {
     const [x, gamma, beta, mean, v] = n.inputs as [number, number, number, number, number];
@@ -700,6 +702,32 @@ function pool(s: Shader, n: NodeOf<"maxpool" | "avgpool">): Kernel[] {
   }
   dst[i] = ${max ? "acc" : `acc / ${divisor}`};`;
   return [s.perElement(n.outputs[0]!, body)];
+}
+
+/**
+ * resize from the tap tables of ir/resize.ts, baked in as private arrays (per output row and
+ * column: the two input indices and their weights); linear blends along W, then H.
+ */
+function resize(s: Shader, n: NodeOf<"resize">): Kernel[] {
+  const x = n.inputs[0]!;
+  const [, , H, W] = s.shape(x) as [number, number, number, number];
+  const y = s.shape(n.outputs[0]!);
+  const [ty, tx] = resizeTables(s.shape(x), y, n.attrs.scales, n.attrs);
+  const table = (name: string, type: "u32" | "f32", values: ArrayLike<number>) =>
+    `var<private> ${name}: array<${type}, ${values.length}> = array<${type}, ${values.length}>(${Array.from(values, (v) => (type === "u32" ? u(v) : f32(v))).join(", ")});`;
+  const decls = [
+    table("ry0", "u32", ty.i0), table("ry1", "u32", ty.i1), table("cx0", "u32", tx.i0), table("cx1", "u32", tx.i1),
+    ...(n.attrs.mode === "linear" ? [table("wy0", "f32", ty.w1.map((v) => 1 - v)), table("wy1", "f32", ty.w1), table("wx0", "f32", tx.w1.map((v) => 1 - v)), table("wx1", "f32", tx.w1)] : []),
+  ].join("\n");
+  const [p, oy, ox] = coords([numel(y.slice(0, 2)), y[2]!, y[3]!], "i");
+  const at = (row: string, col: string) => `${s.src(x)}[base + ${row}[oy] * ${u(W)} + ${col}[ox]]`;
+  const head = `  let base = ${p} * ${u(H * W)};\n  let oy = ${oy};\n  let ox = ${ox};\n`;
+  const body = n.attrs.mode === "linear"
+    ? `  let top = wx0[ox] * ${at("ry0", "cx0")} + wx1[ox] * ${at("ry0", "cx1")};
+  let bottom = wx0[ox] * ${at("ry1", "cx0")} + wx1[ox] * ${at("ry1", "cx1")};
+  dst[i] = wy0[oy] * top + wy1[oy] * bottom;`
+    : `  dst[i] = ${at("ry0", "cx0")};`;
+  return [s.perElement(n.outputs[0]!, head + body, decls)];
 }
 
 /** Why WGSL does not run `op`, when its table entry says so. */

@@ -3,6 +3,7 @@
 import type { Span, TypeName } from "../../grammar/index.js";
 import { numel, type Attrs, type DType, type InitKind } from "../ir/graph.js";
 import { getOp, ShapeError, unaryOps, unaryScalar, type AttrSpec, type UnaryOp } from "../ir/ops.js";
+import { RESIZE_COORDINATES, RESIZE_NEAREST } from "../ir/resize.js";
 import { PAD_MODES, padAxes, sliceRange, type PadMode } from "../ir/shape.js";
 import { error } from "./diagnostics.js";
 import type { Elaborator } from "./elaborate.js";
@@ -299,6 +300,50 @@ pool("maxpool", "");
 pool("avgpool", "count_include_pad:bool=true");
 
 builtin("global_avgpool", "x:tensor", ([x], site, el) => el.emit1("global_avgpool", [x as TensorValue], {}, site.span));
+
+/** A scale factor or an (fh, fw) pair of them, each positive. */
+function factors(v: Value, span: Span): [number, number] {
+  const one = (u: Value) => (u.k === "int" || u.k === "float") && u.v > 0 && Number.isFinite(u.v);
+  if (one(v)) return [num(v), num(v)];
+  if ((v.k === "list" || v.k === "tuple") && v.items.length === 2 && v.items.every(one)) return [num(v.items[0]!), num(v.items[1]!)];
+  throw error(`resize: scale must be a positive number or a pair (fh, fw) of them, found ${show(v)}`, span);
+}
+
+// F.interpolate: nearest is floor(x * in / out) (ONNX asymmetric + floor); bilinear with
+// align_corners=false is ONNX half_pixel, which is what PyTorch computes for every size
+// (pytorch_half_pixel differs where an output axis has length 1: there PyTorch's kernel reads
+// in / 2 - 0.5, half_pixel's value, not 0). `coordinate=` names an ONNX transform instead,
+// `nearest=` an ONNX rounding (default round_prefer_floor, ONNX's, once `coordinate` is given).
+builtin("resize", "x:tensor size=none scale=none mode:string=\"nearest\" align_corners:bool=false coordinate=none nearest=none", ([x, size, scale, mode, ac, coord, nearest], site, el) => {
+  const t = x as TensorValue;
+  const m = (mode as { v: string }).v;
+  const alignCorners = (ac as { v: boolean }).v;
+  if (m !== "nearest" && m !== "bilinear") throw error(`resize: mode must be "nearest" or "bilinear", found ${JSON.stringify(m)}`, spanOf(site, 3));
+  if (t.type.shape.length !== 4) throw error(`resize: input must be 4-D [N, C, H, W], got ${show(t)}`, spanOf(site, 0));
+  if ((size!.k === "none") === (scale!.k === "none")) throw error("resize: give exactly one of size=(h, w) and scale=f or (fh, fw)", site.span);
+  const choice = (v: Value, what: string, values: readonly string[], at: number): string | undefined => {
+    if (v.k === "none") return undefined;
+    if (v.k !== "string" || !values.includes(v.v)) throw error(`resize: ${what} must be ${values.map((s) => JSON.stringify(s)).join(", ")}, found ${show(v)}`, spanOf(site, at));
+    return v.v;
+  };
+  const coordinate = choice(coord!, "coordinate", RESIZE_COORDINATES, 5);
+  const rounding = choice(nearest!, "nearest", RESIZE_NEAREST, 6);
+  if (alignCorners && m === "nearest") throw error("resize: align_corners applies to bilinear only (as in F.interpolate)", spanOf(site, 4));
+  if (alignCorners && coordinate !== undefined) throw error("resize: give align_corners=true or coordinate=, not both", spanOf(site, 5));
+  if (rounding !== undefined && m !== "nearest") throw error("resize: nearest= applies to mode=\"nearest\" only", spanOf(site, 6));
+  const [n, c, h, w] = t.type.shape as [number, number, number, number];
+  const attrs: Attrs = { mode: m === "bilinear" ? "linear" : "nearest" };
+  if (scale!.k !== "none") {
+    const [fh, fw] = factors(scale!, spanOf(site, 2));
+    const [oh, ow] = [Math.floor(h * fh), Math.floor(w * fw)];
+    if (oh < 1 || ow < 1) throw error(`resize: scale ${show(scale!)} makes the ${h}x${w} input ${oh}x${ow}`, spanOf(site, 2));
+    attrs.sizes = [n, c, oh, ow];
+    attrs.scales = [1, 1, fh, fw];
+  } else attrs.sizes = [n, c, ...pair(size!, "resize: size", spanOf(site, 1))];
+  attrs.coordinate = coordinate ?? (m === "nearest" ? "asymmetric" : alignCorners ? "align_corners" : "half_pixel");
+  if (m === "nearest") attrs.nearest = rounding ?? (coordinate === undefined ? "floor" : "round_prefer_floor");
+  return el.emit1("resize", [t], attrs, site.span);
+});
 
 // amax (numpy's name): `max` is the compile-time variadic max.
 for (const [name, op] of [["mean", "reduce_mean"], ["sum", "reduce_sum"], ["amax", "reduce_max"]] as const) {

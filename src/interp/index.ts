@@ -26,6 +26,7 @@
 //   (ONNX), or in [0, d) for embedding (negative_ids "error", PyTorch); anything else is an error.
 // - pad: negative pads crop first, then reflect and replicate read what is kept (ONNX Pad).
 // - slice: ONNX Slice's clamping of start and end, any nonzero step.
+// - resize: ONNX Resize's coordinate maps, linear with PyTorch's taps (see ir/resize.ts).
 // - prelu: one slope, or one per channel of axis 1.
 // - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits.
 // - cast from f32 to an integer truncates toward zero and saturates (NaN gives 0), as
@@ -47,6 +48,7 @@ import {
   activationOf, attrsOf, binaryOps, binaryScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps, unaryScalar,
   type AttrsOf, type BinaryOp, type OpName, type UnaryOp,
 } from "../ir/ops.js";
+import { resizeTables } from "../ir/resize.js";
 import { around, broadcastOffsets, normAxis, padAxes, padSource, permute, sliceRange, strides, TO_NCHW, TO_NHWC, transposeOffsets, type PadMode } from "../ir/shape.js";
 
 export type { TensorData };
@@ -175,6 +177,29 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
       for (let j = 0; j < h * w; j++) s += x![i * h * w + j]!;
       y[i] = s / (h * w);
     }
+    return [y];
+  }),
+
+  // The shared tap tables (ir/resize.ts); linear blends along W, then H, in double.
+  resize: spatial("resize", ([x], [xt], [yt], a) => {
+    const [n, c, h, w] = xt!.shape as [number, number, number, number];
+    const [, , oh, ow] = yt!.shape as [number, number, number, number];
+    const [ty, tx] = resizeTables(xt!.shape, yt!.shape, a.scales, a);
+    const y = new Float32Array(n * c * oh * ow);
+    for (let plane = 0; plane < n * c; plane++)
+      for (let oy = 0; oy < oh; oy++) {
+        const [r0, r1, wy] = [(plane * h + ty.i0[oy]!) * w, (plane * h + ty.i1[oy]!) * w, ty.w1[oy]!];
+        for (let ox = 0; ox < ow; ox++) {
+          const [c0, c1, wx] = [tx.i0[ox]!, tx.i1[ox]!, tx.w1[ox]!];
+          const at = (plane * oh + oy) * ow + ox;
+          if (a.mode === "nearest") y[at] = x![r0 + c0]!;
+          else {
+            const top = (1 - wx) * x![r0 + c0]! + wx * x![r0 + c1]!;
+            const bottom = (1 - wx) * x![r1 + c0]! + wx * x![r1 + c1]!;
+            y[at] = (1 - wy) * top + wy * bottom;
+          }
+        }
+      }
     return [y];
   }),
 

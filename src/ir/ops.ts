@@ -6,6 +6,7 @@ import { erf, GELU_TANH_CUBIC, relu6, SELU_ALPHA, SELU_SCALE, sigmoid, SQRT_2_OV
 import { numel, type Attrs, type AttrValue, type DType, type FusedStep, type Node, type TensorType } from "./graph.js";
 
 export type { FusedStep } from "./graph.js";
+import { checkResize, RESIZE_COORDINATES, RESIZE_MODES, RESIZE_NEAREST } from "./resize.js";
 import { broadcastShapes, fmtShape as fmt, normAxis, PAD_MODES, padAxes, permute, ShapeError, sliceRange, TO_NCHW, TO_NHWC, type PadMode } from "./shape.js";
 
 export { broadcastShapes, normAxis, ShapeError } from "./shape.js";
@@ -27,6 +28,7 @@ interface AttrTypes {
   bool: boolean;
   string: string;
   ints: number[];
+  floats: number[];
   dtype: DType;
   program: FusedStep[];
 }
@@ -509,6 +511,30 @@ const OPS = {
     decompose: (b, ins, a) => decomposeLayout(b, "global_avgpool", ins, a, []),
   }),
 
+  /**
+   * ONNX Resize over H and W of a 4-D tensor (see ir/resize.ts for the coordinate maps).
+   * `sizes` is the output shape in NCHW order whatever the layout; `scales` ([1, 1, fh, fw]),
+   * when given, drives the coordinate map instead of the size ratio, as in ONNX.
+   */
+  resize: op({
+    cls: "injective", arity: 1,
+    attrs: {
+      sizes: req("ints"), scales: opt("floats"),
+      mode: { kind: "string", values: RESIZE_MODES },
+      coordinate: { kind: "string", values: RESIZE_COORDINATES },
+      nearest: { kind: "string", optional: true, values: RESIZE_NEAREST },
+      ...layoutAttr,
+    },
+    traits: { layout: { weights: [] } },
+    infer: ([x], a) => {
+      if (x!.shape.length !== 4) throw new ShapeError(`resize: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
+      requireFloat("resize", x!);
+      checkResize(toNCHW(x!.shape, a), a.sizes, a.scales ?? undefined);
+      return [{ dtype: x!.dtype, shape: fromNCHW(a.sizes, a) }];
+    },
+    decompose: (b, ins, a) => decomposeLayout(b, "resize", ins, a, []),
+  }),
+
   batchnorm: op({
     cls: "broadcast", arity: 5, attrs: { eps: req("float"), ...layoutAttr }, traits: { layout: { weights: [1, 2, 3, 4] } },
     infer: ([x, ...stats], attrs) => {
@@ -822,7 +848,7 @@ export function attrProblems(op: string, attrs: Attrs): string[] {
     }
     if (v === undefined || (v === null && spec.optional)) continue;
     const kind = kindOf(v);
-    const ok = kind === spec.kind || (spec.kind === "float" && kind === "int") || (spec.kind === "dtype" && kind === "string") || (spec.kind === "program" && Array.isArray(v) && v.length === 0);
+    const ok = kind === spec.kind || (spec.kind === "float" && kind === "int") || (spec.kind === "floats" && kind === "ints") || (spec.kind === "dtype" && kind === "string") || (spec.kind === "program" && Array.isArray(v) && v.length === 0);
     if (!ok) problems.push(`attribute ${k} should be ${spec.kind}, got ${JSON.stringify(v)}`);
     else if (spec.values && !spec.values.includes(v as string)) problems.push(`attribute ${k} must be one of ${spec.values.join(", ")}, got ${JSON.stringify(v)}`);
   }

@@ -162,6 +162,13 @@ class Builder {
     return name;
   }
 
+  /** An f32 1-D initializer (Resize's scales), named after the current node. */
+  f32s(what: string, values: readonly number[]): string {
+    const name = this.fresh(`${this.base}_${what}`);
+    this.initializer(name, "f32", [values.length], Float32Array.from(values));
+    return name;
+  }
+
   /** Adds one ONNX node; returns its first output name. */
   node(op: string, inputs: string[], outputs: string[], attribute: AttributeMsg[] = []): string {
     const n = this.current;
@@ -306,6 +313,15 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   maxpool: pool("MaxPool"),
   avgpool: pool("AveragePool"),
   global_avgpool: direct("GlobalAveragePool"),
+  // Resize-13: inputs X, roi (unused), scales or sizes (exactly one); the attribute values are
+  // ONNX's names. Scales travel as f32 (ONNX's type): a factor f32 does not hold (1/3) moves the
+  // coordinates by its rounding.
+  resize: (b, [x], [y], a) => {
+    const target = a.scales ? ["", b.f32s("scales", a.scales)] : ["", "", b.i64("sizes", a.sizes)];
+    const attrs = [str("mode", a.mode), str("coordinate_transformation_mode", a.coordinate)];
+    if (a.mode === "nearest") attrs.push(str("nearest_mode", a.nearest ?? "round_prefer_floor"));
+    b.node("Resize", [x!, ...target], [y!], attrs);
+  },
   batchnorm: (b, ins, [y], a) => void b.node("BatchNormalization", ins, [y!], [f("epsilon", a.eps)]),
   layernorm: (b, ins, [y], a) => void b.node("LayerNormalization", ins, [y!], [i("axis", -1), f("epsilon", a.eps)]),
   linear: (b, [x, w, bias], [y], a, [xt]) => {

@@ -435,6 +435,35 @@ const globalAvgpool = cases(fc.record({ s: fc.tuple(dim(2), dim(9), dim(7), dim(
   return b.done(b.node("global_avgpool", [x], layout), { rel: 4e-6, abs: 0, why: "an f32 sum of at most 49 positive values and one division: (k + 1) 6e-8 relative (core-pool)" });
 });
 
+/**
+ * A resize: nearest (every nearest mode, or the default) or linear, every coordinate transform,
+ * by size (up, down, the same, 1x1 -> HxW as an ASPP pooling branch) or by scale factor (ONNX's
+ * scales input), both layouts.
+ */
+const resize = cases(
+  fc.record({
+    // A quarter of the inputs are 1x1 (by size: the ASPP pooling branch's upsampling).
+    n: dim(2), c: dim(6), h: fc.oneof(fc.constant(1), dim(7)), w: fc.oneof(fc.constant(1), dim(7)), oh: dim(12), ow: dim(12),
+    scales: fc.option(fc.tuple(fc.constantFrom(0.5, 1, 1.5, 2, 3, 0.25), fc.constantFrom(0.5, 1, 1.5, 2, 3, 0.25))),
+    mode: fc.constantFrom("nearest", "linear"),
+    coordinate: fc.constantFrom("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nearest"),
+    nearest: fc.option(fc.constantFrom("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")),
+    layout, seed,
+  }),
+  (c) => {
+    const b = new Build("resize", c.seed);
+    // A scale needs an output of at least one element: the input grows to 4 where it would not.
+    const [h, w] = c.scales ? [Math.max(c.h, 4), Math.max(c.w, 4)] : [c.h, c.w];
+    const [oh, ow] = c.scales ? [Math.floor(h * c.scales[0]), Math.floor(w * c.scales[1])] : [c.oh, c.ow];
+    const attrs: Attrs = { sizes: [c.n, c.c, oh, ow], mode: c.mode, coordinate: c.coordinate, ...c.layout };
+    if (c.scales) attrs.scales = [1, 1, ...c.scales];
+    if (c.nearest !== null) attrs.nearest = c.nearest;
+    const x = b.f32(c.layout.layout === "NHWC" ? [c.n, h, w, c.c] : [c.n, c.c, h, w], [-3, 3]);
+    const tol = c.mode === "nearest" ? EXACT : { rel: 1e-6, abs: 2e-6, why: "linear: a weighted sum of 4 values |v| <= 3 with f32 weights, ~8 roundings of 2^-24 of 3" };
+    return b.done(b.node("resize", [x], attrs), tol);
+  },
+);
+
 // Half the shapes are 4-D, where layouts apply (channels-last is a fused form).
 const spatialShape = (minRank: number) => fc.oneof(shape(minRank, 3), shape(4, 4));
 
@@ -671,7 +700,7 @@ export const opCases: OpTable<fc.Arbitrary<Case>> = {
   hard_sigmoid: unary("hard_sigmoid"), hard_swish: unary("hard_swish"), exp: unary("exp"), log: unary("log"), sqrt: unary("sqrt"), erf: unary("erf"),
   neg: unary("neg"), abs: unary("abs"), clip: unary("clip"), leaky_relu: unary("leaky_relu"), elu: unary("elu"), gelu: unary("gelu"),
   add: binary("add"), sub: binary("sub"), mul: binary("mul"), div: binary("div"), pow: binary("pow"), maximum: binary("maximum"), minimum: binary("minimum"),
-  prelu, cast, conv2d, conv_transpose2d: convTranspose2d, maxpool: pool("maxpool"), avgpool: pool("avgpool"), global_avgpool: globalAvgpool, batchnorm, layernorm, linear, matmul, softmax,
+  prelu, cast, conv2d, conv_transpose2d: convTranspose2d, maxpool: pool("maxpool"), avgpool: pool("avgpool"), global_avgpool: globalAvgpool, resize, batchnorm, layernorm, linear, matmul, softmax,
   reduce_mean: reduction("reduce_mean"), reduce_sum: reduction("reduce_sum"), reduce_max: reduction("reduce_max"),
   reshape, transpose, concat, split, slice, gather, pad, expand, tile, fused_elementwise: fusedElementwise, attention,
 };

@@ -199,6 +199,13 @@ const spatialSteps: ((b: Builder, x: Var, r: number[]) => Var)[] = [
   },
   // common subexpressions
   (b, x, r) => b.fresh(`${pick(r[0]!, ["relu", "sigmoid"])}(${x.name}) * ${pick(r[0]!, ["relu", "sigmoid"])}(${x.name})`, x.shape),
+  // resize up or down, nearest or bilinear (a segmentation head's upsampling)
+  (b, x, r) => {
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    const [oh, ow] = [pick(r[0]!, [1, h + 1, 2 * h, Math.max(1, h - 1)]), pick(r[1]!, [w, 2 * w + 1, 1])];
+    const mode = pick(r[2]!, ['"nearest"', '"bilinear"', '"bilinear", align_corners=true']);
+    return b.fresh(`resize(${x.name}, size=(${oh}, ${ow}), mode=${mode})`, [n, c, oh, ow]);
+  },
 ];
 
 /** Steps on a [.., F] tensor (rank 2 or 3). */
