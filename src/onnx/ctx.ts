@@ -275,7 +275,10 @@ export class Importer {
     const common = prefixes[0];
     const suffixes = parts.map((p) => p.suffix);
     const keeps = common !== undefined && prefixes.every((p) => p === common) && isLabelPath(common) && !this.usedLabels.has(common) && suffixes.every((s) => !this.weights.has(`${common}.${s}`));
-    const label = keeps ? common : this.freshLabel(sanitizeLabel(node.name || node.outputs[0] || node.op), suffixes);
+    // Otherwise after the first weight's ONNX name without its last part (`conv2d_53.w_0` -> `conv2d_53`), else the node.
+    const named = parts[0]?.onnx;
+    const base = named !== undefined ? named.replace(/\.[^.]*$/, "") || named : node.name || node.outputs[0] || node.op;
+    const label = keeps ? common : this.freshLabel(sanitizeLabel(base), suffixes);
     if (keeps) this.usedLabels.add(label);
     for (const p of parts) this.addWeight(`${label}.${p.suffix}`, p.data, p.dims, p.onnx);
     return label;
