@@ -310,6 +310,9 @@ export class Importer {
         continue;
       }
       if (n.inputs.some((i) => i && this.poisoned.has(i))) {
+        // Downstream of a node that failed: an op that could not be imported anyway is still reported.
+        const entry = Object.hasOwn(this.ops, n.op) ? this.ops[n.op] : undefined;
+        if (n.domain || !entry?.emit) this.problems.push(`${this.where(n)}: ${n.domain ? `operators of the domain ${n.domain} are not supported` : entry ? this.pendingReason(entry) : "unsupported operator"}`);
         for (const o of n.outputs) this.poisoned.add(o);
         continue;
       }
@@ -322,12 +325,19 @@ export class Importer {
         });
       } catch (e) {
         if (!(e instanceof Unsupported || e instanceof RangeError || e instanceof Error && e.name === "ShapeError" || e instanceof OnnxImportError)) throw e;
-        const where = `${n.domain ? `${n.domain}.` : ""}${n.op} node \`${n.name}\` (opset ${model.opset})`;
-        this.problems.push(`${where}: ${e.message}`);
+        this.problems.push(`${this.where(n)}: ${e.message}`);
         for (const o of n.outputs) this.poisoned.add(o);
       }
     }
     if (this.problems.length) throw new OnnxImportError(this.problems);
+  }
+
+  private where(n: OnnxNode): string {
+    return `${n.domain ? `${n.domain}.` : ""}${n.op} node \`${n.name}\` (opset ${this.model.opset})`;
+  }
+
+  private pendingReason(entry: OpEntry): string {
+    return entry.pending ? `needs the IR op ${entry.pending}, not available yet (only constant inputs are folded)` : "only constant inputs are supported (it is folded at import)";
   }
 
   private node(n: OnnxNode): Val[] {
@@ -345,7 +355,7 @@ export class Importer {
       const origin = entry.keepsOrigin ? (ins[0] as ConstVal | undefined)?.origin : undefined;
       return folded.map((t, k) => ({ kind: "const", t, origin: origin ?? (n.outputs[k] || undefined) }));
     }
-    if (!entry.emit) throw new Unsupported(entry.pending ? `needs the IR op ${entry.pending}, not available yet (only constant inputs are folded)` : "only constant inputs are supported (it is folded at import)");
+    if (!entry.emit) throw new Unsupported(this.pendingReason(entry));
     const out = entry.emit(ctx);
     return Array.isArray(out) ? out : [out];
   }

@@ -56,9 +56,13 @@ function inputShapes(model: OnnxModel, shapes: Readonly<Record<string, readonly 
         if (size !== undefined && size !== d) problems.push(`--shape ${p.name}: dim ${i} is ${d} in the model, got ${size}`);
         return { size: d };
       }
-      if (size === undefined) problems.push(`input \`${p.name}\`: dim ${i}${d ? ` (${d})` : ""} is dynamic; give its size with --shape ${p.name}=${p.dims.map((x, j) => (typeof x === "number" ? x : j === i ? "N" : "?")).join("x")}`);
-      return { size: size ?? 1, param: d ?? `${p.name}_dim${i}` };
+      return { size: size ?? 0, param: d ?? `${p.name}_dim${i}`, missing: size === undefined };
     });
+    const missing = dims.flatMap((d, i) => ("missing" in d && d.missing ? [`${i} (${d.param})`] : []));
+    if (missing.length) {
+      const example = p.dims.map((d, i) => (typeof d === "number" ? d : (given?.[i] ?? "N"))).join("x");
+      problems.push(`input \`${p.name}\`: dim${missing.length > 1 ? "s" : ""} ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} dynamic; give the input's size with --shape ${p.name}=${example} (a number for each N)`);
+    }
     return { port: p, dtype: dtype ?? "f32", dims };
   });
   if (problems.length) throw new OnnxImportError(problems);
