@@ -58,11 +58,19 @@ export function sanitizeLabel(name: string): string {
   return segments.length ? segments.join(".") : "w";
 }
 
-/** A .nn float literal that reads back as the same f32. */
+/** The shortest .nn float literal that reads back as the same f32 (ONNX floats are f32: 0.2, not 0.20000000298023224). */
 export function float(v: number): string {
   const f = Math.fround(v);
   if (!Number.isFinite(f)) throw new Unsupported(`the value ${v} has no f32 literal`);
-  return Number.isInteger(f) && Math.abs(f) < 1e15 ? f.toFixed(1) : String(f);
+  let shortest = f;
+  for (let digits = 1; digits <= 9; digits++) {
+    const d = Number(f.toPrecision(digits));
+    if (Math.fround(d) === f) {
+      shortest = d;
+      break;
+    }
+  }
+  return Number.isInteger(shortest) && Math.abs(shortest) < 1e15 ? shortest.toFixed(1) : String(shortest);
 }
 
 export const list = (xs: readonly number[]) => `[${xs.join(", ")}]`;

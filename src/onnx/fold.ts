@@ -54,6 +54,25 @@ export function broadcastMap(ts: readonly Tensor[], type: ElemType, onnxType: nu
 
 export function transpose(t: Tensor, perm: readonly number[]): Tensor {
   const dims = perm.map((p) => t.dims[p]!);
+  if (perm.length === 2 && perm[0] === 1) {
+    // A linear layer's weight, transposed for MatMul by the exporter: computed only if read
+    // (linear takes the original back from `transposeOf`).
+    const [rows, cols] = t.dims as [number, number];
+    let out: Float32Array | Float64Array | undefined;
+    return {
+      type: t.type,
+      onnxType: t.onnxType,
+      dims,
+      transposeOf: t,
+      get data() {
+        if (!out) {
+          out = t.type === "float" ? new Float32Array(rows * cols) : new Float64Array(rows * cols);
+          for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;
+        }
+        return out;
+      },
+    };
+  }
   const inStrides = strides(t.dims);
   const outStrides = strides(dims);
   const n = numel(dims);
@@ -68,7 +87,7 @@ export function transpose(t: Tensor, perm: readonly number[]): Tensor {
     }
     out[i] = t.data[off]!;
   }
-  return { ...t, dims, data: out };
+  return { type: t.type, onnxType: t.onnxType, dims, data: out };
 }
 
 /** numpy.take along `axis` (negative indices from the end). */
@@ -142,7 +161,7 @@ export function concat(ts: readonly Tensor[], axis: number): Tensor {
 }
 
 export function reshape(t: Tensor, dims: number[]): Tensor {
-  return { ...t, dims };
+  return { type: t.type, onnxType: t.onnxType, dims, data: t.data };
 }
 
 export function expand(t: Tensor, shape: readonly number[]): Tensor {

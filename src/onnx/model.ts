@@ -22,6 +22,8 @@ export interface Tensor {
   onnxType: number;
   dims: number[];
   data: Float32Array | Float64Array;
+  /** For a folded 2-D transpose: the tensor it transposes (a linear layer's weight needs that one back). */
+  transposeOf?: Tensor;
 }
 
 export type AttrValue = number | string | number[] | string[] | Tensor | "graph";
@@ -67,6 +69,8 @@ export function elemTypeOf(onnxType: number): ElemType | undefined {
 
 const numel = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
 
+const littleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 /** Reads `n` elements of ONNX type `t` from little-endian raw bytes. */
 function fromRaw(raw: Uint8Array, t: number, n: number, what: string): number[] | Float32Array {
   const size: Record<number, number> = { 1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2 };
@@ -89,6 +93,8 @@ function fromRaw(raw: Uint8Array, t: number, n: number, what: string): number[] 
     16: (i) => bf16ToF32(v.getUint16(i * 2, true)),
   };
   if (t === DataType.FLOAT) {
+    // A copy (protobufjs gives Buffer views into the file) is aligned; on a little-endian host its bytes are the floats.
+    if (littleEndian) return new Float32Array(new Uint8Array(raw).buffer);
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) out[i] = read[1]!(i);
     return out;

@@ -454,7 +454,7 @@ function reduction(fn: "mean" | "sum" | "amax", axesInputSince: number, fold: Op
       const norm = axes.map((a) => F.normAxis(a, x.dims.length, ctx.node.op));
       const keep = ctx.int("keepdims", 1) === 1;
       const dims = keep ? x.dims.map((d, i) => (norm.includes(i) ? 1 : d)) : x.dims.filter((_, i) => !norm.includes(i));
-      return ctx.emit(`${fn}(${x.name}, ${list(norm)}${keep ? ", keepdim=true" : ""})`, dims, x.dtype);
+      return ctx.emit(`${fn}(${x.name}, ${list(axes)}${keep ? ", keepdim=true" : ""})`, dims, x.dtype);
     },
   };
 }
@@ -583,7 +583,7 @@ const globalMaxPool: OpEntry = {
 /** The 2-D weight and 1-D bias of y = x·W + b, as linear's [out, in] weight and [out] bias. */
 function linearOf(ctx: NodeCtx, x: TensorVal, w: { t: Tensor; origin?: string; transposed: boolean }, bias: { t: Tensor; origin?: string } | undefined, scale = 1): TensorVal {
   // w.t is [in, out] unless transposed ([out, in], as linear keeps it).
-  const weight = w.transposed ? w.t : F.transpose(w.t, [1, 0]);
+  const weight = w.transposed ? w.t : (w.t.transposeOf ?? F.transpose(w.t, [1, 0]));
   const [out, inF] = weight.dims as [number, number];
   const wData = scale === 1 ? f32(weight) : f32(weight).map((v) => v * scale);
   const parts = [{ suffix: "weight", data: wData, dims: [out, inF], ...(w.transposed && scale === 1 && w.origin ? { onnx: w.origin } : {}) }];
