@@ -279,13 +279,15 @@ export class Importer {
   }
 
   label(node: OnnxNode, parts: { suffix: string; data: Float32Array; dims: number[]; onnx?: string }[]): string {
-    const prefixes = parts.map((p) => (p.onnx?.endsWith(`.${p.suffix}`) ? p.onnx.slice(0, -p.suffix.length - 1) : undefined));
+    // Parts without an ONNX name (data the import computed, e.g. a weight transposed back) follow the named ones.
+    const named = parts.filter((p) => p.onnx !== undefined);
+    const prefixes = named.map((p) => (p.onnx!.endsWith(`.${p.suffix}`) ? p.onnx!.slice(0, -p.suffix.length - 1) : undefined));
     const common = prefixes[0];
     const suffixes = parts.map((p) => p.suffix);
     const keeps = common !== undefined && prefixes.every((p) => p === common) && isLabelPath(common) && !this.usedLabels.has(common) && suffixes.every((s) => !this.weights.has(`${common}.${s}`));
-    // Otherwise after the first weight's ONNX name without its last part (`conv2d_53.w_0` -> `conv2d_53`), else the node.
-    const named = parts[0]?.onnx;
-    const base = named !== undefined ? named.replace(/\.[^.]*$/, "") || named : node.name || node.outputs[0] || node.op;
+    // Otherwise after the first named weight's ONNX name without its last part (`conv2d_53.w_0` -> `conv2d_53`), else the node.
+    const first = named[0]?.onnx;
+    const base = first !== undefined ? first.replace(/\.[^.]*$/, "") || first : node.name || node.outputs[0] || node.op;
     const label = keeps ? common : this.freshLabel(sanitizeLabel(base), suffixes);
     if (keeps) this.usedLabels.add(label);
     for (const p of parts) this.addWeight(`${label}.${p.suffix}`, p.data, p.dims, p.onnx);

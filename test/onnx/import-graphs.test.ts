@@ -2,11 +2,16 @@
 // Face, Paddle2ONNX, tf2onnx, and an opset-6 file with legacy broadcasting), imported and run on
 // the interpreter against onnxruntime on the same inputs: max |ort − graphc| ≤ 1e-4·max|ort| +
 // 1e-5 (both f32, summing in different orders).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
+import { compile, instantiate } from "../../src/api.js";
 import { modelWeights, optimise } from "../../src/driver.js";
 import { interpret } from "../../src/interp/index.js";
 import { importOnnx, OnnxImportError } from "../../src/onnx/import.js";
+import { foldOnlyOps, importableOps, OPS } from "../../src/onnx/ops.js";
 import { DataType } from "../../src/onnx/proto.js";
 import { defaultPipeline } from "../../src/passes/index.js";
 import { fl, floatTensor, intTensor, onnxModel, type ModelSpec } from "./build.js";
@@ -318,5 +323,50 @@ describe("ONNX import problems", () => {
 
   it("refuses bytes that are not an ONNX model", () => {
     expect(problems(new TextEncoder().encode("model m() {}"))[0]).toMatch(/^bad\.onnx is not an ONNX model/);
+  });
+});
+
+describe("compile() of ONNX bytes and .onnx paths", () => {
+  it("imports, compiles and runs like onnxruntime, its initializers as the weights", async () => {
+    const spec: ModelSpec = {
+      opset: 13,
+      inputs: [{ name: "x", dims: ["batch", 6] }],
+      outputs: ["y"],
+      initializers: [floatTensor("fc.weight", [4, 6], rand(24, 51)), floatTensor("fc.bias", [4], rand(4, 52))],
+      nodes: [
+        { op: "Gemm", inputs: ["x", "fc.weight", "fc.bias"], outputs: ["h"], attrs: { transB: 1 } },
+        { op: "Tanh", inputs: ["h"], outputs: ["y"] },
+      ],
+    };
+    const bytes = onnxModel(spec);
+    const x = rand(12, 53, 1);
+    const s = await session(bytes);
+    const want = (await s.run({ x: new ort.Tensor("float32", x, [2, 6]) })).y!.data as Float32Array;
+    await s.release();
+    const dir = mkdtempSync(join(tmpdir(), "graphc-onnx-api-"));
+    try {
+      writeFileSync(join(dir, "tiny.onnx"), bytes);
+      for (const source of [bytes, { path: join(dir, "tiny.onnx") }]) {
+        const result = await compile(source, { shapes: { x: [2, 6] } });
+        expect(result.report.inputs).toEqual([{ name: "x", dtype: "f32", shape: [2, 6] }]);
+        const model = await instantiate(result, { simd: "baseline" });
+        const { y } = await model.run({ x });
+        expect(maxDiff(want, y as Float32Array).diff).toBeLessThanOrEqual(1e-5);
+      }
+      await expect(compile(bytes)).rejects.toThrow(/input `x`: dim 0 \(batch\) is dynamic/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the README's ONNX operator lists", () => {
+  it("name exactly the op table's run-time and constant-only operators", () => {
+    const readme = readFileSync("README.md", "utf8");
+    const runtime = readme.slice(readme.indexOf("**Supported operators**"), readme.indexOf("**Constant inputs"));
+    const constant = readme.slice(readme.indexOf("**Constant inputs"), readme.indexOf("**Not yet**"));
+    const named = (text: string) => [...new Set([...text.matchAll(/\b[A-Z][A-Za-z]+\b/g)].map((m) => m[0]).filter((w) => Object.hasOwn(OPS, w)))].sort();
+    expect(named(runtime)).toEqual(importableOps());
+    expect(named(constant)).toEqual(foldOnlyOps());
   });
 });
