@@ -191,6 +191,11 @@ export class NodeCtx {
     return this.imp.readers.get(this.node.outputs[k]!) ?? [];
   }
 
+  /** Is output k a graph output (so its value must stay what the node computes)? */
+  isOutput(k = 0): boolean {
+    return this.imp.model.outputs.some((o) => o.name === this.node.outputs[k]);
+  }
+
   /** Marks a later node as done by this one: its output 0 is `v`. */
   absorb(n: OnnxNode, v: Val): void {
     this.imp.absorbed.set(n, v);

@@ -608,7 +608,7 @@ const matmul: OpEntry = {
     if (a.kind === "tensor" && b.kind === "const" && b.t.dims.length === 2 && b.t.type === "float" && a.dims.length >= 2) {
       // MatMul + Add of a constant bias: one linear (the Add is absorbed).
       const readers = ctx.readers();
-      const add = readers.length === 1 && readers[0]!.op === "Add" ? readers[0]! : undefined;
+      const add = readers.length === 1 && readers[0]!.op === "Add" && !ctx.isOutput() ? readers[0]! : undefined;
       const other = add ? add.inputs.find((i) => i !== ctx.node.outputs[0]) : undefined;
       const biasVal = other !== undefined && add!.inputs.length === 2 ? ctx.imp.peek(other) : undefined;
       const bias = biasOf(biasVal, b.t.dims[1]!);
@@ -764,6 +764,8 @@ export const OPS: Readonly<Record<string, OpEntry>> = {
   Tile: tile,
   Transpose: transpose,
   Unsqueeze: unsqueeze,
+  // Opset 7-9's Upsample is Resize with scales.
+  Upsample: pending("resize"),
   Where: where,
 };
 
