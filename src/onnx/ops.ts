@@ -200,6 +200,8 @@ const identity: OpEntry = {
   keepsOrigin: true,
   emit: (ctx) => {
     if (ctx.node.outputs.length > 1 && ctx.node.outputs[1] && ctx.readers(1).length) throw new Unsupported("its mask output is used; graphc imports inference graphs");
+    // Dropout-12's training_mode input: only false (inference) is the identity.
+    if (ctx.node.op === "Dropout" && ctx.has(2) && F.values(ctx.const(2, "training_mode"))[0]) throw new Unsupported("training_mode is true; graphc imports inference graphs");
     return ctx.val(0);
   },
 };
