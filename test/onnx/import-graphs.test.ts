@@ -140,6 +140,34 @@ describe("ONNX import of hand-built graphs", () => {
     expect(ops).toContain("gelu");
   });
 
+  it("GELU, tanh form as PyTorch exports it (Pow 3), recognised by the passes", async () => {
+    const spec: ModelSpec = {
+      opset: 13,
+      inputs: [{ name: "x", dims: [2, 8] }],
+      outputs: ["y"],
+      initializers: [
+        floatTensor("three", [], [3]),
+        floatTensor("c", [], [0.044715]),
+        floatTensor("k", [], [Math.sqrt(2 / Math.PI)]),
+        floatTensor("one", [], [1]),
+        floatTensor("half", [], [0.5]),
+      ],
+      nodes: [
+        { op: "Pow", inputs: ["x", "three"], outputs: ["x3"] },
+        { op: "Mul", inputs: ["x3", "c"], outputs: ["cx3"] },
+        { op: "Add", inputs: ["x", "cx3"], outputs: ["inner"] },
+        { op: "Mul", inputs: ["inner", "k"], outputs: ["scaled"] },
+        { op: "Tanh", inputs: ["scaled"], outputs: ["t"] },
+        { op: "Add", inputs: ["t", "one"], outputs: ["t1"] },
+        { op: "Mul", inputs: ["x", "half"], outputs: ["hx"] },
+        { op: "Mul", inputs: ["hx", "t1"], outputs: ["y"] },
+      ],
+    };
+    const { g, weights } = await check(onnxModel(spec), { x: { dims: [2, 8], data: rand(16, 61, 2) } });
+    const { graph } = optimise(g, weights, defaultPipeline);
+    expect(JSON.stringify(graph.nodes.map((n) => [n.op, n.attrs]))).toContain('"approximate":"tanh"');
+  });
+
   it("Paddle style (opsets 9 and 11): Constant weights, Clip min/max as attributes and as inputs, HardSigmoid alpha 0.2, Flatten, opset-9 Softmax", async () => {
     for (const opset of [9, 11]) {
       const constant = (name: string, dims: number[], data: ArrayLike<number>) => ({ op: "Constant", inputs: [], outputs: [name], attrs: { value: { tensor: floatTensor(name, dims, data) } } });
