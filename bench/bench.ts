@@ -21,22 +21,18 @@ import { writeSafetensors } from "../src/weights/safetensors.js";
 import type { TensorData } from "../src/weights/tensor.js";
 import type { EngineName, EngineResult, InputFile, Job } from "./engine.js";
 import { binPath, writeGraphFile } from "./peers/graph-file.js";
+import { TFJS_PASSES } from "./peers/tfjs.js";
 
 /** Every engine, with what the report says of it. */
 const ENGINES: Record<EngineName, string> = {
   "graphc-baseline": "graphc's wasm module, SIMD128 (one thread)",
   "graphc-relaxed": "graphc's wasm module, relaxed SIMD (one thread)",
-  "tfjs-wasm": "TensorFlow.js 4.22, tfjs-core + tfjs-backend-wasm (XNNPACK, SIMD), built from graphc's IR after fold-batchnorm, fuse-epilogue and layout (bench/peers/tfjs.ts); its Node build runs one thread (setThreadsCount is ignored under Node)",
+  "tfjs-wasm": "TensorFlow.js 4.22, tfjs-core + tfjs-backend-wasm (XNNPACK, SIMD), built from graphc's IR after fold-batchnorm, fuse-epilogue and layout (bench/peers/tfjs.ts); one thread: under Node it loads the SIMD binary without threads (WASM_HAS_MULTITHREAD_SUPPORT is false), so setThreadsCount has no effect",
   "ort-web": "onnxruntime-web 1.30, wasm execution provider, numThreads = 1",
   "ort-web-2t": "onnxruntime-web 1.30, wasm execution provider, numThreads = 2",
   "ort-node": "onnxruntime-node 1.30, CPU execution provider, one intra-op thread: the accuracy reference",
 };
 const engines = Object.keys(ENGINES) as EngineName[];
-/**
- * graphc's standard pipeline without pack-qkv and fuse-elementwise (TF.js has no fused
- * elementwise programs; a hand-written BERT keeps Q, K and V apart): what TF.js gets to build from.
- */
-const TFJS_PASSES = ["canonicalize", "constant-fold", "cse", "recognize-patterns", "fold-batchnorm", "fuse-epilogue", "layout", "dce"];
 
 const { values } = parseArgs({
   options: {

@@ -14,6 +14,13 @@ import type { Graph, Node } from "../../src/ir/graph.js";
 import { activationOf, epilogueInputs, isNHWC } from "../../src/ir/ops.js";
 import { sliceRange } from "../../src/ir/shape.js";
 
+/**
+ * The graphc passes the graph goes through first: the standard pipeline without pack-qkv and
+ * fuse-elementwise (TF.js has no fused elementwise programs; a hand-written BERT keeps Q, K and V
+ * apart). layout makes the convolutions NHWC, fuse-epilogue gives them their bias and activation.
+ */
+export const TFJS_PASSES = ["canonicalize", "constant-fold", "cse", "recognize-patterns", "fold-batchnorm", "fuse-epilogue", "layout", "dce"];
+
 type Env = tf.Tensor[];
 /** One node: its output tensors from the environment (run inside tf.tidy). */
 type Step = (env: Env) => tf.Tensor[];
