@@ -40,10 +40,6 @@ const UNARY: Record<string, (x: tf.Tensor, attrs: Node["attrs"]) => tf.Tensor> =
   relu6: (x) => tf.relu6(x),
   sigmoid: (x) => tf.sigmoid(x),
   tanh: (x) => tf.tanh(x),
-  exp: (x) => tf.exp(x),
-  sqrt: (x) => tf.sqrt(x),
-  erf: (x) => tf.erf(x),
-  neg: (x) => tf.neg(x),
   gelu: (x, a) =>
     a.approximate === "tanh"
       ? tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI))), 1))
@@ -55,8 +51,6 @@ const BINARY: Record<string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor> = {
   sub: tf.sub,
   mul: tf.mul,
   div: tf.div,
-  maximum: tf.maximum,
-  minimum: tf.minimum,
 };
 
 /** Loads the wasm backend from the package's own dist/ (Node's build: SIMD, one thread). */
