@@ -44,6 +44,7 @@ export async function instantiate(g: Graph, inputs: Record<string, Float32Array>
   const { instance } = await WebAssembly.instantiate(b.wasm as Uint8Array<ArrayBuffer>);
   const mem = instance.exports.memory as WebAssembly.Memory;
   new Uint8Array(mem.buffer).set(b.weights, b.weightsOffset);
+  (instance.exports.prepare as () => void)();
   for (const p of b.inputs) new Float32Array(mem.buffer, p.offset, numel(p.shape)).set(inputs[p.name]!);
   const run = instance.exports.run as () => void;
   const y = b.outputs[0]!;

@@ -40,6 +40,7 @@ export async function runBuild(b: WasmBuild, inputs: Record<string, TensorData>)
   const mem = instance.exports.memory as WebAssembly.Memory;
   expect(mem.buffer.byteLength).toBeGreaterThanOrEqual(b.memoryBytes);
   new Uint8Array(mem.buffer).set(b.weights, b.weightsOffset);
+  (instance.exports.prepare as () => void)();
   const arr = (p: PortLayout) => (p.dtype === "f32" ? new Float32Array(mem.buffer, p.offset, numel(p.shape)) : new Int32Array(mem.buffer, p.offset, numel(p.shape)));
   for (const p of b.inputs) {
     const d = inputs[p.name]!;
