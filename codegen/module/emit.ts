@@ -104,7 +104,7 @@ export function emitModule(e: EmitInput): { files: ModuleFile[]; parts: ModulePa
     name: e.name,
     inputs: e.inputs,
     outputs: e.outputs,
-    weights: { file: file.weights, bytes: any.weights.byteLength },
+    weights: { file: file.weights, bytes: any.weights.byteLength, segments: any.weightSegments },
     builds: {
       ...(baseline ? { baseline: buildInfo(baseline, file.wasm, e) } : {}),
       ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, e) } : {}),

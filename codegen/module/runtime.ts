@@ -31,8 +31,8 @@ export interface Manifest {
   name: string;
   inputs: PortInfo[];
   outputs: PortInfo[];
-  /** `bytes` of weights; the file holds them, then the build id. */
-  weights: { file: string; bytes: number };
+  /** `bytes` of weights, in segments of these sizes (each goes through prepare(i)); the file holds them, then the build id. */
+  weights: { file: string; bytes: number; segments: number[] };
   builds: { baseline?: BuildInfo; relaxed?: BuildInfo };
   /** [input index, rows]: inputs a gather reads as ids, checked by run(). */
   idChecks: [number, number][];
@@ -135,75 +135,61 @@ async function loadModel(model, embedded, baseUrl, options) {
     if (message) throw new Error(what + message);
   };
   const weightsSize = (n) => notOurs(weightsSizeProblem(weightsFrom, n, model.weights.bytes));
-  // With dest (the model's weights), they end up there and the build id in idDest, reported to
-  // onProgress as they come; a local file is read, and a fetched one streamed, straight into them
-  // (the weights read into a buffer of their own, then copied into wasm memory, would double the
-  // peak RSS).
+  // The bytes of a key; for the weights, "sink" takes them instead, in file order, as they come
+  // (a local file is read and a fetched one streamed: never the whole file in a buffer of its own).
   const PROGRESS_CHUNK = 4 * 1048576;
-  const bytesOf = async (key, file, dest, idDest) => {
+  const bytesOf = async (key, file, sink) => {
     let bytes;
     if (opts[key] != null) bytes = toBytes(opts[key], key);
     else if (embedded && embedded[key] !== undefined) bytes = fromBase64(embedded[key]);
     else if (baseUrl === undefined) throw new Error(what + "no " + key + " bytes given");
     else {
       const url = new URL(file, baseUrl);
-      const total = dest ? dest.byteLength + idDest.byteLength : 0;
-      // Stores bytes at file position "at" into dest, then idDest.
-      const put = (chunk, at) => {
-        const head = Math.max(0, Math.min(chunk.byteLength, dest.byteLength - at));
-        dest.set(chunk.subarray(0, head), at);
-        idDest.set(chunk.subarray(head), at + head - dest.byteLength);
-      };
       if (url.protocol === "file:" && typeof process !== "undefined") {
         const fs = await import("node:fs/promises");
-        if (!dest) return new Uint8Array(await fs.readFile(url));
+        if (!sink) return new Uint8Array(await fs.readFile(url));
         const handle = await fs.open(url);
         try {
           weightsSize((await handle.stat()).size);
-          progress(0, total);
-          let loaded = 0;
-          for (const [into, position] of [[dest, 0], [idDest, dest.byteLength]])
-            for (let at = 0, n = 1; at < into.byteLength && n > 0; at += n) {
-              n = (await handle.read(into, at, Math.min(PROGRESS_CHUNK, into.byteLength - at), position + at)).bytesRead;
-              loaded += n;
-              progress(loaded, total);
-            }
+          sink.start();
+          for (let position = 0, n = 1; n > 0; position += n) {
+            const into = sink.next(PROGRESS_CHUNK);
+            if (!into) break;
+            n = (await handle.read(into, 0, into.byteLength, position)).bytesRead;
+            sink.wrote(n);
+          }
         } finally {
           await handle.close();
         }
-        return dest;
+        return;
       }
       const response = await fetch(url);
       if (!response.ok) throw new Error(what + "cannot fetch " + url + ": HTTP " + response.status);
-      if (!dest || !response.body) bytes = new Uint8Array(await response.arrayBuffer());
+      if (!sink || !response.body) bytes = new Uint8Array(await response.arrayBuffer());
       else {
         const length = response.headers.get("content-length");
         if (length !== null && !response.headers.get("content-encoding")) weightsSize(Number(length));
-        progress(0, total);
+        sink.start();
         const reader = response.body.getReader();
         let loaded = 0;
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          if (loaded + value.byteLength > total) {
-            await reader.cancel();
-            weightsSize(loaded + value.byteLength);
-          }
-          put(value, loaded);
           loaded += value.byteLength;
-          progress(loaded, total);
+          if (loaded > sink.total) {
+            await reader.cancel();
+            weightsSize(loaded);
+          }
+          sink.take(value);
         }
         weightsSize(loaded);
-        return dest;
+        return;
       }
     }
-    if (dest) {
-      weightsSize(bytes.byteLength);
-      dest.set(bytes.subarray(0, dest.byteLength));
-      idDest.set(bytes.subarray(dest.byteLength));
-      progress(bytes.byteLength, bytes.byteLength);
-    }
-    return bytes;
+    if (!sink) return bytes;
+    weightsSize(bytes.byteLength);
+    sink.start();
+    for (let at = 0; at < bytes.byteLength; at += PROGRESS_CHUNK) sink.take(bytes.subarray(at, at + PROGRESS_CHUNK));
   };
 
   const wasmKey = kind === "relaxed" ? "relaxedWasm" : "wasm";
@@ -227,11 +213,50 @@ async function loadModel(model, embedded, baseUrl, options) {
       throw new RangeError(what + "needs " + build.memoryBytes + " bytes of wasm memory, more than this engine gives (" + e.message + ")");
     }
   }
+  // The weights file's segments go one at a time into the window at weightsOffset, each then
+  // through prepare(i) (decoding, packing, Winograd transforms); the build id lands in idBytes.
+  const segments = model.weights.segments;
+  const window = new Uint8Array(memory.buffer, build.weightsOffset, Math.max(0, ...segments));
   const idBytes = new Uint8Array(BUILD_ID_BYTES);
-  await bytesOf("weights", model.weights.file, new Uint8Array(memory.buffer, build.weightsOffset, model.weights.bytes), idBytes);
+  const sink = {
+    total: model.weights.bytes + BUILD_ID_BYTES,
+    loaded: 0,
+    segment: 0,
+    filled: 0,
+    start() {
+      progress(0, this.total);
+    },
+    // Where the next (at most max) bytes go; null when the file is complete.
+    next(max) {
+      if (this.segment < segments.length) return window.subarray(this.filled, Math.min(segments[this.segment], this.filled + max));
+      const idFilled = this.loaded - model.weights.bytes;
+      return idFilled < BUILD_ID_BYTES ? idBytes.subarray(idFilled) : null;
+    },
+    wrote(n) {
+      this.loaded += n;
+      if (this.segment < segments.length) {
+        this.filled += n;
+        if (this.filled === segments[this.segment]) {
+          prepare(this.segment);
+          this.segment++;
+          this.filled = 0;
+        }
+      }
+      if (n > 0) progress(this.loaded, this.total);
+    },
+    take(chunk) {
+      for (let at = 0; at < chunk.byteLength; ) {
+        const into = this.next(chunk.byteLength - at);
+        if (!into) return;
+        const n = Math.min(into.byteLength, chunk.byteLength - at);
+        into.set(chunk.subarray(at, at + n));
+        at += n;
+        this.wrote(n);
+      }
+    },
+  };
+  await bytesOf("weights", model.weights.file, sink);
   notOurs(foreignBuild(weightsFrom, idBytes, model.buildId));
-  // Decodes the weights and makes the packed and transformed forms the kernels read.
-  prepare();
 
   // No closure here reads "memory" itself (only through "live"), so dispose() lets it go.
   const memoryBytes = memory.buffer.byteLength;

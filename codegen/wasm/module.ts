@@ -2,11 +2,13 @@
 // in, an exported `run` calling them in order, and an exported `prepare` that load() calls once
 // after placing the weights file. Linear memory:
 //   run:   [data: constants and packed weights][model inputs][arena (planMemory)][scratch]
-//   load:  [data][staging: the weights file | float32 of its f16 / int8 tensors]
+//   load:  [data][window: one segment of the weights file | its float32 when f16 / int8]
 // The weights file holds each constant a kernel reads once, as the graph has it (weights.ts
-// says how f16 / int8 store some); prepare decodes those and fills the data region from them
-// (copies, GEMM panels, Winograd transforms). Staging overlaps inputs, arena and scratch, which
-// are free until the first run: it costs memory only where it is larger than they are.
+// says how f16 / int8 store some), one segment each; load() places them one at a time in the
+// window and calls prepare(i), which decodes segment i and fills the data region's chunks made
+// from it (copies, GEMM panels, Winograd transforms). The window overlaps inputs, arena and
+// scratch, which are free until the first run: it costs memory only where the largest weight
+// (as stored, plus its float32 when encoded) is larger than they are.
 // The data region is filled in the order kernels ask for it; kernels ask the same way in the
 // baseline and relaxed builds, so both share one weights file (checked by the tests). Its size
 // is known only after every kernel is emitted, so the first build of a graph emits twice: once
@@ -33,8 +35,10 @@ export interface WasmBuild {
   /** Exports "memory" (its own, not shared), "prepare" and "run": () => void. */
   wasm: Uint8Array;
   memoryBytes: number;
-  /** The weights file (without its build id): copied into memory at weightsOffset, then prepare() runs once, before the first run. */
+  /** The weights file (without its build id): its segments, in order. */
   weights: Uint8Array;
+  /** Bytes of each segment: load() copies segment i into memory at weightsOffset, then calls prepare(i), before the first run. */
+  weightSegments: number[];
   weightsOffset: number;
   /** i64 model inputs and outputs are held as i32. */
   inputs: PortLayout[];
@@ -46,7 +50,7 @@ export interface WasmShared {
   graph: Graph;
   weightsDtype: WeightsDtype;
   dataBytes?: number;
-  /** The first build's weights file, by the layout it was made for. */
+  /** The first build's weights file, by the segments it was made of. */
   stored?: { layout: string; weights: Uint8Array };
 }
 
@@ -156,47 +160,45 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
   return out;
 }
 
-/** Where the weights file's segments go, from `base` (the staging region): the file (stored segments), then the f32 of the encoded ones. */
-function stagingLayout(segments: Segment[], dtype: WeightsDtype, base: number) {
-  const stored: number[] = [];
-  const staged: number[] = [];
-  let at = base;
-  for (const s of segments) if (!s.encoded) (stored[segments.indexOf(s)] = staged[segments.indexOf(s)] = at, (at = align16(at + s.data.byteLength)));
-  segments.forEach((s, i) => {
-    if (s.encoded) (stored[i] = at), (at += storedBytes(dtype as "f16" | "int8", s.data.length, s.encoded));
-  });
-  const fileEnd = at;
-  segments.forEach((s, i) => {
-    if (s.encoded) (staged[i] = at), (at += stagedBytes(dtype, s.data.length));
-  });
-  return { stored, staged, fileBytes: fileEnd - base, end: at };
+/**
+ * The weights file is its segments in order, each padded to 16 bytes; load() places them one at
+ * a time in a staging window at `base` and calls prepare(i) after segment i. The window holds
+ * the largest segment as stored and, for an encoded one, its float32 after it.
+ */
+function windowLayout(segments: Segment[], dtype: WeightsDtype) {
+  const sizes = segments.map((s) => (s.encoded ? storedBytes(dtype as "f16" | "int8", s.data.length, s.encoded) : align16(s.data.byteLength)));
+  const windowBytes = Math.max(0, ...segments.map((s, i) => sizes[i]! + (s.encoded ? stagedBytes(dtype, s.data.length) : 0)));
+  return { sizes, windowBytes };
 }
 
-/** The weights file of `segments` placed as stagingLayout places them. */
-function weightsFile(segments: Segment[], dtype: WeightsDtype, layout: ReturnType<typeof stagingLayout>, base: number): Uint8Array {
-  const file = new Uint8Array(layout.fileBytes);
+/** The weights file of `segments`. */
+function weightsFile(segments: Segment[], dtype: WeightsDtype, sizes: number[]): Uint8Array {
+  const file = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
+  let at = 0;
   segments.forEach((s, i) => {
-    const bytes = !s.encoded ? bytesOf(s.data) : dtype === "f16" ? bytesOf(encodeF16(s.data as Float32Array)) : encodeInt8(s.data as Float32Array, s.encoded, s.what);
-    file.set(bytes, layout.stored[i]! - base);
+    file.set(!s.encoded ? bytesOf(s.data) : dtype === "f16" ? bytesOf(encodeF16(s.data as Float32Array)) : encodeInt8(s.data as Float32Array, s.encoded, s.what), at);
+    at += sizes[i]!;
   });
   return file;
 }
 
-/** prepare(): decode the encoded segments, then fill the data region chunk by chunk. */
-function prepare(mod: binaryen.Module, e: Emitted, dtype: WeightsDtype, layout: ReturnType<typeof stagingLayout>, fnName: (base: string) => string): void {
+/** prepare(i), segment i in the window at `base`: decode it (f16 / int8), then fill the data region's chunks made from it. */
+function prepare(mod: binaryen.Module, e: Emitted, dtype: WeightsDtype, base: number, sizes: number[], fnName: (base: string) => string): void {
   const emit = { mod, relaxed: false, fnName };
   const c = (n: number) => mod.i32.const(n);
   const call = (fn: string, src: number, dst: number) => mod.call(fn, [c(src), c(dst)], binaryen.none);
-  const body: binaryen.ExpressionRef[] = [];
+  const bodies: binaryen.ExpressionRef[][] = e.segments.map(() => []);
+  const staged = e.segments.map((s, i) => (s.encoded ? base + sizes[i]! : base));
   e.segments.forEach((s, i) => {
-    if (s.encoded) body.push(call(dtype === "f16" ? decodeF16(emit, s.data.length) : decodeInt8(emit, s.data.length, s.encoded), layout.stored[i]!, layout.staged[i]!));
+    if (s.encoded) bodies[i]!.push(call(dtype === "f16" ? decodeF16(emit, s.data.length) : decodeInt8(emit, s.data.length, s.encoded), base, staged[i]!));
   });
   for (const k of e.chunks) {
     if (k.segment === undefined) continue;
-    const src = layout.staged[k.segment]!;
-    body.push(k.transform ? call(k.transform.fn(emit), src, k.at) : mod.memory.copy(c(k.at), c(src), c(k.bytes)));
+    const src = staged[k.segment]!;
+    bodies[k.segment]!.push(k.transform ? call(k.transform.fn(emit), src, k.at) : mod.memory.copy(c(k.at), c(src), c(k.bytes)));
   }
-  mod.addFunction("prepare", binaryen.none, binaryen.none, [], mod.block(null, body, binaryen.none));
+  const i = () => mod.local.get(0, binaryen.i32);
+  mod.addFunction("prepare", binaryen.i32, binaryen.none, [], mod.block(null, bodies.map((b, k) => mod.if(mod.i32.eq(i(), c(k)), mod.block(null, b))), binaryen.none));
   mod.addFunctionExport("prepare", "prepare");
 }
 
@@ -224,14 +226,15 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
     const e = emit(g, mod, opts.relaxed, shared.dataBytes, shared);
     if (e.dataBytes !== shared.dataBytes) throw new Error("wasm: kernels asked for different data in two emission passes");
     const dtype = shared.weightsDtype;
-    const layout = stagingLayout(e.segments, dtype, e.dataBytes);
+    const layout = windowLayout(e.segments, dtype);
     let names = 0;
-    prepare(mod, e, dtype, layout, (base) => `prepare_${base.replace(/[^\w]/g, "_")}_${names++}`);
+    prepare(mod, e, dtype, e.dataBytes, layout.sizes, (base) => `prepare_${base.replace(/[^\w]/g, "_")}_${names++}`);
     const runBytes = e.scratchAt + e.scratchBytes;
-    const memoryBytes = Math.max(runBytes, layout.end);
+    const loadEnd = e.dataBytes + layout.windowBytes;
+    const memoryBytes = Math.max(runBytes, loadEnd);
     // The lower bound the target's limits() checked leaves out packed weights, scratch and staging.
     if (memoryBytes > MAX_MEMORY_BYTES)
-      throw new TargetLimitError(memoryMessage(byteCount(memoryBytes), `weights and packed data ${byteCount(e.dataBytes)}, ${runBytes >= layout.end ? `inputs, intermediate tensors and scratch ${byteCount(runBytes - e.dataBytes)}` : `the weights file and its decoded tensors while loading ${byteCount(layout.end - e.dataBytes)}`}`));
+      throw new TargetLimitError(memoryMessage(byteCount(memoryBytes), `weights and packed data ${byteCount(e.dataBytes)}, ${runBytes >= loadEnd ? `inputs, intermediate tensors and scratch ${byteCount(runBytes - e.dataBytes)}` : `the largest weight while loading ${byteCount(layout.windowBytes)}`}`));
     const pages = Math.max(1, Math.ceil(memoryBytes / PAGE));
     mod.setMemory(pages, pages, "memory");
     mod.addFunction("run", binaryen.none, binaryen.none, [], mod.block(null, e.calls.map((f) => mod.call(f, [], binaryen.none)), binaryen.none));
@@ -240,9 +243,9 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
     // Function by function: module-level inlining would merge the kernels (and spill).
     for (const name of [...e.calls, "run"]) mod.optimizeFunction(name);
     // The first build's file, when this build placed the same segments (emitModule checks that the builds agree).
-    const key = JSON.stringify(e.segments.map((s, i) => [layout.stored[i], s.data.byteLength, s.data.constructor.name, s.encoded ?? null]));
-    if (shared.stored?.layout !== key) shared.stored = { layout: key, weights: weightsFile(e.segments, dtype, layout, e.dataBytes) };
-    return { wasm: mod.emitBinary(), memoryBytes, weights: shared.stored.weights, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs };
+    const key = JSON.stringify(e.segments.map((s) => [s.data.byteLength, s.data.constructor.name, s.encoded ?? null]));
+    if (shared.stored?.layout !== key) shared.stored = { layout: key, weights: weightsFile(e.segments, dtype, layout.sizes) };
+    return { wasm: mod.emitBinary(), memoryBytes, weights: shared.stored.weights, weightSegments: layout.sizes, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs };
   } finally {
     mod.dispose();
   }

@@ -111,39 +111,45 @@ export function transformedWeights(t: WinogradTile, C: number, K: number): Trans
   const slice = packedFloats(C, K);
   return {
     floats: slice * a * a,
-    fn: (e: Emit) =>
-      cached(e, `winograd_weights_${t.m}_${C}_${K}`, (name) => {
-        const I32 = binaryen.i32;
-        const f = new Fn(e.mod, false, [I32, I32]);
-        const m = e.mod;
-        const [k0, c, out] = [f.local(I32), f.local(I32), f.local(I32)];
-        // Output channels k0 .. k0+lanes-1, every input channel.
-        const group = (lanes: number): Expr =>
-          f.loop(f.c(0), C, 1, (ci) => {
+    fn: (e: Emit) => {
+      const I32 = binaryen.i32;
+      const m = e.mod;
+      // (src, dst, k0) -> (): output channels k0 .. k0+lanes-1, every input channel; one call per
+      // group, so that V8 tiers it up (see weights.ts sweep).
+      const group = (lanes: number) =>
+        cached(e, `winograd_weights_${t.m}_${C}_${K}_${lanes}`, (name) => {
+          const f = new Fn(m, false, [I32, I32, I32]);
+          const k0 = 2;
+          const [c, out] = [f.local(I32), f.local(I32)];
+          const body = f.loop(f.c(0), C, 1, (ci) => {
             const tap = (q: number): V => {
               const ptr = () => m.i32.add(f.get(0)(), m.i32.mul(m.i32.add(m.i32.mul(f.get(k0)(), f.c(C)), f.get(c)()), f.c(36)));
               let v = m.v128.load32_zero(q * 4, 4, ptr());
               for (let l = 1; l < lanes; l++) v = m.v128.load32_lane(q * 4 + l * C * 36, 4, l, ptr(), v);
               return f.tmp(v);
             };
-            const body: Expr[] = [f.set(c, ci())];
+            const stmts: Expr[] = [f.set(c, ci())];
             const w9 = Array.from({ length: 9 }, (_, q) => tap(q));
-            body.push(...f.take());
+            stmts.push(...f.take());
             // Panel (k0 / 8), row c, column k0 % 8 of position (i, j)'s slice.
-            body.push(f.set(out, m.i32.add(f.get(1)(), m.i32.add(m.i32.mul(m.i32.shr_u(f.get(k0)(), f.c(3)), f.c(C * 32)), m.i32.add(m.i32.mul(f.get(c)(), f.c(32)), m.i32.mul(m.i32.and(f.get(k0)(), f.c(7)), f.c(4)))))));
+            stmts.push(f.set(out, m.i32.add(f.get(1)(), m.i32.add(m.i32.mul(m.i32.shr_u(f.get(k0)(), f.c(3)), f.c(C * 32)), m.i32.add(m.i32.mul(f.get(c)(), f.c(32)), m.i32.mul(m.i32.and(f.get(k0)(), f.c(7)), f.c(4)))))));
             for (let i = 0; i < a; i++) {
               const row = [0, 1, 2].map((q) => f.tmp(lincomb(f, t.G[i]!, [w9[q]!, w9[3 + q]!, w9[6 + q]!])));
-              body.push(...f.take());
-              for (let j = 0; j < a; j++) body.push(f.store(f.get(out), (i * a + j) * slice * 4, lanes, () => lincomb(f, t.G[j]!, row)));
+              stmts.push(...f.take());
+              for (let j = 0; j < a; j++) stmts.push(f.store(f.get(out), (i * a + j) * slice * 4, lanes, () => lincomb(f, t.G[j]!, row)));
             }
-            return body;
+            return stmts;
           });
-        const full = K - (K % 4);
-        f.finish(name, [
-          ...(full > 0 ? [f.loop(f.c(0), full, 4, (k) => [f.set(k0, k()), group(4)])] : []),
-          ...(K % 4 ? [f.set(k0, f.c(full)), group(K % 4)] : []),
-        ]);
-      }),
+          f.finish(name, [body]);
+        });
+      const full = K - (K % 4);
+      const [vectors, tail] = [full > 0 ? group(4) : "", K % 4 ? group(K % 4) : ""];
+      return cached(e, `winograd_weights_${t.m}_${C}_${K}`, (name) => {
+        const f = new Fn(m, false, [I32, I32]);
+        const call = (fn: string, k0: Expr) => m.call(fn, [f.get(0)(), f.get(1)(), k0], binaryen.none);
+        f.finish(name, [...(vectors ? [f.loop(f.c(0), full, 4, (k) => [call(vectors, k())])] : []), ...(tail ? [call(tail, f.c(full))] : [])]);
+      });
+    },
   };
 }
 
