@@ -101,7 +101,7 @@ describe("generated module API", () => {
       await expect(m.run({ ...ok, [g.inputs[0]!.name]: x.subarray(1) })).rejects.toThrow(/has 5 elements; shape \[2,3\] needs 6/);
       await expect(m.run({ ...ok, x1: BigInt64Array.of(1n, 4n) })).rejects.toThrow(/x1"\[1\] = 4 is outside \[0, 4\)/);
     } finally {
-      m.destroy();
+      m.dispose();
     }
   });
 });
