@@ -1,7 +1,6 @@
 // A small function builder for the GEMM-family kernels: typed locals, counted loops, and the
 // SIMD idioms they share (fused or split multiply-add, partial-vector loads and stores).
 import binaryen from "binaryen";
-import type { KernelContext } from "../context.js";
 
 type Expr = binaryen.ExpressionRef;
 // binaryen.js has no helper for relaxed madd; the raw C export builds it.
@@ -118,8 +117,12 @@ export function addr(m: binaryen.Module, base: V, bytes: V | number): Expr {
   return m.i32.add(base(), bytes());
 }
 
-/** What the generators need of a KernelContext. */
-export type Emit = Pick<KernelContext, "mod" | "relaxed" | "fnName">;
+/** What the generators need of a KernelContext (context.ts). */
+export interface Emit {
+  mod: binaryen.Module;
+  relaxed: boolean;
+  fnName(base: string): string;
+}
 
 const mkCache = new WeakMap<binaryen.Module, Map<string, string>>();
 
