@@ -38,6 +38,8 @@ describe("compile()", () => {
     expect(report.outputs).toEqual([{ name: "y", dtype: "f32", shape: [1, 3] }]);
     expect(report.diagnostics).toEqual([]);
     expect(report.stats.parameterBytes).toBe((4 * 8 + 8 + 8 * 3 + 3) * 4);
+    // Each of the four tensors padded to 16 bytes, then the 8-byte build id.
+    expect(report.stats.weightsFileBytes).toBe((32 + 8 + 24 + 4) * 4 + 8);
     expect(report.compileMs).toBeGreaterThan(0);
     expect(Object.keys(report.phasesMs)).toEqual(["frontend", "weights", "passes", "codegen"]);
     for (const simd of ["baseline", "relaxed"] as const) {
