@@ -1,5 +1,5 @@
 // conv2d on the GEMM: in NHWC the output [N*OH*OW, K] is A . B with B the weight packed as
-// [(ky, kx, c), k] panels at compile time.
+// [(ky, kx, c), k] panels at load time (the module's prepare, weights.ts).
 // - 1x1, stride 1, no padding, one group: A is the input itself.
 // - otherwise im2col: rows of A (one per output pixel, C/g * kh * kw long) are gathered into
 //   scratch a chunk at a time, then the GEMM runs on the chunk. Chosen over an indirect /

@@ -1,7 +1,8 @@
 // Winograd F(m x m, 3x3) (Lavin & Gray) for 3x3, stride-1, dilation-1, ungrouped NHWC convs:
 // per m x m output tile, y = Aᵀ [Σ_c (G w Gᵀ) ⊙ (Bᵀ d B)] A over the (m+2)² input patch d. The
 // Σ_c for each of the (m+2)² positions is a GEMM [tiles x C] . [C x K] on the tuned micro-kernel
-// (weights transformed and packed at load time, by the module's prepare); the transforms are SIMD across 4 channels.
+// (weights transformed and packed at load time, by the module's prepare); the transforms are SIMD
+// across 4 channels.
 // The input is first copied into a zero-bordered buffer covering every tile, so that every patch
 // load is at a constant offset. Tiles go a chunk at a time (transformed input and GEMM results
 // of a chunk ~1 MiB, in L2).

@@ -1,4 +1,4 @@
-// linear and matmul: one GEMM each (per batch for batched matmul), B packed at compile time
+// linear and matmul: one GEMM each (per batch for batched matmul), B packed at load time
 // when it is a constant, else at run time into scratch.
 import binaryen from "binaryen";
 import { numel } from "../../../src/ir/graph.js";
