@@ -259,9 +259,9 @@ function copyFn(e: Emit, list: Copy[]): string {
 }
 
 /**
- * (src, dst) -> (): the outermost axis a loop calling a function for the rest. V8 runs a wasm
- * function's first, baseline (Liftoff) code until a later call finds the optimised one: work
- * split into many calls runs mostly optimised (ResNet-50's prepare: ~5x faster than one call).
+ * (src, dst) -> (): the outermost axis a loop calling a function for the rest. V8 swaps in a wasm
+ * function's optimised code between calls, never inside a running loop, so a transform split
+ * into many calls can leave its baseline (Liftoff) code after the first ones.
  */
 function sweep(e: Emit, axes: Axis[]): string {
   return cached(e, `sweep_${axesKey(axes)}`, (name) => {
