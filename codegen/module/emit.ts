@@ -74,6 +74,8 @@ export interface LoadOptions {
   weights?: ArrayBuffer | ArrayBufferView;
   /** "auto" (default): relaxed SIMD where the engine supports it, else the baseline build. */
   simd?: "auto" | "relaxed" | "baseline";
+  /** Called as the weights file is read or fetched: bytes so far (rising), of total; the last call has loaded === total. */
+  onProgress?: (progress: { loaded: number; total: number }) => void;
 }
 
 export interface Model {
@@ -83,6 +85,8 @@ export interface Model {
   readonly outputs: readonly PortInfo<keyof Outputs & string>[];
   /** Runs the model; the outputs are fresh copies. */
   run(inputs: Inputs): Promise<Outputs>;
+  /** Lets go of the model's memory (wasm memory is freed when nothing else holds it); run() afterwards rejects. */
+  dispose(): void;
 }
 
 export declare function load(options?: LoadOptions): Promise<Model>;
@@ -100,7 +104,7 @@ export function emitModule(e: EmitInput): { files: ModuleFile[]; parts: ModulePa
     name: e.name,
     inputs: e.inputs,
     outputs: e.outputs,
-    weights: { file: file.weights, bytes: any.weights.byteLength },
+    weights: { file: file.weights, bytes: any.weights.byteLength, segments: any.weightSegments },
     builds: {
       ...(baseline ? { baseline: buildInfo(baseline, file.wasm, e) } : {}),
       ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, e) } : {}),
