@@ -3,7 +3,7 @@
 // outputs, and returns the gradients of the inputs it is asked for (`needs`), built from core ops.
 // Non-smooth points follow PyTorch's backward formulas (relu'(0) = 0, clamp's bounds inclusive,
 // maximum/minimum split ties evenly, reduce_max shares the gradient among ties, maxpool gives it
-// to the first maximum of a window).
+// to the first maximum of a window, sqrt'(0) is the norm's 0).
 import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../base/math.js";
 import { numel } from "../ir/graph.js";
 import { type AttrsOf, type BinaryOp, binaryOps, type OpName, type UnaryOp, type UnaryAttrs, unaryOps, unsupported, type Unsupported } from "../ir/ops.js";
@@ -53,7 +53,12 @@ const derivatives: { readonly [N in UnaryOp]: Derivative<N> } = {
   },
   exp: (_e, _x, y) => y,
   log: (e, x) => e.div(e.c(1), x),
-  sqrt: (e, _x, y) => e.div(e.c(0.5), y),
+  // 1 / (2 sqrt x), taken as 0 at 0 where it is infinite: sqrt(sum(d * d)) is a norm, and 0 is
+  // its subgradient there (PyTorch's norm backward), so a distance of identical embeddings gives 0, not NaN.
+  sqrt: (e, _x, y) => {
+    const zero = e.isZero(y);
+    return e.mul(e.oneMinus(zero), e.div(e.c(0.5), e.add(y, zero)));
+  },
   erf: (e, x) => e.mul(e.c(2 / Math.sqrt(Math.PI)), e.un("exp", e.neg(e.mul(x, x)))),
   neg: (e) => e.c(-1),
   // sign(x), 0 at 0.
