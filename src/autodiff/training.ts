@@ -51,8 +51,8 @@ export interface TrainingGraph {
   /** Weights the optimizer added (zeros before the first step). */
   state: Weight[];
   updates: Update[];
-  /** num_batches_tracked buffers: each step adds 1 (PyTorch's BatchNorm in training mode). */
-  counters: string[];
+  /** num_batches_tracked buffers: each step adds `increment`, the times the module ran (PyTorch's BatchNorm in training mode). */
+  counters: { weight: string; increment: number }[];
 }
 
 export class TrainingError extends Error {}
@@ -72,7 +72,6 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
   if (lossType.dtype !== "f32" || lossType.shape.reduce((a, b) => a * b, 1) !== 1) throw new TrainingError(`the loss ${lossName} must be one f32 value, got ${lossType.dtype}[${lossType.shape.join(", ")}]`);
   if (model.weights.length === 0 && model.constants.some((c) => c.name !== undefined)) throw new TrainingError("the weights are bound as constants: build the training graph before binding weights");
 
-  const counters = model.weights.filter((w) => w.type.dtype === "i64" && w.name.endsWith("num_batches_tracked")).map((w) => w.name);
   const g = toCoreForm(structuredClone(model));
   const e = new Emit(g);
   const updates: Update[] = [];
@@ -82,8 +81,11 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
   };
   const weightName = new Map(g.weights.map((w) => [w.value, w.name]));
 
-  // BatchNorm in training mode: normalise by the batch statistics, update the running ones.
+  // BatchNorm in training mode: normalise by the batch statistics, update the running ones. A
+  // module applied twice (a shared Siamese tower) updates them twice, in order, as PyTorch does.
   const momentum = options.bnMomentum ?? 0.1;
+  const running = new Map<string, number>();
+  const applied = new Map<string, number>();
   const rw = new Rewriter(g);
   for (const n of [...g.nodes]) {
     if (n.op !== "batchnorm") continue;
@@ -104,10 +106,14 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
     // The running variance is the unbiased one, as PyTorch keeps it.
     for (const [stat, batch] of [[mean, bMean], [variance, e.mul(bVar, e.c(count / (count - 1)))]] as const) {
       const name = weightName.get(stat);
-      if (name === undefined) throw new TrainingError(`batchnorm: its running statistics must be weights`);
-      output(name, blend(stat, batch));
+      if (name === undefined) throw new TrainingError("batchnorm: its running statistics must be weights");
+      running.set(name, blend(running.get(name) ?? stat, batch));
     }
+    const counter = `${weightName.get(mean)!.replace(/running_mean$/, "")}num_batches_tracked`;
+    applied.set(counter, (applied.get(counter) ?? 0) + 1);
   }
+  for (const [name, value] of running) output(name, value);
+  const counters = [...applied].filter(([name]) => model.weights.some((w) => w.name === name)).map(([weight, increment]) => ({ weight, increment }));
 
   const patterns = options.trainOnly?.map(globToRegExp);
   const params = g.weights.filter((w) => w.trainable && w.type.dtype === "f32" && (!patterns || patterns.some((p) => p.test(w.name))));

@@ -15,6 +15,6 @@ export function step(tg: TrainingGraph, weights: ReadonlyMap<string, TensorData>
   const out = interpret(tg.graph, weights, { ...inputs, [tg.lrInput]: Float32Array.of(lr), [tg.stepInput]: Float32Array.of(t) });
   const next = new Map(weights);
   for (const u of tg.updates) next.set(u.weight, out[u.output]!);
-  for (const c of tg.counters) next.set(c, BigInt64Array.of(((weights.get(c) as BigInt64Array | undefined)?.[0] ?? 0n) + 1n));
+  for (const c of tg.counters) next.set(c.weight, BigInt64Array.of(((weights.get(c.weight) as BigInt64Array | undefined)?.[0] ?? 0n) + BigInt(c.increment)));
   return { outputs: out, weights: next };
 }
