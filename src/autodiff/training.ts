@@ -72,48 +72,14 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
   if (lossType.dtype !== "f32" || lossType.shape.reduce((a, b) => a * b, 1) !== 1) throw new TrainingError(`the loss ${lossName} must be one f32 value, got ${lossType.dtype}[${lossType.shape.join(", ")}]`);
   if (model.weights.length === 0 && model.constants.some((c) => c.name !== undefined)) throw new TrainingError("the weights are bound as constants: build the training graph before binding weights");
 
-  const g = toCoreForm(structuredClone(model));
+  const { graph: g, running, counters } = trainingForward(model, options);
   const e = new Emit(g);
   const updates: Update[] = [];
   const output = (weight: string, value: number) => {
     g.outputs.push({ name: nextName(weight), value });
     updates.push({ weight, output: nextName(weight) });
   };
-  const weightName = new Map(g.weights.map((w) => [w.value, w.name]));
-
-  // BatchNorm in training mode: normalise by the batch statistics, update the running ones. A
-  // module applied twice (a shared Siamese tower) updates them twice, in order, as PyTorch does.
-  const momentum = options.bnMomentum ?? 0.1;
-  const running = new Map<string, number>();
-  const applied = new Map<string, number>();
-  const rw = new Rewriter(g);
-  for (const n of [...g.nodes]) {
-    if (n.op !== "batchnorm") continue;
-    const { eps } = attrsOf(n, "batchnorm");
-    const [x, gamma, beta, mean, variance] = n.inputs as [number, number, number, number, number];
-    const shape = e.shape(x);
-    const axes = shape.map((_, i) => i).filter((i) => i !== 1);
-    const count = shape.reduce((a, b) => a * b, 1) / shape[1]!;
-    if (count < 2) throw new TrainingError(`batchnorm${n.loc ? ` at ${n.loc.file}:${n.loc.line}:${n.loc.col}` : ""}: training needs more than one value per channel, got ${count}`);
-    e.at(n);
-    const bMean = e.node("reduce_mean", [x], { axes, keepdim: true });
-    const centred = e.sub(x, bMean);
-    const bVar = e.node("reduce_mean", [e.mul(centred, centred)], { axes, keepdim: true });
-    const rank = shape.length;
-    const y = e.add(e.mul(e.div(centred, e.un("sqrt", e.add(bVar, e.c(eps)))), e.alongAxis(gamma, 1, rank)), e.alongAxis(beta, 1, rank));
-    rw.replace(n.outputs[0]!, y);
-    const blend = (old: number, batch: number) => e.add(e.mul(e.c(1 - momentum), old), e.mul(e.c(momentum), e.reshape(batch, e.shape(old))));
-    // The running variance is the unbiased one, as PyTorch keeps it.
-    for (const [stat, batch] of [[mean, bMean], [variance, e.mul(bVar, e.c(count / (count - 1)))]] as const) {
-      const name = weightName.get(stat);
-      if (name === undefined) throw new TrainingError("batchnorm: its running statistics must be weights");
-      running.set(name, blend(running.get(name) ?? stat, batch));
-    }
-    const counter = `${weightName.get(mean)!.replace(/running_mean$/, "")}num_batches_tracked`;
-    applied.set(counter, (applied.get(counter) ?? 0) + 1);
-  }
   for (const [name, value] of running) output(name, value);
-  const counters = [...applied].filter(([name]) => model.weights.some((w) => w.name === name)).map(([weight, increment]) => ({ weight, increment }));
 
   const patterns = options.trainOnly?.map(globToRegExp);
   const params = g.weights.filter((w) => w.trainable && w.type.dtype === "f32" && (!patterns || patterns.some((p) => p.test(w.name))));
@@ -178,4 +144,46 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
   compact(g);
   verify(g);
   return { graph: g, lrInput, stepInput, loss: lossName, parameters: trained, state, updates, counters };
+}
+
+/**
+ * The model in core form with BatchNorm in training mode: each batchnorm normalises by its batch
+ * statistics, and `running` holds the value of each running statistic after the step. A module
+ * applied twice (a shared Siamese tower) updates them twice, in order, as PyTorch does.
+ */
+export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bnMomentum"> = {}): { graph: Graph; running: Map<string, number>; counters: TrainingGraph["counters"] } {
+  const g = toCoreForm(structuredClone(model));
+  const e = new Emit(g);
+  const weightName = new Map(g.weights.map((w) => [w.value, w.name]));
+  const momentum = options.bnMomentum ?? 0.1;
+  const running = new Map<string, number>();
+  const applied = new Map<string, number>();
+  const rw = new Rewriter(g);
+  for (const n of [...g.nodes]) {
+    if (n.op !== "batchnorm") continue;
+    const { eps } = attrsOf(n, "batchnorm");
+    const [x, gamma, beta, mean, variance] = n.inputs as [number, number, number, number, number];
+    const shape = e.shape(x);
+    const axes = shape.map((_, i) => i).filter((i) => i !== 1);
+    const count = shape.reduce((a, b) => a * b, 1) / shape[1]!;
+    if (count < 2) throw new TrainingError(`batchnorm${n.loc ? ` at ${n.loc.file}:${n.loc.line}:${n.loc.col}` : ""}: training needs more than one value per channel, got ${count}`);
+    e.at(n);
+    const bMean = e.node("reduce_mean", [x], { axes, keepdim: true });
+    const centred = e.sub(x, bMean);
+    const bVar = e.node("reduce_mean", [e.mul(centred, centred)], { axes, keepdim: true });
+    const rank = shape.length;
+    const y = e.add(e.mul(e.div(centred, e.un("sqrt", e.add(bVar, e.c(eps)))), e.alongAxis(gamma, 1, rank)), e.alongAxis(beta, 1, rank));
+    rw.replace(n.outputs[0]!, y);
+    const blend = (old: number, batch: number) => e.add(e.mul(e.c(1 - momentum), old), e.mul(e.c(momentum), e.reshape(batch, e.shape(old))));
+    // The running variance is the unbiased one, as PyTorch keeps it.
+    for (const [stat, batch] of [[mean, bMean], [variance, e.mul(bVar, e.c(count / (count - 1)))]] as const) {
+      const name = weightName.get(stat);
+      if (name === undefined) throw new TrainingError("batchnorm: its running statistics must be weights");
+      running.set(name, blend(running.get(name) ?? stat, batch));
+    }
+    const counter = `${weightName.get(mean)!.replace(/running_mean$/, "")}num_batches_tracked`;
+    applied.set(counter, (applied.get(counter) ?? 0) + 1);
+  }
+  const counters = [...applied].filter(([name]) => model.weights.some((w) => w.name === name)).map(([weight, increment]) => ({ weight, increment }));
+  return { graph: g, running, counters };
 }
