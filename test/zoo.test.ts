@@ -65,6 +65,11 @@ const exactGelu = (g: Graph) => {
   for (const n of g.nodes.filter((n) => n.op === "gelu")) expect(n.attrs.approximate).toBe("none");
 };
 
+/** torchvision's MobileNetV3 backbone normalises with eps 1e-3, the segmentation heads with BatchNorm2d's default 1e-5. */
+const mobilenetBackboneEps = (g: Graph) => {
+  for (const n of g.nodes.filter((n) => n.op === "batchnorm")) expect(n.attrs.eps, n.path).toBe(n.path.startsWith("backbone.") ? 1e-3 : 1e-5);
+};
+
 const image = (n = 224): Port => ({ name: "image", dtype: "f32", shape: [1, 3, n, n] });
 const logits = (classes = 1000): Port => ({ name: "logits", dtype: "f32", shape: [1, classes] });
 const ids = (name: string, seq = 128): Port => ({ name, dtype: "i32", shape: [1, seq] });
@@ -370,6 +375,112 @@ const zoo: Record<string, ZooEntry> = {
       expect(nodesAt(g, "relu", "features.3.block.1")).toHaveLength(1);
       expect(nodesAt(g, "hard_swish", "features.4.block.0")).toHaveLength(1);
       expect(nodesAt(g, "hard_swish", "features.12")).toHaveLength(1);
+    },
+  },
+  deeplabv3_resnet50: {
+    file: "specs/deeplabv3_resnet50.nn",
+    params: 42_004_074,
+    macs: 178.722 * G,
+    source: "torchvision DeepLabV3_ResNet50_Weights: 178.72 GFLOPS (MACs) at 520x520; 42,004,074 params with aux_classifier",
+    weights: {
+      "backbone.conv1.weight": [64, 3, 7, 7],
+      "backbone.layer3.0.downsample.0.weight": [1024, 512, 1, 1],
+      "backbone.layer4.2.conv2.weight": [512, 512, 3, 3],
+      "classifier.0.convs.0.0.weight": [256, 2048, 1, 1],
+      "classifier.0.convs.1.0.weight": [256, 2048, 3, 3],
+      "classifier.0.convs.3.1.running_var": [256],
+      "classifier.0.convs.4.1.weight": [256, 2048, 1, 1],
+      "classifier.0.convs.4.2.num_batches_tracked": [],
+      "classifier.0.project.0.weight": [256, 1280, 1, 1],
+      "classifier.0.project.1.weight": [256],
+      "classifier.1.weight": [256, 256, 3, 3],
+      "classifier.2.running_mean": [256],
+      "classifier.4.weight": [21, 256, 1, 1],
+      "classifier.4.bias": [21],
+      "aux_classifier.0.weight": [256, 1024, 3, 3],
+      "aux_classifier.1.weight": [256],
+      "aux_classifier.4.weight": [21, 256, 1, 1],
+      "aux_classifier.4.bias": [21],
+    },
+    absent: ["fc.weight", "backbone.fc.weight", "classifier.0.convs.5.0.weight", "classifier.0.convs.1.0.bias"],
+    inputs: [image(520)],
+    outputs: [{ name: "out", dtype: "f32", shape: [1, 21, 520, 520] }, { name: "aux", dtype: "f32", shape: [1, 21, 520, 520] }],
+    ops: { conv2d: 53 + 6 + 2 + 2, resize: 3, global_avgpool: 1, concat: 1, maxpool: 1, linear: 0 },
+    eps: 1e-5,
+    check: (g) => {
+      const conv = (path: string) => nodesAt(g, "conv2d", path)[0]!.attrs;
+      // replace_stride_with_dilation=[False, True, True]: layer3 and layer4 keep stride 8, the
+      // first block of each at the previous dilation.
+      expect(conv("backbone.layer2.0.conv2")).toMatchObject({ stride: [2, 2], dilation: [1, 1] });
+      expect(conv("backbone.layer3.0.conv2")).toMatchObject({ stride: [1, 1], dilation: [1, 1], pads: [1, 1, 1, 1] });
+      expect(conv("backbone.layer3.1.conv2")).toMatchObject({ dilation: [2, 2], pads: [2, 2, 2, 2] });
+      expect(conv("backbone.layer4.0.conv2")).toMatchObject({ stride: [1, 1], dilation: [2, 2] });
+      expect(conv("backbone.layer4.0.downsample.0")).toMatchObject({ stride: [1, 1] });
+      expect(conv("backbone.layer4.2.conv2")).toMatchObject({ dilation: [4, 4], pads: [4, 4, 4, 4] });
+      for (const [i, rate] of [[1, 12], [2, 24], [3, 36]]) expect(conv(`classifier.0.convs.${i}.0`)).toMatchObject({ dilation: [rate, rate], pads: [rate, rate, rate, rate] });
+      for (const n of g.nodes.filter((n) => n.op === "resize")) expect(n.attrs).toMatchObject({ mode: "linear", coordinate: "half_pixel" });
+      // The ASPP pooling branch upsamples 1x1 to layer4's 65x65 (stride 8).
+      expect(nodesAt(g, "resize", "classifier.0.convs.4").map((n) => g.values[n.outputs[0]!]!.type.shape)).toEqual([[1, 256, 65, 65]]);
+    },
+  },
+  deeplabv3_mobilenet_v3_large: {
+    file: "specs/deeplabv3_mobilenet_v3_large.nn",
+    params: 11_029_328,
+    macs: 10.452 * G,
+    source: "torchvision DeepLabV3_MobileNet_V3_Large_Weights: 10.45 GFLOPS (MACs) at 520x520; 11,029,328 params with aux_classifier",
+    weights: {
+      "backbone.0.0.weight": [16, 3, 3, 3],
+      "backbone.4.block.3.0.weight": [40, 72, 1, 1],
+      "backbone.13.block.1.0.weight": [672, 1, 5, 5],
+      "backbone.16.0.weight": [960, 160, 1, 1],
+      "backbone.16.1.running_var": [960],
+      "classifier.0.convs.0.0.weight": [256, 960, 1, 1],
+      "classifier.0.convs.2.0.weight": [256, 960, 3, 3],
+      "classifier.0.convs.4.1.weight": [256, 960, 1, 1],
+      "classifier.0.project.0.weight": [256, 1280, 1, 1],
+      "classifier.4.bias": [21],
+      "aux_classifier.0.weight": [10, 40, 3, 3],
+      "aux_classifier.4.weight": [21, 10, 1, 1],
+    },
+    absent: ["features.0.0.weight", "backbone.17.0.weight", "classifier.3.weight"],
+    inputs: [image(520)],
+    outputs: [{ name: "out", dtype: "f32", shape: [1, 21, 520, 520] }, { name: "aux", dtype: "f32", shape: [1, 21, 520, 520] }],
+    ops: { resize: 3, linear: 0 },
+    check: (g) => {
+      mobilenetBackboneEps(g);
+      const conv = (path: string) => nodesAt(g, "conv2d", path)[0]!.attrs;
+      // dilated=True: the last stage (backbone.13..15) runs unstrided at dilation 2 (output stride 16).
+      expect(conv("backbone.7.block.1.0")).toMatchObject({ stride: [2, 2], dilation: [1, 1] });
+      expect(conv("backbone.13.block.1.0")).toMatchObject({ stride: [1, 1], dilation: [2, 2], pads: [4, 4, 4, 4] });
+      expect(conv("backbone.15.block.1.0")).toMatchObject({ stride: [1, 1], dilation: [2, 2] });
+      expect(g.values[nodesAt(g, "conv2d", "backbone.16.0")[0]!.outputs[0]!]!.type.shape).toEqual([1, 960, 33, 33]);
+      expect(g.values[nodesAt(g, "conv2d", "aux_classifier.0")[0]!.inputs[0]!]!.type.shape).toEqual([1, 40, 65, 65]);
+    },
+  },
+  lraspp_mobilenet_v3_large: {
+    file: "specs/lraspp_mobilenet_v3_large.nn",
+    params: 3_221_538,
+    macs: 2.086 * G,
+    source: "torchvision LRASPP_MobileNet_V3_Large_Weights: 2.09 GFLOPS (MACs) at 520x520; 3,221,538 params",
+    weights: {
+      "backbone.0.0.weight": [16, 3, 3, 3],
+      "backbone.16.0.weight": [960, 160, 1, 1],
+      "classifier.cbr.0.weight": [128, 960, 1, 1],
+      "classifier.cbr.1.running_mean": [128],
+      "classifier.scale.1.weight": [128, 960, 1, 1],
+      "classifier.low_classifier.weight": [21, 40, 1, 1],
+      "classifier.low_classifier.bias": [21],
+      "classifier.high_classifier.weight": [21, 128, 1, 1],
+      "classifier.high_classifier.bias": [21],
+    },
+    absent: ["classifier.scale.1.bias", "classifier.cbr.0.bias", "aux_classifier.0.weight"],
+    inputs: [image(520)],
+    outputs: [{ name: "out", dtype: "f32", shape: [1, 21, 520, 520] }],
+    ops: { resize: 2, sigmoid: 1, linear: 0 },
+    check: (g) => {
+      mobilenetBackboneEps(g);
+      // The gated high-level features (33x33, stride 16) upsample to the low-level ones (65x65, stride 8).
+      expect(nodesAt(g, "resize", "classifier").map((n) => g.values[n.outputs[0]!]!.type.shape)).toEqual([[1, 128, 65, 65]]);
     },
   },
   bert_base: {
@@ -782,6 +893,16 @@ describe("model zoo", () => {
       }
     }
   });
+});
+
+describe("segmentation models without the auxiliary head", () => {
+  for (const [file, params] of [["specs/deeplabv3_resnet50.nn", 39_638_869], ["specs/deeplabv3_mobilenet_v3_large.nn", 11_025_477]] as const)
+    it(`${file} with aux=false: torchvision's parameter count, no aux_classifier, only \`out\``, () => {
+      const { stats } = elaborate(file, { set: { aux: false } });
+      expect(stats.params).toBe(params);
+      expect(stats.weights.filter((w) => w.name.startsWith("aux_classifier."))).toEqual([]);
+      expect(stats.outputs.map((p) => p.name)).toEqual(["out"]);
+    });
 });
 
 describe("model parameters", () => {

@@ -1,5 +1,5 @@
-// The geometry of a conv2d node, in the terms its NHWC kernels (conv.ts, conv-depthwise.ts,
-// winograd.ts) share.
+// The geometry of a conv2d or conv_transpose2d node, in the terms their NHWC kernels (conv.ts,
+// conv-depthwise.ts, winograd.ts, conv-transpose.ts) share: H, W the input's, OH, OW the output's.
 import { isNHWC, type NodeOf } from "../../src/ir/ops.js";
 import { permute, TO_NCHW } from "../../src/ir/shape.js";
 import type { KernelContext } from "./context.js";
@@ -10,7 +10,7 @@ export interface ConvShape {
   kh: number; kw: number; sh: number; sw: number; pt: number; pl: number; dh: number; dw: number; groups: number;
 }
 
-export function convShape(ctx: KernelContext, node: NodeOf<"conv2d">): ConvShape {
+export function convShape(ctx: KernelContext, node: NodeOf<"conv2d" | "conv_transpose2d">): ConvShape {
   const a = node.attrs;
   const nhwc = isNHWC(a);
   const nchw = (s: number[]) => (nhwc ? permute(s, TO_NCHW) : s) as [number, number, number, number];

@@ -133,17 +133,19 @@ function transpose(ctx: KernelContext, batch: number, rows: number, cols: number
   return f.finish(ctx.fnName("transpose"), [body]);
 }
 
-function conv2d(ctx: KernelContext, node: NodeOf<"conv2d">): string {
-  const s = convShape(ctx, node);
-  const w = constData(ctx.graph, node.inputs[1]!);
-  if (!w) throw new Error("wasm conv2d: the weight must be a constant");
+/** The NHWC body of a convolution: x to y (addresses), its epilogue and `im` bytes of scratch at `scratch`. */
+export type ConvBody = (f: Fn, x: V, y: V, e: NodeEpilogue, scratch: number) => Expr;
+
+/**
+ * The kernel function of a convolution node whose NHWC form is `body` (needing `im` bytes of
+ * scratch). NCHW: x, y and the residual go through NHWC copies in scratch, after the body's.
+ */
+export function convKernel(ctx: KernelContext, node: NodeOf<"conv2d" | "conv_transpose2d">, s: ConvShape, im: number, body: ConvBody): string {
   const f = new Fn(ctx.mod, ctx.relaxed);
   const e = nodeEpilogue(ctx, node);
   const [x, y] = [ctx.addr(node.inputs[0]!), ctx.addr(node.outputs[0]!)];
-  const name = ctx.fnName("conv2d");
-  const im = convScratch(s);
-  if (isNHWC(node.attrs)) return f.finish(name, [convNHWC(ctx, f, s, w, at(ctx, x), at(ctx, y), e, im ? ctx.scratch(im) : 0)]);
-  // NCHW: x, y and the residual go through NHWC copies in scratch, after the im2col rows.
+  const name = ctx.fnName(node.op);
+  if (isNHWC(node.attrs)) return f.finish(name, [body(f, at(ctx, x), at(ctx, y), e, im ? ctx.scratch(im) : 0)]);
   const [xb, yb] = [s.N * s.C * s.H * s.W * 4, s.N * s.K * s.OH * s.OW * 4];
   const base = ctx.scratch(im + xb + yb * (e.residual ? 2 : 1));
   const [xs, ys, rs] = [base + im, base + im + xb, base + im + xb + yb];
@@ -151,9 +153,16 @@ function conv2d(ctx: KernelContext, node: NodeOf<"conv2d">): string {
   return f.finish(name, [
     call(transpose(ctx, s.N, s.C, s.H * s.W), x, xs),
     ...(e.residual ? [call(transpose(ctx, s.N, s.K, s.OH * s.OW), e.residual, rs)] : []),
-    convNHWC(ctx, f, s, w, at(ctx, xs), at(ctx, ys), { ...e, ...(e.residual ? { residual: at(ctx, rs) } : {}) }, base),
+    body(f, at(ctx, xs), at(ctx, ys), { ...e, ...(e.residual ? { residual: at(ctx, rs) } : {}) }, base),
     call(transpose(ctx, s.N, s.OH * s.OW, s.K), ys, y),
   ]);
+}
+
+function conv2d(ctx: KernelContext, node: NodeOf<"conv2d">): string {
+  const s = convShape(ctx, node);
+  const w = constData(ctx.graph, node.inputs[1]!);
+  if (!w) throw new Error("wasm conv2d: the weight must be a constant");
+  return convKernel(ctx, node, s, convScratch(s), (f, x, y, e, scratch) => convNHWC(ctx, f, s, w, x, y, e, scratch));
 }
 
 export const convKernels: Kernels<"conv2d"> = { conv2d };

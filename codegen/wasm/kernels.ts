@@ -3,6 +3,7 @@
 import type { Node } from "../../src/ir/graph.js";
 import { isOp, isUnsupported, type NodeOf, type OpName, type Unsupported } from "../../src/ir/ops.js";
 import { convKernels } from "./conv.js";
+import { convTransposeKernels } from "./conv-transpose.js";
 import type { KernelContext, KernelEmitter } from "./context.js";
 import { elementwiseKernels } from "./elementwise.js";
 import { attentionKernels } from "./gemm/attention.js";
@@ -10,15 +11,18 @@ import { gemmKernels } from "./gemm/kernels.js";
 import { movementKernels } from "./movement.js";
 import { poolKernels } from "./pool.js";
 import { reduceKernels } from "./reduce.js";
+import { resizeKernels } from "./resize.js";
 
 export const wasmKernels: { readonly [N in OpName]: KernelEmitter<N> | Unsupported } = {
   ...elementwiseKernels,
   ...movementKernels,
   ...poolKernels,
+  ...resizeKernels,
   ...reduceKernels,
   ...gemmKernels,
   ...attentionKernels,
   ...convKernels,
+  ...convTransposeKernels,
 };
 
 /** Generic in the op, so that the table's entry and the node agree on it. */

@@ -18,6 +18,7 @@ import {
   activationOf, binaryOps, epilogueInputs, isBinaryOp, isNHWC, isOp, isUnaryOp, isUnsupported, normAxis, unaryOps,
   type BinaryOp, type NodeOf, type OpName, type UnaryAttrs, type UnaryOp, type Unsupported,
 } from "../../src/ir/ops.js";
+import { resizeTables } from "../../src/ir/resize.js";
 import { around, broadcastStrides, padAxes, sliceRange, strides, type PadMode } from "../../src/ir/shape.js";
 import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../../src/base/math.js";
 
@@ -368,6 +369,41 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
     return [s.gemm(n.outputs[0]!, { batch: N! * G, M: OH * OW, N: Kg, K: Cg * KH * KW, a, b, store })];
   },
 
+  conv_transpose2d(s, n) {
+    const [x, w] = n.inputs as [number, number];
+    const [, C, H, W] = s.shape(x) as [number, number, number, number];
+    const [, Kg, KH, KW] = s.shape(w) as [number, number, number, number];
+    const [N, K, OH, OW] = s.shape(n.outputs[0]!) as [number, number, number, number];
+    const [SH, SW] = n.attrs.stride;
+    const [PT, PL] = n.attrs.pads;
+    const [DH, DW] = n.attrs.dilation;
+    const Cg = C / n.attrs.groups;
+    // The gather form, one invocation per output: tap (ky, kx) reads input row (oy + PT - ky DH) / SH
+    // where that divides exactly and lands inside the input.
+    const [b, k, oy, ox] = coords([N, K, OH, OW], "i");
+    const body = `  let b = ${b}; let k = ${k}; let g = k / ${u(Kg)}; let o = k % ${u(Kg)};
+  let ty0 = i32(${oy}) + ${PT}i;
+  let tx0 = i32(${ox}) + ${PL}i;
+  var acc = 0.0;
+  for (var ky = 0i; ky < ${KH}i; ky++) {
+    let ty = ty0 - ky * ${DH}i;
+    if (ty < 0i || ty % ${SH}i != 0i || ty / ${SH}i >= ${H}i) { continue; }
+    for (var kx = 0i; kx < ${KW}i; kx++) {
+      let tx = tx0 - kx * ${DW}i;
+      if (tx < 0i || tx % ${SW}i != 0i || tx / ${SW}i >= ${W}i) { continue; }
+      let pix = u32(ty / ${SH}i * ${W}i + tx / ${SW}i);
+      let tap = u32(ky * ${KW}i + kx);
+      for (var c = 0u; c < ${u(Cg)}; c++) {
+        let ci = g * ${u(Cg)} + c;
+        acc += ${s.src(x)}[(b * ${u(C)} + ci) * ${u(H * W)} + pix] * ${s.src(w)}[(ci * ${u(Kg)} + o) * ${u(KH * KW)} + tap];
+      }
+    }
+  }
+  var v = acc;
+  ${s.epilogue("i", "k")}`;
+    return [s.perElement(n.outputs[0]!, body)];
+  },
+
   linear(s, n) {
     const [x, w] = n.inputs as [number, number];
     const [N, K] = s.shape(w) as [number, number];
@@ -465,6 +501,7 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
 
   maxpool: pool,
   avgpool: pool,
+  resize,
 
   batchnorm(s, n) {
     const [x, gamma, beta, mean, v] = n.inputs as [number, number, number, number, number];
@@ -665,6 +702,32 @@ function pool(s: Shader, n: NodeOf<"maxpool" | "avgpool">): Kernel[] {
   }
   dst[i] = ${max ? "acc" : `acc / ${divisor}`};`;
   return [s.perElement(n.outputs[0]!, body)];
+}
+
+/**
+ * resize from the tap tables of ir/resize.ts, baked in as private arrays (per output row and
+ * column: the two input indices and their weights); linear blends along W, then H.
+ */
+function resize(s: Shader, n: NodeOf<"resize">): Kernel[] {
+  const x = n.inputs[0]!;
+  const [, , H, W] = s.shape(x) as [number, number, number, number];
+  const y = s.shape(n.outputs[0]!);
+  const [ty, tx] = resizeTables(s.shape(x), y, n.attrs.scales, n.attrs);
+  const table = (name: string, type: "u32" | "f32", values: ArrayLike<number>) =>
+    `var<private> ${name}: array<${type}, ${values.length}> = array<${type}, ${values.length}>(${Array.from(values, (v) => (type === "u32" ? u(v) : f32(v))).join(", ")});`;
+  const decls = [
+    table("ry0", "u32", ty.i0), table("ry1", "u32", ty.i1), table("cx0", "u32", tx.i0), table("cx1", "u32", tx.i1),
+    ...(n.attrs.mode === "linear" ? [table("wy0", "f32", ty.w1.map((v) => 1 - v)), table("wy1", "f32", ty.w1), table("wx0", "f32", tx.w1.map((v) => 1 - v)), table("wx1", "f32", tx.w1)] : []),
+  ].join("\n");
+  const [p, oy, ox] = coords([numel(y.slice(0, 2)), y[2]!, y[3]!], "i");
+  const at = (row: string, col: string) => `${s.src(x)}[base + ${row}[oy] * ${u(W)} + ${col}[ox]]`;
+  const head = `  let base = ${p} * ${u(H * W)};\n  let oy = ${oy};\n  let ox = ${ox};\n`;
+  const body = n.attrs.mode === "linear"
+    ? `  let top = wx0[ox] * ${at("ry0", "cx0")} + wx1[ox] * ${at("ry0", "cx1")};
+  let bottom = wx0[ox] * ${at("ry1", "cx0")} + wx1[ox] * ${at("ry1", "cx1")};
+  dst[i] = wy0[oy] * top + wy1[oy] * bottom;`
+    : `  dst[i] = ${at("ry0", "cx0")};`;
+  return [s.perElement(n.outputs[0]!, head + body, decls)];
 }
 
 /** Why WGSL does not run `op`, when its table entry says so. */

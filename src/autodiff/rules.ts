@@ -7,6 +7,7 @@
 import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../base/math.js";
 import { numel } from "../ir/graph.js";
 import { type AttrsOf, type BinaryOp, binaryOps, type OpName, type UnaryOp, type UnaryAttrs, unaryOps, unsupported, type Unsupported } from "../ir/ops.js";
+import { resizeTables, type AxisTaps } from "../ir/resize.js";
 import { normAxis, sliceRange, type PadMode } from "../ir/shape.js";
 import type { Emit } from "./emit.js";
 
@@ -144,29 +145,21 @@ function keptShape(shape: readonly number[], axes: readonly number[]): number[] 
 const swapLast = (r: number) => [...Array(r - 2).keys(), r - 1, r - 2];
 
 /**
- * conv2d's input gradient: the output gradient dilated by the stride, padded so every input
- * position sees the taps that read it, convolved with the flipped kernel, its in and out
- * channels swapped within each group (the transposed convolution, in conv2d and data movement).
+ * conv2d's input gradient: the transposed convolution of the output gradient with the same
+ * kernel, its output_padding restoring the rows and columns the stride left over.
  */
 function convInputGrad(e: Emit, dy: number, w: number, xShape: readonly number[], a: AttrsOf<"conv2d">): number {
-  const [, , h, wd] = xShape as [number, number, number, number];
-  const [k, cg, kh, kw] = e.shape(w) as [number, number, number, number];
-  const [, , oh, ow] = e.shape(dy) as [number, number, number, number];
-  const g = a.groups;
-  const spread = e.dilate(e.dilate(dy, 2, a.stride[0]!), 3, a.stride[1]!);
-  const before = [(kh - 1) * a.dilation[0]! - a.pads[0]!, (kw - 1) * a.dilation[1]! - a.pads[1]!];
-  const after = [h - 1 + a.pads[0]! - (oh - 1) * a.stride[0]!, wd - 1 + a.pads[1]! - (ow - 1) * a.stride[1]!];
-  const padded = e.padAxes(spread, [2, 3], before, after);
-  const flipped = e.flip(e.flip(w, 2), 3);
-  const swapped = e.reshape(e.transpose(e.reshape(flipped, [g, k / g, cg, kh, kw]), [0, 2, 1, 3, 4]), [g * cg, k / g, kh, kw]);
-  return e.node("conv2d", [padded, swapped], { stride: [1, 1], pads: [0, 0, 0, 0], dilation: [...a.dilation], groups: g });
+  const [, , kh, kw] = e.shape(w) as [number, number, number, number];
+  const left = (i: number, size: number, k: number) => (size + a.pads[i]! + a.pads[i + 2]! - a.dilation[i]! * (k - 1) - 1) % a.stride[i]!;
+  const output_padding = [left(0, xShape[2]!, kh), left(1, xShape[3]!, kw)];
+  return e.node("conv_transpose2d", [dy, w], { stride: [...a.stride], pads: [...a.pads], dilation: [...a.dilation], output_padding, groups: a.groups });
 }
 
 /**
  * conv2d's weight gradient: a convolution of the input (batch and channels swapped, per group)
  * with the output gradient as the kernel, stride and dilation exchanged, cropped to the kernel.
  */
-function convWeightGrad(e: Emit, x: number, dy: number, wShape: readonly number[], a: AttrsOf<"conv2d">): number {
+function convWeightGrad(e: Emit, x: number, dy: number, wShape: readonly number[], a: Pick<AttrsOf<"conv2d">, "stride" | "pads" | "dilation" | "groups">): number {
   const [n, c, h, wd] = e.shape(x) as [number, number, number, number];
   const [k, cg, kh, kw] = wShape as [number, number, number, number];
   const [, , oh, ow] = e.shape(dy) as [number, number, number, number];
@@ -225,6 +218,17 @@ function avgpoolDivisors(e: Emit, xShape: readonly number[], yShape: readonly nu
   return e.constant([1, 1, oh, ow], inv);
 }
 
+/** An axis' resize taps as the dense [out, in] matrix (or its transpose [in, out]): (1 - w1) at i0, w1 at i1. */
+function tapMatrix(t: AxisTaps, out: number, size: number, transposed: boolean): Float32Array {
+  const m = new Float64Array(out * size);
+  const at = (o: number, i: number) => (transposed ? i * out + o : o * size + i);
+  for (let o = 0; o < out; o++) {
+    m[at(o, t.i0[o]!)]! += 1 - t.w1[o]!;
+    m[at(o, t.i1[o]!)]! += t.w1[o]!;
+  }
+  return Float32Array.from(m);
+}
+
 /** The gradient of a strided pick along `axis` (`count` elements from `first`, `step` apart) placed back into a `dim`-long axis. */
 function placeStrided(e: Emit, g: number, axis: number, dim: number, first: number, count: number, step: number): number {
   const [from, forward] = step > 0 ? [first, g] : [first + (count - 1) * step, e.flip(g, axis)];
@@ -264,6 +268,26 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
   },
 
   // The gradient goes to the first maximum of each window in row-major order, as PyTorch's.
+  // The adjoint of conv2d with the same kernel: its input gradient is that conv2d of the output
+  // gradient, its weight gradient conv2d's with the roles of input and output gradient exchanged.
+  conv_transpose2d: ({ e, x: [x, w, bias], attrs, dy: [dy], needs }) => {
+    coreOnly("conv_transpose2d", attrs);
+    const { stride, pads, dilation, groups } = attrs;
+    // An output_padding of a stride or more (below the dilation) adds rows no input reaches:
+    // conv2d then reads positions past the input, which are cropped.
+    const crop = (v: number) => {
+      const [, , h, wd] = e.shape(x!);
+      const [, , ch, cw] = e.shape(v);
+      const rows = ch! > h! ? e.node("slice", [v], { axis: 2, start: 0, end: h! }) : v;
+      return cw! > wd! ? e.node("slice", [rows], { axis: 3, start: 0, end: wd! }) : rows;
+    };
+    return [
+      needs[0] ? crop(e.node("conv2d", [dy!, w!], { stride: [...stride], pads: [...pads], dilation: [...dilation], groups })) : undefined,
+      needs[1] ? convWeightGrad(e, dy!, x!, e.shape(w!), attrs) : undefined,
+      bias !== undefined && needs[2] ? e.node("reduce_sum", [dy!], { axes: [0, 2, 3] }) : undefined,
+    ];
+  },
+
   maxpool: ({ e, x: [x], y: [y], attrs, dy: [dy] }) => {
     coreOnly("maxpool", attrs);
     const win = poolWindows(e, x!, e.shape(y!), attrs, -Infinity);
@@ -291,6 +315,17 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
     coreOnly("global_avgpool", attrs);
     const [, , h, w] = e.shape(x!) as [number, number, number, number];
     return [e.expandTo(e.mul(dy!, e.c(1 / (h * w))), e.shape(x!))];
+  },
+
+  // Resizing H and W is Rh X Rw^T per plane for the tap matrices R [out, in]: the gradient is Rh^T dY Rw.
+  resize: ({ e, x: [x], y: [y], attrs, dy: [dy] }) => {
+    coreOnly("resize", attrs);
+    const [, , h, w] = e.shape(x!) as [number, number, number, number];
+    const [, , oh, ow] = e.shape(y!) as [number, number, number, number];
+    const [th, tw] = resizeTables(e.shape(x!), e.shape(y!), attrs.scales, attrs);
+    const rows = e.constant([h, oh], tapMatrix(th, oh, h, true));
+    const cols = e.constant([ow, w], tapMatrix(tw, ow, w, false));
+    return [e.node("matmul", [e.node("matmul", [rows, dy!]), cols])];
   },
 
   // Inference form: the statistics are inputs (the training graph rewrites batchnorm in training

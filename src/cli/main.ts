@@ -11,6 +11,7 @@ import { initWeightsCommand } from "./init-weights.js";
 import { runCommand } from "./run.js";
 import { exportOnnxCommand } from "./export-onnx.js";
 import { compileCommand, passesCommand } from "./compile.js";
+import { vizCommand } from "./viz.js";
 
 const commands: Record<string, Command> = {
   compile: compileCommand,
@@ -20,6 +21,7 @@ const commands: Record<string, Command> = {
   run: runCommand,
   "init-weights": initWeightsCommand,
   "export-onnx": exportOnnxCommand,
+  viz: vizCommand,
 };
 
 function help(): string {

@@ -3,6 +3,7 @@
 import type { Span, TypeName } from "../../grammar/index.js";
 import { numel, type Attrs, type DType, type InitKind } from "../ir/graph.js";
 import { getOp, ShapeError, unaryOps, unaryScalar, type AttrSpec, type UnaryOp } from "../ir/ops.js";
+import { RESIZE_COORDINATES, RESIZE_NEAREST } from "../ir/resize.js";
 import { PAD_MODES, padAxes, sliceRange, type PadMode } from "../ir/shape.js";
 import { error } from "./diagnostics.js";
 import type { Elaborator } from "./elaborate.js";
@@ -174,6 +175,32 @@ builtin("conv2d", "x:tensor out:int kernel stride=1 pad=0 dilation=1 groups:int=
   return el.emit1("conv2d", inputs, { stride: s, pads: pads("conv2d", pad!, k, d, s, spanOf(site, 4)), dilation: d, groups: g, bias: (bias as { v: boolean }).v }, site.span);
 });
 
+// PyTorch's ConvTranspose2d: weight [in, out/groups, kh, kw], initialised with fan-in (out/groups) kh kw
+// as PyTorch computes it (from the weight's second axis).
+builtin("conv_transpose2d", "x:tensor out:int kernel stride=1 pad=0 output_padding=0 groups:int=1 dilation=1 bias:bool=true", ([x, out, kernel, stride, pad, outputPadding, groups, dilation, bias], site, el) => {
+  const t = x as TensorValue;
+  const k = pair(kernel!, "conv_transpose2d: kernel", spanOf(site, 2));
+  const s = pair(stride!, "conv_transpose2d: stride", spanOf(site, 3));
+  const d = pair(dilation!, "conv_transpose2d: dilation", spanOf(site, 7));
+  const g = num(groups!);
+  const o = num(out!);
+  if (t.type.shape.length !== 4) throw error(`conv_transpose2d: input must be 4-D [N, C, H, W], found ${show(t)}`, spanOf(site, 0));
+  const c = t.type.shape[1]!;
+  if (o < 1) throw error(`conv_transpose2d: output channels must be positive, found ${o}`, spanOf(site, 1));
+  if (g < 1 || c % g !== 0) throw error(`conv_transpose2d: input has ${c} channels but groups=${g} does not divide it`, spanOf(site, 6));
+  if (o % g !== 0) throw error(`conv_transpose2d: ${o} output channels but groups=${g} does not divide them`, spanOf(site, 6));
+  const op = ints(outputPadding!, "conv_transpose2d: output_padding", spanOf(site, 5));
+  const extra = op.length === 1 ? [op[0]!, op[0]!] : op;
+  if (extra.length !== 2 || extra.some((e, i) => e < 0 || (e >= s[i]! && e >= d[i]!)))
+    throw error(`conv_transpose2d: output_padding must be an int or an (h, w) pair, each at least 0 and smaller than the stride (${s.join(", ")}) or the dilation (${d.join(", ")}), found ${show(outputPadding!)}`, spanOf(site, 5));
+  const fanIn = (o / g) * k[0]! * k[1]!;
+  const w = el.weight("conv_transpose2d", "weight", [c, o / g, k[0]!, k[1]!], { trainable: true, init: kaiming(fanIn) }, site.span);
+  const inputs = [t, w];
+  if ((bias as { v: boolean }).v) inputs.push(el.weight("conv_transpose2d", "bias", [o], { trainable: true, init: biasInit(fanIn) }, site.span));
+  const attrs = { stride: s, pads: pads("conv_transpose2d", pad!, k, d, s, spanOf(site, 4)), dilation: d, output_padding: extra, groups: g, bias: (bias as { v: boolean }).v };
+  return el.emit1("conv_transpose2d", inputs, attrs, site.span);
+});
+
 builtin("batchnorm", "x:tensor eps:float=1e-5", ([x, eps], site, el) => {
   const t = x as TensorValue;
   if (t.type.shape.length < 2) throw error(`batchnorm: input ${show(t)} has no channel axis`, spanOf(site, 0));
@@ -273,6 +300,50 @@ pool("maxpool", "");
 pool("avgpool", "count_include_pad:bool=true");
 
 builtin("global_avgpool", "x:tensor", ([x], site, el) => el.emit1("global_avgpool", [x as TensorValue], {}, site.span));
+
+/** A scale factor or an (fh, fw) pair of them, each positive. */
+function factors(v: Value, span: Span): [number, number] {
+  const one = (u: Value) => (u.k === "int" || u.k === "float") && u.v > 0 && Number.isFinite(u.v);
+  if (one(v)) return [num(v), num(v)];
+  if ((v.k === "list" || v.k === "tuple") && v.items.length === 2 && v.items.every(one)) return [num(v.items[0]!), num(v.items[1]!)];
+  throw error(`resize: scale must be a positive number or a pair (fh, fw) of them, found ${show(v)}`, span);
+}
+
+// F.interpolate: nearest is floor(x * in / out) (ONNX asymmetric + floor); bilinear with
+// align_corners=false is ONNX half_pixel, which is what PyTorch computes for every size
+// (pytorch_half_pixel differs where an output axis has length 1: there PyTorch's kernel reads
+// in / 2 - 0.5, half_pixel's value, not 0). `coordinate=` names an ONNX transform instead,
+// `nearest=` an ONNX rounding (default round_prefer_floor, ONNX's, once `coordinate` is given).
+builtin("resize", "x:tensor size=none scale=none mode:string=\"nearest\" align_corners:bool=false coordinate=none nearest=none", ([x, size, scale, mode, ac, coord, nearest], site, el) => {
+  const t = x as TensorValue;
+  const m = (mode as { v: string }).v;
+  const alignCorners = (ac as { v: boolean }).v;
+  if (m !== "nearest" && m !== "bilinear") throw error(`resize: mode must be "nearest" or "bilinear", found ${JSON.stringify(m)}`, spanOf(site, 3));
+  if (t.type.shape.length !== 4) throw error(`resize: input must be 4-D [N, C, H, W], got ${show(t)}`, spanOf(site, 0));
+  if ((size!.k === "none") === (scale!.k === "none")) throw error("resize: give exactly one of size=(h, w) and scale=f or (fh, fw)", site.span);
+  const choice = (v: Value, what: string, values: readonly string[], at: number): string | undefined => {
+    if (v.k === "none") return undefined;
+    if (v.k !== "string" || !values.includes(v.v)) throw error(`resize: ${what} must be ${values.map((s) => JSON.stringify(s)).join(", ")}, found ${show(v)}`, spanOf(site, at));
+    return v.v;
+  };
+  const coordinate = choice(coord!, "coordinate", RESIZE_COORDINATES, 5);
+  const rounding = choice(nearest!, "nearest", RESIZE_NEAREST, 6);
+  if (alignCorners && m === "nearest") throw error("resize: align_corners applies to bilinear only (as in F.interpolate)", spanOf(site, 4));
+  if (alignCorners && coordinate !== undefined) throw error("resize: give align_corners=true or coordinate=, not both", spanOf(site, 5));
+  if (rounding !== undefined && m !== "nearest") throw error("resize: nearest= applies to mode=\"nearest\" only", spanOf(site, 6));
+  const [n, c, h, w] = t.type.shape as [number, number, number, number];
+  const attrs: Attrs = { mode: m === "bilinear" ? "linear" : "nearest" };
+  if (scale!.k !== "none") {
+    const [fh, fw] = factors(scale!, spanOf(site, 2));
+    const [oh, ow] = [Math.floor(h * fh), Math.floor(w * fw)];
+    if (oh < 1 || ow < 1) throw error(`resize: scale ${show(scale!)} makes the ${h}x${w} input ${oh}x${ow}`, spanOf(site, 2));
+    attrs.sizes = [n, c, oh, ow];
+    attrs.scales = [1, 1, fh, fw];
+  } else attrs.sizes = [n, c, ...pair(size!, "resize: size", spanOf(site, 1))];
+  attrs.coordinate = coordinate ?? (m === "nearest" ? "asymmetric" : alignCorners ? "align_corners" : "half_pixel");
+  if (m === "nearest") attrs.nearest = rounding ?? (coordinate === undefined ? "floor" : "round_prefer_floor");
+  return el.emit1("resize", [t], attrs, site.span);
+});
 
 // amax (numpy's name): `max` is the compile-time variadic max.
 for (const [name, op] of [["mean", "reduce_mean"], ["sum", "reduce_sum"], ["amax", "reduce_max"]] as const) {

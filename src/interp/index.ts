@@ -12,6 +12,8 @@
 //   ONNX's default) alpha and scale; integer div truncates and rejects a zero divisor.
 // - conv2d / pools: pads are [top, left, bottom, right]; padded input positions are 0 for
 //   conv, -inf for maxpool, skipped or counted (count_include_pad) for avgpool.
+// - conv_transpose2d: PyTorch's ConvTranspose2d; pads crop the full (scattered) output,
+//   output_padding extends it at the bottom and right; outputs no input reaches are 0 (+ bias).
 // - ceil_mode: the output size rounds up, but the last window must start inside the input or
 //   its left/top padding (PyTorch and ONNX agree).
 // - avgpool divisor: with count_include_pad, the window clipped to the padded input (so a
@@ -24,6 +26,7 @@
 //   (ONNX), or in [0, d) for embedding (negative_ids "error", PyTorch); anything else is an error.
 // - pad: negative pads crop first, then reflect and replicate read what is kept (ONNX Pad).
 // - slice: ONNX Slice's clamping of start and end, any nonzero step.
+// - resize: ONNX Resize's coordinate maps, linear with PyTorch's taps (see ir/resize.ts).
 // - prelu: one slope, or one per channel of axis 1.
 // - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits.
 // - cast from f32 to an integer truncates toward zero and saturates (NaN gives 0), as
@@ -45,6 +48,7 @@ import {
   activationOf, attrsOf, binaryOps, binaryScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps, unaryScalar,
   type AttrsOf, type BinaryOp, type OpName, type UnaryOp,
 } from "../ir/ops.js";
+import { resizeTables } from "../ir/resize.js";
 import { around, broadcastOffsets, normAxis, padAxes, padSource, permute, sliceRange, strides, TO_NCHW, TO_NHWC, transposeOffsets, type PadMode } from "../ir/shape.js";
 
 export type { TensorData };
@@ -137,6 +141,39 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     return [epilogue(y, yt!.shape, 1, ins, a)];
   }),
 
+  // The scatter form: input pixel (iy, ix) adds x * w to output (iy*sh - pt + ky*dh, ix*sw - pl + kx*dw).
+  conv_transpose2d: spatial("conv_transpose2d", (ins, inT, [yt], a) => {
+    const [x, w] = ins;
+    const [n, c, h, wd] = inT[0]!.shape as [number, number, number, number];
+    const [, kg, kh, kw] = inT[1]!.shape as [number, number, number, number];
+    const [, k, oh, ow] = yt!.shape as [number, number, number, number];
+    const [sh, sw] = a.stride;
+    const [pt, pl] = a.pads;
+    const [dh, dw] = a.dilation;
+    const cg = c / a.groups;
+    const acc = new Float64Array(numel(yt!.shape));
+    for (let ni = 0; ni < n; ni++)
+      for (let ci = 0; ci < c; ci++) {
+        const g = Math.floor(ci / cg);
+        for (let ko = 0; ko < kg; ko++) {
+          const yBase = (ni * k + g * kg + ko) * oh * ow;
+          for (let iy = 0; iy < h; iy++)
+            for (let ix = 0; ix < wd; ix++) {
+              const xv = x![((ni * c + ci) * h + iy) * wd + ix]!;
+              for (let ky = 0; ky < kh; ky++) {
+                const oy = iy * sh! - pt! + ky * dh!;
+                if (oy < 0 || oy >= oh) continue;
+                for (let kx = 0; kx < kw; kx++) {
+                  const ox = ix * sw! - pl! + kx * dw!;
+                  if (ox >= 0 && ox < ow) acc[yBase + oy * ow + ox]! += xv * w![((ci * kg + ko) * kh + ky) * kw + kx]!;
+                }
+              }
+            }
+        }
+      }
+    return [epilogue(FloatStorage.from(acc), yt!.shape, 1, ins, a)];
+  }),
+
   maxpool: spatial("maxpool", (ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "max")]),
   avgpool: spatial("avgpool", (ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "avg")]),
 
@@ -148,6 +185,29 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
       for (let j = 0; j < h * w; j++) s += x![i * h * w + j]!;
       y[i] = s / (h * w);
     }
+    return [y];
+  }),
+
+  // The shared tap tables (ir/resize.ts); linear blends along W, then H, in double.
+  resize: spatial("resize", ([x], [xt], [yt], a) => {
+    const [n, c, h, w] = xt!.shape as [number, number, number, number];
+    const [, , oh, ow] = yt!.shape as [number, number, number, number];
+    const [ty, tx] = resizeTables(xt!.shape, yt!.shape, a.scales, a);
+    const y = floats(n * c * oh * ow);
+    for (let plane = 0; plane < n * c; plane++)
+      for (let oy = 0; oy < oh; oy++) {
+        const [r0, r1, wy] = [(plane * h + ty.i0[oy]!) * w, (plane * h + ty.i1[oy]!) * w, ty.w1[oy]!];
+        for (let ox = 0; ox < ow; ox++) {
+          const [c0, c1, wx] = [tx.i0[ox]!, tx.i1[ox]!, tx.w1[ox]!];
+          const at = (plane * oh + oy) * ow + ox;
+          if (a.mode === "nearest") y[at] = x![r0 + c0]!;
+          else {
+            const top = (1 - wx) * x![r0 + c0]! + wx * x![r0 + c1]!;
+            const bottom = (1 - wx) * x![r1 + c0]! + wx * x![r1 + c1]!;
+            y[at] = (1 - wy) * top + wy * bottom;
+          }
+        }
+      }
     return [y];
   }),
 

@@ -6,6 +6,7 @@ import { erf, GELU_TANH_CUBIC, relu6, SELU_ALPHA, SELU_SCALE, sigmoid, SQRT_2_OV
 import { numel, type Attrs, type AttrValue, type DType, type FusedStep, type Node, type TensorType } from "./graph.js";
 
 export type { FusedStep } from "./graph.js";
+import { checkResize, RESIZE_COORDINATES, RESIZE_MODES, RESIZE_NEAREST } from "./resize.js";
 import { broadcastShapes, fmtShape as fmt, normAxis, PAD_MODES, padAxes, permute, ShapeError, sliceRange, TO_NCHW, TO_NHWC, type PadMode } from "./shape.js";
 
 export { broadcastShapes, normAxis, ShapeError } from "./shape.js";
@@ -27,6 +28,7 @@ interface AttrTypes {
   bool: boolean;
   string: string;
   ints: number[];
+  floats: number[];
   dtype: DType;
   program: FusedStep[];
 }
@@ -247,10 +249,10 @@ const activationAttrs: Schema = Object.fromEntries(
 const epilogueAttrs = { bias: opt("bool"), residual: opt("bool"), act: opt("string") } as const;
 
 /**
- * conv2d, linear and matmul carry an optional fused epilogue, all in their attributes:
+ * conv2d, conv_transpose2d, linear and matmul carry an optional fused epilogue, all in their attributes:
  *   y = act(op(x, w) + bias + residual)
  * with inputs [x, w, bias if attrs.bias, residual if attrs.residual, slope if attrs.act is
- * "prelu"]. `bias` is a vector along the output channels (axis 1 for NCHW conv2d, the last axis
+ * "prelu"]. `bias` is a vector along the output channels (axis 1 for NCHW convolutions, the last axis
  * otherwise), `residual` a tensor of the output's shape, `act` the name of a unary op (its own
  * attributes sit beside it) or "prelu".
  */
@@ -260,7 +262,10 @@ export interface Epilogue {
   slope?: number;
 }
 
-/** The epilogue inputs (value ids) of a conv2d / linear / matmul node. */
+/** The ops with the `epilogue` trait. */
+export type EpilogueOp = "conv2d" | "conv_transpose2d" | "linear" | "matmul";
+
+/** The epilogue inputs (value ids) of a conv2d / conv_transpose2d / linear / matmul node. */
 export function epilogueInputs(inputs: readonly number[], attrs: Attrs): Epilogue {
   let i = 2;
   const e: Epilogue = {};
@@ -280,9 +285,9 @@ export function activationOf(attrs: Attrs): { op: UnaryOp; attrs: Attrs } | "pre
   return { op: act, attrs: own };
 }
 
-/** The epilogue's channel axis: 1 for NCHW conv2d, the last otherwise. */
+/** The epilogue's channel axis: 1 for the NCHW convolutions, the last otherwise. */
 export function epilogueChannelAxis(op: string, attrs: Attrs, rank: number): number {
-  return op === "conv2d" && !isNHWC(attrs) ? 1 : rank - 1;
+  return (op === "conv2d" || op === "conv_transpose2d") && !isNHWC(attrs) ? 1 : rank - 1;
 }
 
 function checkEpilogue(op: string, ins: TensorType[], attrs: Attrs, y: TensorType, channels: number): void {
@@ -307,9 +312,9 @@ function checkEpilogue(op: string, ins: TensorType[], attrs: Attrs, y: TensorTyp
 
 /**
  * One step of an epilogue op's decomposition: the activation, then the residual, then the bias
- * (the core form keeps conv2d's and linear's own bias) come off as nodes of their own.
+ * (the core form keeps the convolutions' and linear's own bias) come off as nodes of their own.
  */
-function decomposeEpilogue(b: GraphBuilder, op: "conv2d" | "linear" | "matmul", inputs: number[], attrs: Attrs): number[] | undefined {
+function decomposeEpilogue(b: GraphBuilder, op: EpilogueOp, inputs: number[], attrs: Attrs): number[] | undefined {
   const e = epilogueInputs(inputs, attrs);
   /** The node without the attributes `keys` and without input `drop` (an index). */
   const without = (keys: string[], drop?: number) => {
@@ -455,6 +460,44 @@ const OPS = {
     decompose: (b, ins, a) => decomposeLayout(b, "conv2d", ins, a, [1]) ?? decomposeEpilogue(b, "conv2d", ins, a),
   }),
 
+  /**
+   * The transpose (gradient) of conv2d, PyTorch's ConvTranspose2d: weight [C, K/groups, kh, kw];
+   * input pixel (iy, ix) adds x * w at output (iy*stride - pad_begin + ky*dilation, ...). pads
+   * [top, left, bottom, right] crop the full output; output_padding [h, w] extends it at the
+   * bottom and right. PyTorch requires output_padding below the stride or the dilation: it picks
+   * which of the input sizes that a strided conv2d maps to one output size the result has.
+   */
+  conv_transpose2d: op({
+    cls: "opaque", arity: [2, 5],
+    attrs: { stride: req("ints"), pads: req("ints"), dilation: req("ints"), output_padding: req("ints"), groups: req("int"), ...gemmAttrs, ...layoutAttr },
+    traits: { layout: { weights: [1] }, epilogue: true },
+    infer: (ins, attrs) => {
+      const [x, w] = ins as [TensorType, TensorType];
+      const { stride, pads, dilation, output_padding: extra, groups } = attrs;
+      if (x.shape.length !== 4) throw new ShapeError(`conv_transpose2d: input must be 4-D [N, C, H, W], got ${fmt(x.shape)}`);
+      requireFloat("conv_transpose2d", x);
+      if (w.shape.length !== 4) throw new ShapeError(`conv_transpose2d: weight must be 4-D [C, K/groups, kh, kw], got ${fmt(w.shape)}`);
+      const [n, c, h, wd] = toNCHW(x.shape, attrs);
+      const [cw, kg, kh, kw] = w.shape as [number, number, number, number];
+      if (c % groups !== 0) throw new ShapeError(`conv_transpose2d: input has ${c} channels but groups=${groups} does not divide it`);
+      if (cw !== c) throw new ShapeError(`conv_transpose2d: weight ${fmt(w.shape)} expects ${cw} input channels, input has ${c}`);
+      for (const i of [0, 1]) {
+        if (extra[i]! < 0 || (extra[i]! >= stride[i]! && extra[i]! >= dilation[i]!))
+          throw new ShapeError(`conv_transpose2d: output_padding ${fmt(extra)} must be non-negative and smaller than the stride ${fmt(stride)} or the dilation ${fmt(dilation)}`);
+      }
+      const full = (size: number, i: number, k: number) => (size - 1) * stride[i]! + dilation[i]! * (k - 1) + extra[i]! + 1;
+      const [fh, fw] = [full(h, 0, kh), full(wd, 1, kw)];
+      const [oh, ow] = [fh - pads[0]! - pads[2]!, fw - pads[1]! - pads[3]!];
+      if (oh < 1 || ow < 1) throw new ShapeError(`conv_transpose2d: padding ${fmt(pads)} crops away the whole ${fh}x${fw} output (of the ${h}x${wd} input, ${kh}x${kw} kernel, stride ${stride.join("x")})`);
+      const k = kg * groups;
+      const y: TensorType = { dtype: "f32", shape: fromNCHW([n, k, oh, ow], attrs) };
+      checkEpilogue("conv_transpose2d", ins, attrs, y, k);
+      return [y];
+    },
+    macs: ([x, w]) => numel(x!.shape) * numel(w!.shape.slice(1)),
+    decompose: (b, ins, a) => decomposeLayout(b, "conv_transpose2d", ins, a, [1]) ?? decomposeEpilogue(b, "conv_transpose2d", ins, a),
+  }),
+
   maxpool: pool("maxpool"),
   avgpool: pool("avgpool"),
 
@@ -466,6 +509,30 @@ const OPS = {
       return [{ dtype: x!.dtype, shape: fromNCHW([n, c, 1, 1], attrs) }];
     },
     decompose: (b, ins, a) => decomposeLayout(b, "global_avgpool", ins, a, []),
+  }),
+
+  /**
+   * ONNX Resize over H and W of a 4-D tensor (see ir/resize.ts for the coordinate maps).
+   * `sizes` is the output shape in NCHW order whatever the layout; `scales` ([1, 1, fh, fw]),
+   * when given, drives the coordinate map instead of the size ratio, as in ONNX.
+   */
+  resize: op({
+    cls: "injective", arity: 1,
+    attrs: {
+      sizes: req("ints"), scales: opt("floats"),
+      mode: { kind: "string", values: RESIZE_MODES },
+      coordinate: { kind: "string", values: RESIZE_COORDINATES },
+      nearest: { kind: "string", optional: true, values: RESIZE_NEAREST },
+      ...layoutAttr,
+    },
+    traits: { layout: { weights: [] } },
+    infer: ([x], a) => {
+      if (x!.shape.length !== 4) throw new ShapeError(`resize: input must be 4-D [N, C, H, W], got ${fmt(x!.shape)}`);
+      requireFloat("resize", x!);
+      checkResize(toNCHW(x!.shape, a), a.sizes, a.scales ?? undefined);
+      return [{ dtype: x!.dtype, shape: fromNCHW(a.sizes, a) }];
+    },
+    decompose: (b, ins, a) => decomposeLayout(b, "resize", ins, a, []),
   }),
 
   batchnorm: op({
@@ -714,7 +781,7 @@ const OPS = {
 };
 
 export type OpName = keyof typeof OPS;
-export type AttrsOf<N extends OpName> = AttrsFrom<(typeof OPS)[N]["attrs"]> & (N extends "conv2d" | "linear" | "matmul" ? ActivationAttrs : unknown);
+export type AttrsOf<N extends OpName> = AttrsFrom<(typeof OPS)[N]["attrs"]> & (N extends EpilogueOp ? ActivationAttrs : unknown);
 /** A node of op N, its attributes typed by the registry. */
 export type NodeOf<N extends OpName> = Omit<Node, "op" | "attrs"> & { op: N; attrs: AttrsOf<N> };
 
@@ -781,7 +848,7 @@ export function attrProblems(op: string, attrs: Attrs): string[] {
     }
     if (v === undefined || (v === null && spec.optional)) continue;
     const kind = kindOf(v);
-    const ok = kind === spec.kind || (spec.kind === "float" && kind === "int") || (spec.kind === "dtype" && kind === "string") || (spec.kind === "program" && Array.isArray(v) && v.length === 0);
+    const ok = kind === spec.kind || (spec.kind === "float" && kind === "int") || (spec.kind === "floats" && kind === "ints") || (spec.kind === "dtype" && kind === "string") || (spec.kind === "program" && Array.isArray(v) && v.length === 0);
     if (!ok) problems.push(`attribute ${k} should be ${spec.kind}, got ${JSON.stringify(v)}`);
     else if (spec.values && !spec.values.includes(v as string)) problems.push(`attribute ${k} must be one of ${spec.values.join(", ")}, got ${JSON.stringify(v)}`);
   }

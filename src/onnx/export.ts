@@ -162,6 +162,13 @@ class Builder {
     return name;
   }
 
+  /** An f32 1-D initializer (Resize's scales), named after the current node. */
+  f32s(what: string, values: readonly number[]): string {
+    const name = this.fresh(`${this.base}_${what}`);
+    this.initializer(name, "f32", [values.length], Float32Array.from(values));
+    return name;
+  }
+
   /** Adds one ONNX node; returns its first output name. */
   node(op: string, inputs: string[], outputs: string[], attribute: AttributeMsg[] = []): string {
     const n = this.current;
@@ -250,7 +257,43 @@ function reduceAxes(op: string, axes: readonly number[]): number[] {
   return [...axes];
 }
 
-/** The core form keeps no epilogue but conv2d's and linear's own bias, and only NCHW layouts. */
+/**
+ * ONNX pads are [top, left, bottom, right] (begins, then ends) like ours; W is [C, K/group, kh, kw]
+ * as PyTorch's. onnxruntime rejects an output_padding not below the stride, which PyTorch allows
+ * when it is below the dilation. Then: the uncropped ConvTranspose (no pads, no output_padding),
+ * sliced to the window our pads and output_padding select, padded with zeros where that window
+ * passes the end (rows no input reaches), and the bias added; a window wholly past the end is the
+ * bias (or 0) alone.
+ */
+const convTranspose: Lowering<"conv_transpose2d"> = (b, [x, w, bias], [y], a, [xt, wt, bt]) => {
+  const attrs = (pads: number[], extra: number[]) => [
+    ints("kernel_shape", wt!.shape.slice(2)), ints("strides", a.stride), ints("pads", pads), ints("dilations", a.dilation), ints("output_padding", extra), i("group", a.groups),
+  ];
+  if (a.output_padding.every((e, d) => e < a.stride[d]!)) return void b.node("ConvTranspose", bias === undefined ? [x!, w!] : [x!, w!, bias], [y!], attrs(a.pads, a.output_padding));
+  const [n, , h, wd] = xt!.shape as [number, number, number, number];
+  const k = wt!.shape[1]! * a.groups;
+  const out = [h, wd].map((size, d) => (size - 1) * a.stride[d]! - a.pads[d]! - a.pads[d + 2]! + a.dilation[d]! * (wt!.shape[d + 2]! - 1) + a.output_padding[d]! + 1);
+  const full = [h, wd].map((size, d) => (size - 1) * a.stride[d]! + a.dilation[d]! * (wt!.shape[d + 2]! - 1) + 1);
+  const ends = full.map((f, d) => Math.min(f, a.pads[d]! + out[d]!));
+  const kept = ends.map((e, d) => e - a.pads[d]!);
+  const biasMap = () => b.tmp("Reshape", [bias!, b.i64("bias_shape", [bt!.shape[0]!, 1, 1])]);
+  const shape = [n, k, ...out];
+  if (kept.some((len) => len <= 0)) return void b.node("Expand", [bias === undefined ? b.scalar(0) : biasMap(), b.i64("shape", shape)], [y!]);
+  const cropped = kept.some((len, d) => len < full[d]!);
+  const padded = kept.some((len, d) => len < out[d]!);
+  /** A step: into y when it is the last, else into a temporary. */
+  const step = (op: string, inputs: string[], attribute: AttributeMsg[], last: boolean): string => {
+    if (!last) return b.tmp(op, inputs, attribute);
+    b.node(op, inputs, [y!], attribute);
+    return y!;
+  };
+  let v = step("ConvTranspose", [x!, w!], attrs([0, 0, 0, 0], [0, 0]), !cropped && !padded && bias === undefined);
+  if (cropped) v = step("Slice", [v, b.i64("starts", a.pads.slice(0, 2)), b.i64("ends", ends), b.i64("axes", [2, 3])], [], !padded && bias === undefined);
+  if (padded) v = step("Pad", [v, b.i64("pads", [0, 0, 0, 0, 0, 0, ...kept.map((len, d) => out[d]! - len)])], [], bias === undefined);
+  if (bias !== undefined) step("Add", [v, biasMap()], [], true);
+};
+
+/** The core form keeps no epilogue but the convolutions' and linear's own bias, and only NCHW layouts. */
 const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   ...unaryLowerings,
   ...(Object.fromEntries(binaryOps.map((op) => [op, direct(onnxBinary[op])])) as Record<BinaryOp, Lowering<BinaryOp>>),
@@ -266,9 +309,19 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   cast: (b, [x], [y], a) => void b.node("Cast", [x!], [y!], [i("to", elemType[a.to])]),
   conv2d: (b, ins, [y], a, [, wt]) =>
     void b.node("Conv", ins, [y!], [ints("kernel_shape", wt!.shape.slice(2)), ints("strides", a.stride), ints("pads", a.pads), ints("dilations", a.dilation), i("group", a.groups)]),
+  conv_transpose2d: convTranspose,
   maxpool: pool("MaxPool"),
   avgpool: pool("AveragePool"),
   global_avgpool: direct("GlobalAveragePool"),
+  // Resize-13: inputs X, roi (unused), scales or sizes (exactly one); the attribute values are
+  // ONNX's names. Scales travel as f32 (ONNX's type): a factor f32 does not hold (1/3) moves the
+  // coordinates by its rounding.
+  resize: (b, [x], [y], a) => {
+    const target = a.scales ? ["", b.f32s("scales", a.scales)] : ["", "", b.i64("sizes", a.sizes)];
+    const attrs = [str("mode", a.mode), str("coordinate_transformation_mode", a.coordinate)];
+    if (a.mode === "nearest") attrs.push(str("nearest_mode", a.nearest ?? "round_prefer_floor"));
+    b.node("Resize", [x!, ...target], [y!], attrs);
+  },
   batchnorm: (b, ins, [y], a) => void b.node("BatchNormalization", ins, [y!], [f("epsilon", a.eps)]),
   layernorm: (b, ins, [y], a) => void b.node("LayerNormalization", ins, [y!], [i("axis", -1), f("epsilon", a.eps)]),
   linear: (b, [x, w, bias], [y], a, [xt]) => {

@@ -1,6 +1,6 @@
 // Inference BatchNorm is y = x * s + t per channel, s = gamma / sqrt(var + eps),
-// t = beta - mean * s. After a conv2d or linear whose output nothing else reads, s scales the
-// weights of each output channel and the bias becomes b * s + t; anywhere else the batchnorm
+// t = beta - mean * s. After a conv2d, conv_transpose2d or linear whose output nothing else reads,
+// s scales the weights of each output channel and the bias becomes b * s + t; anywhere else the batchnorm
 // becomes a mul and an add of per-channel constants (elementwise, for fusion downstream).
 import type { Graph, Node } from "../ir/graph.js";
 import { attrsOf, epilogueInputs, isNHWC } from "../ir/ops.js";
@@ -15,12 +15,12 @@ function affine(g: Graph, bn: Node): { s: Float64Array; t: Float64Array } | unde
   return { s, t: Float64Array.from(beta, (bv, c) => bv - mean[c]! * s[c]!) };
 }
 
-/** The conv2d / linear (constant weights, no residual or activation yet) that bn can fold into. */
+/** The conv2d / conv_transpose2d / linear (constant weights, no residual or activation yet) that bn can fold into. */
 function foldTarget(rw: Rewriter, bn: Node): Node | undefined {
   const g = rw.g;
   const x = bn.inputs[0]!;
   const p = producer(g, x);
-  if (!p || (p.op !== "conv2d" && p.op !== "linear") || rw.soleReader(x) !== bn) return undefined;
+  if (!p || (p.op !== "conv2d" && p.op !== "conv_transpose2d" && p.op !== "linear") || rw.soleReader(x) !== bn) return undefined;
   if (p.attrs.residual === true || (p.attrs.act ?? null) !== null || !constantData(g, p.inputs[1]!)) return undefined;
   const bias = epilogueInputs(p.inputs, p.attrs).bias;
   if (bias !== undefined && !constantData(g, bias)) return undefined;
@@ -39,9 +39,17 @@ function fold(rw: Rewriter, p: Node, bn: Node, s: Float64Array, t: Float64Array)
   const g = rw.g;
   const w = p.inputs[1]!;
   const wData = constantData(g, w)!;
-  const per = wData.length / s.length; // weights are [out, ...] in both ops
-  const scaled = new Float32Array(wData.length); // a plain loop: TypedArray.from with a map is ~100x slower
-  for (let c = 0, i = 0; c < s.length; c++) for (const end = i + per; i < end; i++) scaled[i] = wData[i]! * s[c]!;
+  const scaled = new Float32Array(wData.length); // plain loops: TypedArray.from with a map is ~100x slower
+  if (p.op === "conv_transpose2d") {
+    // [in, out/groups, kh, kw]: output channel (in / (in/groups)) * out/groups + o.
+    const [cin, kg] = g.values[w]!.type.shape as [number, number];
+    const [cg, taps] = [cin / attrsOf(p, "conv_transpose2d").groups, wData.length / (cin * kg)];
+    for (let ci = 0, i = 0; ci < cin; ci++)
+      for (let o = 0; o < kg; o++) for (const k = Math.floor(ci / cg) * kg + o, end = i + taps; i < end; i++) scaled[i] = wData[i]! * s[k]!;
+  } else {
+    const per = wData.length / s.length; // [out, ...] in conv2d and linear
+    for (let c = 0, i = 0; c < s.length; c++) for (const end = i + per; i < end; i++) scaled[i] = wData[i]! * s[c]!;
+  }
   const e = epilogueInputs(p.inputs, p.attrs);
   const b = e.bias !== undefined ? constantData(g, e.bias)! : undefined;
   const bias = Float32Array.from(t, (tc, c) => (b ? b[c]! * s[c]! : 0) + tc);
@@ -74,6 +82,6 @@ export function foldBatchnorm(g: Graph): Graph {
 
 registerPass({
   name: "fold-batchnorm",
-  description: "fold batchnorm into the weights and bias of the conv2d / linear before it, else into a per-channel mul and add",
+  description: "fold batchnorm into the weights and bias of the conv2d / conv_transpose2d / linear before it, else into a per-channel mul and add",
   run: foldBatchnorm,
 });

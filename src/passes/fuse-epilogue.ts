@@ -1,4 +1,4 @@
-// Folds what follows a conv2d / linear / matmul (the ops with the registry's `epilogue` trait)
+// Folds what follows a conv2d / conv_transpose2d / linear / matmul (the ops with the registry's `epilogue` trait)
 // into its epilogue (see ops.ts): y = act(op(x, w) + bias + residual), absorbing in that order
 // a bias add of a per-channel constant, a residual add of a tensor of the output's shape (either
 // operand) and one activation (an op with the `activation` trait, its attributes carried along)
@@ -67,6 +67,6 @@ export function fuseEpilogue(g: Graph): Graph {
 
 registerPass({
   name: "fuse-epilogue",
-  description: "fuse bias adds, residual adds and activations (prelu included) into the conv2d / linear / matmul before them",
+  description: "fuse bias adds, residual adds and activations (prelu included) into the conv2d / conv_transpose2d / linear / matmul before them",
   run: fuseEpilogue,
 });

@@ -2,13 +2,13 @@
 // imports count too: they tie the files together just the same): no file imports itself through
 // others, and each layer imports only the layers beneath it. The driver (src/driver.ts, the API,
 // the CLI) sits on top and may import anything; the backends under codegen/ know the IR, never
-// the frontend, the passes, the interpreter or the weights.
+// the frontend, the passes, the interpreter or the weights; the drawings (src/viz/) read the IR alone.
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { root } from "../support/cli.js";
 
-type Layer = "base" | "grammar" | "ir" | "autodiff" | "frontend" | "interp" | "passes" | "weights" | "onnx" | "codegen" | "driver";
+type Layer = "base" | "grammar" | "ir" | "autodiff" | "frontend" | "interp" | "passes" | "weights" | "onnx" | "codegen" | "viz" | "driver";
 
 /** Which layers each may import besides its own; the driver may import every one. */
 const allowed: Record<Exclude<Layer, "driver">, readonly Layer[]> = {
@@ -22,6 +22,7 @@ const allowed: Record<Exclude<Layer, "driver">, readonly Layer[]> = {
   weights: ["ir", "interp", "base"],
   onnx: ["ir", "weights", "base"],
   codegen: ["ir", "base"],
+  viz: ["ir", "base"],
 };
 
 const folders: [prefix: string, layer: Layer][] = [
@@ -35,6 +36,7 @@ const folders: [prefix: string, layer: Layer][] = [
   ["src/weights/", "weights"],
   ["src/onnx/", "onnx"],
   ["codegen/", "codegen"],
+  ["src/viz/", "viz"],
   ["src/cli/", "driver"],
   ["src/driver.ts", "driver"],
   ["src/api.ts", "driver"],

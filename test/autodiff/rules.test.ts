@@ -8,6 +8,7 @@ import { gradRules } from "../../src/autodiff/rules.js";
 import { numel, type Attrs } from "../../src/ir/graph.js";
 import { binaryOps, isUnsupported, opNames, unaryOps, type OpName } from "../../src/ir/ops.js";
 import { addConstant } from "../../src/ir/rewrite.js";
+import { RESIZE_COORDINATES, RESIZE_MODES, RESIZE_NEAREST } from "../../src/ir/resize.js";
 import { sliceRange } from "../../src/ir/shape.js";
 import { checkGradient, node, values, type GradCase } from "./check.js";
 
@@ -75,6 +76,28 @@ const cases: Partial<Record<OpName, fc.Arbitrary<GradCase>>> = {
       const ins = [input([n, groups * cg, h, w], s), input([groups * kg, cg, kh, kw], s + 1), ...(bias ? [input([groups * kg], s + 2)] : [])];
       const attrs = { stride: [sh, sw], pads, dilation: [dh, dw], groups, ...(bias ? { bias: true } : {}) };
       return { inputs: ins, attrs, what: `conv2d x [${ins[0]!.shape}] w [${ins[1]!.shape}] ${JSON.stringify(attrs)}`, build: (g, xs, a) => node(g, "conv2d", xs, a) };
+    }),
+  conv_transpose2d: fc
+    .record({ n: dim(2), g: dim(2), cg: dim(2), kg: dim(2), kh: dim(3), kw: dim(3), sh: dim(3), sw: dim(2), dh: dim(2), dw: dim(2), pads: fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 4, maxLength: 4 }), h: dim(3), w: dim(3), extra: fc.tuple(fc.nat(2), fc.nat(2)), bias: fc.boolean(), s: seed })
+    .map(({ n, g: groups, cg, kg, kh, kw, sh, sw, dh, dw, pads, h, w, extra, bias, s }) => {
+      // output_padding below the stride or the dilation; pads that leave an output.
+      const output_padding = extra.map((p, i) => Math.min(p, Math.max([sh, sw][i]!, [dh, dw][i]!) - 1));
+      const ins = [input([n, groups * cg, h, w], s), input([groups * cg, kg, kh, kw], s + 1), ...(bias ? [input([groups * kg], s + 2)] : [])];
+      const attrs = { stride: [sh, sw], pads, dilation: [dh, dw], output_padding, groups, ...(bias ? { bias: true } : {}) };
+      return { inputs: ins, attrs, what: `conv_transpose2d x [${ins[0]!.shape}] w [${ins[1]!.shape}] ${JSON.stringify(attrs)}`, build: (g, xs, a) => node(g, "conv_transpose2d", xs, a) } satisfies GradCase;
+    })
+    .filter((c) => {
+      const a = c.attrs as { stride: number[]; pads: number[]; dilation: number[]; output_padding: number[] };
+      const [, , h, w] = c.inputs[0]!.shape as [number, number, number, number];
+      const [, , kh, kw] = c.inputs[1]!.shape as [number, number, number, number];
+      const out = (size: number, i: number, k: number) => (size - 1) * a.stride[i]! + a.dilation[i]! * (k - 1) + a.output_padding[i]! + 1 - a.pads[i]! - a.pads[i + 2]!;
+      return out(h, 0, kh) >= 1 && out(w, 1, kw) >= 1;
+    }),
+  resize: fc
+    .record({ n: dim(2), c: dim(2), h: dim(4), w: dim(4), oh: dim(7), ow: dim(7), mode: fc.constantFrom(...RESIZE_MODES), coordinate: fc.constantFrom(...RESIZE_COORDINATES), nearest: fc.constantFrom(...RESIZE_NEAREST), s: seed })
+    .map(({ n, c, h, w, oh, ow, mode, coordinate, nearest, s }) => {
+      const attrs = { sizes: [n, c, oh, ow], mode, coordinate, ...(mode === "nearest" ? { nearest } : {}) };
+      return { inputs: [input([n, c, h, w], s)], attrs, what: `resize [${n}, ${c}, ${h}, ${w}] ${JSON.stringify(attrs)}`, build: (g, [x], a) => node(g, "resize", [x!], a) } satisfies GradCase;
     }),
   ...Object.fromEntries((["maxpool", "avgpool"] as const).map((op) => [op, fc
     .record({ n: dim(2), c: dim(2), kh: dim(3), kw: dim(3), sh: dim(3), sw: dim(3), dh: dim(2), dw: dim(2), pads: fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 4, maxLength: 4 }), ceil: fc.boolean(), cip: fc.boolean(), eh: fc.integer({ min: 0, max: 4 }), ew: fc.integer({ min: 0, max: 4 }), s: seed })

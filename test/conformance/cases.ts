@@ -322,6 +322,38 @@ const conv2d = cases(
   },
 );
 
+/** conv_transpose2d's output size along one axis (the registry's formula). */
+const transposedSize = (size: number, k: number, s: number, p0: number, p1: number, d: number, extra: number) => (size - 1) * s - p0 - p1 + d * (k - 1) + extra + 1;
+
+// Every stride, pad, output_padding (below the stride or the dilation), dilation and group count,
+// depthwise included; `tiling` makes stride == kernel (dilation 1, no output_padding), the
+// upsampling the wasm kernel writes without adding. Each output sums at most C/g * kh * kw terms.
+const convTranspose2d = cases(
+  fc.record({
+    n: dim(2), groups: dim(3), cg: dim(6), kg: dim(10), depthwise: fc.boolean(), tiling: fc.boolean(), h: dim(8), w: dim(8), kh: dim(4), kw: dim(4),
+    stride: fc.tuple(dim(3), dim(3)), pads: fc.tuple(...[0, 0, 0, 0].map(() => fc.integer({ min: 0, max: 2 }))), dilation: fc.tuple(dim(2), dim(2)),
+    extra: fc.tuple(fc.nat(2), fc.nat(2)), layout, epi: epilogue, seed,
+  }).map((c) => {
+    const stride = c.tiling ? [c.kh, c.kw] : c.stride;
+    const dilation = c.tiling ? [1, 1] : c.dilation;
+    const extra = c.tiling ? [0, 0] : c.extra.map((e, i) => e % Math.max(stride[i]!, dilation[i]!));
+    const oh = transposedSize(c.h, c.kh, stride[0]!, c.pads[0], c.pads[2], dilation[0]!, extra[0]!);
+    const ow = transposedSize(c.w, c.kw, stride[1]!, c.pads[1], c.pads[3], dilation[1]!, extra[1]!);
+    return { ...c, stride, dilation, extra, oh, ow };
+  }).filter((c) => c.oh >= 1 && c.ow >= 1),
+  (c) => {
+    const b = new Build("conv_transpose2d", c.seed);
+    const groups = c.depthwise ? c.cg * c.groups : c.groups;
+    const [C, K, cg, kg] = c.depthwise ? [groups, groups, 1, 1] : [c.groups * c.cg, c.groups * c.kg, c.cg, c.kg];
+    const nhwc = c.layout.layout === "NHWC";
+    const x = b.f32(nhwc ? [c.n, c.h, c.w, C] : [c.n, C, c.h, c.w], DATA);
+    const w = b.f32([C, kg, c.kh, c.kw], DATA, true);
+    const [epi, extra] = epilogueOf(b, c.epi, K, nhwc ? [c.n, c.oh, c.ow, K] : [c.n, K, c.oh, c.ow]);
+    const attrs: Attrs = { stride: c.stride, pads: c.pads, dilation: c.dilation, output_padding: c.extra, groups, ...c.layout, ...epi };
+    return gemmCase(b, "conv_transpose2d", [x, w, ...extra], attrs, cg * c.kh * c.kw);
+  },
+);
+
 const linear = cases(
   fc.record({ rows: fc.array(fc.integer({ min: 1, max: 14 }), { maxLength: 3 }), K: fc.integer({ min: 1, max: 21 }), N: fc.integer({ min: 1, max: 26 }), wConst: fc.boolean(), epi: epilogue, seed }),
   (c) => {
@@ -402,6 +434,35 @@ const globalAvgpool = cases(fc.record({ s: fc.tuple(dim(2), dim(9), dim(7), dim(
   const x = b.f32(nhwc ? [n, h, w, c] : [n, c, h, w], [0.1, 3], false, nhwc ? [1, 2] : [2, 3]);
   return b.done(b.node("global_avgpool", [x], layout), { rel: 4e-6, abs: 0, why: "an f32 sum of at most 49 positive values and one division: (k + 1) 6e-8 relative (core-pool)" });
 });
+
+/**
+ * A resize: nearest (every nearest mode, or the default) or linear, every coordinate transform,
+ * by size (up, down, the same, 1x1 -> HxW as an ASPP pooling branch) or by scale factor (ONNX's
+ * scales input), both layouts.
+ */
+const resize = cases(
+  fc.record({
+    // A quarter of the inputs are 1x1 (by size: the ASPP pooling branch's upsampling).
+    n: dim(2), c: dim(6), h: fc.oneof(fc.constant(1), dim(7)), w: fc.oneof(fc.constant(1), dim(7)), oh: dim(12), ow: dim(12),
+    scales: fc.option(fc.tuple(fc.constantFrom(0.5, 1, 1.5, 2, 3, 0.25), fc.constantFrom(0.5, 1, 1.5, 2, 3, 0.25))),
+    mode: fc.constantFrom("nearest", "linear"),
+    coordinate: fc.constantFrom("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nearest"),
+    nearest: fc.option(fc.constantFrom("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")),
+    layout, seed,
+  }),
+  (c) => {
+    const b = new Build("resize", c.seed);
+    // A scale needs an output of at least one element: the input grows to 4 where it would not.
+    const [h, w] = c.scales ? [Math.max(c.h, 4), Math.max(c.w, 4)] : [c.h, c.w];
+    const [oh, ow] = c.scales ? [Math.floor(h * c.scales[0]), Math.floor(w * c.scales[1])] : [c.oh, c.ow];
+    const attrs: Attrs = { sizes: [c.n, c.c, oh, ow], mode: c.mode, coordinate: c.coordinate, ...c.layout };
+    if (c.scales) attrs.scales = [1, 1, ...c.scales];
+    if (c.nearest !== null) attrs.nearest = c.nearest;
+    const x = b.f32(c.layout.layout === "NHWC" ? [c.n, h, w, c.c] : [c.n, c.c, h, w], [-3, 3]);
+    const tol = c.mode === "nearest" ? EXACT : { rel: 1e-6, abs: 2e-6, why: "linear: a weighted sum of 4 values |v| <= 3 with f32 weights, ~8 roundings of 2^-24 of 3" };
+    return b.done(b.node("resize", [x], attrs), tol);
+  },
+);
 
 // Half the shapes are 4-D, where layouts apply (channels-last is a fused form).
 const spatialShape = (minRank: number) => fc.oneof(shape(minRank, 3), shape(4, 4));
@@ -639,7 +700,7 @@ export const opCases: OpTable<fc.Arbitrary<Case>> = {
   hard_sigmoid: unary("hard_sigmoid"), hard_swish: unary("hard_swish"), exp: unary("exp"), log: unary("log"), sqrt: unary("sqrt"), erf: unary("erf"),
   neg: unary("neg"), abs: unary("abs"), clip: unary("clip"), leaky_relu: unary("leaky_relu"), elu: unary("elu"), gelu: unary("gelu"),
   add: binary("add"), sub: binary("sub"), mul: binary("mul"), div: binary("div"), pow: binary("pow"), maximum: binary("maximum"), minimum: binary("minimum"),
-  prelu, cast, conv2d, maxpool: pool("maxpool"), avgpool: pool("avgpool"), global_avgpool: globalAvgpool, batchnorm, layernorm, linear, matmul, softmax,
+  prelu, cast, conv2d, conv_transpose2d: convTranspose2d, maxpool: pool("maxpool"), avgpool: pool("avgpool"), global_avgpool: globalAvgpool, resize, batchnorm, layernorm, linear, matmul, softmax,
   reduce_mean: reduction("reduce_mean"), reduce_sum: reduction("reduce_sum"), reduce_max: reduction("reduce_max"),
   reshape, transpose, concat, split, slice, gather, pad, expand, tile, fused_elementwise: fusedElementwise, attention,
 };

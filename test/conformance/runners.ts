@@ -74,6 +74,10 @@ export const knownDeviations: { readonly [E in EngineName]?: Partial<Record<OpNa
       why: `${DROPS_NAN}; a window wholly in the padding, or all -Inf, is the lowest finite float, not -Inf`,
     },
     reduce_max: { allows: (_c, _i, _got, want) => Number.isNaN(want), why: DROPS_NAN },
+    resize: {
+      allows: (_c, _i, _got, want) => Number.isNaN(want),
+      why: "ORT's linear Resize leaves out a tap of weight 0 (and weighs a clamped edge 0.5 / 0.5) where PyTorch and the interpreter read it: an infinity there is 0 * Inf = NaN for them, not for ORT (measured)",
+    },
     cast: {
       allows: (c, i, got) => INT_MIN.includes(got) && !Number.isFinite(Number(c.inputs.x0![i])),
       why: "ORT's Cast converts as C does, undefined out of range: x86 gives the least integer for NaN and ±Inf, the interpreter saturates (NaN to 0) (measured)",
@@ -121,6 +125,10 @@ export const knownRefusals: readonly Refusal[] = [
   {
     engine: "wgsl", ops: ["reduce_mean", "reduce_sum", "reduce_max"], cases: (c) => c.graph.values[c.graph.inputs[0]!.value]!.type.dtype !== "f32",
     error: /on i32 tensors is not supported/, why: "integer reductions: the WGSL emitter throws, yet wgslTarget.supports() accepts the node",
+  },
+  {
+    engine: "onnx", ops: ["resize"], cases: (c) => c.graph.nodes.some((n) => n.attrs.coordinate === "tf_half_pixel_for_nearest"),
+    error: /tf_half_pixel_for_nearest\] is not supported/, why: "Resize-13's tf_half_pixel_for_nearest is valid opset 17, but this onnxruntime no longer implements it (ONNX dropped it in Resize-19)",
   },
 ];
 

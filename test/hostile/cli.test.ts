@@ -142,7 +142,7 @@ describe("random argument lists", () => {
     fc.tuple(fc.boolean(), fc.array(argument, { maxLength: 4 })).map(([withModel, args]) => [command, ...(withModel ? [model] : []), ...args.flat()]);
 
   // A handful of runs a command (each is a process): exit 0, 1 or 2, and no stack trace.
-  it.concurrent.each(["compile", "passes", "check", "inspect", "run", "init-weights", "export-onnx"])("%s", async (command) => {
+  it.concurrent.each(["compile", "passes", "check", "inspect", "run", "init-weights", "export-onnx", "viz"])("%s", async (command) => {
     await fc.assert(
       fc.asyncProperty(argv(command), async (args) => {
         const r = await graphc(...args);

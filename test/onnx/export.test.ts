@@ -91,6 +91,23 @@ describe("ONNX export", () => {
     expect(ops).not.toContain("Gelu");
   });
 
+  it("lowers conv_transpose2d to ConvTranspose, and an output_padding past the stride (below the dilation) to ConvTranspose, Slice, Pad and the bias", async () => {
+    const body = (extra: string) => `  input x: f32[2, 4, 3, 5]
+  output y = up: conv_transpose2d(x, 6, 3, ${extra})`;
+    const cases: [string, string[]][] = [
+      ["stride=2, pad=1, output_padding=1, groups=2", ["ConvTranspose"]],
+      // Rows the end padding cropped come back (less end padding), then unreached rows: the bias alone.
+      ["stride=1, pad=(0, 1, 1, 0), output_padding=(1, 1), dilation=2", ["ConvTranspose", "Slice", "Pad", "Reshape", "Add"]],
+      // The left padding crops every reached column; the two output_padding ones are the bias broadcast.
+      ["stride=(1, 1), pad=(0, 11, 0, 0), output_padding=(0, 2), dilation=(1, 3)", ["Reshape", "Expand"]],
+    ];
+    for (const [extra, ops] of cases) {
+      const g = elaborate(`model m() {\n${body(extra)}\n}\n`);
+      expect(decode(exportOnnx(g, randomWeights(g, 0))).graph.node.map((n) => n.op_type), extra).toEqual(ops);
+      await roundTrip(body(extra));
+    }
+  });
+
   it("handles outputs that are inputs, repeated values, weights and constants", async () => {
     await roundTrip(`
   input x: f32[2, 3]

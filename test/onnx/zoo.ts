@@ -9,9 +9,12 @@ import { fastWeights } from "../module/weights.js";
 import { expectClose, inputsFor, runOrt } from "./helpers.js";
 
 const img = (...names: string[]) => Object.fromEntries(names.map((n) => [n, [1, 3, 48, 48]]));
+/** An odd-sized image: the final bilinear upsampling then has a non-integer ratio. */
+const oddImage = (n: number) => ({ image: [1, 3, n, n] });
 
 /**
- * How each zoo model is shrunk for the tests (48x48 images still leave 2x2 maps at stride 32).
+ * How each zoo model is shrunk for the tests (48x48 images still leave 2x2 maps at stride 32; the
+ * segmentation models take odd sizes).
  * The BERT variants run one layer (ALBERT two, to apply its shared layer twice): each layer
  * runs the same code.
  */
@@ -28,6 +31,10 @@ export const reduced: Record<string, ElaborateOptions> = {
   mobilenet_v2: { shapes: img("image") },
   mobilenet_v3_large: { shapes: img("image") },
   mobilenet_v3_small: { shapes: img("image") },
+  // Stride 8 at 17x17 leaves 3x3 maps, stride 16 at 49x49 4x4 (and 7x7 at stride 8).
+  deeplabv3_resnet50: { shapes: oddImage(17) },
+  deeplabv3_mobilenet_v3_large: { shapes: oddImage(49) },
+  lraspp_mobilenet_v3_large: { shapes: oddImage(49) },
   bert_base: { set: { seq: 16 } },
   bert_pretraining: { set: { seq: 16 } },
   distilbert_base: { set: { seq: 16 } },

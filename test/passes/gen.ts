@@ -100,6 +100,21 @@ function conv(b: Builder, x: Var, [r0, r1, r2, r3]: number[], out: number, bias:
   return b.fresh(`${b.label()}: conv2d(${x.name}, ${out}, ${k}, stride=${stride}, pad=(${pads.join(", ")}), dilation=${dil}, groups=${groups}, bias=${bias})`, [n, out, oh, ow]);
 }
 
+/** A conv_transpose2d: 2x upsampling (k 2 or 4) while the map is small, else a stride-1 one. */
+function convTranspose(b: Builder, x: Var, [r0, r1, r2, r3]: number[], out: number, bias: boolean): Var {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const up = Math.max(h, w) <= 6;
+  const k = pick(r0, up ? [2, 4] : [1, 2, 3]);
+  const stride = up ? 2 : 1;
+  const dil = up ? 1 : pick(r1, [1, 2]);
+  const pad = up ? (k === 4 ? 1 : 0) : Math.min(r2 % 3, Math.floor((dil * (k - 1)) / 2)); // never smaller than the input
+  const extra = up ? r1 % 2 : 0;
+  const size = (s: number) => (s - 1) * stride - 2 * pad + dil * (k - 1) + extra + 1;
+  const groups = pick(r3, divisors(gcd(c, out)));
+  const call = `conv_transpose2d(${x.name}, ${out}, ${k}, stride=${stride}, pad=${pad}, output_padding=${extra}, groups=${groups}, dilation=${dil}, bias=${bias})`;
+  return b.fresh(`${b.label()}: ${call}`, [n, out, size(h), size(w)]);
+}
+
 /** x op s or s op x with a scalar s, including the identities x * 1, x + 0, x - 0, x / 1. */
 function scalarBinary(b: Builder, x: Var, [r0, r1, r2]: number[]): Var {
   const op = pick(r0!, [...binOps, "/"]);
@@ -135,6 +150,11 @@ const spatialSteps: ((b: Builder, x: Var, r: number[]) => Var)[] = [
   (b, x, r) => {
     const y = conv(b, x, r, pick(r[4]!, [2, 4]), false);
     return b.maybeAct(b.fresh(`${y.name} + ${b.channelConst(y.shape[1]!, 4, 1)}`, y.shape), r[5]!);
+  },
+  // transposed conv (+ bn) (+ activation): fold-batchnorm's [in, out/groups, ...] weights, the epilogue
+  (b, x, r) => {
+    const y = convTranspose(b, x, r, pick(r[4]!, [2, 3, 4]), r[5]! % 3 === 0);
+    return b.maybeAct(r[5]! % 2 ? bn(b, y) : y, r[5]! >> 2);
   },
   (b, x, r) => b.act(x, r[0]!),
   (b, x) => bn(b, x),
@@ -179,6 +199,13 @@ const spatialSteps: ((b: Builder, x: Var, r: number[]) => Var)[] = [
   },
   // common subexpressions
   (b, x, r) => b.fresh(`${pick(r[0]!, ["relu", "sigmoid"])}(${x.name}) * ${pick(r[0]!, ["relu", "sigmoid"])}(${x.name})`, x.shape),
+  // resize up or down, nearest or bilinear (a segmentation head's upsampling)
+  (b, x, r) => {
+    const [n, c, h, w] = x.shape as [number, number, number, number];
+    const [oh, ow] = [pick(r[0]!, [1, h + 1, 2 * h, Math.max(1, h - 1)]), pick(r[1]!, [w, 2 * w + 1, 1])];
+    const mode = pick(r[2]!, ['"nearest"', '"bilinear"', '"bilinear", align_corners=true']);
+    return b.fresh(`resize(${x.name}, size=(${oh}, ${ow}), mode=${mode})`, [n, c, oh, ow]);
+  },
 ];
 
 /** Steps on a [.., F] tensor (rank 2 or 3). */

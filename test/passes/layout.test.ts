@@ -5,7 +5,7 @@ import { describe, expect, test } from "vitest";
 import { checkPassPreserves, graphArb } from "./gen.js";
 import { graphOf, model, ops } from "./helpers.js";
 
-const spatial = new Set(["conv2d", "maxpool", "avgpool", "global_avgpool", "batchnorm", "prelu"]);
+const spatial = new Set(["conv2d", "maxpool", "avgpool", "global_avgpool", "batchnorm", "prelu", "resize"]);
 
 describe("layout", () => {
   test("a small CNN: everything NHWC, one transpose at the input, the head a reshape", () => {
@@ -16,6 +16,7 @@ describe("layout", () => {
   y = y * s + (b: parameter([8, 1, 1], init="normal"))
   y = p: prelu(c2: conv2d(y, 8, 3, pad=1), num_parameters=8) + y
   y = avgpool(bn2: batchnorm(y), 2)
+  y = resize(y, size=(6, 3), mode="bilinear") + resize(y, scale=(2.0, 1.0))
   output y = fc2: linear(flatten(global_avgpool(y)), 5)`);
     const after = checkPassPreserves(["layout"], graphOf(src));
     for (const n of after.nodes) if (spatial.has(n.op)) expect(n.attrs.layout, n.op).toBe("NHWC");

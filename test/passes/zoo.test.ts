@@ -28,6 +28,8 @@ const zoo: Record<string, ElaborateOptions> = {
   mobilenet_v2: { shapes: image("image", 96) },
   mobilenet_v3_large: { shapes: image("image", 96) },
   mobilenet_v3_small: { shapes: image("image", 96) },
+  // Its resizes run channels-last between the convolutions after the layout pass.
+  lraspp_mobilenet_v3_large: { shapes: image("image", 33) },
   siamese_contrastive: { shapes: { ...image("image_a", 64), ...image("image_b", 64) } },
   siamese_triplet: { shapes: { ...image("anchor", 64), ...image("positive", 64), ...image("negative", 64) } },
   bert_base: { set: { seq: 8 } },

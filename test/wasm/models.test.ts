@@ -11,6 +11,12 @@ const models: Record<string, string> = {
   d = hard_swish(bn2: batchnorm(c2: conv2d(b, 8, 3, pad=1, groups=8, bias=false)))
   c = d + b
   output y = fc: linear(flatten(global_avgpool(c)), 5)`,
+  // PaddleOCR's DB detection head: 2x upsamplings (k 2 and k 4, pad 1) with batchnorm and relu.
+  dbhead: `  input x: f32[1, 16, 10, 9]
+  y = relu(bn0: batchnorm(c0: conv2d(x, 8, 3, pad=1, bias=false)))
+  y = relu(bn1: batchnorm(up1: conv_transpose2d(y, 8, 2, stride=2)))
+  y = up2: conv_transpose2d(y, 4, 4, stride=2, pad=1, groups=2)
+  output y = sigmoid(up3: conv_transpose2d(y, 1, 3, stride=2, pad=1, output_padding=1, dilation=2))`,
   encoder: `  input x: f32[2, 7, 16]
   h = ln1: layernorm(x)
   q = transpose(reshape(wq: linear(h, 16), [2, 7, 2, 8]), [0, 2, 1, 3])

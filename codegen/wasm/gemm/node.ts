@@ -1,6 +1,6 @@
 // What the GEMM-family kernels read off an IR node: constant operands and the fused epilogue.
 import { numel, type Graph } from "../../../src/ir/graph.js";
-import { epilogueInputs, type NodeOf } from "../../../src/ir/ops.js";
+import { epilogueInputs, type EpilogueOp, type NodeOf } from "../../../src/ir/ops.js";
 import type { KernelContext } from "../context.js";
 import { nodeEpi, type Epi } from "./act.js";
 import type { V } from "./fn.js";
@@ -23,7 +23,7 @@ export interface NodeEpilogue {
   slope?: V;
 }
 
-export function nodeEpilogue(ctx: KernelContext, node: NodeOf<"conv2d" | "linear" | "matmul">): NodeEpilogue {
+export function nodeEpilogue(ctx: KernelContext, node: NodeOf<EpilogueOp>): NodeEpilogue {
   const e = epilogueInputs(node.inputs, node.attrs);
   const slopes = e.slope === undefined ? 0 : numel(shapeOf(ctx.graph, e.slope));
   return {
