@@ -48,6 +48,11 @@ export function gradients(g: Graph, loss: number, wrt: readonly number[]): (numb
   if (g.values[loss]?.type.dtype !== "f32") throw new NotDifferentiable(`gradients: the loss %${loss} is not an f32 value`);
   const varies = new Set(wrt);
   const active: Node[] = [];
+  const defined = new Set([...g.inputs.map((p) => p.value), ...g.weights.map((w) => w.value), ...g.constants.map((c) => c.value)]);
+  for (const n of g.nodes) {
+    if (!n.inputs.every((i) => defined.has(i))) throw new Error(`gradients: the graph is not in topological order at ${n.op} node ${n.id} (compact() it)`);
+    for (const o of n.outputs) defined.add(o);
+  }
   for (const n of g.nodes)
     if (n.inputs.some((i) => varies.has(i))) {
       for (const o of n.outputs) if (g.values[o]!.type.dtype === "f32") varies.add(o);

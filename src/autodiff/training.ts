@@ -72,14 +72,12 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
   if (lossType.dtype !== "f32" || lossType.shape.reduce((a, b) => a * b, 1) !== 1) throw new TrainingError(`the loss ${lossName} must be one f32 value, got ${lossType.dtype}[${lossType.shape.join(", ")}]`);
   if (model.weights.length === 0 && model.constants.some((c) => c.name !== undefined)) throw new TrainingError("the weights are bound as constants: build the training graph before binding weights");
 
-  const { graph: g, running, counters } = trainingForward(model, options);
+  const { graph: g, updates, counters } = trainingForward(model, options);
   const e = new Emit(g);
-  const updates: Update[] = [];
   const output = (weight: string, value: number) => {
     g.outputs.push({ name: nextName(weight), value });
     updates.push({ weight, output: nextName(weight) });
   };
-  for (const [name, value] of running) output(name, value);
 
   const patterns = options.trainOnly?.map(globToRegExp);
   const params = g.weights.filter((w) => w.trainable && w.type.dtype === "f32" && (!patterns || patterns.some((p) => p.test(w.name))));
@@ -148,10 +146,10 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
 
 /**
  * The model in core form with BatchNorm in training mode: each batchnorm normalises by its batch
- * statistics, and `running` holds the value of each running statistic after the step. A module
+ * statistics, and the running statistics after the step are outputs (`updates`). A module
  * applied twice (a shared Siamese tower) updates them twice, in order, as PyTorch does.
  */
-export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bnMomentum"> = {}): { graph: Graph; running: Map<string, number>; counters: TrainingGraph["counters"] } {
+export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bnMomentum"> = {}): { graph: Graph; updates: Update[]; counters: TrainingGraph["counters"] } {
   const g = toCoreForm(structuredClone(model));
   const e = new Emit(g);
   const weightName = new Map(g.weights.map((w) => [w.value, w.name]));
@@ -185,5 +183,26 @@ export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bn
     applied.set(counter, (applied.get(counter) ?? 0) + 1);
   }
   const counters = [...applied].filter(([name]) => model.weights.some((w) => w.name === name)).map(([weight, increment]) => ({ weight, increment }));
-  return { graph: g, running, counters };
+  const updates = [...running].map(([weight, value]) => {
+    g.outputs.push({ name: nextName(weight), value });
+    return { weight, output: nextName(weight) };
+  });
+  // The new nodes were appended: back to topological order.
+  compact(g);
+  return { graph: g, updates, counters };
+}
+
+/**
+ * The training graph with every weight it reads (parameters, optimizer state, running
+ * statistics) turned into an input of the same name: a step any target runs as a pure
+ * function, with nothing for constant folding to bake in.
+ */
+export function weightsAsInputs(tg: TrainingGraph): Graph {
+  const g = structuredClone(tg.graph);
+  for (const w of g.weights) {
+    g.values[w.value]!.kind = "input";
+    g.inputs.push({ name: w.name, value: w.value });
+  }
+  g.weights = [];
+  return g;
 }

@@ -15,6 +15,9 @@ it("siamese_contrastive's loss falls over 50 steps on a two-class set", { timeou
   const shapes = { image_a: [B, 3, HW, HW], image_b: [B, 3, HW, HW], label: [B] };
   const { graph } = elaborate({ path: join(root, "specs/siamese_contrastive.nn") }, { set: { dim: 8 }, shapes });
   const tg = trainingGraph(graph, { optimizer: "adam" });
+  // Every parameter trains: 4 conv weights, 4 BatchNorm weights and biases, the projection's weight and bias.
+  expect(tg.parameters).toEqual(graph.weights.filter((w) => w.trainable).map((w) => w.name));
+  expect(tg.parameters).toHaveLength(14);
   let weights: Map<string, TensorData> = withState(tg, modelWeights(graph, { seed: 1 }).data);
 
   // Each class is a fixed random pattern plus noise.
