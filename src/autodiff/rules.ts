@@ -8,7 +8,7 @@ import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../base
 import { numel } from "../ir/graph.js";
 import { type AttrsOf, type BinaryOp, binaryOps, type OpName, type UnaryOp, type UnaryAttrs, unaryOps, unsupported, type Unsupported } from "../ir/ops.js";
 import { resizeTables, type AxisTaps } from "../ir/resize.js";
-import { normAxis, sliceRange, type PadMode } from "../ir/shape.js";
+import { normAxis, padAxes, padSource, sliceRange, type PadMode } from "../ir/shape.js";
 import type { Emit } from "./emit.js";
 
 /** A rule that cannot differentiate a node with these attributes (say, a reflect pad). */
@@ -216,6 +216,17 @@ function avgpoolDivisors(e: Emit, xShape: readonly number[], yShape: readonly nu
       inv[oy * ow + ox] = 1 / count;
     }
   return e.constant([1, 1, oh, ow], inv);
+}
+
+/** sum over o of g[..., o, ...] m[o, i] along `axis`: g with that axis mapped through m [out, in]. */
+function alongAxis(e: Emit, g: number, axis: number, m: number): number {
+  const shape = e.shape(g);
+  const last = shape.length - 1;
+  const perm = shape.map((_, i) => (i === axis ? last : i === last ? axis : i));
+  const moved = e.transpose(g, perm);
+  const rows = shape.length === 1 ? e.reshape(moved, [1, shape[0]!]) : moved;
+  const mapped = e.node("matmul", [rows, m]);
+  return e.transpose(shape.length === 1 ? e.reshape(mapped, [e.shape(m)[1]!]) : mapped, perm);
 }
 
 /** An axis' resize taps as the dense [out, in] matrix (or its transpose [in, out]): (1 - w1) at i0, w1 at i1. */
@@ -447,10 +458,20 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
     return [needs[0] ? e.reshape(dx, xs) : undefined, undefined];
   },
 
-  pad: ({ e, attrs, dy: [dy] }) => {
+  // A constant pad's gradient crops what it added (and pads what it cropped); a reflect or
+  // replicate pad reads some elements twice: along each padded axis, the transpose of its
+  // [out, in] selection matrix sums them.
+  pad: ({ e, x: [x], attrs, dy: [dy] }) => {
     const mode = (attrs.mode ?? "constant") as PadMode;
-    if (mode !== "constant") throw new NotDifferentiable(`pad: no gradient for mode "${mode}" yet (constant pads only)`);
-    return [e.node("pad", [dy!], { pads: attrs.pads.map((p) => -p) })];
+    if (mode === "constant") return [e.node("pad", [dy!], { pads: attrs.pads.map((p) => -p) })];
+    const rank = e.shape(x!).length;
+    return [padAxes(e.shape(x!), attrs.pads, mode).reduce((g, p, axis) => {
+      if (attrs.pads[axis] === 0 && attrs.pads[axis + rank] === 0) return g;
+      const out = p.before + p.kept + p.after;
+      const select = new Float32Array(out * e.shape(x!)[axis]!);
+      for (let o = 0; o < out; o++) select[o * e.shape(x!)[axis]! + padSource(p, o, mode)]! += 1;
+      return alongAxis(e, g, axis, e.constant([out, e.shape(x!)[axis]!], select));
+    }, dy!)];
   },
 
   expand: ({ e, x: [x], dy: [dy] }) => [e.sumTo(dy!, e.shape(x!))],
