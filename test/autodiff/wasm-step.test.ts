@@ -2,13 +2,14 @@
 // (weightsAsInputs), against the interpreter's step on the same graph.
 import { join } from "node:path";
 import { expect, it } from "vitest";
-import { buildWasm } from "../../codegen/wasm/module.js";
+import { buildWasm, type PortLayout } from "../../codegen/wasm/module.js";
 import { trainingGraph, weightsAsInputs, type TrainingOptions } from "../../src/autodiff/index.js";
 import { elaborate, loadTarget, lower, modelWeights, optimise, pipelineFor } from "../../src/driver.js";
-import type { Graph, TensorData } from "../../src/ir/graph.js";
+import { numel, type Graph, type TensorData } from "../../src/ir/graph.js";
 import { interpret } from "../../src/interp/index.js";
 import { root } from "../support/cli.js";
 import { inputsFor, runBuild } from "../wasm/helpers.js";
+import { step, withState } from "./step.js";
 
 /** The passes reassociate and fuse f32 arithmetic, and the kernels sum in other orders: each output within 1e-4 of its largest element. */
 const REL_TO_MAX = 1e-4;
@@ -31,8 +32,7 @@ async function checkStep(model: Graph, options: TrainingOptions, data: Record<st
   }
 }
 
-it("an AdamW step of a one-layer BERT classifier", { timeout: 120_000 }, async () => {
-  const text = `import "lib/bert.nn"
+const bertText = `import "lib/bert.nn"
 model bert_classifier() {
   input input_ids: i32[2, 5]
   input token_type_ids: i32[2, 5]
@@ -43,13 +43,50 @@ model bert_classifier() {
   output logits = logits
   output loss = mean(sum(target * log(softmax(logits, axis=-1)), [1]), [0]) * -1.0
 }`;
-  const { graph } = elaborate({ path: join(root, "specs/bert_classifier.nn"), text });
-  await checkStep(graph, { optimizer: "adamw" }, {
-    input_ids: Int32Array.of(1, 7, 3, 39, 2, 1, 5, 5, 0, 0),
-    token_type_ids: Int32Array.of(0, 0, 0, 1, 1, 0, 0, 1, 0, 0),
-    attention_mask: Int32Array.of(1, 1, 1, 1, 1, 1, 1, 1, 0, 0),
-    target: Float32Array.of(1, 0, 0, 0, 0, 1),
-  });
+const bertGraph = () => elaborate({ path: join(root, "specs/bert_classifier.nn"), text: bertText }).graph;
+const bertData = {
+  input_ids: Int32Array.of(1, 7, 3, 39, 2, 1, 5, 5, 0, 0),
+  token_type_ids: Int32Array.of(0, 0, 0, 1, 1, 0, 0, 1, 0, 0),
+  attention_mask: Int32Array.of(1, 1, 1, 1, 1, 1, 1, 1, 0, 0),
+  target: Float32Array.of(1, 0, 0, 0, 0, 1),
+};
+
+it("an AdamW step of a one-layer BERT classifier", { timeout: 120_000 }, async () => {
+  await checkStep(bertGraph(), { optimizer: "adamw" }, bertData);
+});
+
+it("five SGD steps with momentum run in one wasm instance, its weights updated in place (carry)", { timeout: 120_000 }, async () => {
+  const model = bertGraph();
+  const tg = trainingGraph(model, { optimizer: "sgd", momentum: 0.9 });
+  const weights = withState(tg, modelWeights(model, { seed: 2 }).data);
+  const target = await loadTarget("wasm");
+  const optimised = optimise(weightsAsInputs(tg), new Map(), pipelineFor(target)).graph;
+  const build = buildWasm(lower(optimised, target), { relaxed: false, carry: tg.updates.map((u) => ({ output: u.output, input: u.weight })) });
+  const { instance } = await WebAssembly.instantiate(build.wasm as Uint8Array<ArrayBuffer>);
+  const mem = instance.exports.memory as WebAssembly.Memory;
+  new Uint8Array(mem.buffer).set(build.weights, build.weightsOffset);
+  const port = (p: PortLayout) => (p.dtype === "f32" ? new Float32Array(mem.buffer, p.offset, numel(p.shape)) : new Int32Array(mem.buffer, p.offset, numel(p.shape)));
+  const write = (name: string, d: TensorData) => port(build.inputs.find((p) => p.name === name)!).set(d as Float32Array | Int32Array);
+  // The weights and the optimizer state are written once; each step writes only the data, lr and step.
+  for (const p of build.inputs) if (weights.has(p.name)) write(p.name, weights.get(p.name)!);
+  let want = weights;
+  for (let s = 1; s <= 5; s++) {
+    const lr = 0.05 / s;
+    for (const [name, d] of Object.entries({ ...bertData, lr: Float32Array.of(lr), step: Float32Array.of(s) })) write(name, d);
+    (instance.exports.run as () => void)();
+    const ref = step(tg, want, bertData, lr, s);
+    want = ref.weights;
+    const loss = port(build.outputs.find((p) => p.name === "loss")!)[0]!;
+    expect(Math.abs(loss - (ref.outputs.loss as Float32Array)[0]!), `step ${s} loss`).toBeLessThanOrEqual(1e-4 * Math.abs(loss));
+  }
+  for (const name of tg.parameters) {
+    const [a, b] = [port(build.inputs.find((p) => p.name === name)!), want.get(name) as Float32Array];
+    const scale = b.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    const worst = b.reduce((m, v, i) => Math.max(m, Math.abs(v - a[i]!)), 0);
+    expect(worst, `${name} after 5 steps`).toBeLessThanOrEqual(REL_TO_MAX * scale + 1e-7);
+  }
+  // The parameters moved.
+  expect(port(build.inputs.find((p) => p.name === "classifier.weight")!)).not.toEqual(weights.get("classifier.weight"));
 });
 
 it("a convolution with a weight computed at run time is a located diagnostic of the wasm target", async () => {
