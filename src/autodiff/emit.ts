@@ -12,6 +12,14 @@ import { normAxis, sameShape } from "../ir/shape.js";
  */
 const MASK_EXPONENT = 2 ** -126;
 
+/** A window's geometry: kernel [kh, kw], stride, pads [top, left, bottom, right], dilation (default 1). */
+export interface WindowAttrs {
+  kernel: readonly number[];
+  stride: readonly number[];
+  pads: readonly number[];
+  dilation?: readonly number[] | null;
+}
+
 export class Emit {
   private path = "";
   private loc: SourceLoc | undefined;
@@ -126,6 +134,34 @@ export class Emit {
     const pads = Array<number>(2 * r).fill(0);
     axes.forEach((ax, i) => ((pads[ax] = before[i]!), (pads[r + ax] = after[i]!)));
     return pads.every((p) => p === 0) ? a : this.node("pad", [a], { pads });
+  }
+
+  /**
+   * The sliding windows of a pool or convolution over NCHW `x` with output `outShape`: the input
+   * padded to cover every window (`fill` outside), each tap's strided [N, C, OH, OW] view of it,
+   * and the way back: `place` puts a tap's [N, C, OH, OW] gradient where the view read it, `crop`
+   * takes the padding off their sum.
+   */
+  windows(x: number, outShape: readonly number[], a: WindowAttrs, fill: number) {
+    const [, , h, w] = this.shape(x) as [number, number, number, number];
+    const [, , oh, ow] = outShape as [number, number, number, number];
+    const [kh, kw] = a.kernel as [number, number];
+    const [sh, sw] = a.stride as [number, number];
+    const [dh, dw] = (a.dilation ?? [1, 1]) as [number, number];
+    const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
+    // ceil_mode windows may reach past the end padding: pad enough for all of them.
+    const hp = Math.max(h + pt + pb, (oh - 1) * sh + (kh - 1) * dh + 1);
+    const wp = Math.max(w + pl + pr, (ow - 1) * sw + (kw - 1) * dw + 1);
+    const padded = hp === h && wp === w ? x : this.node("pad", [x], { pads: [0, 0, pt, pl, 0, 0, hp - h - pt, wp - w - pl], value: fill });
+    const taps = [...Array(kh * kw).keys()].map((t) => [Math.floor(t / kw) * dh, (t % kw) * dw] as const);
+    const span = [(oh - 1) * sh + 1, (ow - 1) * sw + 1];
+    return {
+      taps,
+      view: ([ty, tx]: readonly [number, number]) =>
+        this.node("slice", [this.node("slice", [padded], { axis: 2, start: ty, end: ty + span[0]!, step: sh })], { axis: 3, start: tx, end: tx + span[1]!, step: sw }),
+      place: (g: number, [ty, tx]: readonly [number, number]) => this.padAxes(this.dilate(this.dilate(g, 2, sh), 3, sw), [2, 3], [ty, tx], [hp - ty - span[0]!, wp - tx - span[1]!]),
+      crop: (g: number) => this.padAxes(g, [2, 3], [-pt, -pl], [pt + h - hp, pl + w - wp]),
+    };
   }
 
   /** a reversed along `axis`. */

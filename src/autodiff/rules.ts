@@ -173,32 +173,6 @@ function convWeightGrad(e: Emit, x: number, dy: number, wShape: readonly number[
   return e.transpose(gw, [1, 0, 2, 3]);
 }
 
-/**
- * A pool's windows, for gradients: the input padded to cover every window (`fill` outside),
- * each tap's strided view of it, and the way back from a tap's [N, C, OH, OW] gradient.
- */
-function poolWindows(e: Emit, x: number, yShape: readonly number[], a: AttrsOf<"maxpool" | "avgpool">, fill: number) {
-  const [, , h, w] = e.shape(x) as [number, number, number, number];
-  const [, , oh, ow] = yShape as [number, number, number, number];
-  const [kh, kw] = a.kernel as [number, number];
-  const [sh, sw] = a.stride as [number, number];
-  const [dh, dw] = (a.dilation ?? [1, 1]) as [number, number];
-  const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
-  // ceil_mode windows may reach past the end padding: pad enough for all of them.
-  const hp = Math.max(h + pt + pb, (oh - 1) * sh + (kh - 1) * dh + 1);
-  const wp = Math.max(w + pl + pr, (ow - 1) * sw + (kw - 1) * dw + 1);
-  const padded = fill === 0 && hp === h && wp === w ? x : e.node("pad", [x], { pads: [0, 0, pt, pl, 0, 0, hp - h - pt, wp - w - pl], value: fill });
-  const taps = [...Array(kh * kw).keys()].map((t) => [Math.floor(t / kw) * dh, (t % kw) * dw] as const);
-  const span = [(oh - 1) * sh + 1, (ow - 1) * sw + 1];
-  return {
-    taps,
-    view: ([ty, tx]: readonly [number, number]) =>
-      e.node("slice", [e.node("slice", [padded], { axis: 2, start: ty, end: ty + span[0]!, step: sh })], { axis: 3, start: tx, end: tx + span[1]!, step: sw }),
-    place: (g: number, [ty, tx]: readonly [number, number]) => e.padAxes(e.dilate(e.dilate(g, 2, sh), 3, sw), [2, 3], [ty, tx], [hp - ty - span[0]!, wp - tx - span[1]!]),
-    crop: (g: number) => e.padAxes(g, [2, 3], [-pt, -pl], [pt + h - hp, pl + w - wp]),
-  };
-}
-
 /** The avgpool divisor of each output position (the interpreter's rule), as a [1, 1, OH, OW] constant. */
 function avgpoolDivisors(e: Emit, xShape: readonly number[], yShape: readonly number[], a: AttrsOf<"avgpool">): number {
   const [, , h, w] = xShape as [number, number, number, number];
@@ -301,7 +275,7 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
 
   maxpool: ({ e, x: [x], y: [y], attrs, dy: [dy] }) => {
     coreOnly("maxpool", attrs);
-    const win = poolWindows(e, x!, e.shape(y!), attrs, -Infinity);
+    const win = e.windows(x!, e.shape(y!), attrs, -Infinity);
     let taken: number | undefined;
     let sum: number | undefined;
     for (const tap of win.taps) {
@@ -316,7 +290,7 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
 
   avgpool: ({ e, x: [x], y: [y], attrs, dy: [dy] }) => {
     coreOnly("avgpool", attrs);
-    const win = poolWindows(e, x!, e.shape(y!), attrs, 0);
+    const win = e.windows(x!, e.shape(y!), attrs, 0);
     const share = e.mul(dy!, avgpoolDivisors(e, e.shape(x!), e.shape(y!), attrs));
     const sum = win.taps.map((tap) => win.place(share, tap)).reduce((s, p) => e.add(s, p));
     return [win.crop(sum)];

@@ -9,6 +9,7 @@ import { compact, Rewriter } from "../ir/rewrite.js";
 import { verify } from "../ir/verify.js";
 import { Emit } from "./emit.js";
 import { gradients, NotDifferentiable, toCoreForm } from "./gradients.js";
+import { convolutionsAsMatmuls } from "./im2col.js";
 
 export const OPTIMIZERS = ["sgd", "adam", "adamw"] as const;
 export type Optimizer = (typeof OPTIMIZERS)[number];
@@ -27,6 +28,11 @@ export interface TrainingOptions {
   eps?: number;
   /** BatchNorm's running-statistics momentum, default 0.1 (PyTorch's). */
   bnMomentum?: number;
+  /**
+   * "matmul": every conv2d as a matmul over its windows (im2col), for targets whose convolution
+   * kernels need constant weights (wasm); default "direct".
+   */
+  convolutions?: "direct" | "matmul";
   /**
    * Only trainable weights whose names match one of these patterns (`*` matches any run of
    * characters, e.g. "classifier.*") are updated; default: every trainable weight.
@@ -149,8 +155,9 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
  * statistics, and the running statistics after the step are outputs (`updates`). A module
  * applied twice (a shared Siamese tower) updates them twice, in order, as PyTorch does.
  */
-export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bnMomentum"> = {}): { graph: Graph; updates: Update[]; counters: TrainingGraph["counters"] } {
-  const g = toCoreForm(structuredClone(model));
+export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bnMomentum" | "convolutions"> = {}): { graph: Graph; updates: Update[]; counters: TrainingGraph["counters"] } {
+  const core = toCoreForm(structuredClone(model));
+  const g = options.convolutions === "matmul" ? convolutionsAsMatmuls(core) : core;
   const e = new Emit(g);
   const weightName = new Map(g.weights.map((w) => [w.value, w.name]));
   const momentum = options.bnMomentum ?? 0.1;

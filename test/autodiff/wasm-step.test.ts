@@ -89,6 +89,13 @@ it("five SGD steps with momentum run in one wasm instance, its weights updated i
   expect(port(build.inputs.find((p) => p.name === "classifier.weight")!)).not.toEqual(weights.get("classifier.weight"));
 });
 
+it("an Adam step of siamese_contrastive, its convolutions as matmuls (im2col)", { timeout: 120_000 }, async () => {
+  const B = 4;
+  const shapes = { image_a: [B, 3, 8, 8], image_b: [B, 3, 8, 8], label: [B] };
+  const { graph } = elaborate({ path: join(root, "specs/siamese_contrastive.nn") }, { set: { dim: 8 }, shapes });
+  await checkStep(graph, { optimizer: "adam", convolutions: "matmul" }, { label: Float32Array.of(0, 1, 1, 0) });
+});
+
 it("a convolution with a weight computed at run time is a located diagnostic of the wasm target", async () => {
   const shapes = { image_a: [2, 3, 8, 8], image_b: [2, 3, 8, 8], label: [2] };
   const { graph } = elaborate({ path: join(root, "specs/siamese_contrastive.nn") }, { set: { dim: 8 }, shapes });
