@@ -69,8 +69,9 @@ export function gradients(g: Graph, loss: number, wrt: readonly number[]): (numb
     if (!isOp(n.op)) throw new NotDifferentiable(`gradients: unknown op ${n.op}`);
     const rule = gradRules[n.op];
     const where = n.loc ? ` (${n.loc.file}:${n.loc.line}:${n.loc.col})` : "";
-    if (isUnsupported(rule)) throw new NotDifferentiable(`gradients: ${n.op}${where}: ${rule.unsupported}`);
+    // The rules see core forms only: no epilogue, no channels-last layout, no fused op.
     if (isFusedForm(n)) throw new NotDifferentiable(`gradients: ${n.op}${where} is in a fused form; run toCoreForm first`);
+    if (isUnsupported(rule)) throw new NotDifferentiable(`gradients: ${n.op}${where}: ${rule.unsupported}`);
     const needs = n.inputs.map((i) => varies.has(i) && needed.has(i) && g.values[i]!.type.dtype === "f32");
     e.at(n);
     let dx: (number | undefined)[];

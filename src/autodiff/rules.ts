@@ -11,7 +11,7 @@ import { resizeTables, type AxisTaps } from "../ir/resize.js";
 import { normAxis, padAxes, padSource, sliceRange, type PadMode } from "../ir/shape.js";
 import type { Emit } from "./emit.js";
 
-/** A rule that cannot differentiate a node with these attributes (say, a reflect pad). */
+/** A graph gradients() cannot differentiate (a node left in a fused form, an op without a rule). */
 export class NotDifferentiable extends Error {}
 
 export interface GradArgs<N extends OpName> {
@@ -129,12 +129,6 @@ function binaryRule(op: BinaryOp): GradRule<BinaryOp> {
 
 // ---- shared pieces ------------------------------------------------------------------------------
 
-/** Rejects a node outside core form (its epilogue or layout attributes must be decomposed first). */
-function coreOnly(op: string, attrs: Record<string, unknown>): void {
-  for (const k of ["act", "residual", "layout"] as const)
-    if (attrs[k] !== undefined && attrs[k] !== null && attrs[k] !== "NCHW") throw new NotDifferentiable(`${op}: attribute ${k} is a fused form; decompose the graph to core ops first`);
-}
-
 /** The shape of a reduction's input with the reduced axes kept as 1s. */
 function keptShape(shape: readonly number[], axes: readonly number[]): number[] {
   const reduced = axes.map((a) => normAxis(a, shape.length));
@@ -227,8 +221,7 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
   ...(Object.fromEntries(unaryOps.map((op) => [op, unaryRule(op)])) as { [N in UnaryOp]: GradRule<N> }),
   ...(Object.fromEntries(binaryOps.map((op) => [op, binaryRule(op)])) as { [N in BinaryOp]: GradRule<N> }),
 
-  prelu: ({ e, x: [x, slope], attrs, dy: [dy], needs }) => {
-    coreOnly("prelu", attrs);
+  prelu: ({ e, x: [x, slope], dy: [dy], needs }) => {
     const rank = e.shape(x!).length;
     const perChannel = numel(e.shape(slope!)) > 1;
     const s = perChannel ? e.alongAxis(slope!, 1, rank) : e.reshape(slope!, []);
@@ -244,7 +237,6 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
   cast: ({ e, x: [x], attrs, dy: [dy] }) => [e.type(x!).dtype === "f32" && attrs.to === "f32" ? dy : undefined],
 
   conv2d: ({ e, x: [x, w, bias], attrs, dy: [dy], needs }) => {
-    coreOnly("conv2d", attrs);
     return [
       needs[0] ? convInputGrad(e, dy!, w!, e.shape(x!), attrs) : undefined,
       needs[1] ? convWeightGrad(e, x!, dy!, e.shape(w!), attrs) : undefined,
@@ -256,7 +248,6 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
   // The adjoint of conv2d with the same kernel: its input gradient is that conv2d of the output
   // gradient, its weight gradient conv2d's with the roles of input and output gradient exchanged.
   conv_transpose2d: ({ e, x: [x, w, bias], attrs, dy: [dy], needs }) => {
-    coreOnly("conv_transpose2d", attrs);
     const { stride, pads, dilation, groups } = attrs;
     // An output_padding of a stride or more (below the dilation) adds rows no input reaches:
     // conv2d then reads positions past the input, which are cropped.
@@ -274,7 +265,6 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
   },
 
   maxpool: ({ e, x: [x], y: [y], attrs, dy: [dy] }) => {
-    coreOnly("maxpool", attrs);
     const win = e.windows(x!, e.shape(y!), attrs, -Infinity);
     let taken: number | undefined;
     let sum: number | undefined;
@@ -289,22 +279,19 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
   },
 
   avgpool: ({ e, x: [x], y: [y], attrs, dy: [dy] }) => {
-    coreOnly("avgpool", attrs);
     const win = e.windows(x!, e.shape(y!), attrs, 0);
     const share = e.mul(dy!, avgpoolDivisors(e, e.shape(x!), e.shape(y!), attrs));
     const sum = win.taps.map((tap) => win.place(share, tap)).reduce((s, p) => e.add(s, p));
     return [win.crop(sum)];
   },
 
-  global_avgpool: ({ e, x: [x], attrs, dy: [dy] }) => {
-    coreOnly("global_avgpool", attrs);
+  global_avgpool: ({ e, x: [x], dy: [dy] }) => {
     const [, , h, w] = e.shape(x!) as [number, number, number, number];
     return [e.expandTo(e.mul(dy!, e.c(1 / (h * w))), e.shape(x!))];
   },
 
   // Resizing H and W is Rh X Rw^T per plane for the tap matrices R [out, in]: the gradient is Rh^T dY Rw.
   resize: ({ e, x: [x], y: [y], attrs, dy: [dy] }) => {
-    coreOnly("resize", attrs);
     const [, , h, w] = e.shape(x!) as [number, number, number, number];
     const [, , oh, ow] = e.shape(y!) as [number, number, number, number];
     const [th, tw] = resizeTables(e.shape(x!), e.shape(y!), attrs.scales, attrs);
@@ -316,7 +303,6 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
   // Inference form: the statistics are inputs (the training graph rewrites batchnorm in training
   // mode into core ops on the batch statistics before differentiating).
   batchnorm: ({ e, x: [x, gamma, , mean, variance], attrs, dy: [dy], needs }) => {
-    coreOnly("batchnorm", attrs);
     const rank = e.shape(x!).length;
     const bc = (v: number) => e.alongAxis(v, 1, rank);
     const inv = e.div(e.c(1), e.un("sqrt", e.add(variance!, e.c(attrs.eps))));
@@ -349,8 +335,7 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
     return [dx, needs[1] ? overRows(e.mul(dy!, xhat)) : undefined, needs[2] ? overRows(dy!) : undefined];
   },
 
-  linear: ({ e, x: [x, w, bias], attrs, dy: [dy], needs }) => {
-    coreOnly("linear", attrs);
+  linear: ({ e, x: [x, w, bias], dy: [dy], needs }) => {
     const xs = e.shape(x!);
     const [out, inF] = e.shape(w!) as [number, number];
     const rows = numel(xs) / inF;
@@ -362,9 +347,7 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
     ];
   },
 
-  matmul: ({ e, x: [a, b], attrs, dy: [dy], needs }) => {
-    coreOnly("matmul", attrs);
-    if (attrs.bias === true) throw new NotDifferentiable("matmul: a fused bias; decompose the graph to core ops first");
+  matmul: ({ e, x: [a, b], dy: [dy], needs }) => {
     const [as, bs] = [e.shape(a!), e.shape(b!)];
     return [
       needs[0] ? e.sumTo(e.node("matmul", [dy!, e.transpose(b!, swapLast(bs.length))]), as) : undefined,

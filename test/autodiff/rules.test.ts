@@ -3,9 +3,10 @@
 // fast-check seed (test/setup.ts). Inputs keep 1e-2 away from kinks, where a difference
 // quotient straddles two slopes; the kinks themselves are checked in nonsmooth.test.ts.
 import fc from "fast-check";
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { gradients, NotDifferentiable } from "../../src/autodiff/index.js";
 import { gradRules } from "../../src/autodiff/rules.js";
-import { numel, type Attrs } from "../../src/ir/graph.js";
+import { emptyGraph, numel, type Attrs } from "../../src/ir/graph.js";
 import { binaryOps, isUnsupported, opNames, unaryOps, type OpName } from "../../src/ir/ops.js";
 import { addConstant } from "../../src/ir/rewrite.js";
 import { RESIZE_COORDINATES, RESIZE_MODES, RESIZE_NEAREST } from "../../src/ir/resize.js";
@@ -196,4 +197,25 @@ it("every core op with a rule has cases here", () => {
   const covered = new Set<string>([...unaryOps, ...binaryOps, ...Object.keys(cases)]);
   const missing = opNames.filter((op) => !isUnsupported(gradRules[op]) && !covered.has(op));
   if (missing.length) throw new Error(`no gradient cases for ${missing.join(", ")}`);
+});
+
+describe("fused ops and fused forms, through their decompositions", () => {
+  const c = (what: string, shapes: number[][], build: GradCase["build"], attrs: Attrs = {}): GradCase => ({ what, inputs: shapes.map((s, i) => input(s, 40 + i)), build, attrs });
+  it.each([
+    c("attention with a mask", [[1, 2, 3, 4], [1, 2, 5, 4], [1, 2, 5, 3], [1, 1, 3, 5]], (g, xs) => node(g, "attention", xs, { scale: 0.5 })),
+    c("fused_elementwise tanh(a * b) - a", [[2, 3], [3]], (g, xs) => node(g, "fused_elementwise", xs, { program: [{ op: "mul", args: [0, 1] }, { op: "tanh", args: [2] }, { op: "sub", args: [3, 0] }] })),
+    c("linear + bias + residual + gelu", [[2, 3], [4, 3], [4], [2, 4]], (g, xs) => node(g, "linear", xs, { bias: true, residual: true, act: "gelu", approximate: "tanh" })),
+    c("NHWC conv2d + bias + elu", [[1, 5, 4, 2], [3, 2, 3, 3], [3]], (g, xs) => node(g, "conv2d", xs, { stride: [1, 2], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1, bias: true, act: "elu", alpha: 0.5, layout: "NHWC" })),
+    c("NHWC maxpool", [[1, 4, 5, 2]], (g, xs) => node(g, "maxpool", xs, { kernel: [2, 2], stride: [2, 1], pads: [0, 0, 0, 0], layout: "NHWC" })),
+  ])("$what", (gc) => void checkGradient(gc));
+
+  it("gradients() rejects a node left in a fused form, naming it", () => {
+    const g = emptyGraph("fused");
+    g.values.push({ id: 0, type: { dtype: "f32", shape: [2, 3] }, kind: "input" });
+    g.inputs.push({ name: "x", value: 0 });
+    const w = addConstant(g, [4, 3], new Float32Array(12));
+    const [y] = node(g, "linear", [0, w], { act: "relu" });
+    const [s] = node(g, "reduce_sum", [y!], { axes: [0, 1] });
+    expect(() => gradients(g, s!, [0])).toThrow(new NotDifferentiable("gradients: linear is in a fused form; run toCoreForm first"));
+  });
 });
