@@ -29,6 +29,12 @@ export interface TrainingOptions {
   /** BatchNorm's running-statistics momentum, default 0.1 (PyTorch's). */
   bnMomentum?: number;
   /**
+   * "train" (default): BatchNorm normalises by the batch statistics and updates the running ones
+   * (PyTorch's model.train()); "eval": by the running statistics, left as they are (model.eval(),
+   * as when fine-tuning with frozen statistics).
+   */
+  mode?: "train" | "eval";
+  /**
    * "matmul": every conv2d as a matmul over its windows (im2col), for targets whose convolution
    * kernels need constant weights (wasm); default "direct".
    */
@@ -155,7 +161,7 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
  * statistics, and the running statistics after the step are outputs (`updates`). A module
  * applied twice (a shared Siamese tower) updates them twice, in order, as PyTorch does.
  */
-export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bnMomentum" | "convolutions"> = {}): { graph: Graph; updates: Update[]; counters: TrainingGraph["counters"] } {
+export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bnMomentum" | "convolutions" | "mode"> = {}): { graph: Graph; updates: Update[]; counters: TrainingGraph["counters"] } {
   const core = toCoreForm(structuredClone(model));
   const g = options.convolutions === "matmul" ? convolutionsAsMatmuls(core) : core;
   const e = new Emit(g);
@@ -165,7 +171,7 @@ export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bn
   const applied = new Map<string, number>();
   const rw = new Rewriter(g);
   for (const n of [...g.nodes]) {
-    if (n.op !== "batchnorm") continue;
+    if (n.op !== "batchnorm" || options.mode === "eval") continue;
     const { eps } = attrsOf(n, "batchnorm");
     const [x, gamma, beta, mean, variance] = n.inputs as [number, number, number, number, number];
     const shape = e.shape(x);

@@ -149,6 +149,20 @@ model bn() {
     expect(r.weights.get("norm.num_batches_tracked")).toEqual(BigInt64Array.of(6n));
   });
 
+  it("in eval mode normalises by the running statistics and leaves them, as model.eval()", () => {
+    const tg = trainingGraph(elaborate(source).graph, { optimizer: "sgd", mode: "eval" });
+    expect(tg.updates.map((u) => u.weight).sort()).toEqual(["norm.bias", "norm.weight"]);
+    expect(tg.counters).toEqual([]);
+    const xs = random(6, 12);
+    const r = step(tg, new Map<string, TensorData>([["norm.weight", Float32Array.of(2, 1)], ["norm.bias", Float32Array.of(0, 1)], ["norm.running_mean", Float32Array.of(1, -1)], ["norm.running_var", Float32Array.of(4, 1)]]), { x: xs }, 0.1, 1);
+    let loss = 0;
+    xs.forEach((v, i) => {
+      const c = Math.floor(i / 2) % 2;
+      loss += ((((v - [1, -1][c]!) / Math.sqrt([4, 1][c]! + 1e-5)) * [2, 1][c]! + [0, 1][c]!) ** 3) / 12;
+    });
+    close(r.outputs.loss as Float32Array, [loss], "loss");
+  });
+
   it("one value per channel is an error, as in PyTorch", () => {
     const one = source.replace("f32[3, 2, 2, 1]", "f32[1, 2, 1, 1]");
     expect(() => trainingGraph(elaborate(one).graph)).toThrow(/batchnorm at .*:4:\d+: training needs more than one value per channel, got 1/);
