@@ -57,6 +57,20 @@ describe("whole-model gradients agree with tf.variableGrads", () => {
     compare(graph, weights, { image_a: random(1, B * 192), image_b: random(2, B * 192), label: Float32Array.of(0, 1, 1, 0) });
   });
 
+  it("a MobileNetV3 classifier: depthwise convolutions, squeeze-excite gates, hard_swish", { timeout: 60_000 }, () => {
+    const text = `import "lib/mobilenet.nn"
+model m() {
+  input image: f32[2, 3, 32, 32]
+  input target: f32[2, 10]
+  logits = mobilenet_v3(image, [(3, 16, 16, true, relu, 2), (3, 72, 24, false, relu, 2), (5, 96, 40, true, hard_swish, 2)], 64, 10)
+  output loss = mean(sum(target * log(softmax(logits, axis=-1)), [1]), [0]) * -1.0
+}`;
+    const { graph } = elaborate({ path: join(root, "specs/mobilenet_training.nn"), text });
+    const target = new Float32Array(20);
+    target[3] = target[17] = 1;
+    compare(graph, modelWeights(graph, { seed: 6 }).data, { image: random(7, 2 * 3 * 32 * 32), target });
+  });
+
   it("a one-layer BERT with a classification head and a cross-entropy loss", { timeout: 60_000 }, () => {
     const text = `import "lib/bert.nn"
 model bert_classifier() {

@@ -13,7 +13,8 @@ const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x,
 
 const ops: Record<string, Op> = {
   relu: ([x]) => tf.relu(x!), tanh: ([x]) => tf.tanh(x!), sigmoid: ([x]) => tf.sigmoid(x!), exp: ([x]) => tf.exp(x!), log: ([x]) => tf.log(x!),
-  sqrt: ([x]) => tf.sqrt(x!), erf: ([x]) => tf.erf(x!), neg: ([x]) => tf.neg(x!), abs: ([x]) => tf.abs(x!),
+  sqrt: ([x]) => tf.sqrt(x!), relu6: ([x]) => tf.relu6(x!),
+  hard_sigmoid: ([x]) => tf.div(tf.relu6(tf.add(x!, 3)), 6), hard_swish: ([x]) => tf.mul(x!, tf.div(tf.relu6(tf.add(x!, 3)), 6)), erf: ([x]) => tf.erf(x!), neg: ([x]) => tf.neg(x!), abs: ([x]) => tf.abs(x!),
   gelu: ([x], a) => {
     if (a.approximate === "tanh") throw new Error("tf oracle: gelu tanh not mapped");
     return gelu(x!);
@@ -21,12 +22,15 @@ const ops: Record<string, Op> = {
   add: ([a, b]) => tf.add(a!, b!), sub: ([a, b]) => tf.sub(a!, b!), mul: ([a, b]) => tf.mul(a!, b!), div: ([a, b]) => tf.div(a!, b!),
   pow: ([a, b]) => tf.pow(a!, b!), maximum: ([a, b]) => tf.maximum(a!, b!), minimum: ([a, b]) => tf.minimum(a!, b!),
   cast: ([x], a) => tf.cast(x!, a.to === "f32" ? "float32" : "int32"),
+  // Groups as separate convolutions of the channel groups, concatenated.
   conv2d: ([x, w, b], a) => {
-    if (a.groups !== 1) throw new Error("tf oracle: grouped conv2d not mapped");
     const [pt, pl, pb, pr] = a.pads as number[];
+    const groups = a.groups as number;
     const nhwc = tf.transpose(x!, [0, 2, 3, 1]) as tf.Tensor4D;
     const hwio = tf.transpose(w!, [2, 3, 1, 0]) as tf.Tensor4D;
-    let y: tf.Tensor = tf.conv2d(nhwc, hwio, a.stride as [number, number], [[0, 0], [pt!, pb!], [pl!, pr!], [0, 0]], "NHWC", a.dilation as [number, number]);
+    const [xs, ws] = groups === 1 ? [[nhwc], [hwio]] : [tf.split(nhwc, groups, 3), tf.split(hwio, groups, 3)];
+    const parts = xs.map((xg, i) => tf.conv2d(xg as tf.Tensor4D, ws[i] as tf.Tensor4D, a.stride as [number, number], [[0, 0], [pt!, pb!], [pl!, pr!], [0, 0]], "NHWC", a.dilation as [number, number]));
+    let y: tf.Tensor = parts.length === 1 ? parts[0]! : tf.concat(parts, 3);
     if (b) y = tf.add(y, b);
     return tf.transpose(y, [0, 3, 1, 2]);
   },
