@@ -74,9 +74,27 @@ const globToRegExp = (p: string) => new RegExp(`^${p.split("*").map((s) => s.rep
 /** The output name holding a weight's value after the step. */
 export const nextName = (weight: string) => `next.${weight}`;
 
-export function trainingGraph(model: Graph, options: TrainingOptions = {}): TrainingGraph {
-  const opt = options.optimizer ?? "sgd";
+/** Rejects option values PyTorch's optimizers and BatchNorm reject (a TrainingError naming the option). */
+function checkOptions(o: TrainingOptions): void {
+  const opt = o.optimizer ?? "sgd";
   if (!OPTIMIZERS.includes(opt)) throw new TrainingError(`unknown optimizer ${String(opt)} (one of ${OPTIMIZERS.join(", ")})`);
+  const inRange = (name: string, v: number | undefined, ok: (v: number) => boolean, range: string) => {
+    if (v !== undefined && !(typeof v === "number" && ok(v))) throw new TrainingError(`${name} must be ${range}, got ${String(v)}`);
+  };
+  inRange("momentum", o.momentum, (v) => v >= 0, "a number >= 0");
+  inRange("weightDecay", o.weightDecay, (v) => v >= 0, "a number >= 0");
+  inRange("eps", o.eps, (v) => v > 0, "a number > 0");
+  inRange("bnMomentum", o.bnMomentum, (v) => v >= 0 && v <= 1, "in [0, 1]");
+  o.betas?.forEach((b, i) => inRange(`betas[${i}]`, b, (v) => v >= 0 && v < 1, "in [0, 1)"));
+}
+
+/**
+ * The training step of `model` (weights unbound) as one graph: see the file's head and
+ * docs/TRAINING.md. Errors in the options or the model are TrainingErrors.
+ */
+export function trainingGraph(model: Graph, options: TrainingOptions = {}): TrainingGraph {
+  checkOptions(options);
+  const opt = options.optimizer ?? "sgd";
   const lossName = options.loss ?? "loss";
   const lossPort = model.outputs.find((p) => p.name === lossName);
   if (!lossPort) throw new TrainingError(`no output ${lossName} to minimise (outputs: ${model.outputs.map((p) => p.name).join(", ")})`);

@@ -181,5 +181,9 @@ describe("options", () => {
     expect(() => trainingGraph(g, { loss: "nope" })).toThrow(new TrainingError("no output nope to minimise (outputs: y, loss)"));
     expect(() => trainingGraph(g, { loss: "y" })).toThrow(/the loss y must be one f32 value, got f32\[4, 2\]/);
     expect(() => trainingGraph(g, { trainOnly: ["body.*"] })).toThrow(/no trainable weight matches body\.\*/);
+    expect(() => trainingGraph(g, { optimizer: "rmsprop" as never })).toThrow(new TrainingError("unknown optimizer rmsprop (one of sgd, adam, adamw)"));
+    expect(() => trainingGraph(g, { momentum: -0.5 })).toThrow(new TrainingError("momentum must be a number >= 0, got -0.5"));
+    expect(() => trainingGraph(g, { optimizer: "adam", betas: [0.9, 1] })).toThrow(new TrainingError("betas[1] must be in [0, 1), got 1"));
+    expect(() => trainingGraph(g, { optimizer: "adam", eps: 0 })).toThrow(new TrainingError("eps must be a number > 0, got 0"));
   });
 });
