@@ -140,8 +140,15 @@ const UNARY = {
   tanh: unary({ attrs: {}, scalar: Math.tanh }),
   selu: unary({ attrs: {}, scalar: (x) => SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x)) }),
   silu: unary({ attrs: {}, scalar: (x) => x * sigmoid(x) }),
-  // PyTorch's relu6(x + 3) / 6 (ONNX's default alpha 0.2 differs); hard_swish is x times it.
-  hard_sigmoid: unary({ attrs: {}, scalar: (x) => relu6(x + 3) / 6 }),
+  // clip(alpha x + beta, 0, 1): PyTorch's default alpha 1/6 (relu6(x + 3) / 6); ONNX and Paddle
+  // use 0.2. hard_swish is x times PyTorch's form. alpha shares its name and kind with elu's.
+  hard_sigmoid: unary({
+    attrs: { alpha: { kind: "float", default: 1 / 6 }, beta: { kind: "float", default: 0.5 } },
+    scalar: (x, a) => Math.min(Math.max(a.alpha * x + a.beta, 0), 1),
+    check: (a) => {
+      if (a.alpha === 0) throw new ShapeError(`hard_sigmoid: alpha 0 makes it the constant clip(beta, 0, 1); write that constant instead`);
+    },
+  }),
   hard_swish: unary({ attrs: {}, scalar: (x) => (x * relu6(x + 3)) / 6 }),
   exp: unary({ attrs: {}, scalar: Math.exp }),
   log: unary({ attrs: {}, scalar: Math.log }),
@@ -195,6 +202,26 @@ const BINARY = {
 } satisfies Record<string, BinaryDecl>;
 export type BinaryOp = keyof typeof BINARY;
 export const binaryOps = Object.keys(BINARY) as BinaryOp[];
+
+/**
+ * Comparisons: a bool result (held as 0 / 1) from two operands of one dtype, broadcast. IEEE:
+ * NaN is unequal to everything, itself included, and neither less nor greater.
+ */
+const COMPARE = {
+  less: (a, b) => a < b,
+  less_equal: (a, b) => a <= b,
+  greater: (a, b) => a > b,
+  greater_equal: (a, b) => a >= b,
+  equal: (a, b) => a === b,
+  not_equal: (a, b) => a !== b,
+} satisfies Record<string, (a: number, b: number) => boolean>;
+export type CompareOp = keyof typeof COMPARE;
+export const compareOps = Object.keys(COMPARE) as CompareOp[];
+export const isCompareOp = (op: string): op is CompareOp => Object.hasOwn(COMPARE, op);
+/** A comparison's result on two elements, as its bool element (0 or 1). */
+export function compareScalar(op: CompareOp, a: number, b: number): number {
+  return COMPARE[op](a, b) ? 1 : 0;
+}
 
 export function unaryScalar(op: UnaryOp, x: number, attrs: Attrs): number {
   return (UNARY[op].scalar as (x: number, a: Attrs) => number)(x, attrs);
@@ -398,6 +425,7 @@ const OPS = {
       cls: "broadcast", arity: 2, attrs: {}, traits: (BINARY[name] as BinaryDecl).traits ?? {},
       infer: ([a, b]) => {
         if (a!.dtype !== b!.dtype) throw new ShapeError(`${name}: operand types differ (${a!.dtype} and ${b!.dtype}); use cast()`);
+        if (a!.dtype === "bool") throw new ShapeError(`${name}: no arithmetic on bool tensors; cast() them to f32 or i32, or use where()`);
         return [{ dtype: a!.dtype, shape: broadcastShapes(a!.shape, b!.shape) }];
       },
     })]),
@@ -418,6 +446,35 @@ const OPS = {
   cast: op({
     cls: "elementwise", arity: 1, attrs: { to: req("dtype") },
     infer: ([x], a) => [{ dtype: a.to, shape: x!.shape }],
+  }),
+
+  ...(Object.fromEntries(
+    compareOps.map((name) => [name, op({
+      cls: "broadcast", arity: 2, attrs: {},
+      infer: ([a, b]) => {
+        if (a!.dtype !== b!.dtype) throw new ShapeError(`${name}: operand types differ (${a!.dtype} and ${b!.dtype}); use cast()`);
+        if (a!.dtype === "bool" && name !== "equal" && name !== "not_equal") throw new ShapeError(`${name}: bool tensors are not ordered; cast() them first`);
+        return [{ dtype: "bool", shape: broadcastShapes(a!.shape, b!.shape) }];
+      },
+    })]),
+  ) as { [N in CompareOp]: OpDecl<{}> }),
+
+  /** where(cond, a, b): a where cond is true, else b; all three broadcast. */
+  where: op({
+    cls: "broadcast", arity: 3, attrs: {},
+    infer: ([c, a, b]) => {
+      if (c!.dtype !== "bool") throw new ShapeError(`where: the condition must be a bool tensor (a comparison), got ${c!.dtype}`);
+      if (a!.dtype !== b!.dtype) throw new ShapeError(`where: the two branches' types differ (${a!.dtype} and ${b!.dtype}); use cast()`);
+      return [{ dtype: a!.dtype, shape: broadcastShapes(broadcastShapes(c!.shape, a!.shape), b!.shape) }];
+    },
+  }),
+
+  logical_not: op({
+    cls: "elementwise", arity: 1, attrs: {},
+    infer: ([x]) => {
+      if (x!.dtype !== "bool") throw new ShapeError(`logical_not needs a bool tensor, got ${x!.dtype}`);
+      return [x!];
+    },
   }),
 
   conv2d: op({
