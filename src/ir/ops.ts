@@ -472,7 +472,7 @@ const OPS = {
   logical_not: op({
     cls: "elementwise", arity: 1, attrs: {},
     infer: ([x]) => {
-      if (x!.dtype !== "bool") throw new ShapeError(`logical_not needs a bool tensor, got ${x!.dtype}`);
+      if (x!.dtype !== "bool") throw new ShapeError(`logical_not: needs a bool tensor, got ${x!.dtype}`);
       return [x!];
     },
   }),
