@@ -46,6 +46,7 @@ describe("comparisons and where", () => {
 
     const result = await compile(MASK);
     expect(result.report.outputs.map((p) => p.dtype)).toEqual(["f32", "f32", "bool", "bool", "f32"]);
+    expect(String(result.files.find((f) => f.name === "mask.d.ts")!.contents)).toContain('"keep": Uint8Array;');
     for (const simd of ["baseline", "relaxed"] as const) {
       const got = await (await instantiate(result, { simd })).run({ x, mask });
       expect(got.keep, "a bool output comes back as bytes").toBeInstanceOf(Uint8Array);

@@ -318,8 +318,12 @@ function checkEpilogue(op: string, ins: TensorType[], attrs: Attrs, y: TensorTyp
   if (attrs.act === "prelu") {
     const n = numel(ins[i]!.shape);
     if (n !== 1 && n !== channels) throw new ShapeError(`${op}: ${n} prelu slopes for ${channels} channels`);
-  } else if (attrs.act !== undefined && attrs.act !== null && !isUnaryOp(attrs.act as string)) {
-    throw new ShapeError(`${op}: unknown fused activation ${String(attrs.act)}`);
+  } else if (attrs.act !== undefined && attrs.act !== null) {
+    const act = attrs.act as string;
+    if (!isUnaryOp(act)) throw new ShapeError(`${op}: unknown fused activation ${act}`);
+    // As a node of the activation needs them (they have no defaults outside the language).
+    for (const [k, spec] of Object.entries(UNARY[act].attrs as Schema))
+      if (!spec.optional && (attrs[k] ?? null) === null) throw new ShapeError(`${op}: its fused ${act} lacks the attribute ${k}`);
   }
 }
 
@@ -661,6 +665,8 @@ const OPS = {
       for (const st of attrs.program) {
         const fusable = st.args.length === 1 ? isUnaryOp(st.op) : st.args.length === 2 && isBinaryOp(st.op);
         if (!fusable) throw new ShapeError(`fused_elementwise: ${st.op} with ${st.args.length} operands cannot be fused`);
+        const problems = attrProblems(st.op, st.attrs ?? {});
+        if (problems.length) throw new ShapeError(`fused_elementwise: step ${st.op}: ${problems.join("; ")}`);
         const args = st.args.map((r) => types[r]);
         if (args.some((t) => t === undefined || t.dtype !== "f32")) throw new ShapeError(`fused_elementwise: step ${st.op} reads an undefined or non-float register`);
         st.args.forEach((r) => read.add(r));

@@ -601,7 +601,7 @@ const cast = cases(fc.record({ s: shape(1, 4), types: castTypes, seed }), ({ s, 
 // ---- fused elementwise programs ----------------------------------------------------------------
 
 const programUnary = fc.constantFrom<[string, Attrs]>(
-  ["relu", {}], ["sigmoid", {}], ["tanh", {}], ["neg", {}], ["abs", {}], ["relu6", {}], ["hard_sigmoid", {}], ["hard_swish", {}], ["silu", {}], ["erf", {}],
+  ["relu", {}], ["sigmoid", {}], ["tanh", {}], ["neg", {}], ["abs", {}], ["relu6", {}], ["hard_sigmoid", { alpha: 1 / 6, beta: 0.5 }], ["hard_sigmoid", { alpha: 0.2, beta: 0.5 }], ["hard_swish", {}], ["silu", {}], ["erf", {}],
   ["gelu", { approximate: "none" }], ["gelu", { approximate: "tanh" }], ["leaky_relu", { slope: 0.2 }], ["elu", { alpha: 0.7 }], ["clip", { min: -1, max: 1 }],
 );
 
