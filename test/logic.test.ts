@@ -2,7 +2,12 @@
 // running module: the Hugging Face attention-mask idioms, bool outputs (Uint8Array of 0 / 1 from
 // the wasm module), integer comparisons, constants as operands and under constant folding, and
 // per-channel affines folding into the conv before them (the kernel count drops).
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { execute } from "../src/cli/command.js";
+import { runCommand } from "../src/cli/run.js";
 import { compile, instantiate } from "../src/api.js";
 import { elaborateSource } from "../src/frontend/index.js";
 import { interpret } from "../src/interp/index.js";
@@ -10,6 +15,7 @@ import { exportOnnx } from "../src/onnx/export.js";
 import { optimise } from "../src/driver.js";
 import { defaultPipeline } from "../src/passes/index.js";
 import { loadWeights } from "../src/weights/load.js";
+import { readNpy } from "../src/weights/npy.js";
 import { expectOutputsClose } from "./module/compare.js";
 import { enableRelaxedSimd } from "./module/helpers.js";
 import { runOrt } from "./onnx/helpers.js";
@@ -54,6 +60,21 @@ describe("comparisons and where", () => {
     }
     const ort = await runOrt(exportOnnx(g, data), g, { x, mask });
     expectOutputsClose(Object.fromEntries(Object.entries(ort).map(([k, o]) => [k, o.data as Float32Array])), want, "onnx", 0, 0);
+  });
+
+  it("graphc run --out writes a bool output as an int32 .npy of 0 and 1 on every backend", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "graphc-logic-"));
+    const file = join(dir, "m.nn");
+    writeFileSync(file, "model m() {\n  input x: f32[2, 3]\n  output keep = x > 0\n}\n");
+    const saved: number[][] = [];
+    for (const backend of ["interp", "wasm"]) {
+      expect(await execute("run", runCommand, [file, "--backend", backend, "--out", join(dir, backend)])).toBe(0);
+      const t = readNpy(readFileSync(join(dir, backend, "keep.npy")));
+      expect(t.dtype, backend).toBe("i32");
+      saved.push(Array.from(t.data as Int32Array));
+    }
+    expect(saved[1]).toEqual(saved[0]);
+    expect(saved[0]!.every((v) => v === 0 || v === 1)).toBe(true);
   });
 
   it("compares integer tensors and selects among them", async () => {
