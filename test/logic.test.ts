@@ -116,6 +116,8 @@ describe("constant tensors", () => {
   output y = (x - mean) / std
   output z = x * full([1, 3, 1, 1], 2.0) + ones([2, 2]) - zeros([1])
   output i = tensor([[1, 2], [3, 4]], dtype="i32") * 3
+  output pos = where(tensor([1.0, -1.0, 2.0]) > 0, 1.0, 0.0) + sum(x, [0, 1, 2, 3])
+  output neg = tensor([1, -1]) < 0
 }`;
   const input = Float32Array.from({ length: 12 }, (_, k) => k / 12);
 
@@ -127,15 +129,23 @@ describe("constant tensors", () => {
     expect(Array.from(want.y!)).toEqual(Array.from(input, (v, k) => Math.fround(Math.fround(v - m[k >> 2]!) / s[k >> 2]!)));
     expect(Array.from(want.z!)).toEqual(Array.from(input, (v) => Math.fround(v * 2 + 1)));
     expect(Array.from(want.i!)).toEqual([3, 6, 9, 12]);
+    expect(Array.from(want.neg!)).toEqual([0, 1]);
     expectOutputsClose(await (await instantiate(await compile(src))).run({ x: input }), want, "wasm", 0, 0);
   });
 
-  it("fold: no node is left computing on constants alone", () => {
+  it("fold: no node is left computing on constants alone, and the folded graph exports to ONNX (a bool initializer)", async () => {
     const g0 = elaborateSource(src, "<source>").graph!;
     const { graph } = optimise(g0, loadWeights(g0, { seed: 0 }).data, ["constant-fold", "dce"]);
     const constantOnly = graph.nodes.filter((n) => n.inputs.every((v) => graph.values[v]!.kind === "const"));
     expect(constantOnly.map((n) => n.op)).toEqual([]);
     expect(graph.nodes.some((n) => n.op === "reshape")).toBe(false);
+    // The comparisons and the where folded: a bool constant among them.
+    expect(graph.nodes.map((n) => n.op).filter((op) => ["greater", "less", "where"].includes(op))).toEqual([]);
+    expect(graph.values[graph.outputs.find((p) => p.name === "neg")!.value]).toMatchObject({ kind: "const", type: { dtype: "bool", shape: [2] } });
+    const ort = await runOrt(exportOnnx(graph, new Map()), graph, { x: input });
+    const { want } = reference(src, { x: input });
+    // 1e-6 relative, 1e-7 absolute: ORT's division and 12-term sum may round differently from the interpreter's double ones.
+    expectOutputsClose(Object.fromEntries(Object.entries(ort).map(([k, o]) => [k, o.data as Float32Array])), want, "onnx", 1e-6, 1e-7);
   });
 });
 
