@@ -2,7 +2,7 @@
 // attributes, fused or not: what they infer and what they reject.
 import { describe, expect, it } from "vitest";
 import type { TensorType } from "../src/ir/graph.js";
-import { getOp, ShapeError } from "../src/ir/ops.js";
+import { activationOf, getOp, ShapeError } from "../src/ir/ops.js";
 
 const t = (dtype: TensorType["dtype"], ...shape: number[]): TensorType => ({ dtype, shape });
 const infer = (op: string, ins: TensorType[], attrs = {}) => getOp(op).infer(ins, attrs);
@@ -32,9 +32,11 @@ describe("hard_sigmoid's alpha and beta", () => {
   const conv = (act: Record<string, unknown>) =>
     infer("conv2d", [t("f32", 1, 2, 4, 4), t("f32", 3, 2, 1, 1)], { stride: [1, 1], pads: [0, 0, 0, 0], dilation: [1, 1], groups: 1, ...act });
 
-  it("travel into an epilogue, which must hold them", () => {
+  it("travel into an epilogue, defaults for those left out (an attribute without a default must be there)", () => {
     expect(conv({ act: "hard_sigmoid", alpha: 0.2, beta: 0.5 })).toEqual([t("f32", 1, 3, 4, 4)]);
-    expect(() => conv({ act: "hard_sigmoid", alpha: 0.2 })).toThrow(/fused hard_sigmoid lacks the attribute beta/);
+    expect(activationOf({ act: "hard_sigmoid", alpha: 0.2 })).toEqual({ op: "hard_sigmoid", attrs: { alpha: 0.2, beta: 0.5 } });
+    expect(activationOf({ act: "elu" })).toEqual({ op: "elu", attrs: { alpha: 1 } });
+    expect(() => conv({ act: "clip", min: 0 })).toThrow(/fused clip lacks the attribute max/);
   });
 
   it("must be in a fused program's step", () => {

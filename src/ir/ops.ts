@@ -288,13 +288,16 @@ export function epilogueInputs(inputs: readonly number[], attrs: Attrs): Epilogu
   return e;
 }
 
-/** The activation's own attributes, as a unary node of that op would hold them. */
+/** The activation's own attributes, as a unary node of that op would hold them (defaults for those left out). */
 export function activationOf(attrs: Attrs): { op: UnaryOp; attrs: Attrs } | "prelu" | undefined {
   const act = attrs.act;
   if (act === "prelu") return "prelu";
   if (typeof act !== "string" || !isUnaryOp(act)) return undefined;
   const own: Attrs = {};
-  for (const k of Object.keys(UNARY[act].attrs)) if (attrs[k] !== undefined) own[k] = attrs[k]!;
+  for (const [k, spec] of Object.entries(UNARY[act].attrs as Schema)) {
+    const v = attrs[k] ?? spec.default;
+    if (v !== undefined && v !== null) own[k] = v;
+  }
   return { op: act, attrs: own };
 }
 
@@ -321,9 +324,9 @@ function checkEpilogue(op: string, ins: TensorType[], attrs: Attrs, y: TensorTyp
   } else if (attrs.act !== undefined && attrs.act !== null) {
     const act = attrs.act as string;
     if (!isUnaryOp(act)) throw new ShapeError(`${op}: unknown fused activation ${act}`);
-    // As a node of the activation needs them (they have no defaults outside the language).
+    // One without a default (clip's min and max) must be given; activationOf() fills in the rest.
     for (const [k, spec] of Object.entries(UNARY[act].attrs as Schema))
-      if (!spec.optional && (attrs[k] ?? null) === null) throw new ShapeError(`${op}: its fused ${act} lacks the attribute ${k}`);
+      if (!spec.optional && spec.default === undefined && (attrs[k] ?? null) === null) throw new ShapeError(`${op}: its fused ${act} lacks the attribute ${k}`);
   }
 }
 
