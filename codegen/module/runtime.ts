@@ -10,10 +10,13 @@
 // or not this module's.
 import { CHECKS_RUNTIME, type IdCheck } from "./checks.js";
 
-/** A model port as users see it (i64 inputs are held as i32 in wasm memory). */
+/**
+ * A model port as users see it (i64 inputs are held as i32 in wasm memory, bool outputs as i32
+ * 0 / 1 and returned as a Uint8Array of 0 / 1).
+ */
 export interface PortInfo {
   name: string;
-  dtype: "f32" | "i32" | "i64";
+  dtype: "f32" | "i32" | "i64" | "bool";
   shape: number[];
 }
 
@@ -62,7 +65,7 @@ export interface LoadedModel {
   readonly simd: "relaxed" | "baseline";
   readonly inputs: readonly Readonly<PortInfo>[];
   readonly outputs: readonly Readonly<PortInfo>[];
-  run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array>>;
+  run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array | Uint8Array>>;
   /** Lets go of the module's memory; run() afterwards is an error. */
   dispose(): void;
 }
@@ -315,7 +318,10 @@ async function loadModel(model, embedded, baseUrl, options) {
     } catch (e) {
       throw trapped(e);
     }
-    return Object.fromEntries(outs.map((p) => [p.name, new p.View(memory.buffer, p.offset, p.size).slice()]));
+    return Object.fromEntries(outs.map((p) => {
+      const held = new p.View(memory.buffer, p.offset, p.size);
+      return [p.name, p.dtype === "bool" ? Uint8Array.from(held) : held.slice()];
+    }));
   }
 
   return Object.freeze({ name: model.name, simd: kind, inputs: info(ins), outputs: info(outs), run: runModel, dispose });

@@ -8,7 +8,8 @@ import { normAxis, sameShape } from "../ir/shape.js";
 /**
  * x^EPS is 1 for every positive float x (the smallest f32, 2^-149, gives 1 - 1e-36, which rounds
  * to 1 in f32 and in f64) and 0 at 0, so pow(clip(x, 0, 1), EPS) is the exact 0/1 mask of x > 0.
- * Until the comparison ops (greater, where) land, masks are built this way in core ops.
+ * Masks are built this way, from float ops, rather than as cast(greater(x, 0)): elementwise
+ * fusion takes float ops only, so the mask fuses with the products around it.
  */
 const MASK_EXPONENT = 2 ** -126;
 

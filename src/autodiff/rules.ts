@@ -28,6 +28,9 @@ export interface GradArgs<N extends OpName> {
 
 export type GradRule<N extends OpName> = (a: GradArgs<N>) => (number | undefined)[];
 
+/** An op whose result is not differentiable (a bool): no input gets a gradient. */
+const noGradient = ({ x }: { x: number[] }) => x.map(() => undefined);
+
 /** Fused-tier ops are differentiated through their registry decompositions. */
 export const DECOMPOSED = unsupported("differentiated through its decomposition into core ops");
 
@@ -46,7 +49,11 @@ const derivatives: { readonly [N in UnaryOp]: Derivative<N> } = {
     const s = e.un("sigmoid", x);
     return e.mul(s, e.add(e.c(1), e.mul(x, e.oneMinus(s))));
   },
-  hard_sigmoid: (e, x) => e.mul(e.c(1 / 6), e.mul(e.positive(e.add(x, e.c(3))), e.positive(e.sub(e.c(3), x)))),
+  // alpha inside the open interval 0 < alpha x + beta < 1, as PyTorch's (the bounds get none).
+  hard_sigmoid: (e, x, _y, a) => {
+    const u = e.add(e.mul(x, e.c(a.alpha)), e.c(a.beta));
+    return e.mul(e.c(a.alpha), e.mul(e.positive(u), e.positive(e.oneMinus(u))));
+  },
   // PyTorch: 0 below -3, x / 3 + 1/2 on [-3, 3], 1 above.
   hard_swish: (e, x) => {
     const inside = e.mul(e.oneMinus(e.positive(e.sub(e.c(-3), x))), e.oneMinus(e.positive(e.sub(x, e.c(3)))));
@@ -231,6 +238,13 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
     const contrib = needs[1] ? e.mul(dy!, e.mul(x!, negative)) : undefined;
     const dslope = contrib === undefined ? undefined : e.reshape(perChannel ? e.sumExcept(contrib, 1) : e.node("reduce_sum", [contrib], { axes: [...Array(rank).keys()] }), e.shape(slope!));
     return [dx, dslope];
+  },
+
+  // Comparisons give bools: no gradient flows through them. where routes dy to the branch it chose.
+  less: noGradient, less_equal: noGradient, greater: noGradient, greater_equal: noGradient, equal: noGradient, not_equal: noGradient, logical_not: noGradient,
+  where: ({ e, x: [c, a, b], dy: [dy], needs }) => {
+    const zero = e.c(0);
+    return [undefined, needs[1] ? e.sumTo(e.node("where", [c!, dy!, zero]), e.shape(a!)) : undefined, needs[2] ? e.sumTo(e.node("where", [c!, zero, dy!]), e.shape(b!)) : undefined];
   },
 
   // Casts between floats pass the gradient; integers carry none.

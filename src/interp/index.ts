@@ -7,8 +7,8 @@
 // Semantics where frameworks differ (we follow PyTorch; ONNX agrees unless noted):
 // - elementwise ops: the registry's reference semantics (unaryScalar / binaryScalar in
 //   ir/ops.ts), evaluated in double. Among them: gelu "none" is 0.5 x (1 + erf(x / sqrt 2)),
-//   "tanh" 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); hard_sigmoid is relu6(x + 3) / 6
-//   (ONNX's default alpha 0.2 differs), hard_swish x times that; selu uses PyTorch's (and
+//   "tanh" 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); hard_swish is x relu6(x + 3) / 6
+//   (hard_sigmoid's PyTorch default, alpha 1/6, times x); selu uses PyTorch's (and
 //   ONNX's default) alpha and scale; integer div truncates and rejects a zero divisor.
 // - conv2d / pools: pads are [top, left, bottom, right]; padded input positions are 0 for
 //   conv, -inf for maxpool, skipped or counted (count_include_pad) for avgpool.
@@ -28,7 +28,10 @@
 // - slice: ONNX Slice's clamping of start and end, any nonzero step.
 // - resize: ONNX Resize's coordinate maps, linear with PyTorch's taps (see ir/resize.ts).
 // - prelu: one slope, or one per channel of axis 1.
-// - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits.
+// - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits. bool tensors (the
+//   comparisons' results) are Int32Array of 0 and 1; comparisons follow IEEE (NaN is unequal
+//   to everything).
+// - hard_sigmoid is clip(alpha x + beta, 0, 1) (PyTorch's alpha 1/6 by default).
 // - cast from f32 to an integer truncates toward zero and saturates (NaN gives 0), as
 //   WebAssembly's trunc_sat does; C, PyTorch and ORT leave non-finite and out-of-range values
 //   undefined.
@@ -45,8 +48,8 @@
 // conformance tests compare NaN with NaN and infinities exactly.
 import { numel, type Attrs, type Graph, type Node, type TensorData, type TensorType } from "../ir/graph.js";
 import {
-  activationOf, attrsOf, binaryOps, binaryScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps, unaryScalar,
-  type AttrsOf, type BinaryOp, type OpName, type UnaryOp,
+  activationOf, attrsOf, binaryOps, binaryScalar, compareOps, compareScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps,
+  unaryScalar, type AttrsOf, type BinaryOp, type CompareOp, type OpName, type UnaryOp,
 } from "../ir/ops.js";
 import { resizeTables } from "../ir/resize.js";
 import { around, broadcastOffsets, normAxis, padAxes, padSource, permute, sliceRange, strides, TO_NCHW, TO_NHWC, transposeOffsets, type PadMode } from "../ir/shape.js";
@@ -92,6 +95,16 @@ function binaryKernel(op: BinaryOp): Kernel<BinaryOp> {
       // A zero divisor is an error in the model's data.
       throw e instanceof DivisionByZero ? new InterpError(e.message) : e;
     }
+    return [y];
+  };
+}
+
+/** Broadcasts the inputs to the output's shape and maps `f` over their elements. */
+function broadcastMap(f: (args: number[]) => number): Kernel<OpName> {
+  return (ins, inT, [yt]) => {
+    const offs = inT.map((t) => broadcastOffsets(t.shape, yt!.shape));
+    const y = alloc(yt!);
+    for (let i = 0; i < y.length; i++) y[i] = f(ins.map((x, k) => x[offs[k]![i]!]!));
     return [y];
   };
 }
@@ -293,6 +306,10 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     for (let i = 0; i < x!.length; i++) y[i] = yt!.dtype === "f32" ? x![i]! : saturate(x![i]!);
     return [y];
   },
+
+  ...(Object.fromEntries(compareOps.map((op) => [op, broadcastMap(([a, b]) => compareScalar(op, a!, b!))])) as Record<CompareOp, Kernel<CompareOp>>),
+  where: broadcastMap(([c, a, b]) => (c ? a! : b!)),
+  logical_not: ([x], _i, [yt]) => [alloc(yt!).map((_, i) => (x![i] ? 0 : 1))],
 
   softmax([x], [xt], _o, a) {
     const [outer, d, inner] = around(xt!.shape, normAxis(a.axis, xt!.shape.length));

@@ -23,7 +23,7 @@ const input = (shape: number[], s: number, range?: [number, number], avoid?: num
 /** Where each unary op's derivative jumps, and its domain. */
 const unaryDomain: Partial<Record<string, { range?: [number, number]; avoid?: number[]; attrs?: Attrs }>> = {
   relu: { avoid: [0] }, relu6: { range: [-2, 8], avoid: [0, 6] }, selu: { avoid: [0] }, abs: { avoid: [0] },
-  hard_sigmoid: { range: [-5, 5], avoid: [-3, 3] }, hard_swish: { range: [-5, 5], avoid: [-3, 3] },
+  hard_sigmoid: { range: [-5, 5], avoid: [-3, -2.5, 2.5, 3] }, hard_swish: { range: [-5, 5], avoid: [-3, 3] },
   log: { range: [0.1, 3] }, sqrt: { range: [0.1, 3] }, clip: { avoid: [-0.5, 1], attrs: { min: -0.5, max: 1 } },
   leaky_relu: { avoid: [0], attrs: { slope: 0.2 } }, elu: { avoid: [0], attrs: { alpha: 0.7 } },
 };
@@ -33,7 +33,10 @@ const property = (arb: fc.Arbitrary<GradCase>) => () => fc.assert(fc.property(ar
 describe("unary ops", () => {
   it.each(unaryOps)("%s", (op) => {
     const dom = unaryDomain[op] ?? {};
-    const attrsChoices: Attrs[] = op === "gelu" ? [{ approximate: "none" }, { approximate: "tanh" }] : [dom.attrs ?? {}];
+    const attrsChoices: Attrs[] =
+      op === "gelu" ? [{ approximate: "none" }, { approximate: "tanh" }]
+      : op === "hard_sigmoid" ? [{ alpha: 1 / 6, beta: 0.5 }, { alpha: 0.2, beta: 0.5 }] // PyTorch's, ONNX's (kinks at ±3, ±2.5)
+      : [dom.attrs ?? {}];
     property(fc.record({ shape: shapeOf([0, 3]), s: seed, attrs: fc.constantFrom(...attrsChoices) }).map(({ shape, s, attrs }) => ({
       inputs: [input(shape, s, dom.range, dom.avoid)], attrs, what: `${op} [${shape}] ${JSON.stringify(attrs)}`,
       build: (g, [x], a) => node(g, op, [x!], a),
@@ -60,8 +63,24 @@ describe("binary ops", () => {
   });
 });
 
+/** A bool-valued op of two operands read back as f32: its inputs get no gradient (ties are improbable with random values). */
+const predicate = (op: OpName) =>
+  fc.record({ shape: shapeOf([0, 3]), s: seed }).map(({ shape, s }): GradCase => ({
+    inputs: [input(shape, s), input(shape, s + 1)], what: `${op} [${shape}]`,
+    build: (g, [a, b]) => {
+      const bools = op === "logical_not" ? node(g, op, node(g, "greater", [a!, b!])) : node(g, op, [a!, b!]);
+      return node(g, "cast", bools, { to: "f32" });
+    },
+  }));
+
 /** The non-elementwise core ops, each a generator of cases. */
 const cases: Partial<Record<OpName, fc.Arbitrary<GradCase>>> = {
+  ...Object.fromEntries((["less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "logical_not"] as const).map((op) => [op, predicate(op)])),
+  // The condition from an input kept away from 0, so a difference quotient never flips it.
+  where: fc.record({ shape: shapeOf([0, 3]), scalarB: fc.boolean(), s: seed }).map(({ shape, scalarB, s }) => ({
+    inputs: [input(shape, s, [-2, 2], [0]), input(shape, s + 1), input(scalarB ? [1] : shape, s + 2)], what: `where [${shape}] b ${scalarB ? "[1]" : "same"}`,
+    build: (g, [p, a, b]) => node(g, "where", [node(g, "greater", [p!, addConstant(g, [], Float32Array.of(0))])[0]!, a!, b!]),
+  })),
   prelu: fc.record({ shape: shapeOf([2, 4]), perChannel: fc.boolean(), s: seed }).map(({ shape, perChannel, s }) => ({
     inputs: [input(shape, s, [-2, 2], [0]), input([perChannel ? shape[1]! : 1], s + 1)], what: `prelu [${shape}] ${perChannel}`,
     build: (g, [x, sl]) => node(g, "prelu", [x!, sl!]),
