@@ -11,6 +11,7 @@ import { compact } from "../../src/ir/rewrite.js";
 import { interpret } from "../../src/interp/index.js";
 import { root } from "../support/cli.js";
 import { rng } from "../support/source.js";
+import { bertClassifier } from "./models.js";
 import { tfGradients } from "./tf.js";
 
 /**
@@ -72,18 +73,7 @@ model m() {
   });
 
   it("a one-layer BERT with a classification head and a cross-entropy loss", { timeout: 60_000 }, () => {
-    const text = `import "lib/bert.nn"
-model bert_classifier() {
-  input input_ids: i32[2, 5]
-  input token_type_ids: i32[2, 5]
-  input attention_mask: i32[2, 5]
-  input target: f32[2, 3]
-  hidden, pooled = bert: bert_model(input_ids, token_type_ids, attention_mask, hidden=16, layers=1, heads=2, intermediate_size=32, vocab=40, max_positions=8)
-  logits = classifier: linear(dropout(pooled), 3)
-  output logits = logits
-  output loss = mean(sum(target * log(softmax(logits, axis=-1)), [1]), [0]) * -1.0
-}`;
-    const { graph } = elaborate({ path: join(root, "specs/bert_classifier.nn"), text });
+    const graph = bertClassifier();
     // BERT's N(0, 0.02) initialisation makes tiny gradients: larger weights exercise every path.
     const weights = new Map([...modelWeights(graph, { seed: 4 }).data].map(([name, d], i) => [name, d instanceof Float32Array && !name.includes("LayerNorm") ? random(100 + i, d.length, 0.5) : d]));
     compare(graph, weights, {

@@ -10,6 +10,7 @@ import { interpret } from "../../src/interp/index.js";
 import { root } from "../support/cli.js";
 import { inputsFor, runBuild } from "../wasm/helpers.js";
 import { placeWeights } from "../wasm/place-weights.js";
+import { bertClassifier as bertGraph } from "./models.js";
 import { step, withState } from "./step.js";
 
 /** The passes reassociate and fuse f32 arithmetic, and the kernels sum in other orders: each output within 1e-4 of its largest element. */
@@ -36,18 +37,6 @@ async function checkStep(model: Graph, options: TrainingOptions, data: Record<st
   }
 }
 
-const bertText = `import "lib/bert.nn"
-model bert_classifier() {
-  input input_ids: i32[2, 5]
-  input token_type_ids: i32[2, 5]
-  input attention_mask: i32[2, 5]
-  input target: f32[2, 3]
-  hidden, pooled = bert: bert_model(input_ids, token_type_ids, attention_mask, hidden=16, layers=1, heads=2, intermediate_size=32, vocab=40, max_positions=8)
-  logits = classifier: linear(dropout(pooled), 3)
-  output logits = logits
-  output loss = mean(sum(target * log(softmax(logits, axis=-1)), [1]), [0]) * -1.0
-}`;
-const bertGraph = () => elaborate({ path: join(root, "specs/bert_classifier.nn"), text: bertText }).graph;
 const bertData = {
   input_ids: Int32Array.of(1, 7, 3, 39, 2, 1, 5, 5, 0, 0),
   token_type_ids: Int32Array.of(0, 0, 0, 1, 1, 0, 0, 1, 0, 0),
