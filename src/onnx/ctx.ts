@@ -34,6 +34,7 @@ export const CALLED = new Set([
   "conv2d", "batchnorm", "layernorm", "linear", "matmul", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "prelu", "softmax", "maxpool", "avgpool",
   "global_avgpool", "mean", "sum", "amax", "reshape", "flatten", "transpose", "concat", "split", "slice", "select", "embedding", "cast", "parameter", "param",
   "relu", "relu6", "sigmoid", "tanh", "selu", "silu", "hard_sigmoid", "hard_swish", "exp", "log", "sqrt", "erf", "neg", "abs", "clip", "leaky_relu", "elu", "gelu",
+  "conv_transpose2d", "resize", "pad", "expand", "tile", "gather",
 ]);
 
 /** A .nn identifier for any name: `input.1` -> `input_1`, `123` -> `v123`; keywords and called built-ins get a `_`. */
