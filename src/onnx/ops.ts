@@ -702,7 +702,7 @@ const resize: OpEntry = {
       if (down.some(Boolean) && up.some(Boolean) && mode === "nearest") throw new Unsupported("nearest upscaling of one axis and downscaling of the other is not supported before opset 11");
       nearest = down.some(Boolean) ? "ceil" : "floor";
     }
-    if (out[0] === h && out[1] === w && (!scales || scales.every((f) => f === 1))) return x;
+    // A resize to the same size stays (the passes decide): it is not the identity for every map.
     const target = scales ? `scale=(${float(scales[2]!)}, ${float(scales[3]!)})` : `size=${tuple(out)}`;
     const rounding = mode === "nearest" ? `, nearest="${nearest}"` : "";
     return ctx.emit(`resize(${x.name}, ${target}, mode="${mode === "linear" ? "bilinear" : "nearest"}", coordinate="${coordinate}"${rounding})`, [n, c, ...out]);
