@@ -44,7 +44,7 @@ function expectNear(got: ArrayLike<number>, want: ArrayLike<number>, rtol: numbe
 }
 
 describe("PaddleOCR models", () => {
-  it("the direction classifier matches onnxruntime (import-cli.test.ts runs it compiled)", async () => {
+  it("the direction classifier matches onnxruntime (import-cli.test.ts runs it compiled to wasm)", async () => {
     const file = `${assets}/ch_ppocr_mobile_v2.0_cls_infer.onnx`;
     const dims = [1, 3, 48, 192];
     const x = textImage(48, 192);
@@ -85,9 +85,8 @@ describe("PaddleOCR models", () => {
     expectNear(out as Float32Array, want.data, 1e-4, 1e-5, "interpreter");
   });
 
-  it("all three compile to wasm and match onnxruntime", async () => {
+  it("the recogniser and the detector compile to wasm and match onnxruntime (import-cli.test.ts compiles the classifier)", async () => {
     const models: [string, number[]][] = [
-      ["ch_ppocr_mobile_v2.0_cls_infer.onnx", [1, 3, 48, 192]],
       ["ch_PP-OCRv4_rec_infer.onnx", [1, 3, 48, 160]],
       ["ch_PP-OCRv4_det_infer.onnx", [1, 3, 64, 64]],
     ];
@@ -95,7 +94,8 @@ describe("PaddleOCR models", () => {
       const file = `${assets}/${name}`;
       const x = textImage(dims[2]!, dims[3]!);
       const want = await ortRun(file, x, dims);
-      const compiled = await compile({ path: file }, { shapes: { x: dims } });
+      // The baseline build only (the relaxed one is the same graph, another codegen run).
+      const compiled = await compile({ path: file }, { shapes: { x: dims }, relaxedSimd: "off" });
       const model = await instantiate(compiled, { simd: "baseline" });
       const got = Object.values(await model.run({ x }))[0] as Float32Array;
       // the passes fold batchnorms into the convolutions and fuse epilogues: f32 in yet another order
