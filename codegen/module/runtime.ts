@@ -10,10 +10,13 @@
 // or not this module's.
 import { CHECKS_RUNTIME, type IdCheck } from "./checks.js";
 
-/** A model port as users see it (i64 inputs are held as i32 in wasm memory). */
+/**
+ * A model port as users see it (i64 inputs are held as i32 in wasm memory, bool outputs as i32
+ * 0 / 1 and returned as a Uint8Array of 0 / 1).
+ */
 export interface PortInfo {
   name: string;
-  dtype: "f32" | "i32" | "i64";
+  dtype: "f32" | "i32" | "i64" | "bool";
   shape: number[];
 }
 
@@ -31,8 +34,8 @@ export interface Manifest {
   name: string;
   inputs: PortInfo[];
   outputs: PortInfo[];
-  /** `bytes` of weights; the file holds them, then the build id. */
-  weights: { file: string; bytes: number };
+  /** `bytes` of weights, in segments of these sizes (each goes through prepare(i)); the file holds them, then the build id. */
+  weights: { file: string; bytes: number; segments: number[] };
   builds: { baseline?: BuildInfo; relaxed?: BuildInfo };
   /** [input index, hi, lo = 0]: inputs a gather reads as ids, checked by run() to lie in [lo, hi). */
   idChecks: IdCheck[];
@@ -43,11 +46,18 @@ export interface Manifest {
 export type Bytes = ArrayBuffer | ArrayBufferView;
 export type Simd = "auto" | "relaxed" | "baseline";
 
+/** Bytes of the weights file read (or fetched) so far, of `total`. */
+export interface LoadProgress {
+  loaded: number;
+  total: number;
+}
+
 export interface LoadOptions {
   wasm?: Bytes;
   relaxedWasm?: Bytes;
   weights?: Bytes;
   simd?: Simd;
+  onProgress?: (progress: LoadProgress) => void;
 }
 
 export interface LoadedModel {
@@ -55,7 +65,9 @@ export interface LoadedModel {
   readonly simd: "relaxed" | "baseline";
   readonly inputs: readonly Readonly<PortInfo>[];
   readonly outputs: readonly Readonly<PortInfo>[];
-  run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array>>;
+  run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array | Uint8Array>>;
+  /** Lets go of the module's memory; run() afterwards is an error. */
+  dispose(): void;
 }
 
 /** What an in-memory load needs: the manifest and the bytes of the files it ships. */
@@ -90,6 +102,11 @@ async function loadModel(model, embedded, baseUrl, options) {
   const opts = options == null ? {} : options;
   if (typeof opts !== "object") throw new TypeError(what + "load() takes an options object");
   const simd = opts.simd === undefined ? "auto" : opts.simd;
+  const onProgress = opts.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError(what + "onProgress must be a function, got " + typeof onProgress);
+  const progress = (loaded, total) => {
+    if (onProgress) onProgress({ loaded, total });
+  };
   if (simd !== "auto" && simd !== "relaxed" && simd !== "baseline") throw new TypeError(what + "simd must be \"auto\", \"relaxed\" or \"baseline\", got " + JSON.stringify(simd));
   const builds = model.builds;
   let kind;
@@ -121,10 +138,10 @@ async function loadModel(model, embedded, baseUrl, options) {
     if (message) throw new Error(what + message);
   };
   const weightsSize = (n) => notOurs(weightsSizeProblem(weightsFrom, n, model.weights.bytes));
-  // With dest (the model's weights), they end up there and the build id in idDest; a local file
-  // is read straight into them (the weights read into a buffer of their own, then copied into
-  // wasm memory, would double the peak RSS).
-  const bytesOf = async (key, file, dest, idDest) => {
+  // The bytes of a key; for the weights, "sink" takes them instead, in file order, as they come
+  // (a local file is read and a fetched one streamed: never the whole file in a buffer of its own).
+  const PROGRESS_CHUNK = 4 * 1048576;
+  const bytesOf = async (key, file, sink) => {
     let bytes;
     if (opts[key] != null) bytes = toBytes(opts[key], key);
     else if (embedded && embedded[key] !== undefined) bytes = fromBase64(embedded[key]);
@@ -133,27 +150,49 @@ async function loadModel(model, embedded, baseUrl, options) {
       const url = new URL(file, baseUrl);
       if (url.protocol === "file:" && typeof process !== "undefined") {
         const fs = await import("node:fs/promises");
-        if (!dest) return new Uint8Array(await fs.readFile(url));
+        if (!sink) return new Uint8Array(await fs.readFile(url));
         const handle = await fs.open(url);
         try {
           weightsSize((await handle.stat()).size);
-          for (const [into, position] of [[dest, 0], [idDest, dest.byteLength]])
-            for (let at = 0, n = 1; at < into.byteLength && n > 0; at += n) n = (await handle.read(into, at, into.byteLength - at, position + at)).bytesRead;
+          sink.start();
+          for (let position = 0, n = 1; n > 0; position += n) {
+            const into = sink.next(PROGRESS_CHUNK);
+            if (!into) break;
+            n = (await handle.read(into, 0, into.byteLength, position)).bytesRead;
+            sink.wrote(n);
+          }
         } finally {
           await handle.close();
         }
-        return dest;
+        return;
       }
       const response = await fetch(url);
       if (!response.ok) throw new Error(what + "cannot fetch " + url + ": HTTP " + response.status);
-      bytes = new Uint8Array(await response.arrayBuffer());
+      if (!sink || !response.body) bytes = new Uint8Array(await response.arrayBuffer());
+      else {
+        const length = response.headers.get("content-length");
+        if (length !== null && !response.headers.get("content-encoding")) weightsSize(Number(length));
+        sink.start();
+        const reader = response.body.getReader();
+        let loaded = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          loaded += value.byteLength;
+          if (loaded > sink.total) {
+            await reader.cancel();
+            weightsSize(loaded);
+          }
+          sink.take(value);
+        }
+        weightsSize(loaded);
+        return;
+      }
     }
-    if (dest) {
-      weightsSize(bytes.byteLength);
-      dest.set(bytes.subarray(0, dest.byteLength));
-      idDest.set(bytes.subarray(dest.byteLength));
-    }
-    return bytes;
+    if (!sink) return bytes;
+    weightsSize(bytes.byteLength);
+    sink.start();
+    for (let at = 0; at < bytes.byteLength; at += PROGRESS_CHUNK) sink.take(bytes.subarray(at, at + PROGRESS_CHUNK));
   };
 
   const wasmKey = kind === "relaxed" ? "relaxedWasm" : "wasm";
@@ -168,8 +207,8 @@ async function loadModel(model, embedded, baseUrl, options) {
   const section = WebAssembly.Module.customSections(wasmModule, BUILD_SECTION)[0];
   notOurs(foreignBuild(wasmFrom, section && new Uint8Array(section), model.buildId));
   const instance = await WebAssembly.instantiate(wasmModule, {});
-  const { memory, run } = instance.exports;
-  if (!(memory instanceof WebAssembly.Memory) || typeof run !== "function") throw new Error(what + wasmFrom + " does not export memory and run");
+  const { memory, prepare, run } = instance.exports;
+  if (!(memory instanceof WebAssembly.Memory) || typeof prepare !== "function" || typeof run !== "function") throw new Error(what + wasmFrom + " does not export memory, prepare and run");
   if (memory.buffer.byteLength < build.memoryBytes) {
     try {
       memory.grow(Math.ceil((build.memoryBytes - memory.buffer.byteLength) / 65536));
@@ -177,13 +216,56 @@ async function loadModel(model, embedded, baseUrl, options) {
       throw new RangeError(what + "needs " + build.memoryBytes + " bytes of wasm memory, more than this engine gives (" + e.message + ")");
     }
   }
+  // The weights file's segments go one at a time into the window at weightsOffset, each then
+  // through prepare(i) (decoding, packing, Winograd transforms); the build id lands in idBytes.
+  const segments = model.weights.segments;
+  const window = new Uint8Array(memory.buffer, build.weightsOffset, Math.max(0, ...segments));
   const idBytes = new Uint8Array(BUILD_ID_BYTES);
-  await bytesOf("weights", model.weights.file, new Uint8Array(memory.buffer, build.weightsOffset, model.weights.bytes), idBytes);
+  const sink = {
+    total: model.weights.bytes + BUILD_ID_BYTES,
+    loaded: 0,
+    segment: 0,
+    filled: 0,
+    start() {
+      progress(0, this.total);
+    },
+    // Where the next (at most max) bytes go; null when the file is complete.
+    next(max) {
+      if (this.segment < segments.length) return window.subarray(this.filled, Math.min(segments[this.segment], this.filled + max));
+      const idFilled = this.loaded - model.weights.bytes;
+      return idFilled < BUILD_ID_BYTES ? idBytes.subarray(idFilled) : null;
+    },
+    wrote(n) {
+      this.loaded += n;
+      if (this.segment < segments.length) {
+        this.filled += n;
+        if (this.filled === segments[this.segment]) {
+          prepare(this.segment);
+          this.segment++;
+          this.filled = 0;
+        }
+      }
+      if (n > 0) progress(this.loaded, this.total);
+    },
+    take(chunk) {
+      for (let at = 0; at < chunk.byteLength; ) {
+        const into = this.next(chunk.byteLength - at);
+        if (!into) return;
+        const n = Math.min(into.byteLength, chunk.byteLength - at);
+        into.set(chunk.subarray(at, at + n));
+        at += n;
+        this.wrote(n);
+      }
+    },
+  };
+  await bytesOf("weights", model.weights.file, sink);
   notOurs(foreignBuild(weightsFrom, idBytes, model.buildId));
 
+  // No closure here reads "memory" itself (only through "live"), so dispose() lets it go.
+  const memoryBytes = memory.buffer.byteLength;
   const port = (p, offset) => {
     const size = p.shape.reduce((a, d) => a * d, 1);
-    if (offset < 0 || offset + size * 4 > memory.buffer.byteLength) throw new Error(what + "port " + JSON.stringify(p.name) + " lies outside memory");
+    if (offset < 0 || offset + size * 4 > memoryBytes) throw new Error(what + "port " + JSON.stringify(p.name) + " lies outside memory");
     return { name: p.name, dtype: p.dtype, shape: p.shape, size, offset, View: p.dtype === "f32" ? Float32Array : Int32Array };
   };
   const idRows = idBounds(model.idChecks);
@@ -204,7 +286,15 @@ async function loadModel(model, embedded, baseUrl, options) {
     return new Error(what + "the wasm code trapped (" + e.message + "): a bug in graphc, please report it");
   };
 
+  // Set by dispose(): then run() is an error and nothing here holds the module's memory.
+  let live = { memory, run };
+  const dispose = () => {
+    live = null;
+  };
+
   async function runModel(feeds) {
+    if (live === null) throw new Error(what + "this model was disposed (dispose() was called); load it again to run it");
+    const { memory, run } = live;
     if (feeds === null || typeof feeds !== "object") throw new TypeError(what + "run() takes an object of input arrays: { " + names(ins) + " }");
     for (const key of Object.keys(feeds))
       if (!ins.some((p) => p.name === key)) throw new Error(what + "no input " + JSON.stringify(key) + " (inputs: " + names(ins) + ")");
@@ -228,10 +318,13 @@ async function loadModel(model, embedded, baseUrl, options) {
     } catch (e) {
       throw trapped(e);
     }
-    return Object.fromEntries(outs.map((p) => [p.name, new p.View(memory.buffer, p.offset, p.size).slice()]));
+    return Object.fromEntries(outs.map((p) => {
+      const held = new p.View(memory.buffer, p.offset, p.size);
+      return [p.name, p.dtype === "bool" ? Uint8Array.from(held) : held.slice()];
+    }));
   }
 
-  return Object.freeze({ name: model.name, simd: kind, inputs: info(ins), outputs: info(outs), run: runModel });
+  return Object.freeze({ name: model.name, simd: kind, inputs: info(ins), outputs: info(outs), run: runModel, dispose });
 }
 `;
 
@@ -254,7 +347,7 @@ export function relaxedSimdSupported(): boolean {
 }
 
 /** Loads module parts in memory through the same loader as the generated NAME.mjs. */
-export function loadParts(parts: ModuleParts, options: { simd?: Simd } = {}): Promise<LoadedModel> {
+export function loadParts(parts: ModuleParts, options: Pick<LoadOptions, "simd" | "onProgress"> = {}): Promise<LoadedModel> {
   const { manifest, ...bytes } = parts;
   return evaluated().loadModel(manifest, null, undefined, { ...bytes, ...options });
 }

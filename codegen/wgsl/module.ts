@@ -65,7 +65,8 @@ export function planWgsl(g: Graph): WgslPlan {
   return { kernels: perNode.flat(), buffers, bufferOf };
 }
 
-const TS_ARRAY: Record<DType, string> = { f32: "Float32Array", i32: "Int32Array", i64: "BigInt64Array", bool: "Int32Array" };
+// bool: outputs only (comparisons), returned as 0 / 1 bytes.
+const TS_ARRAY: Record<DType, string> = { f32: "Float32Array", i32: "Int32Array", i64: "BigInt64Array", bool: "Uint8Array" };
 
 export function emitWgslModule(g: Graph, name: string): { files: TargetFile[] } {
   const plan = planWgsl(g);
@@ -108,11 +109,14 @@ export interface Model {
   readonly outputs: readonly TensorInfo[];
   /** Runs the model once; calls are queued, never interleaved. */
   run(inputs: Inputs): Promise<Outputs>;
-  /** Frees the GPU buffers. */
-  destroy(): void;
+  /** Destroys the GPU buffers; run() afterwards rejects. */
+  dispose(): void;
 }
-/** Creates buffers and pipelines on \`device\` and uploads the weights (by default ${name}.weights.bin next to this module). */
-export function load(options: { device: GPUDevice; weights?: ArrayBuffer | ArrayBufferView }): Promise<Model>;
+/**
+ * Creates buffers and pipelines on \`device\` and uploads the weights (by default ${name}.weights.bin next to this module);
+ * onProgress gets the bytes of the weights file read or fetched so far (rising; the last call has loaded === total).
+ */
+export function load(options: { device: GPUDevice; weights?: ArrayBuffer | ArrayBufferView; onProgress?: (progress: { loaded: number; total: number }) => void }): Promise<Model>;
 `;
   return {
     files: [

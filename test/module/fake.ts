@@ -32,7 +32,7 @@ export function fakeBuild(relaxed: boolean, names: FakeNames = plainNames): Wasm
   const w = "(v128.load (i32.const 64))";
   const ids = "(f32x4.convert_i32x4_s (v128.load (i32.const 16)))";
   const y = relaxed ? `(f32x4.relaxed_madd ${x} ${w} ${ids})` : `(f32x4.add (f32x4.mul ${x} ${w}) ${ids})`;
-  const mod = binaryen.parseText(`(module (memory (export "memory") 1) (func (export "run")
+  const mod = binaryen.parseText(`(module (memory (export "memory") 1) (func (export "prepare") (param i32)) (func (export "run")
     (v128.store (i32.const 32) ${y})
     (v128.store (i32.const 48) (i32x4.add (v128.load (i32.const 16)) (v128.const i32x4 1 1 1 1)))))`);
   mod.setFeatures(binaryen.Features.All);
@@ -43,6 +43,7 @@ export function fakeBuild(relaxed: boolean, names: FakeNames = plainNames): Wasm
     wasm,
     memoryBytes: 65536,
     weights: new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer),
+    weightSegments: [16],
     weightsOffset: 64,
     inputs: [port(names.x, "f32", [1, 4], 0), port(names.ids, "i32", [1, 4], 16)],
     outputs: [port(names.y, "f32", [1, 4], 32), port(names.n, "i32", [4], 48)],
