@@ -153,10 +153,9 @@ const hardSigmoid: OpEntry = {
     const x = ctx.tensor(0);
     const alpha = Math.fround(ctx.float("alpha", 0.2));
     const beta = Math.fround(ctx.float("beta", 0.5));
-    // PyTorch's constants are the IR op; other ones are spelled out exactly (one op once
-    // hard_sigmoid gains alpha and beta).
-    if (alpha === Math.fround(1 / 6) && beta === 0.5) return ctx.emit(`hard_sigmoid(${x.name})`, x.dims);
-    return ctx.emit(`clip(${x.name} * ${float(alpha)} + ${float(beta)}, 0.0, 1.0)`, x.dims);
+    // PyTorch's constants (the language's defaults) stay the default: 1/6 has no short f32 literal.
+    const args = alpha === Math.fround(1 / 6) && beta === 0.5 ? "" : `, alpha=${float(alpha)}${beta === 0.5 ? "" : `, beta=${float(beta)}`}`;
+    return ctx.emit(`hard_sigmoid(${x.name}${args})`, x.dims);
   },
 };
 
@@ -426,13 +425,34 @@ const range: OpEntry = {
   },
 };
 
-function compare(f: (a: number, b: number) => boolean, pending: string): OpEntry {
-  return { pending, fold: ([a, b]) => [F.broadcastMap([a!, b!], "bool", DataType.BOOL, (x, y) => (f(x, y) ? 1 : 0))] };
+/** The comparison with its operands swapped: a < b is b > a. */
+const MIRRORED: Readonly<Record<string, string>> = { less: "greater", greater: "less", less_equal: "greater_equal", greater_equal: "less_equal", equal: "equal" };
+
+/** A comparison: `fn(a, b)`, a one-element constant as a number on the right (mirrored from the left). */
+function compare(f: (a: number, b: number) => boolean, fn: string): OpEntry {
+  return {
+    fold: ([a, b]) => [F.broadcastMap([a!, b!], "bool", DataType.BOOL, (x, y) => (f(x, y) ? 1 : 0))],
+    emit: (ctx) => {
+      const swap = ctx.val(0).kind === "const" && ctx.val(1).kind === "tensor";
+      const left = ctx.tensor(swap ? 1 : 0);
+      const right = operandText(ctx, ctx.val(swap ? 0 : 1), swap ? 0 : 1, left.dims.length);
+      return ctx.emit(`${swap ? MIRRORED[fn] : fn}(${left.name}, ${right.text})`, broadcastShapes(left.dims, right.dims), "bool");
+    },
+  };
 }
 
 const where: OpEntry = {
-  pending: "where",
   fold: ([c, a, b]) => [F.broadcastMap([c!, a!, b!], a!.type, a!.onnxType, (k, x, y) => (k ? x : y))],
+  emit: (ctx) => {
+    const cond = ctx.tensor(0);
+    // One branch may be a number; the other is then a tensor, which sets the result's dtype.
+    const [a, b] = [ctx.val(1), ctx.val(2)];
+    const tensorAt = a.kind === "tensor" || b.kind !== "tensor" ? 1 : 2;
+    const t = ctx.tensor(tensorAt);
+    const other = operandText(ctx, tensorAt === 1 ? b : a, tensorAt === 1 ? 2 : 1, t.dims.length);
+    const [x, y] = tensorAt === 1 ? [t.name, other.text] : [other.text, t.name];
+    return ctx.emit(`where(${cond.name}, ${x}, ${y})`, [cond.dims, t.dims, other.dims].reduce((p, q) => broadcastShapes(p, q)), t.dtype);
+  },
 };
 
 /** Expand broadcasts both ways (a 1 in the shape keeps x's dim): the IR's expand of the broadcast shape. */
@@ -915,7 +935,7 @@ export const OPS: Readonly<Record<string, OpEntry>> = {
   Min: binary("minimum"),
   Mul: mul,
   Neg: unary(call("neg"), (v) => -v),
-  Not: { pending: "logical_not", fold: unaryFold((v) => (v ? 0 : 1)) },
+  Not: { fold: unaryFold((v) => (v ? 0 : 1)), emit: (ctx) => ctx.emit(`logical_not(${ctx.tensor(0).name})`, ctx.tensor(0).dims, "bool") },
   Pad: pad,
   Pow: binary("pow"),
   PRelu: prelu,

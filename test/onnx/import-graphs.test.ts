@@ -174,7 +174,7 @@ describe("ONNX import of hand-built graphs", () => {
       const { imported } = await check(onnxModel(spec), { x: { dims: [1, 3, 6, 6], data: rand(108, 14, 1) } });
       // Paddle's names are not label paths: renamed readably, the ONNX names recorded.
       expect(imported.onnxNames.get("conv2d_0.weight")).toBe("conv2d_0.w_0");
-      expect(imported.source).toContain("clip(r1 * 0.2 + 0.5, 0.0, 1.0)");
+      expect(imported.source).toContain("hard_sigmoid(r1, alpha=0.2)");
       expect(imported.source).toContain("relu6(c1)");
     }
   });

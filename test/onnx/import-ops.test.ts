@@ -4,6 +4,7 @@
 // tolerance), and the forms graphc refuses named.
 import { describe, expect, it } from "vitest";
 import { importOnnx, OnnxImportError } from "../../src/onnx/import.js";
+import { DataType } from "../../src/onnx/proto.js";
 import { fl, floatTensor, fls, intTensor, onnxModel, type ModelSpec, type NodeSpec } from "./build.js";
 import { checkImport, normals, rng, type ImportInput } from "./helpers.js";
 
@@ -12,12 +13,12 @@ const numel = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 const floats = (dims: number[], seed: number): ImportInput => ({ dims, data: rand(numel(dims), seed) });
 const int64s = (dims: number[], values: number[]): ImportInput => ({ dims, data: BigInt64Array.from(values, (v) => BigInt(v)) });
 
-/** One node on input `x` (and any others), its output `y`. */
-function single(opset: number, node: Omit<NodeSpec, "outputs">, inputs: Record<string, ImportInput>, initializers: ModelSpec["initializers"] = []): Uint8Array {
+/** One node on input `x` (and any others), its output `y` (of ONNX element type `yType`). */
+function single(opset: number, node: Omit<NodeSpec, "outputs">, inputs: Record<string, ImportInput>, initializers: ModelSpec["initializers"] = [], yType: number = DataType.FLOAT): Uint8Array {
   return onnxModel({
     opset,
-    inputs: Object.entries(inputs).map(([name, v]) => ({ name, dims: v.dims, ...(v.data instanceof BigInt64Array ? { type: 7 } : {}) })),
-    outputs: ["y"],
+    inputs: Object.entries(inputs).map(([name, v]) => ({ name, dims: v.dims, ...(v.data instanceof BigInt64Array ? { type: DataType.INT64 } : {}) })),
+    outputs: [{ name: "y", type: yType }],
     initializers,
     nodes: [{ ...node, outputs: ["y"] }],
   });
@@ -179,7 +180,7 @@ describe("Expand, Tile, Gather and Slice on run-time tensors", () => {
     const [b, h, s] = [2, 2, 4];
     const spec: ModelSpec = {
       opset: 13,
-      inputs: [{ name: "scores", dims: [b, h, s, s] }, { name: "attention_mask", dims: [b, s], type: 7 }],
+      inputs: [{ name: "scores", dims: [b, h, s, s] }, { name: "attention_mask", dims: [b, s], type: DataType.INT64 }],
       outputs: ["probs"],
       initializers: [intTensor("axes", [2], [1, 2]), floatTensor("one", [], [1]), floatTensor("min", [], [-3.4028234663852886e38]), intTensor("shape", [4], [b, h, s, s])],
       nodes: [
@@ -195,5 +196,87 @@ describe("Expand, Tile, Gather and Slice on run-time tensors", () => {
     const inputs = { scores: floats([b, h, s, s], 10), attention_mask: int64s([b, s], [1, 1, 1, 0, 1, 1, 0, 0]) };
     const { imported } = await checkImport(onnxModel(spec), inputs);
     expect(imported.source).toContain(`expand(`);
+  });
+});
+
+describe("Where, comparisons, Not, HardSigmoid and constants at run time", () => {
+  const x = floats([2, 3], 11);
+  const y = floats([3], 12);
+
+  it("Equal, Less, LessOrEqual, Greater, GreaterOrEqual between tensors and with a number on either side; Not; Where", async () => {
+    for (const op of ["Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual"]) {
+      // Equal on floats: some elements equal.
+      const yy = op === "Equal" ? { dims: [3], data: Float32Array.of(x.data[0] as number, 0.5, x.data[5] as number) } : y;
+      const spec: ModelSpec = {
+        opset: 13,
+        inputs: [{ name: "x", dims: [2, 3] }, { name: "y", dims: [3] }],
+        outputs: [...["both", "right", "left"].map((name) => ({ name, type: DataType.BOOL })), "pick"],
+        initializers: [floatTensor("c", [], [0.25])],
+        nodes: [
+          { op, inputs: ["x", "y"], outputs: ["both"] },
+          { op, inputs: ["x", "c"], outputs: ["right"] },
+          { op, inputs: ["c", "x"], outputs: ["left"] },
+          { op: "Not", inputs: ["both"], outputs: ["nb"] },
+          { op: "Where", inputs: ["nb", "x", "y"], outputs: ["pick"] },
+        ],
+      };
+      await checkImport(onnxModel(spec), { x, y: yy });
+    }
+  });
+
+  it("comparisons of integer tensors with integer constants", async () => {
+    const ids = int64s([2, 4], [0, 3, 0, 7, 1, 0, 2, 0]);
+    const { imported } = await checkImport(single(13, { op: "Equal", inputs: ["ids", "zero"] }, { ids }, [intTensor("zero", [], [0])], DataType.BOOL), { ids });
+    expect(imported.source).toContain("equal(ids, 0)");
+  });
+
+  it("a Hugging Face-style attention mask: Equal(mask, 0), Expand over the heads, Where(-FLT_MAX, scores)", async () => {
+    const [b, h, s] = [2, 2, 4];
+    const spec: ModelSpec = {
+      opset: 14,
+      inputs: [{ name: "scores", dims: [b, h, s, s] }, { name: "attention_mask", dims: [b, s], type: DataType.INT64 }],
+      outputs: ["probs"],
+      initializers: [intTensor("axes", [2], [1, 2]), intTensor("zero", [], [0]), floatTensor("min", [], [-3.4028234663852886e38]), intTensor("shape", [4], [b, h, s, s])],
+      nodes: [
+        { op: "Unsqueeze", inputs: ["attention_mask", "axes"], outputs: ["m4"] },
+        { op: "Equal", inputs: ["m4", "zero"], outputs: ["masked"] },
+        { op: "Expand", inputs: ["masked", "shape"], outputs: ["masked4"] },
+        { op: "Where", inputs: ["masked4", "min", "scores"], outputs: ["filled"] },
+        { op: "Softmax", inputs: ["filled"], outputs: ["probs"], attrs: { axis: -1 } },
+      ],
+    };
+    const inputs = { scores: floats([b, h, s, s], 13), attention_mask: int64s([b, s], [1, 1, 1, 0, 1, 1, 0, 0]) };
+    const { imported } = await checkImport(onnxModel(spec), inputs);
+    expect(imported.source).toMatch(/where\(masked4, -3\.4028235e\+?38, scores\)/);
+  });
+
+  it("HardSigmoid as one op with its alpha and beta", async () => {
+    for (const [alpha, beta, text] of [[0.2, 0.5, "hard_sigmoid(x, alpha=0.2)"], [0.3, 0.4, "hard_sigmoid(x, alpha=0.3, beta=0.4)"], [1 / 6, 0.5, "hard_sigmoid(x)"]] as const) {
+      const { imported } = await checkImport(single(13, { op: "HardSigmoid", inputs: ["x"], attrs: { alpha: fl(alpha), beta: fl(beta) } }, { x }), { x });
+      expect(imported.source).toContain(text);
+    }
+  });
+
+  it("integer, bool and small float constants used at run time are tensor literals", async () => {
+    const ids = int64s([2, 3], [1, 2, 3, 4, 5, 6]);
+    const constant = (name: string, t: ReturnType<typeof intTensor>) => ({ op: "Constant", inputs: [], outputs: [name], attrs: { value: { tensor: t } } });
+    const spec: ModelSpec = {
+      opset: 13,
+      inputs: [{ name: "x", dims: [2, 3] }, { name: "ids", dims: [2, 3], type: DataType.INT64 }],
+      outputs: [{ name: "shifted", type: DataType.INT64 }, "scaled", "picked"],
+      nodes: [
+        constant("offsets", intTensor("offsets", [2, 3], [10, 20, 30, 40, 50, 60])),
+        constant("gains", floatTensor("gains", [3], [0.5, 2, -1])),
+        constant("keep", { ...intTensor("keep", [3], [1, 0, 1]), data_type: DataType.BOOL, raw_data: Uint8Array.of(1, 0, 1) }),
+        { op: "Add", inputs: ["ids", "offsets"], outputs: ["shifted"] },
+        { op: "Mul", inputs: ["x", "gains"], outputs: ["scaled"] },
+        { op: "Where", inputs: ["keep", "x", "scaled"], outputs: ["picked"] },
+      ],
+    };
+    const { imported } = await checkImport(onnxModel(spec), { x, ids });
+    expect(imported.source).toContain('tensor([[10, 20, 30], [40, 50, 60]], dtype="i64")');
+    expect(imported.source).toContain("tensor([0.5, 2.0, -1.0])");
+    expect(imported.source).toContain('tensor([1, 0, 1], dtype="i32") != 0');
+    expect(imported.weights.size).toBe(0);
   });
 });
