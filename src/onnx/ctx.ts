@@ -117,10 +117,10 @@ export class NodeCtx {
     return this.has(i) ? this.const(i, what) : undefined;
   }
 
-  /** Input i as a run-time tensor; a constant becomes a `parameter` weight. */
+  /** Input i as a run-time tensor; a constant becomes a weight or a literal (Importer.constTensor). */
   tensor(i: number): TensorVal {
     const v = this.val(i);
-    return v.kind === "tensor" ? v : this.imp.parameter(v, `${this.node.name}.${i}`);
+    return v.kind === "tensor" ? v : this.imp.constTensor(v, `${this.node.name}.${i}`);
   }
 
   attr(name: string): AttrValue | undefined {
@@ -308,7 +308,7 @@ export class Importer {
    * `!= 0` of an i32 one), and so are floats of up to SMALL_LITERAL elements that are not
    * initializers (Constant nodes, folded subgraphs); other floats are `parameter` weights.
    */
-  parameter(v: ConstVal, fallback: string): TensorVal {
+  constTensor(v: ConstVal, fallback: string): TensorVal {
     const n = v.t.data.length;
     if (v.t.type !== "float" || (n <= SMALL_LITERAL && !this.model.initializers.has(v.origin ?? ""))) return this.literal(v.t, v.origin ?? fallback);
     const base = v.origin !== undefined && isLabelPath(v.origin) ? v.origin : sanitizeLabel(v.origin ?? fallback);

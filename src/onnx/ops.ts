@@ -68,7 +68,7 @@ const commutative = new Set(["add", "mul", "maximum", "minimum"]);
 /** A one-element constant next to a tensor of rank `rank` is a literal; any other constant a parameter. */
 function operandText(ctx: NodeCtx, v: Val, i: number, rank: number): { text: string; dims: number[] } {
   if (v.kind === "const" && v.t.data.length === 1 && v.t.dims.length <= rank) return { text: v.t.type === "float" ? float(v.t.data[0]!) : String(v.t.data[0]), dims: v.t.dims };
-  const t = v.kind === "tensor" ? v : ctx.imp.parameter(v, `${ctx.node.name}.${i}`);
+  const t = v.kind === "tensor" ? v : ctx.imp.constTensor(v, `${ctx.node.name}.${i}`);
   return { text: t.name, dims: t.dims };
 }
 

@@ -263,7 +263,7 @@ describe("Where, comparisons, Not, HardSigmoid and constants at run time", () =>
     const spec: ModelSpec = {
       opset: 13,
       inputs: [{ name: "x", dims: [2, 3] }, { name: "ids", dims: [2, 3], type: DataType.INT64 }],
-      outputs: [{ name: "shifted", type: DataType.INT64 }, "scaled", "picked"],
+      outputs: [{ name: "shifted", type: DataType.INT64 }, "scaled", "picked", { name: "width", type: DataType.INT64 }],
       nodes: [
         constant("offsets", intTensor("offsets", [2, 3], [10, 20, 30, 40, 50, 60])),
         constant("gains", floatTensor("gains", [3], [0.5, 2, -1])),
@@ -271,12 +271,17 @@ describe("Where, comparisons, Not, HardSigmoid and constants at run time", () =>
         { op: "Add", inputs: ["ids", "offsets"], outputs: ["shifted"] },
         { op: "Mul", inputs: ["x", "gains"], outputs: ["scaled"] },
         { op: "Where", inputs: ["keep", "x", "scaled"], outputs: ["picked"] },
+        // a folded scalar as an output: a one-element literal reshaped to []
+        { op: "Shape", inputs: ["x"], outputs: ["shape"] },
+        constant("one", intTensor("one", [], [1])),
+        { op: "Gather", inputs: ["shape", "one"], outputs: ["width"] },
       ],
     };
     const { imported } = await checkImport(onnxModel(spec), { x, ids });
     expect(imported.source).toContain('tensor([[10, 20, 30], [40, 50, 60]], dtype="i64")');
     expect(imported.source).toContain("tensor([0.5, 2.0, -1.0])");
     expect(imported.source).toContain('tensor([1, 0, 1], dtype="i32") != 0');
+    expect(imported.source).toContain('reshape(tensor([3], dtype="i64"), [])');
     expect(imported.weights.size).toBe(0);
   });
 });
