@@ -1,8 +1,8 @@
-// Round trip of every zoo model: .nn -> export-onnx -> import -> .nn again. After the standard
-// passes the imported model must be the hand-written spec's graph (same kernels, attributes,
-// shapes and constant contents: the importer emits the builtins the passes recognise), and the
-// smaller models must give onnxruntime's outputs on the exported file (max |ort − imported| ≤
-// 1e-4·max|ort| + 1e-5: both compute in f32, in different orders).
+// Round trip of one zoo model of each family: .nn -> export-onnx -> import -> .nn again. After
+// the standard passes the imported model must be the hand-written spec's graph (same kernels,
+// attributes, shapes and constant contents: the importer emits the builtins the passes
+// recognise), and the models marked `run` must give onnxruntime's outputs on the exported file
+// (max |ort − imported| ≤ 1e-4·max|ort| + 1e-5: both compute in f32, in different orders).
 import { describe, expect, it } from "vitest";
 import { modelWeights, optimise } from "../../src/driver.js";
 import { interpret } from "../../src/interp/index.js";
