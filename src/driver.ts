@@ -4,8 +4,9 @@
 // look in between (--print-after); compileModel() runs them all and times them.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { describeNode, TargetLimitError, type Emitted, type Target, type TargetOptions } from "../codegen/target.js";
+import { describeNode, TargetLimitError, type Emitted, type Target, type TargetFile, type TargetOptions } from "../codegen/target.js";
 import type { TargetName } from "../codegen/targets.js";
+import { batchnormsAsElementwise, trainingForward, trainingGraph, TrainingError, weightsAsInputs, type TrainingGraph, type TrainingOptions } from "./autodiff/index.js";
 import { EnvironmentError, isSystemError, systemErrorReason, UsageError } from "./base/errors.js";
 import { elaborateFile, elaborateSource, renderDiagnostic, SOURCE_TEXT, type Diagnostic, type ElaborateOptions } from "./frontend/index.js";
 import { decompose } from "./ir/decompose.js";
@@ -251,6 +252,98 @@ export async function compileModel(source: ModelSource, options: CompileOptions 
   options.onProgress?.("optimising the graph");
   const built = compileGraph(model.graph, weights.data, chosen, options);
   return { ...built, warnings: [...model.warnings, ...weights.warnings], phasesMs: { frontend, weights: weightsMs, ...built.phasesMs } };
+}
+
+/** What a training compile takes beside the model's options (docs/TRAINING.md). */
+export interface TrainOptions extends Omit<TrainingOptions, "convolutions" | "mode"> {
+  /** The learning rate before any setLearningRate(); default 0.01 for sgd, 0.001 for adam and adamw (PyTorch's Adam default). */
+  lr?: number;
+  /** The leading dimension of every input (one example per index), unless `shapes` gives that input. */
+  batch?: number;
+}
+
+export const defaultLearningRate = (optimizer: TrainOptions["optimizer"]) => ((optimizer ?? "sgd") === "sgd" ? 0.01 : 0.001);
+
+export interface CompiledTraining {
+  files: TargetFile[];
+  /** The training graph (before the passes) and the model it was built from. */
+  training: TrainingGraph;
+  model: Graph;
+  warnings: string[];
+}
+
+/** `shapes` with every input not named there given `batch` as its leading dimension. */
+function batchShapes(source: ModelSource, options: ElaborateOptions, batch: number): Record<string, number[]> {
+  const shapes = { ...options.shapes };
+  // The declared shapes (the given ones may not elaborate until every input has the batch).
+  const { graph } = elaborate(source, { ...options, shapes: {} });
+  for (const p of graph.inputs) {
+    if (shapes[p.name]) continue;
+    const { shape } = graph.values[p.value]!.type;
+    if (shape.length === 0) throw new UsageError(`--batch: input ${p.name} is a scalar; give its shape with --shape`);
+    shapes[p.name] = [batch, ...shape.slice(1)];
+  }
+  return shapes;
+}
+
+/**
+ * A training module (wasm): the step graph (trainingGraph, convolutions as matmuls, weights as
+ * inputs carried in place) and the eval forward, both through the wasm pipeline, and the host
+ * part of codegen/module that holds the state between them (docs/TRAINING.md).
+ */
+export async function compileTraining(source: ModelSource, options: CompileOptions & { train: TrainOptions }): Promise<CompiledTraining> {
+  const { train, ...rest } = options;
+  if ((rest.target ?? "wasm") !== "wasm") throw new UsageError(`training modules are built for the wasm target, not ${rest.target}`);
+  if (rest.weightsDtype !== undefined && rest.weightsDtype !== "f32") throw new UsageError("a training module keeps its weights in float32: --weights-dtype goes with inference modules");
+  const target = await loadTarget("wasm", rest);
+  const { lr, batch, ...trainingOptions } = train;
+  const elaborateOpts = batch === undefined ? rest : { ...rest, shapes: batchShapes(source, rest, batch) };
+  const model = elaborate(source, elaborateOpts);
+  const weights = modelWeights(model.graph, model.weights && rest.weights === undefined ? { ...rest, weights: model.weights } : rest);
+  let tg: TrainingGraph;
+  try {
+    tg = trainingGraph(model.graph, { ...trainingOptions, convolutions: "matmul" });
+  } catch (e) {
+    throw e instanceof TrainingError ? new UsageError(`cannot train ${model.graph.name}: ${e.message}`) : e;
+  }
+  const pipeline = pipelineFor(target, rest.passes);
+  const prepared = (g: Graph) => {
+    const lowered = lower(optimise(g, new Map(), pipeline).graph, target);
+    const problems = target.limits?.(lowered) ?? [];
+    if (problems.length) throw new CompileError(problems.map((p) => targetError(p.message, p.node)));
+    return lowered;
+  };
+  rest.onProgress?.("optimising the training step");
+  const step = prepared(weightsAsInputs(tg));
+  rest.onProgress?.("optimising the eval forward");
+  const evaluation = prepared(weightsAsInputs({ graph: batchnormsAsElementwise(trainingForward(model.graph, { mode: "eval", convolutions: "matmul" }).graph) }));
+  // Held inputs start from the model's weights (i64 held as i32, as wasm holds them) and zero optimizer state.
+  const start = new Map<string, Float32Array | Int32Array>();
+  for (const w of tg.graph.weights) {
+    const d = weights.data.get(w.name);
+    start.set(w.name, d === undefined ? new Float32Array(numel(w.type.shape)) : d instanceof BigInt64Array ? Int32Array.from(d, Number) : d);
+  }
+  const heldOf = (g: Graph) => {
+    const names = g.inputs.map((p) => p.name).filter((n) => start.has(n));
+    return { names, start: new Map(names.map((n) => [n, start.get(n)!])) };
+  };
+  const { buildTrainingModule } = await import("../codegen/module/index.js");
+  const counterStart = (name: string) => Number((weights.data.get(name) as BigInt64Array | undefined)?.[0] ?? 0n);
+  const { files } = buildTrainingModule(
+    {
+      lrInput: tg.lrInput,
+      stepInput: tg.stepInput,
+      loss: tg.loss,
+      optimizer: train.optimizer ?? "sgd",
+      lr: lr ?? defaultLearningRate(train.optimizer),
+      counters: tg.counters.map((c) => ({ weight: c.weight, start: counterStart(c.weight), increment: c.increment })),
+      weights: model.graph.weights.map((w) => ({ name: w.name, dtype: w.type.dtype as "f32" | "i32" | "i64", shape: [...w.type.shape] })),
+    },
+    { graph: step, held: heldOf(step), carry: tg.updates.map((u) => ({ output: u.output, input: u.weight })) },
+    { graph: evaluation, held: heldOf(evaluation) },
+    { ...(rest.relaxedSimd ? { relaxedSimd: rest.relaxedSimd } : {}), embedWeights: rest.embedWeights ?? false, ...(rest.onProgress ? { onProgress: rest.onProgress } : {}) },
+  );
+  return { files, training: tg, model: model.graph, warnings: [...model.warnings, ...weights.warnings] };
 }
 
 /** Milliseconds since the previous call, or since the stopwatch was made. */
