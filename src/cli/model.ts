@@ -1,7 +1,7 @@
 // Shared by the commands that need an elaborated model and its weights: the driver's first two
 // stages, with the command line's messages.
 import { UsageError } from "../base/errors.js";
-import { elaborate, modelWeights, type Elaborated } from "../driver.js";
+import { elaborate, modelWeights, type Elaborated, type WeightOptions } from "../driver.js";
 import type { TensorData } from "../weights/tensor.js";
 import { elaborateOptions, pairs, seedOf, type Options } from "./args.js";
 import { writeDiagnostics } from "./command.js";
@@ -20,6 +20,13 @@ export const weightOptions: Options = {
   strict: { description: "missing unread buffers (num_batches_tracked) and checkpoint tensors the model does not declare are errors" },
   "allow-unexpected": { description: "checkpoint tensors the model does not declare are warnings, even with --strict" },
 };
+
+/** The weight options of the command line as the driver takes them (the weights read by it). */
+export function cliWeightOptions(values: Record<string, unknown>): WeightOptions {
+  const file = values.weights as string | undefined;
+  if (file === "") throw new UsageError("--weights needs a .safetensors or .pt/.pth file");
+  return { ...(file !== undefined ? { weights: file } : {}), seed: seedOf(values), strict: values.strict === true, allowUnexpected: values["allow-unexpected"] === true, rename: pairs(values.rename, "--rename") };
+}
 
 /** --weights W.safetensors (or W.pth), an ONNX model's own weights, or the seeded default (announced: it runs the interpreter once). */
 export function weightsFromArgs(model: Elaborated, values: Record<string, unknown>): Map<string, TensorData> {
