@@ -122,7 +122,7 @@ export const trainCommand: Command = {
       if (!Number.isFinite(loss)) throw new UsageError(`step ${s}: the loss is ${loss}; try a smaller --lr`);
       // The running loss: an exponential average over about the last 10 steps.
       running = s === 1 ? loss : 0.9 * running + 0.1 * loss;
-      if (s % every === 0 || s === steps) process.stderr.write(`graphc: step ${s}/${steps}  loss ${loss.toPrecision(4)}  running loss ${running.toPrecision(4)}  (${((performance.now() - start) / 1000).toFixed(1)} s)\n`);
+      if (s === 1 || s % every === 0 || s === steps) process.stderr.write(`graphc: step ${s}/${steps}  loss ${loss.toPrecision(4)}  running loss ${running.toPrecision(4)}  (${((performance.now() - start) / 1000).toFixed(1)} s)\n`);
     }
     const bytes = trainer.saveWeights();
     trainer.dispose();

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
 import type { LoadedTrainer } from "../../codegen/module/runtime.js";
+import { compile, UsageError } from "../../src/api.js";
 import { compileTraining, compileModel, modelWeights, type CompiledTraining } from "../../src/driver.js";
 import type { TensorData } from "../../src/ir/graph.js";
 import { readSafetensors } from "../../src/weights/safetensors.js";
@@ -99,4 +100,15 @@ it("setLearningRate(0) leaves the parameters as they are", async () => {
   expect(after.get(mean)!.data).not.toEqual(before.get(mean)!.data);
   expect(() => trainer.setLearningRate(-1)).toThrow(RangeError);
   trainer.setLearningRate(LR);
+}, 120_000);
+
+it("compile(source, { train }) gives the same module's files, its report the data inputs; its options are checked", async () => {
+  const { label: _, ...shapes } = options.shapes;
+  const result = await compile(source, { ...options, shapes, train: { optimizer: "sgd", momentum: 0.9, lr: LR, batch: B } });
+  expect(result.files.map((f) => f.name).sort()).toEqual(compiled.files.map((f) => f.name).sort());
+  expect(result.report.inputs.map((p) => [p.name, p.shape])).toEqual([["image_a", [B, 3, 8, 8]], ["image_b", [B, 3, 8, 8]], ["label", [B]]]);
+  await expect(compile(source, { train: { lr: -1 } })).rejects.toThrow(new UsageError("train.lr must be >= 0, got -1"));
+  await expect(compile(source, { train: { optimizer: "lbfgs" as "sgd" } })).rejects.toThrow(UsageError);
+  await expect(compile(source, { train: { steps: 3 } as object })).rejects.toThrow(/unknown option train\.steps \(options: loss, optimizer, lr, batch, trainOnly/);
+  await expect(compile(source, { ...options, train: { loss: "distance" } })).rejects.toThrow(/cannot train siamese_contrastive: the loss distance must be one f32 value/);
 }, 120_000);
