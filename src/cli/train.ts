@@ -26,6 +26,7 @@ const options: Options = {
   data: { value: "INPUT=ARRAY.npy", multiple: true, description: "the examples of a model input, one per leading index (every input needs one; all hold the same count)" },
   steps: { value: "N", description: "how many steps to train (required)" },
   ...trainOptions,
+  batch: { value: "N", default: "the examples given, at most 32", description: "examples per step" },
   output: { short: "o", value: "OUT.safetensors", description: "where to write the trained weights (required)" },
 };
 

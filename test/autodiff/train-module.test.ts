@@ -102,11 +102,17 @@ it("setLearningRate(0) leaves the parameters as they are", async () => {
   trainer.setLearningRate(LR);
 }, 120_000);
 
-it("compile(source, { train }) gives the same module's files, its report the data inputs; its options are checked", async () => {
+it("compile(source, { train, embedWeights }) gives one module whose run() before any step is the model's; its options are checked", async () => {
   const { label: _, ...shapes } = options.shapes;
-  const result = await compile(source, { ...options, shapes, train: { optimizer: "sgd", momentum: 0.9, lr: LR, batch: B } });
-  expect(result.files.map((f) => f.name).sort()).toEqual(compiled.files.map((f) => f.name).sort());
+  const result = await compile(source, { ...options, shapes, embedWeights: true, train: { optimizer: "adam", batch: B } });
+  expect(result.files.map((f) => f.name).sort()).toEqual(["siamese_contrastive.d.mts", "siamese_contrastive.d.ts", "siamese_contrastive.mjs"]);
   expect(result.report.inputs.map((p) => [p.name, p.shape])).toEqual([["image_a", [B, 3, 8, 8]], ["image_b", [B, 3, 8, 8]], ["label", [B]]]);
+  const fresh = (await importModule(writeFiles(result.files), "siamese_contrastive.mjs")).load() as unknown as Promise<LoadedTrainer>;
+  const inference = await compileModel(source, options);
+  const model = await (await importModule(writeFiles(inference.files), "siamese_contrastive.mjs")).load();
+  const data = batch(5);
+  const [want, got] = [await model.run(data), await (await fresh).run(data)];
+  for (const name of ["embedding_b", "distance", "loss"]) expectClose(got[name] as Float32Array, want[name] as Float32Array, name);
   await expect(compile(source, { train: { lr: -1 } })).rejects.toThrow(new UsageError("train.lr must be >= 0, got -1"));
   await expect(compile(source, { train: { optimizer: "lbfgs" as "sgd" } })).rejects.toThrow(UsageError);
   await expect(compile(source, { train: { steps: 3 } as object })).rejects.toThrow(/unknown option train\.steps \(options: loss, optimizer, lr, batch, trainOnly/);
