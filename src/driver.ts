@@ -264,7 +264,7 @@ export interface TrainOptions extends Omit<TrainingOptions, "convolutions" | "mo
   batch?: number;
 }
 
-export const defaultLearningRate = (optimizer: TrainOptions["optimizer"]) => ((optimizer ?? "sgd") === "sgd" ? 0.01 : 0.001);
+const defaultLearningRate = (optimizer: TrainOptions["optimizer"]) => ((optimizer ?? "sgd") === "sgd" ? 0.01 : 0.001);
 
 export interface CompiledTraining {
   files: TargetFile[];

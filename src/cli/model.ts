@@ -31,12 +31,10 @@ export function cliWeightOptions(values: Record<string, unknown>): WeightOptions
 /** --weights W.safetensors (or W.pth), an ONNX model's own weights, or the seeded default (announced: it runs the interpreter once). */
 export function weightsFromArgs(model: Elaborated, values: Record<string, unknown>): Map<string, TensorData> {
   const g = model.graph;
-  const file = values.weights as string | undefined;
-  if (file === "") throw new UsageError("--weights needs a .safetensors or .pt/.pth file");
-  if (file === undefined && !model.weights && g.nodes.some((n) => n.op === "batchnorm"))
+  const options = cliWeightOptions(values);
+  if (options.weights === undefined && !model.weights && g.nodes.some((n) => n.op === "batchnorm"))
     process.stderr.write(`graphc: no --weights: seeded weights, BatchNorm statistics calibrated by one interpreter pass...\n`);
-  const checks = { strict: values.strict === true, allowUnexpected: values["allow-unexpected"] === true, rename: pairs(values.rename, "--rename") };
-  const { data, warnings } = modelWeights(g, { weights: file ?? model.weights, seed: seedOf(values), ...checks });
+  const { data, warnings } = modelWeights(g, { ...options, weights: options.weights ?? model.weights });
   for (const w of warnings) process.stderr.write(`${w}\n`);
   return data;
 }
