@@ -53,11 +53,11 @@ function binaryenError(g: Graph, e: unknown): unknown {
 }
 
 /** The SIMD builds `relaxedSimd` asks for; the second reuses the first's data layout and packed weights. */
-function builds(g: Graph, opts: ModuleOptions, carry?: readonly Carry[]): { baseline?: WasmBuild; relaxed?: WasmBuild } {
+function builds(g: Graph, opts: ModuleOptions, carry?: readonly Carry[], what?: string): { baseline?: WasmBuild; relaxed?: WasmBuild } {
   const mode = opts.relaxedSimd ?? "auto";
   const shared = wasmShared(g, opts.weightsDtype);
   const build = (relaxed: boolean) => {
-    opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm of ${g.name}`);
+    opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm${what ? ` of the ${what}` : ""}`);
     try {
       return buildWasm(g, { relaxed, shared, ...(carry ? { carry } : {}) });
     } catch (e) {
@@ -87,9 +87,9 @@ export interface TrainingBuildInput {
 
 /** The training module of a step graph and an eval-forward graph (both lowered for wasm, weights as inputs). */
 export function buildTrainingModule(host: Omit<TrainingManifest, "train" | "eval" | "name">, train: TrainingBuildInput, evaluation: TrainingBuildInput, opts: ModuleOptions = {}): { files: ModuleFile[] } {
-  const input = (b: TrainingBuildInput) => {
-    const { baseline, relaxed } = builds(b.graph, opts, b.carry);
+  const input = (b: TrainingBuildInput, what: string) => {
+    const { baseline, relaxed } = builds(b.graph, opts, b.carry, what);
     return { name: b.graph.name, inputs: ports(b.graph, "inputs"), outputs: ports(b.graph, "outputs"), ...(baseline ? { baseline } : {}), ...(relaxed ? { relaxed } : {}), embedWeights: false, idChecks: idChecks(b.graph), held: b.held };
   };
-  return emitTrainingModule({ ...host, name: train.graph.name, train: input(train), eval: input(evaluation), embedWeights: opts.embedWeights ?? false });
+  return emitTrainingModule({ ...host, name: train.graph.name, train: input(train, "training step"), eval: input(evaluation, "eval forward"), embedWeights: opts.embedWeights ?? false });
 }
