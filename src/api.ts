@@ -3,13 +3,14 @@
 import { loadParts, type LoadedModel, type ModuleParts } from "../codegen/module/index.js";
 import type { TargetFile } from "../codegen/target.js";
 import { UsageError } from "./base/errors.js";
-import { checkChoice, checkCompileOptions, checkSource, compileModel, namedError, show, type CompileOptions, type Phase } from "./driver.js";
+import { checkChoice, checkCompileOptions, checkSource, compileModel, compileTraining, namedError, show, type CompiledTraining, type CompileOptions, type Phase, type TrainOptions } from "./driver.js";
 import type { DType, Graph } from "./ir/graph.js";
 import { weightsFileStat, type CompileStats } from "./passes/stats.js";
 
 export { EnvironmentError, UsageError } from "./base/errors.js";
-export { CompileError, InternalError, type CompileOptions } from "./driver.js";
+export { CompileError, InternalError, type CompileOptions, type TrainOptions } from "./driver.js";
 export { WeightsError, type TensorData } from "./weights/tensor.js";
+export type { LoadedTrainer } from "../codegen/module/runtime.js";
 export type { LoadedModel, LoadOptions, ModuleFile, ModuleParts, PortInfo, RelaxedSimd } from "../codegen/module/index.js";
 export type { TargetFile } from "../codegen/target.js";
 
@@ -67,6 +68,8 @@ export type CompileSource = string | { path: string } | Uint8Array;
  * is a CompileError, a WeightsError, a UsageError or EnvironmentError naming a file, or, for a bug
  * in graphc, an InternalError.
  */
+/** With `train`: a training module's files (docs/TRAINING.md), loaded by importing them (no `module` for instantiate()). */
+export function compile(source: CompileSource, options: CompileOptions & { train: TrainOptions }): Promise<CompileResult>;
 export function compile(source: CompileSource, options?: CompileOptions & { target?: "wasm" }): Promise<WasmCompileResult>;
 export function compile(source: CompileSource, options: CompileOptions): Promise<CompileResult>;
 export async function compile(source: CompileSource, options: CompileOptions = {}): Promise<CompileResult> {
@@ -92,6 +95,7 @@ export async function compile(source: CompileSource, options: CompileOptions = {
 
 async function compileChecked(source: CompileSource, options: CompileOptions): Promise<CompileResult> {
   const start = performance.now();
+  if (options.train) return trainingResult(await compileTraining(source, { ...options, train: options.train }), start);
   const compiled = await compileModel(source, options);
   const { graph } = compiled;
   return {
@@ -102,6 +106,24 @@ async function compileChecked(source: CompileSource, options: CompileOptions): P
       model: graph.name,
       inputs: ports(graph, "inputs"),
       outputs: ports(graph, "outputs"),
+      diagnostics: compiled.warnings,
+      stats: { ...compiled.stats, ...weightsFileStat(compiled.files) },
+      compileMs: performance.now() - start,
+      phasesMs: compiled.phasesMs,
+    },
+  };
+}
+
+/** A training module's files; its ports are the eval forward's data inputs (run) and the model's outputs. */
+function trainingResult(compiled: CompiledTraining, start: number): CompileResult {
+  const { model, training } = compiled;
+  const own = new Set([...model.weights.map((w) => w.name), training.lrInput, training.stepInput]);
+  return {
+    files: compiled.files,
+    report: {
+      model: model.name,
+      inputs: ports(model, "inputs").filter((p) => !own.has(p.name)),
+      outputs: ports(model, "outputs"),
       diagnostics: compiled.warnings,
       stats: { ...compiled.stats, ...weightsFileStat(compiled.files) },
       compileMs: performance.now() - start,

@@ -4,8 +4,9 @@
 // look in between (--print-after); compileModel() runs them all and times them.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { describeNode, TargetLimitError, type Emitted, type Target, type TargetOptions } from "../codegen/target.js";
+import { describeNode, TargetLimitError, type Emitted, type Target, type TargetFile, type TargetOptions } from "../codegen/target.js";
 import type { TargetName } from "../codegen/targets.js";
+import { batchnormsAsElementwise, OPTIMIZERS, trainingForward, trainingGraph, TrainingError, weightsAsInputs, type TrainingGraph, type TrainingOptions } from "./autodiff/index.js";
 import { EnvironmentError, isSystemError, systemErrorReason, UsageError } from "./base/errors.js";
 import { elaborateFile, elaborateSource, renderDiagnostic, SOURCE_TEXT, type Diagnostic, type ElaborateOptions } from "./frontend/index.js";
 import { decompose } from "./ir/decompose.js";
@@ -231,6 +232,8 @@ export function compileGraph(graph: Graph, weights: ReadonlyMap<string, TensorDa
 
 export interface CompileOptions extends ElaborateOptions, WeightOptions, PlanOptions {
   target?: TargetName;
+  /** A training module instead (wasm; compileTraining, docs/TRAINING.md). */
+  train?: TrainOptions;
 }
 
 export interface Compiled extends Built {
@@ -251,6 +254,108 @@ export async function compileModel(source: ModelSource, options: CompileOptions 
   options.onProgress?.("optimising the graph");
   const built = compileGraph(model.graph, weights.data, chosen, options);
   return { ...built, warnings: [...model.warnings, ...weights.warnings], phasesMs: { frontend, weights: weightsMs, ...built.phasesMs } };
+}
+
+/** What a training compile takes beside the model's options (docs/TRAINING.md). */
+export interface TrainOptions extends Omit<TrainingOptions, "convolutions" | "mode"> {
+  /** The learning rate before any setLearningRate(); default 0.01 for sgd, 0.001 for adam and adamw (PyTorch's Adam default). */
+  lr?: number;
+  /** The leading dimension of every input (one example per index), replacing that of its declared or given shape. */
+  batch?: number;
+}
+
+const defaultLearningRate = (optimizer: TrainOptions["optimizer"]) => ((optimizer ?? "sgd") === "sgd" ? 0.01 : 0.001);
+
+export interface CompiledTraining {
+  files: TargetFile[];
+  /** The training graph (before the passes) and the model it was built from. */
+  training: TrainingGraph;
+  model: Graph;
+  /** The step graph's pass figures. */
+  stats: CompileStats;
+  /** The passes phase includes building the training graph. */
+  phasesMs: Record<Phase, number>;
+  warnings: string[];
+}
+
+/** Every input's shape (from `shapes`, else as declared) with `batch` as its leading dimension. */
+function batchShapes(source: ModelSource, options: ElaborateOptions, batch: number): Record<string, number[]> {
+  const shapes: Record<string, number[]> = {};
+  // The declared shapes (the given ones may not elaborate until every input has the batch).
+  const { graph } = elaborate(source, { ...options, shapes: {} });
+  for (const p of graph.inputs) {
+    const shape = options.shapes?.[p.name] ?? graph.values[p.value]!.type.shape;
+    if (shape.length === 0) throw new UsageError(`batch: input ${p.name} is a scalar, with no leading dimension to give the batch`);
+    shapes[p.name] = [batch, ...shape.slice(1)];
+  }
+  return shapes;
+}
+
+/**
+ * A training module (wasm): the step graph (trainingGraph, convolutions as matmuls, weights as
+ * inputs carried in place) and the eval forward, both through the wasm pipeline, and the host
+ * part of codegen/module that holds the state between them (docs/TRAINING.md).
+ */
+export async function compileTraining(source: ModelSource, options: CompileOptions & { train: TrainOptions }): Promise<CompiledTraining> {
+  const { train, ...rest } = options;
+  if ((rest.target ?? "wasm") !== "wasm") throw new UsageError(`training modules are built for the wasm target, not ${rest.target}`);
+  if (rest.weightsDtype !== undefined && rest.weightsDtype !== "f32") throw new UsageError("a training module keeps its weights in float32: --weights-dtype goes with inference modules");
+  const target = await loadTarget("wasm", rest);
+  const lap = stopwatch();
+  const { lr, batch, ...trainingOptions } = train;
+  const elaborateOpts = batch === undefined ? rest : { ...rest, shapes: batchShapes(source, rest, batch) };
+  const model = elaborate(source, elaborateOpts);
+  const frontend = lap();
+  const weights = modelWeights(model.graph, model.weights && rest.weights === undefined ? { ...rest, weights: model.weights } : rest);
+  const weightsMs = lap();
+  let tg: TrainingGraph;
+  try {
+    tg = trainingGraph(model.graph, { ...trainingOptions, convolutions: "matmul" });
+  } catch (e) {
+    throw e instanceof TrainingError ? new UsageError(`cannot train ${model.graph.name}: ${e.message}`) : e;
+  }
+  const pipeline = pipelineFor(target, rest.passes);
+  let stats: CompileStats | undefined;
+  const prepared = (g: Graph) => {
+    const optimised = optimise(g, new Map(), pipeline);
+    stats ??= compileStats(optimised.graph, optimised.stats);
+    const lowered = lower(optimised.graph, target);
+    const problems = target.limits?.(lowered) ?? [];
+    if (problems.length) throw new CompileError(problems.map((p) => targetError(p.message, p.node)));
+    return lowered;
+  };
+  rest.onProgress?.("optimising the training step");
+  const step = prepared(weightsAsInputs(tg));
+  rest.onProgress?.("optimising the eval forward");
+  const evaluation = prepared(weightsAsInputs({ graph: batchnormsAsElementwise(trainingForward(model.graph, { mode: "eval", convolutions: "matmul" }).graph) }));
+  // Held inputs start from the model's weights (i64 held as i32, as wasm holds them) and zero optimizer state.
+  const start = new Map<string, Float32Array | Int32Array>();
+  for (const w of tg.graph.weights) {
+    const d = weights.data.get(w.name);
+    start.set(w.name, d === undefined ? new Float32Array(numel(w.type.shape)) : d instanceof BigInt64Array ? Int32Array.from(d, Number) : d);
+  }
+  const heldOf = (g: Graph) => {
+    const names = g.inputs.map((p) => p.name).filter((n) => start.has(n));
+    return { names, start: new Map(names.map((n) => [n, start.get(n)!])) };
+  };
+  const passes = lap();
+  const { buildTrainingModule } = await import("../codegen/module/index.js");
+  const counterStart = (name: string) => Number((weights.data.get(name) as BigInt64Array | undefined)?.[0] ?? 0n);
+  const { files } = buildTrainingModule(
+    {
+      lrInput: tg.lrInput,
+      stepInput: tg.stepInput,
+      loss: tg.loss,
+      optimizer: train.optimizer ?? "sgd",
+      lr: lr ?? defaultLearningRate(train.optimizer),
+      counters: tg.counters.map((c) => ({ weight: c.weight, start: counterStart(c.weight), increment: c.increment })),
+      weights: model.graph.weights.map((w) => ({ name: w.name, dtype: w.type.dtype as "f32" | "i32" | "i64", shape: [...w.type.shape] })),
+    },
+    { graph: step, held: heldOf(step), carry: tg.updates.map((u) => ({ output: u.output, input: u.weight })) },
+    { graph: evaluation, held: heldOf(evaluation) },
+    { ...(rest.relaxedSimd ? { relaxedSimd: rest.relaxedSimd } : {}), embedWeights: rest.embedWeights ?? false, ...(rest.onProgress ? { onProgress: rest.onProgress } : {}) },
+  );
+  return { files, training: tg, model: model.graph, stats: stats!, phasesMs: { frontend, weights: weightsMs, passes, codegen: lap() }, warnings: [...model.warnings, ...weights.warnings] };
 }
 
 /** Milliseconds since the previous call, or since the stopwatch was made. */
@@ -379,6 +484,46 @@ const compileOptionChecks: Checkers<CompileOptions> = {
   embedWeights: checkType("boolean", "true or false"),
   weightsDtype: (value, what) => checkChoice(value, weightsDtypes, what),
   onProgress: checkType("function", "a function"),
+  train: (value, what) => {
+    const checked: Record<string, unknown> = {};
+    for (const [key, v] of plainEntries(value, what)) {
+      if (!Object.hasOwn(trainOptionChecks, key)) throw new UsageError(`unknown option ${what}.${key} (options: ${Object.keys(trainOptionChecks).join(", ")})`);
+      if (v !== undefined) checked[key] = trainOptionChecks[key as keyof TrainOptions](v, `${what}.${key}`);
+    }
+    return checked as TrainOptions;
+  },
+};
+
+/** A finite number; the ranges are the optimizers' own checks (trainingGraph). */
+const checkNumber = (value: unknown, what: string): number => {
+  if (typeof value !== "number" || !Number.isFinite(value)) throw new UsageError(`${what} must be a finite number, got ${show(value)}`);
+  return value;
+};
+
+const trainOptionChecks: Checkers<TrainOptions> = {
+  loss: checkType("string", "an output name"),
+  optimizer: (value, what) => checkChoice(value, OPTIMIZERS, what),
+  lr: (value, what) => {
+    if (checkNumber(value, what) < 0) throw new UsageError(`${what} must be >= 0, got ${show(value)}`);
+    return value as number;
+  },
+  batch: (value, what) => {
+    if (!Number.isInteger(value) || (value as number) < 1) throw new UsageError(`${what} must be a positive integer, got ${show(value)}`);
+    return value as number;
+  },
+  trainOnly: (value, what) => {
+    if (!Array.isArray(value) || value.length === 0 || !Array.from(value as unknown[]).every((p) => typeof p === "string" && p !== ""))
+      throw new UsageError(`${what} must be a non-empty array of name patterns (\`*\` is any run of characters), got ${show(value)}`);
+    return [...(value as string[])];
+  },
+  momentum: checkNumber,
+  weightDecay: checkNumber,
+  betas: (value, what) => {
+    if (!Array.isArray(value) || value.length !== 2) throw new UsageError(`${what} must be [beta1, beta2], got ${show(value)}`);
+    return [checkNumber(value[0], `${what}[0]`), checkNumber(value[1], `${what}[1]`)];
+  },
+  eps: checkNumber,
+  bnMomentum: checkNumber,
 };
 
 /** compile()'s options, checked (a fresh object of the checked values); `undefined` is none. */

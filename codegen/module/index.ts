@@ -3,11 +3,11 @@
 import binaryen from "binaryen";
 import { EnvironmentError } from "../../src/base/errors.js";
 import type { Graph } from "../../src/ir/graph.js";
-import { buildWasm, wasmShared } from "../wasm/module.js";
+import { buildWasm, wasmShared, type Carry, type WasmBuild } from "../wasm/module.js";
 import type { WeightsDtype } from "../wasm/weights.js";
 import { idChecks } from "./checks.js";
-import { emitModule, type ModuleFile } from "./emit.js";
-import type { ModuleParts, PortInfo } from "./runtime.js";
+import { emitModule, emitTrainingModule, type ModuleFile } from "./emit.js";
+import type { ModuleParts, PortInfo, TrainingManifest } from "./runtime.js";
 
 export type { ModuleFile } from "./emit.js";
 export { loadParts, relaxedSimdSupported, type LoadedModel, type LoadOptions, type LoadProgress, type ModuleParts, type PortInfo } from "./runtime.js";
@@ -52,25 +52,44 @@ function binaryenError(g: Graph, e: unknown): unknown {
   return new Error(`Binaryen threw ${type}: ${what}`);
 }
 
-export function buildModule(g: Graph, opts: ModuleOptions = {}): { files: ModuleFile[]; parts: ModuleParts } {
+/** The SIMD builds `relaxedSimd` asks for; the second reuses the first's data layout and packed weights. */
+function builds(g: Graph, opts: ModuleOptions, carry?: readonly Carry[], what?: string): { baseline?: WasmBuild; relaxed?: WasmBuild } {
   const mode = opts.relaxedSimd ?? "auto";
-  // The second build reuses the first's data layout and packed weights.
   const shared = wasmShared(g, opts.weightsDtype);
   const build = (relaxed: boolean) => {
-    opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm`);
+    opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm${what ? ` of the ${what}` : ""}`);
     try {
-      return buildWasm(g, { relaxed, shared });
+      return buildWasm(g, { relaxed, shared, ...(carry ? { carry } : {}) });
     } catch (e) {
       throw binaryenError(g, e);
     }
   };
+  return { ...(mode !== "on" ? { baseline: build(false) } : {}), ...(mode !== "off" ? { relaxed: build(true) } : {}) };
+}
+
+export function buildModule(g: Graph, opts: ModuleOptions = {}): { files: ModuleFile[]; parts: ModuleParts } {
   return emitModule({
     name: g.name,
     inputs: ports(g, "inputs"),
     outputs: ports(g, "outputs"),
-    ...(mode !== "on" ? { baseline: build(false) } : {}),
-    ...(mode !== "off" ? { relaxed: build(true) } : {}),
+    ...builds(g, opts),
     embedWeights: opts.embedWeights ?? false,
     idChecks: idChecks(g),
   });
+}
+
+/** A graph to build for a training module: its held inputs and their starting values. */
+export interface TrainingBuildInput {
+  graph: Graph;
+  held: { names: string[]; start: ReadonlyMap<string, Float32Array | Int32Array> };
+  carry?: readonly Carry[];
+}
+
+/** The training module of a step graph and an eval-forward graph (both lowered for wasm, weights as inputs). */
+export function buildTrainingModule(host: Omit<TrainingManifest, "train" | "eval" | "name">, train: TrainingBuildInput, evaluation: TrainingBuildInput, opts: ModuleOptions = {}): { files: ModuleFile[] } {
+  const input = (b: TrainingBuildInput, what: string) => {
+    const { baseline, relaxed } = builds(b.graph, opts, b.carry, what);
+    return { name: b.graph.name, inputs: ports(b.graph, "inputs"), outputs: ports(b.graph, "outputs"), ...(baseline ? { baseline } : {}), ...(relaxed ? { relaxed } : {}), embedWeights: false, idChecks: idChecks(b.graph), held: b.held };
+  };
+  return emitTrainingModule({ ...host, name: train.graph.name, train: input(train, "training step"), eval: input(evaluation, "eval forward"), embedWeights: opts.embedWeights ?? false });
 }

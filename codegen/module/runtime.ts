@@ -41,6 +41,20 @@ export interface Manifest {
   idChecks: IdCheck[];
   /** Of the compile that wrote the module, its wasm files and its weights file (checks.ts). */
   buildId: string;
+  /**
+   * Inputs that live in the module's memory between runs (a training step's weights and optimizer
+   * state, which `carry` updates in place): run() takes them optionally, and the loaded model
+   * gains readInput / writeInput. `state` is the file of their starting values, written at load.
+   */
+  held?: string[];
+  state?: { file: string; tensors: StateTensor[] };
+}
+
+/** A held input's starting value in the state file: `bytes` at `offset`, f32 or i32 (i64 held as i32). */
+export interface StateTensor {
+  name: string;
+  offset: number;
+  bytes: number;
 }
 
 export type Bytes = ArrayBuffer | ArrayBufferView;
@@ -70,6 +84,45 @@ export interface LoadedModel {
   dispose(): void;
 }
 
+/** A model weight as the trainer saves it. */
+export interface SavedWeight {
+  name: string;
+  dtype: "f32" | "i32" | "i64";
+  shape: number[];
+}
+
+/** What a training module embeds: its two builds' manifests and what the host keeps. */
+export interface TrainingManifest {
+  name: string;
+  /** The step: weights, optimizer state and running statistics held (Manifest.held), lr and step inputs. */
+  train: Manifest & { held: string[] };
+  /** The eval forward (BatchNorm by its running statistics): its weights held, copied from the step's before each run(). */
+  eval: Manifest & { held: string[] };
+  lrInput: string;
+  stepInput: string;
+  /** The output step() minimises, and the optimizer (sgd, adam, adamw). */
+  loss: string;
+  optimizer: string;
+  /** The learning rate before any setLearningRate(). */
+  lr: number;
+  /** num_batches_tracked buffers: their value before the first step and what each step adds. */
+  counters: { weight: string; start: number; increment: number }[];
+  /** What saveWeights() writes, in order. */
+  weights: SavedWeight[];
+}
+
+export interface LoadedTrainer {
+  readonly name: string;
+  readonly simd: "relaxed" | "baseline";
+  readonly inputs: readonly Readonly<PortInfo>[];
+  readonly outputs: readonly Readonly<PortInfo>[];
+  run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array | Uint8Array>>;
+  step(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array | Uint8Array>>;
+  setLearningRate(lr: number): void;
+  saveWeights(): Uint8Array;
+  dispose(): void;
+}
+
 /** What an in-memory load needs: the manifest and the bytes of the files it ships. */
 export interface ModuleParts {
   manifest: Manifest;
@@ -80,7 +133,7 @@ export interface ModuleParts {
 }
 
 /** Base64 of every embedded file, by LoadOptions key. */
-export type Embedded = Partial<Record<"wasm" | "relaxedWasm" | "weights", string>>;
+export type Embedded = Partial<Record<"wasm" | "relaxedWasm" | "weights" | "state", string>>;
 
 export type LoadModel = (model: Manifest, embedded: Embedded | null, baseUrl: string | undefined, options?: LoadOptions) => Promise<LoadedModel>;
 
@@ -260,6 +313,9 @@ async function loadModel(model, embedded, baseUrl, options) {
   };
   await bytesOf("weights", model.weights.file, sink);
   notOurs(foreignBuild(weightsFrom, idBytes, model.buildId));
+  // Held inputs start from the state file, written after the weights (whose window overlaps the inputs).
+  const heldNames = new Set(model.held || []);
+  const stateBytes = model.state ? await bytesOf("state", model.state.file) : null;
 
   // No closure here reads "memory" itself (only through "live"), so dispose() lets it go.
   const memoryBytes = memory.buffer.byteLength;
@@ -271,6 +327,12 @@ async function loadModel(model, embedded, baseUrl, options) {
   const idRows = idBounds(model.idChecks);
   const ins = model.inputs.map((p, i) => Object.assign(port(p, build.inputs[i]), { rows: idRows.get(i) }));
   const outs = model.outputs.map((p, i) => port(p, build.outputs[i]));
+  if (stateBytes)
+    for (const t of model.state.tensors) {
+      const p = ins.find((q) => q.name === t.name);
+      if (!p || t.bytes !== p.size * 4 || t.offset + t.bytes > stateBytes.byteLength) throw new Error(what + "the state file does not match input " + JSON.stringify(t.name));
+      new Uint8Array(memory.buffer, p.offset, t.bytes).set(stateBytes.subarray(t.offset, t.offset + t.bytes));
+    }
   const expected = { f32: "Float32Array", i32: "Int32Array", i64: "BigInt64Array or Int32Array" };
   const accepts = (p, v) => v instanceof p.View || (p.dtype === "i64" && v instanceof BigInt64Array);
   const describe = (p) => p.dtype + "[" + p.shape.join(", ") + "]";
@@ -300,6 +362,7 @@ async function loadModel(model, embedded, baseUrl, options) {
       if (!ins.some((p) => p.name === key)) throw new Error(what + "no input " + JSON.stringify(key) + " (inputs: " + names(ins) + ")");
     const values = ins.map((p) => {
       const v = Object.prototype.hasOwnProperty.call(feeds, p.name) ? feeds[p.name] : undefined;
+      if (v === undefined && heldNames.has(p.name)) return undefined;
       if (v === undefined) throw new Error(what + "missing input " + JSON.stringify(p.name) + " (" + describe(p) + ")");
       if (!accepts(p, v)) throw new TypeError(what + "input " + JSON.stringify(p.name) + " must be a " + expected[p.dtype] + " (" + describe(p) + "), got " + (v === null ? "null" : typeof v === "object" ? v.constructor.name : typeof v));
       if (v.length !== p.size) throw new RangeError(what + "input " + JSON.stringify(p.name) + " needs " + p.size + " elements (" + describe(p) + "), got " + v.length);
@@ -310,6 +373,7 @@ async function loadModel(model, embedded, baseUrl, options) {
     ins.forEach((p, i) => {
       const dest = new p.View(memory.buffer, p.offset, p.size);
       const v = values[i];
+      if (v === undefined) return;
       if (v instanceof BigInt64Array) for (let j = 0; j < v.length; j++) dest[j] = Number(v[j]);
       else dest.set(v);
     });
@@ -324,12 +388,98 @@ async function loadModel(model, embedded, baseUrl, options) {
     }));
   }
 
-  return Object.freeze({ name: model.name, simd: kind, inputs: info(ins), outputs: info(outs), run: runModel, dispose });
+  // A held input's buffer, for the trainer: a copy out, or a value in (of the input's own type).
+  const heldPort = (name) => {
+    if (live === null) throw new Error(what + "this model was disposed (dispose() was called); load it again to run it");
+    const p = heldNames.has(name) ? ins.find((q) => q.name === name) : undefined;
+    if (!p) throw new Error(what + "no held input " + JSON.stringify(name));
+    return new p.View(live.memory.buffer, p.offset, p.size);
+  };
+  const held = heldNames.size === 0 ? {} : {
+    readInput: (name) => heldPort(name).slice(),
+    writeInput: (name, v) => heldPort(name).set(v),
+  };
+  return Object.freeze({ name: model.name, simd: kind, inputs: info(ins), outputs: info(outs), run: runModel, dispose, ...held });
+}
+
+// The trainer: a training-step build whose parameters, optimizer state and running statistics are
+// held inputs updated in place (carry), and an eval-forward build of the same model whose weights
+// are held inputs too, copied over from the step's before each run(). The host counts the step
+// number and the i64 num_batches_tracked buffers.
+async function loadTrainer(spec, embedded, baseUrl, options) {
+  const what = "graphc model " + JSON.stringify(spec.name) + ": ";
+  const opts = options == null ? {} : options;
+  if (typeof opts !== "object") throw new TypeError(what + "load() takes an options object");
+  const unknown = Object.keys(opts).find((k) => k !== "simd" && k !== "onProgress");
+  if (unknown !== undefined) throw new TypeError(what + "a training module's load() takes simd and onProgress, got " + JSON.stringify(unknown));
+  const train = await loadModel(spec.train, embedded && embedded.train, baseUrl, opts);
+  const evaluation = await loadModel(spec.eval, embedded && embedded.eval, baseUrl, { simd: train.simd });
+  let learningRate = spec.lr;
+  let steps = 0;
+  const counted = new Map(spec.counters.map((c) => [c.weight, BigInt(c.start)]));
+  const feedsOf = (inputs, model) => {
+    if (inputs === null || typeof inputs !== "object") throw new TypeError(what + "step() and run() take an object of input arrays");
+    for (const key of Object.keys(inputs))
+      if (model.held.includes(key) || key === spec.lrInput || key === spec.stepInput) throw new Error(what + "input " + JSON.stringify(key) + " is the module's own (weights, optimizer state, lr and step live inside it)");
+    return inputs;
+  };
+  const isNext = (name) => name.startsWith("next.");
+  async function step(inputs) {
+    const feeds = Object.assign({}, feedsOf(inputs, spec.train), { [spec.lrInput]: Float32Array.of(learningRate), [spec.stepInput]: Float32Array.of(steps + 1) });
+    const out = await train.run(feeds);
+    steps++;
+    for (const c of spec.counters) counted.set(c.weight, counted.get(c.weight) + BigInt(c.increment));
+    return Object.fromEntries(Object.entries(out).filter(([name]) => !isNext(name)));
+  }
+  function setLearningRate(lr) {
+    if (typeof lr !== "number" || !Number.isFinite(lr) || lr < 0) throw new RangeError(what + "the learning rate must be a finite number >= 0, got " + String(lr));
+    learningRate = lr;
+  }
+  async function run(inputs) {
+    feedsOf(inputs, spec.eval);
+    for (const name of spec.eval.held) if (spec.train.held.includes(name)) evaluation.writeInput(name, train.readInput(name));
+    return evaluation.run(inputs);
+  }
+  // The model's weights as safetensors: f32 from the step's memory, num_batches_tracked as i64.
+  function saveWeights() {
+    const tensors = spec.weights.map((w) => {
+      const data = counted.has(w.name) ? BigInt64Array.of(counted.get(w.name)) : train.readInput(w.name);
+      return { name: w.name, dtype: w.dtype === "f32" ? "F32" : w.dtype === "i64" ? "I64" : "I32", shape: w.shape, data };
+    });
+    const header = {};
+    let at = 0;
+    for (const t of tensors) {
+      const bytes = t.dtype === "I64" && !(t.data instanceof BigInt64Array) ? t.data.length * 8 : t.data.byteLength;
+      header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + bytes] };
+      at += bytes;
+    }
+    // The header padded with spaces to a multiple of 8 bytes, as safetensors writers do.
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const head = new Uint8Array(json.byteLength + ((8 - (json.byteLength % 8)) % 8)).fill(32);
+    head.set(json);
+    const out = new Uint8Array(8 + head.byteLength + at);
+    new DataView(out.buffer).setBigUint64(0, BigInt(head.byteLength), true);
+    out.set(head, 8);
+    let offset = 8 + head.byteLength;
+    for (const t of tensors) {
+      // An i64 weight held as i32 in wasm memory widens back.
+      const data = t.dtype === "I64" && !(t.data instanceof BigInt64Array) ? BigInt64Array.from(t.data, (v) => BigInt(v)) : t.data;
+      out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offset);
+      offset += data.byteLength;
+    }
+    return out;
+  }
+  const dispose = () => {
+    train.dispose();
+    evaluation.dispose();
+  };
+  return Object.freeze({ name: spec.name, simd: train.simd, inputs: evaluation.inputs.filter((p) => !spec.eval.held.includes(p.name)), outputs: evaluation.outputs, run, step, setLearningRate, saveWeights, dispose });
 }
 `;
 
 interface Runtime {
   loadModel: LoadModel;
+  loadTrainer: (spec: TrainingManifest, embedded: Record<"train" | "eval", Embedded> | null, baseUrl: string | undefined, options?: LoadOptions) => Promise<LoadedTrainer>;
   relaxedSimdSupported: () => boolean;
 }
 
@@ -337,7 +487,7 @@ let runtime: Runtime | undefined;
 
 /** The runtime text, evaluated once per process. */
 function evaluated(): Runtime {
-  runtime ??= new Function(`"use strict";\n${RUNTIME}\nreturn { loadModel, relaxedSimdSupported };`)() as Runtime;
+  runtime ??= new Function(`"use strict";\n${RUNTIME}\nreturn { loadModel, loadTrainer, relaxedSimdSupported };`)() as Runtime;
   return runtime;
 }
 

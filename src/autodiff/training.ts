@@ -224,11 +224,33 @@ export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bn
 }
 
 /**
+ * Every batchnorm of `g` (core form) in its inference form as elementwise core ops,
+ * (x - mean) / sqrt(var + eps) * gamma + beta: for targets whose batchnorm kernel folds constant
+ * statistics (wasm) running an eval forward whose weights are inputs.
+ */
+export function batchnormsAsElementwise(g: Graph): Graph {
+  const e = new Emit(g);
+  const rw = new Rewriter(g);
+  for (const n of [...g.nodes]) {
+    if (n.op !== "batchnorm") continue;
+    const { eps } = attrsOf(n, "batchnorm");
+    const [x, gamma, beta, mean, variance] = n.inputs as [number, number, number, number, number];
+    const rank = e.shape(x).length;
+    e.at(n);
+    const along = (v: number) => e.alongAxis(v, 1, rank);
+    const scale = e.div(along(gamma), e.un("sqrt", e.add(along(variance), e.c(eps))));
+    rw.replace(n.outputs[0]!, e.add(e.mul(e.sub(x, along(mean)), scale), along(beta)));
+  }
+  compact(g);
+  return g;
+}
+
+/**
  * The training graph with every weight it reads (parameters, optimizer state, running
  * statistics) turned into an input of the same name: a step any target runs as a pure
  * function, with nothing for constant folding to bake in.
  */
-export function weightsAsInputs(tg: TrainingGraph): Graph {
+export function weightsAsInputs(tg: Pick<TrainingGraph, "graph">): Graph {
   const g = structuredClone(tg.graph);
   for (const w of g.weights) {
     g.values[w.value]!.kind = "input";

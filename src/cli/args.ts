@@ -1,7 +1,7 @@
 // Command-line parsing shared by the graphc commands.
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError } from "../base/errors.js";
-import { checkDims, checkSeed } from "../driver.js";
+import { checkCompileOptions, checkDims, checkSeed, type TrainOptions } from "../driver.js";
 import type { ElaborateOptions } from "../frontend/index.js";
 
 /** One command-line option, declared once: parseArgs' config and the --help text both come from it. */
@@ -28,6 +28,41 @@ export const modelOptions: Options = {
   shape: { value: "INPUT=DxDx...", multiple: true, description: "give an input another shape (e.g. --shape image=4x3x224x224)" },
   model: { value: "NAME", default: "the file's last model", description: "which model of the file" },
 };
+
+/** What a training compile takes (compile --train, graphc train): docs/TRAINING.md. */
+export const trainOptions: Options = {
+  loss: { value: "OUTPUT", default: "loss", description: "the output to minimise (one f32 value)" },
+  optimizer: { value: "sgd|adam|adamw", default: "sgd", description: "PyTorch's torch.optim formulas" },
+  lr: { value: "X", default: "0.01 for sgd, 0.001 for adam and adamw", description: "the learning rate" },
+  momentum: { value: "X", default: "0", description: "sgd: the momentum" },
+  "weight-decay": { value: "X", default: "0; adamw 0.01", description: "L2 penalty (sgd, adam) or decoupled weight decay (adamw)" },
+  batch: { value: "N", default: "the inputs' own leading dimensions", description: "examples per step: the leading dimension of every input (its declared or --shape shape otherwise)" },
+  "train-only": { value: "PATTERN", multiple: true, default: "every trainable weight", description: "train only the weights matching PATTERN (`*` is any run of characters, e.g. classifier.*)" },
+};
+
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+
+/** The training options of the command line, checked as compile()'s are. */
+export function trainOptionsFrom(values: Record<string, unknown>): TrainOptions {
+  const number = (flag: string) => {
+    const text = values[flag] as string | undefined;
+    if (text === undefined) return undefined;
+    if (!NUMBER.test(text)) throw new UsageError(`--${flag} expects a number, got \`${text}\``);
+    return Number(text);
+  };
+  const batch = values.batch as string | undefined;
+  if (batch !== undefined && !/^[1-9]\d*$/.test(batch)) throw new UsageError(`--batch expects a positive integer, got \`${batch}\``);
+  const train: TrainOptions = {
+    ...(values.loss !== undefined ? { loss: values.loss as string } : {}),
+    ...(values.optimizer !== undefined ? { optimizer: values.optimizer as TrainOptions["optimizer"] } : {}),
+    ...(values.lr !== undefined ? { lr: number("lr")! } : {}),
+    ...(values.momentum !== undefined ? { momentum: number("momentum")! } : {}),
+    ...(values["weight-decay"] !== undefined ? { weightDecay: number("weight-decay")! } : {}),
+    ...(batch !== undefined ? { batch: Number(batch) } : {}),
+    ...(values["train-only"] !== undefined ? { trainOnly: values["train-only"] as string[] } : {}),
+  };
+  return checkCompileOptions({ train }).train!;
+}
 
 export function parse(argv: string[], options: Options): { values: Record<string, unknown>; positionals: string[] } {
   const config: NonNullable<ParseArgsConfig["options"]> = {};

@@ -1,13 +1,14 @@
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
-import type { TargetOptions } from "../../codegen/target.js";
+import type { TargetFile, TargetOptions } from "../../codegen/target.js";
 import { UsageError } from "../base/errors.js";
-import { checkChoice, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes, weightsDtypes } from "../driver.js";
+import { checkChoice, compileTraining, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes, weightsDtypes } from "../driver.js";
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats, weightsFileStat } from "../passes/stats.js";
-import { modelOptions, noPositionals, onePath, parse, type Options } from "./args.js";
+import { elaborateOptions, modelOptions, noPositionals, onePath, parse, trainOptions, trainOptionsFrom, type Options } from "./args.js";
 import type { Command } from "./command.js";
-import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
+import { cliWeightOptions, modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
+import { writeDiagnostics } from "./command.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
 import { formatBytes } from "./table.js";
 
@@ -26,6 +27,8 @@ const options: Options = {
   "print-after-all": { description: "print the graph after every pass to stdout" },
   stats: { description: "print each pass's node counts, the kernels, the arena, the float32 parameter bytes and (with -o) the bytes of the weights file written" },
   json: { description: "with --stats: one JSON object instead of the table" },
+  train: { description: "with -o, wasm: a training module, whose load() gives run, step, setLearningRate, saveWeights and dispose (docs/TRAINING.md)" },
+  ...trainOptions,
 };
 
 export const compileCommand: Command = {
@@ -53,6 +56,9 @@ export const compileCommand: Command = {
     for (const name of [...(passes ?? []), ...printAfter])
       if (!getPass(name)) throw new UsageError(`unknown pass \`${name}\` (see \`graphc passes\`)`);
     const pipeline = pipelineFor(output?.target, passes);
+    if (values.train) return compileTrainingModule(file, values, targetOptions, passes);
+    const trainFlag = Object.keys(trainOptions).find((k) => values[k] !== undefined);
+    if (trainFlag !== undefined) throw new UsageError(`--${trainFlag} goes with --train`);
     if (values.json && !values.stats) throw new UsageError("--json goes with --stats");
     // Without any of these the compile would write and print nothing.
     if (out === undefined && !values.stats && values["print-after"] === undefined && !values["print-after-all"])
@@ -75,15 +81,32 @@ export const compileCommand: Command = {
         process.stdout.write(`kernels ${s.kernels}, arena ${s.arenaBytes} bytes (lower bound ${s.arenaLowerBound}), parameters ${s.parameterBytes} bytes (float32)${written}\n`);
       }
     }
-    if (output && files) {
-      writeFiles(output.dir, files);
-      const sizes = files.map((f) => `${f.name} ${formatBytes(typeof f.contents === "string" ? Buffer.byteLength(f.contents) : f.contents.byteLength)}`);
-      process.stderr.write(`graphc: wrote ${sizes.join(", ")} to ${output.dir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
-      process.stderr.write(`graphc: to use it: import { load } from ${JSON.stringify(importSpecifier(join(output.dir, files.find((f) => f.name.endsWith(".mjs"))!.name)))}\n`);
-    }
+    if (output && files) written(output.dir, files, start);
     return 0;
   },
 };
+
+function written(dir: string, files: readonly TargetFile[], start: number): void {
+  writeFiles(dir, files);
+  const sizes = files.map((f) => `${f.name} ${formatBytes(typeof f.contents === "string" ? Buffer.byteLength(f.contents) : f.contents.byteLength)}`);
+  process.stderr.write(`graphc: wrote ${sizes.join(", ")} to ${dir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);
+  process.stderr.write(`graphc: to use it: import { load } from ${JSON.stringify(importSpecifier(join(dir, files.find((f) => f.name.endsWith(".mjs"))!.name)))}\n`);
+}
+
+/** compile --train: the training module of FILE in -o DIR. */
+async function compileTrainingModule(file: string, values: Record<string, unknown>, targetOptions: TargetOptions, passes: string[] | undefined): Promise<number> {
+  const dir = values.output as string | undefined;
+  if (dir === undefined) throw new UsageError("--train goes with -o DIR");
+  for (const flag of ["stats", "print-after", "print-after-all"]) if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with --train`);
+  if ((values.target ?? "wasm") !== "wasm") throw new UsageError("--train builds a wasm module (--target wasm)");
+  if (targetOptions.weightsDtype !== undefined) throw new UsageError("--weights-dtype does not go with --train: a training module keeps its weights in float32");
+  checkOutputDir(dir, "-o");
+  const start = performance.now();
+  const compiled = await compileTraining({ path: file }, { ...elaborateOptions(values), ...cliWeightOptions(values), ...targetOptions, ...(passes ? { passes } : {}), train: trainOptionsFrom(values) });
+  writeDiagnostics(compiled.warnings, 0);
+  written(dir, compiled.files, start);
+  return 0;
+}
 
 /** How a module in the working directory imports `path`: "./out/m.mjs", or the absolute path when it lies elsewhere. */
 function importSpecifier(path: string): string {

@@ -13,6 +13,7 @@ import { exportOnnxCommand } from "./export-onnx.js";
 import { importCommand } from "./import-onnx.js";
 import { compileCommand, passesCommand } from "./compile.js";
 import { vizCommand } from "./viz.js";
+import { trainCommand } from "./train.js";
 
 const commands: Record<string, Command> = {
   compile: compileCommand,
@@ -20,6 +21,7 @@ const commands: Record<string, Command> = {
   check: checkCommand,
   inspect: inspectCommand,
   run: runCommand,
+  train: trainCommand,
   "init-weights": initWeightsCommand,
   "export-onnx": exportOnnxCommand,
   import: importCommand,

@@ -1,7 +1,7 @@
 // Shared by the commands that need an elaborated model and its weights: the driver's first two
 // stages, with the command line's messages.
 import { UsageError } from "../base/errors.js";
-import { elaborate, modelWeights, type Elaborated } from "../driver.js";
+import { elaborate, modelWeights, type Elaborated, type WeightOptions } from "../driver.js";
 import type { TensorData } from "../weights/tensor.js";
 import { elaborateOptions, pairs, seedOf, type Options } from "./args.js";
 import { writeDiagnostics } from "./command.js";
@@ -21,15 +21,20 @@ export const weightOptions: Options = {
   "allow-unexpected": { description: "checkpoint tensors the model does not declare are warnings, even with --strict" },
 };
 
+/** The weight options of the command line as the driver takes them (the weights read by it). */
+export function cliWeightOptions(values: Record<string, unknown>): WeightOptions {
+  const file = values.weights as string | undefined;
+  if (file === "") throw new UsageError("--weights needs a .safetensors or .pt/.pth file");
+  return { ...(file !== undefined ? { weights: file } : {}), seed: seedOf(values), strict: values.strict === true, allowUnexpected: values["allow-unexpected"] === true, rename: pairs(values.rename, "--rename") };
+}
+
 /** --weights W.safetensors (or W.pth), an ONNX model's own weights, or the seeded default (announced: it runs the interpreter once). */
 export function weightsFromArgs(model: Elaborated, values: Record<string, unknown>): Map<string, TensorData> {
   const g = model.graph;
-  const file = values.weights as string | undefined;
-  if (file === "") throw new UsageError("--weights needs a .safetensors or .pt/.pth file");
-  if (file === undefined && !model.weights && g.nodes.some((n) => n.op === "batchnorm"))
+  const options = cliWeightOptions(values);
+  if (options.weights === undefined && !model.weights && g.nodes.some((n) => n.op === "batchnorm"))
     process.stderr.write(`graphc: no --weights: seeded weights, BatchNorm statistics calibrated by one interpreter pass...\n`);
-  const checks = { strict: values.strict === true, allowUnexpected: values["allow-unexpected"] === true, rename: pairs(values.rename, "--rename") };
-  const { data, warnings } = modelWeights(g, { weights: file ?? model.weights, seed: seedOf(values), ...checks });
+  const { data, warnings } = modelWeights(g, { ...options, weights: options.weights ?? model.weights });
   for (const w of warnings) process.stderr.write(`${w}\n`);
   return data;
 }

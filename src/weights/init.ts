@@ -71,7 +71,7 @@ function checkScale(scale: number, w: Weight): void {
 }
 
 /** The splitmix32 stream for (seed, name), yielding unsigned 32-bit ints. */
-function stream(seed: number, name: string): () => number {
+export function stream(seed: number, name: string): () => number {
   let state = (0x811c9dc5 ^ seed) >>> 0;
   for (const byte of new TextEncoder().encode(name)) state = Math.imul(state ^ byte, 0x01000193) >>> 0;
   return () => {

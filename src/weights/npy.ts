@@ -41,6 +41,11 @@ export function readNpy(bytes: Uint8Array, file = "<bytes>"): Tensor {
   return readNpyFrom(memorySource(bytes, file));
 }
 
+/** An .npy file; its problems are WeightsErrors naming it. */
+export function readNpyFile(path: string): Tensor {
+  return withFile(path, readNpyFrom);
+}
+
 /** A raw little-endian tensor file whose dtype and shape are known from elsewhere. */
 export function readRawTensor(
   bytes: Uint8Array,

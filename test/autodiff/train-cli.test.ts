@@ -1,0 +1,77 @@
+// graphc train and graphc compile --train, run as a user runs them: siamese_contrastive (8x8
+// images, dim 8) on a synthetic two-class set of pairs written as .npy files here.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { beforeAll, expect, it } from "vitest";
+import { readSafetensors } from "../../src/weights/safetensors.js";
+import { writeNpy } from "../../src/weights/npy.js";
+import { cliBuild, root } from "../support/cli.js";
+
+const { build, graphc } = cliBuild("train-cli", { timeoutMs: 120_000 });
+const spec = join(root, "specs/siamese_contrastive.nn");
+const dir = mkdtempSync(join(tmpdir(), "graphc-train-cli-"));
+const N = 32;
+const small = ["--set", "dim=8", "--shape", "image_a=1x3x8x8", "--shape", "image_b=1x3x8x8"];
+
+/** Class 0: horizontal stripes, class 1: vertical ones, each with noise; label 0 for a same-class pair, 1 otherwise. */
+function dataset(): void {
+  let state = 12345;
+  const noise = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5) * 0.6;
+  const image = (cls: number) => Float32Array.from({ length: 3 * 64 }, (_, i) => Math.sin(((cls === 0 ? Math.floor((i % 64) / 8) : i % 8) * Math.PI) / 2) + noise());
+  const [a, b, label] = [new Float32Array(N * 192), new Float32Array(N * 192), new Float32Array(N)];
+  for (let n = 0; n < N; n++) {
+    const [ca, cb] = [n % 2, Math.floor(n / 2) % 2];
+    a.set(image(ca), n * 192);
+    b.set(image(cb), n * 192);
+    label[n] = ca === cb ? 0 : 1;
+  }
+  writeFileSync(join(dir, "a.npy"), writeNpy([N, 3, 8, 8], a));
+  writeFileSync(join(dir, "b.npy"), writeNpy([N, 3, 8, 8], b));
+  writeFileSync(join(dir, "label.npy"), writeNpy([N], label));
+}
+
+beforeAll(() => {
+  build();
+  dataset();
+});
+
+const data = () => ["--data", `image_a=${join(dir, "a.npy")}`, "--data", `image_b=${join(dir, "b.npy")}`, "--data", `label=${join(dir, "label.npy")}`];
+
+it("graphc train: the running loss falls over 60 Adam steps, and the trained weights are written", { timeout: 120_000 }, async () => {
+  const out = join(dir, "trained.safetensors");
+  const r = await graphc("train", spec, ...small, ...data(), "--steps", "60", "--batch", "8", "--optimizer", "adam", "--lr", "0.01", "--seed", "3", "-o", out);
+  expect(r.code, r.stderr).toBe(0);
+  const lines = [...r.stderr.matchAll(/step (\d+)\/60 {2}loss (\S+) {2}running loss (\S+)/g)].map((m) => ({ step: Number(m[1]), loss: Number(m[2]), running: Number(m[3]) }));
+  expect(lines.at(-1)!.step).toBe(60);
+  // The contrastive loss of random embeddings is about 0.5 here; training separates the classes.
+  expect(lines.at(-1)!.running, r.stderr).toBeLessThan(0.5 * lines[0]!.loss);
+  expect(r.stderr).toMatch(/wrote the trained weights \(\d+ tensors, after 60 steps\) to .*trained\.safetensors/);
+  const saved = readSafetensors(new Uint8Array(readFileSync(out)));
+  expect((saved.get("tower.features.0.1.num_batches_tracked")!.data as BigInt64Array)[0]).toBe(120n);
+  // The file is a checkpoint graphc reads.
+  const check = await graphc("run", spec, ...small, "--shape", "label=1", "--weights", out);
+  expect(check.code, check.stderr).toBe(0);
+});
+
+it("graphc compile --train writes the training module; its options are in --help", async () => {
+  const out = join(dir, "module");
+  const r = await graphc("compile", spec, ...small, "--shape", "label=1", "--train", "--batch", "2", "--optimizer", "adamw", "--relaxed-simd", "off", "-o", out);
+  expect(r.code, r.stderr).toBe(0);
+  expect(readdirSync(out).sort()).toContain("siamese_contrastive.train.wasm");
+  expect(existsSync(join(out, "siamese_contrastive.mjs"))).toBe(true);
+  const help = await graphc("compile", "--help");
+  for (const flag of ["--train", "--loss OUTPUT", "--optimizer sgd|adam|adamw", "--lr X", "--batch N", "--train-only PATTERN"]) expect(help.stdout).toContain(flag);
+  const usage = await graphc("compile", spec, "--lr", "0.1", "-o", out);
+  expect(usage.code).toBe(2);
+  expect(usage.stderr).toContain("--lr goes with --train");
+}, 120_000);
+
+it("graphc train: a missing input's data and a bad option are usage errors", async () => {
+  const missing = await graphc("train", spec, ...small, "--data", `image_a=${join(dir, "a.npy")}`, "--data", `image_b=${join(dir, "b.npy")}`, "--steps", "1", "-o", join(dir, "x.safetensors"));
+  expect(missing.code, missing.stderr).toBe(2);
+  expect(missing.stderr).toContain("no --data for input label");
+  const bad = await graphc("train", spec, ...data(), "--steps", "1", "--lr", "fast", "-o", join(dir, "x.safetensors"));
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain("--lr expects a number, got `fast`");
+}, 120_000);
