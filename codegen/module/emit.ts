@@ -1,9 +1,11 @@
 // The files of a compiled model: NAME.mjs (manifest + runtime), its typed ports twice — NAME.d.ts
 // (the documented name) and NAME.d.mts (what TypeScript's NodeNext resolution looks for beside
-// NAME.mjs) — and NAME.wasm / NAME.relaxed.wasm / NAME.weights.bin, or everything base64 inside
+// NAME.mjs) — and NAME.wasm / NAME.relaxed.wasm (each also as NAME[.relaxed].threads.wasm, on a
+// shared memory) / NAME.weights.bin, or everything base64 inside
 // NAME.mjs. The files of one compile share a build id (checks.ts) that load() checks.
 import { UsageError } from "../../src/base/errors.js";
 import type { WasmBuild } from "../wasm/module.js";
+import { MAX_THREADS } from "../wasm/thread-limits.js";
 import { buildId, weightsFile, withBuildSection, type IdCheck } from "./checks.js";
 import { RUNTIME, type BuildInfo, type Embedded, type Manifest, type ModuleParts, type PortInfo } from "./runtime.js";
 
@@ -40,8 +42,8 @@ function offsets(build: WasmBuild, kind: "inputs" | "outputs", ports: PortInfo[]
   });
 }
 
-function buildInfo(build: WasmBuild, file: string, e: EmitInput): BuildInfo {
-  return { file, memoryBytes: build.memoryBytes, weightsOffset: build.weightsOffset, inputs: offsets(build, "inputs", e.inputs), outputs: offsets(build, "outputs", e.outputs) };
+function buildInfo(build: WasmBuild, file: string, threadsFile: string, e: EmitInput): BuildInfo {
+  return { file, threadsFile, memoryBytes: build.memoryBytes, control: build.control, weightsOffset: build.weightsOffset, inputs: offsets(build, "inputs", e.inputs), outputs: offsets(build, "outputs", e.outputs) };
 }
 
 const base64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
@@ -71,18 +73,29 @@ export interface LoadOptions {
   /** Bytes of the files next to this module, instead of reading them (or the embedded copies). */
   wasm?: ArrayBuffer | ArrayBufferView;
   relaxedWasm?: ArrayBuffer | ArrayBufferView;
+  threadsWasm?: ArrayBuffer | ArrayBufferView;
+  relaxedThreadsWasm?: ArrayBuffer | ArrayBufferView;
   weights?: ArrayBuffer | ArrayBufferView;
   /** "auto" (default): relaxed SIMD where the engine supports it, else the baseline build. */
   simd?: "auto" | "relaxed" | "baseline";
+  /**
+   * Threads to run on, the caller's included (1 to ${MAX_THREADS}). Default: min(4, the cores) in
+   * Node and in a cross-origin isolated page; 1 (with a console warning) in a page that is not.
+   */
+  threads?: number;
 }
 
 export interface Model {
   readonly name: string;
   readonly simd: "relaxed" | "baseline";
+  /** The threads it runs on, the caller's included. */
+  readonly threads: number;
   readonly inputs: readonly PortInfo<keyof Inputs & string>[];
   readonly outputs: readonly PortInfo<keyof Outputs & string>[];
   /** Runs the model; the outputs are fresh copies. */
   run(inputs: Inputs): Promise<Outputs>;
+  /** Ends the worker threads and lets the memory go; run() afterwards throws. */
+  dispose(): void;
 }
 
 export declare function load(options?: LoadOptions): Promise<Model>;
@@ -95,27 +108,27 @@ export function emitModule(e: EmitInput): { files: ModuleFile[]; parts: ModulePa
   if (!any) throw new Error("emitModule: no wasm build");
   if (baseline && relaxed && Buffer.compare(baseline.weights, relaxed.weights) !== 0) throw new Error("emitModule: the two SIMD builds disagree on the weights");
   const base = e.name.replace(/[^A-Za-z0-9_-]/g, "_") || "model";
-  const file = { wasm: `${base}.wasm`, relaxedWasm: `${base}.relaxed.wasm`, weights: `${base}.weights.bin` };
+  const file = { wasm: `${base}.wasm`, relaxedWasm: `${base}.relaxed.wasm`, threadsWasm: `${base}.threads.wasm`, relaxedThreadsWasm: `${base}.relaxed.threads.wasm`, weights: `${base}.weights.bin` };
   const described: Omit<Manifest, "buildId"> = {
     name: e.name,
     inputs: e.inputs,
     outputs: e.outputs,
     weights: { file: file.weights, bytes: any.weights.byteLength },
     builds: {
-      ...(baseline ? { baseline: buildInfo(baseline, file.wasm, e) } : {}),
-      ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, e) } : {}),
+      ...(baseline ? { baseline: buildInfo(baseline, file.wasm, file.threadsWasm, e) } : {}),
+      ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, file.relaxedThreadsWasm, e) } : {}),
     },
     idChecks: e.idChecks,
   };
-  const id = buildId([json(described), ...[baseline, relaxed].flatMap((b) => (b ? [b.wasm] : [])), any.weights]);
+  const id = buildId([json(described), ...[baseline, relaxed].flatMap((b) => (b ? [b.wasm, b.threadsWasm] : [])), any.weights]);
   const manifest: Manifest = { ...described, buildId: id };
   const parts: ModuleParts = {
     manifest,
     weights: weightsFile(any.weights, id),
-    ...(baseline ? { wasm: withBuildSection(baseline.wasm, id) } : {}),
-    ...(relaxed ? { relaxedWasm: withBuildSection(relaxed.wasm, id) } : {}),
+    ...(baseline ? { wasm: withBuildSection(baseline.wasm, id), threadsWasm: withBuildSection(baseline.threadsWasm, id) } : {}),
+    ...(relaxed ? { relaxedWasm: withBuildSection(relaxed.wasm, id), relaxedThreadsWasm: withBuildSection(relaxed.threadsWasm, id) } : {}),
   };
-  const binaries = (["wasm", "relaxedWasm", "weights"] as const).filter((k) => parts[k] !== undefined);
+  const binaries = (["wasm", "relaxedWasm", "threadsWasm", "relaxedThreadsWasm", "weights"] as const).filter((k) => parts[k] !== undefined);
 
   let embedded: Embedded | null = null;
   if (e.embedWeights) {
@@ -128,6 +141,7 @@ export function emitModule(e: EmitInput): { files: ModuleFile[]; parts: ModulePa
 // import { load } from "./${base}.mjs"; const model = await load(); await model.run({ ... })
 const MODEL = ${json(manifest)};
 const EMBEDDED = ${JSON.stringify(embedded)};
+const nodeImport = (name) => import(name);
 ${RUNTIME}
 export function load(options) {
   return loadModel(MODEL, EMBEDDED, import.meta.url, options);

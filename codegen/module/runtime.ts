@@ -9,6 +9,7 @@
 // that makes a kernel trap, more memory than the engine gives), Error for files that are missing
 // or not this module's.
 import { CHECKS_RUNTIME, type IdCheck } from "./checks.js";
+import { THREADS_RUNTIME } from "./threads.js";
 
 /** A model port as users see it (i64 inputs are held as i32 in wasm memory). */
 export interface PortInfo {
@@ -20,7 +21,11 @@ export interface PortInfo {
 /** Where one SIMD build keeps things: port offsets in the order of Manifest.inputs / .outputs. */
 export interface BuildInfo {
   file: string;
+  /** The same build on a shared memory, for threads > 1 (codegen/wasm/threads.ts). */
+  threadsFile: string;
   memoryBytes: number;
+  /** The threads' control block. */
+  control: number;
   weightsOffset: number;
   inputs: number[];
   outputs: number[];
@@ -46,16 +51,24 @@ export type Simd = "auto" | "relaxed" | "baseline";
 export interface LoadOptions {
   wasm?: Bytes;
   relaxedWasm?: Bytes;
+  threadsWasm?: Bytes;
+  relaxedThreadsWasm?: Bytes;
   weights?: Bytes;
   simd?: Simd;
+  /** Default: min(4, the cores); 1 in a browser page that is not cross-origin isolated. */
+  threads?: number;
 }
 
 export interface LoadedModel {
   readonly name: string;
   readonly simd: "relaxed" | "baseline";
+  /** The threads it runs on, the caller's included. */
+  readonly threads: number;
   readonly inputs: readonly Readonly<PortInfo>[];
   readonly outputs: readonly Readonly<PortInfo>[];
   run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array>>;
+  /** Ends the worker threads and lets the memory go; run() afterwards throws. */
+  dispose(): void;
 }
 
 /** What an in-memory load needs: the manifest and the bytes of the files it ships. */
@@ -63,16 +76,18 @@ export interface ModuleParts {
   manifest: Manifest;
   wasm?: Uint8Array;
   relaxedWasm?: Uint8Array;
+  threadsWasm?: Uint8Array;
+  relaxedThreadsWasm?: Uint8Array;
   /** The weights file: the weights, then the build id. */
   weights: Uint8Array;
 }
 
 /** Base64 of every embedded file, by LoadOptions key. */
-export type Embedded = Partial<Record<"wasm" | "relaxedWasm" | "weights", string>>;
+export type Embedded = Partial<Record<"wasm" | "relaxedWasm" | "threadsWasm" | "relaxedThreadsWasm" | "weights", string>>;
 
 export type LoadModel = (model: Manifest, embedded: Embedded | null, baseUrl: string | undefined, options?: LoadOptions) => Promise<LoadedModel>;
 
-export const RUNTIME = CHECKS_RUNTIME + String.raw`
+export const RUNTIME = CHECKS_RUNTIME + THREADS_RUNTIME + String.raw`
 // (module (func (param v128 v128 v128) (result v128) f32x4.relaxed_madd)): valid only where
 // the engine has relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd).
 const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11]);
@@ -102,6 +117,7 @@ async function loadModel(model, embedded, baseUrl, options) {
     kind = "relaxed";
   } else kind = builds.relaxed && relaxedSimdSupported() ? "relaxed" : "baseline";
   const build = builds[kind];
+  const threads = await threadCount(opts.threads, what);
 
   const toBytes = (v, key) => {
     if (v instanceof ArrayBuffer) return new Uint8Array(v);
@@ -156,20 +172,30 @@ async function loadModel(model, embedded, baseUrl, options) {
     return bytes;
   };
 
-  const wasmKey = kind === "relaxed" ? "relaxedWasm" : "wasm";
-  const wasmFrom = from(wasmKey, build.file);
+  const wasmKey = threads > 1 ? (kind === "relaxed" ? "relaxedThreadsWasm" : "threadsWasm") : kind === "relaxed" ? "relaxedWasm" : "wasm";
+  const wasmFile = threads > 1 ? build.threadsFile : build.file;
+  const wasmFrom = from(wasmKey, wasmFile);
   let wasmModule;
   try {
-    wasmModule = await WebAssembly.compile(await bytesOf(wasmKey, build.file));
+    wasmModule = await WebAssembly.compile(await bytesOf(wasmKey, wasmFile));
   } catch (e) {
     if (!(e instanceof WebAssembly.CompileError)) throw e;
     throw new Error(what + wasmFrom + " is not a WebAssembly module (" + e.message + ")");
   }
   const section = WebAssembly.Module.customSections(wasmModule, BUILD_SECTION)[0];
   notOurs(foreignBuild(wasmFrom, section && new Uint8Array(section), model.buildId));
-  const instance = await WebAssembly.instantiate(wasmModule, {});
-  const { memory, run } = instance.exports;
-  if (!(memory instanceof WebAssembly.Memory) || typeof run !== "function") throw new Error(what + wasmFrom + " does not export memory and run");
+  let shared;
+  if (threads > 1) {
+    const pages = Math.max(1, Math.ceil(build.memoryBytes / 65536));
+    try {
+      shared = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    } catch (e) {
+      throw new RangeError(what + "needs " + build.memoryBytes + " bytes of shared wasm memory, more than this engine gives (" + e.message + ")");
+    }
+  }
+  const instance = await WebAssembly.instantiate(wasmModule, shared ? { env: { memory: shared } } : {});
+  let { memory, run } = instance.exports;
+  if (!(memory instanceof WebAssembly.Memory) || typeof run !== "function" || typeof instance.exports.thread !== "function") throw new Error(what + wasmFrom + " does not export memory, run and thread");
   if (memory.buffer.byteLength < build.memoryBytes) {
     try {
       memory.grow(Math.ceil((build.memoryBytes - memory.buffer.byteLength) / 65536));
@@ -180,6 +206,10 @@ async function loadModel(model, embedded, baseUrl, options) {
   const idBytes = new Uint8Array(BUILD_ID_BYTES);
   await bytesOf("weights", model.weights.file, new Uint8Array(memory.buffer, build.weightsOffset, model.weights.bytes), idBytes);
   notOurs(foreignBuild(weightsFrom, idBytes, model.buildId));
+  // A browser's main thread may not atomic.wait: it spins at the barriers.
+  instance.exports.thread(0, threads, IN_NODE || typeof window === "undefined" ? 1 : 0);
+  let pool = threads > 1 ? await startWorkers(wasmModule, memory, build.control, threads, what) : null;
+  let disposed = false;
 
   const port = (p, offset) => {
     const size = p.shape.reduce((a, d) => a * d, 1);
@@ -205,6 +235,8 @@ async function loadModel(model, embedded, baseUrl, options) {
   };
 
   async function runModel(feeds) {
+    if (disposed) throw new Error(what + "run() after dispose(): load the model again");
+    if (pool && pool.failed()) throw new Error(what + "a worker thread trapped in an earlier run: load the model again");
     if (feeds === null || typeof feeds !== "object") throw new TypeError(what + "run() takes an object of input arrays: { " + names(ins) + " }");
     for (const key of Object.keys(feeds))
       if (!ins.some((p) => p.name === key)) throw new Error(what + "no input " + JSON.stringify(key) + " (inputs: " + names(ins) + ")");
@@ -224,14 +256,25 @@ async function loadModel(model, embedded, baseUrl, options) {
       else dest.set(v);
     });
     try {
+      if (pool) pool.wake();
       run();
     } catch (e) {
-      throw trapped(e);
+      // Thread 0 traps at a barrier when a worker trapped: the worker's trap is the one to report.
+      throw pool && pool.failed() ? new Error(what + "a worker thread trapped (a kernel's share, e.g. an integer division by zero inside the model); load the model again") : trapped(e);
     }
     return Object.fromEntries(outs.map((p) => [p.name, new p.View(memory.buffer, p.offset, p.size).slice()]));
   }
 
-  return Object.freeze({ name: model.name, simd: kind, inputs: info(ins), outputs: info(outs), run: runModel });
+  function dispose() {
+    if (disposed) return;
+    disposed = true;
+    if (pool) pool.stop();
+    pool = null;
+    memory = null;
+    run = null;
+  }
+
+  return Object.freeze({ name: model.name, simd: kind, threads, inputs: info(ins), outputs: info(outs), run: runModel, dispose });
 }
 `;
 
@@ -244,7 +287,7 @@ let runtime: Runtime | undefined;
 
 /** The runtime text, evaluated once per process. */
 function evaluated(): Runtime {
-  runtime ??= new Function(`"use strict";\n${RUNTIME}\nreturn { loadModel, relaxedSimdSupported };`)() as Runtime;
+  runtime ??= new Function("nodeImport", `"use strict";\n${RUNTIME}\nreturn { loadModel, relaxedSimdSupported };`)((name: string) => import(name)) as Runtime;
   return runtime;
 }
 
@@ -254,7 +297,7 @@ export function relaxedSimdSupported(): boolean {
 }
 
 /** Loads module parts in memory through the same loader as the generated NAME.mjs. */
-export function loadParts(parts: ModuleParts, options: { simd?: Simd } = {}): Promise<LoadedModel> {
+export function loadParts(parts: ModuleParts, options: { simd?: Simd; threads?: number } = {}): Promise<LoadedModel> {
   const { manifest, ...bytes } = parts;
   return evaluated().loadModel(manifest, null, undefined, { ...bytes, ...options });
 }

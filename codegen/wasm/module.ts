@@ -6,6 +6,8 @@
 // Its size is known only after every kernel is emitted, so the first build of a graph emits
 // twice: once to measure the data region, once with the final addresses. Later builds sharing
 // its WasmShared skip the measuring pass, and data given as a function is made only once.
+// After the scratch: the threads' control block (threads.ts). Each build is written twice: with
+// its own memory (one thread, as any engine runs it) and importing a shared one (threads).
 import binaryen from "binaryen";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { planMemory } from "../../src/ir/memory.js";
@@ -14,6 +16,7 @@ import { emitKernel } from "./kernels.js";
 import { MAX_MEMORY_BYTES, memoryMessage } from "./memory-limit.js";
 import { TargetLimitError } from "../target.js";
 import { byteCount } from "../../src/ir/rewrite.js";
+import { addThreadedRun, addThreadGlobals, barrierCall, CONTROL, MAX_THREADS, onThreadZero, share, threadId, type ThreadedCall } from "./threads.js";
 
 export interface PortLayout {
   name: string;
@@ -23,9 +26,13 @@ export interface PortLayout {
 }
 
 export interface WasmBuild {
-  /** Exports "memory" (its own, not shared) and "run": () => void. */
+  /** Exports "memory" (its own, not shared), "run": () => void, and "thread" and "work" (threads.ts). */
   wasm: Uint8Array;
+  /** The same code importing env.memory, shared, of memoryBytes rounded up to pages. */
+  threadsWasm: Uint8Array;
   memoryBytes: number;
+  /** The threads' control block (threads.ts CONTROL). */
+  control: number;
   /** Copied into memory at weightsOffset once before the first run. */
   weights: Uint8Array;
   weightsOffset: number;
@@ -53,7 +60,7 @@ interface Emitted {
   dataBytes: number;
   scratchAt: number;
   scratchBytes: number;
-  calls: string[];
+  calls: ThreadedCall[];
   inputs: PortLayout[];
   outputs: PortLayout[];
 }
@@ -98,18 +105,31 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
     // A view (reshape) the planner left outside the arena: it aliases its input.
     return addr(g.nodes[val.producer!]!.inputs[0]!);
   };
+  const scratch = (bytes: number) => ((out.scratchBytes = Math.max(out.scratchBytes, bytes)), out.scratchAt);
+  let parallel = false;
+  addThreadGlobals(mod);
   const ctx: KernelContext = {
     mod,
     relaxed,
     graph: g,
     addr,
     addData,
-    scratch: (bytes) => ((out.scratchBytes = Math.max(out.scratchBytes, bytes)), out.scratchAt),
+    scratch,
+    part: (n) => ((parallel = true), share(mod, n)),
+    threadScratch: (bytes, shared = 0) => {
+      const [own, at] = [align16(bytes), align16(shared)];
+      const base = scratch(at + own * MAX_THREADS);
+      return { shared: base, mine: () => mod.i32.add(mod.i32.const(base + at), mod.i32.mul(threadId(mod)(), mod.i32.const(own))) };
+    },
+    serial: (e) => onThreadZero(mod, e),
+    barrier: () => barrierCall(mod),
     fnName: (base) => `${base.replace(/[^\w]/g, "_")}_${names++}`,
   };
   for (const n of g.nodes) {
     if (n.op === "reshape" && addr(n.inputs[0]!) === addr(n.outputs[0]!)) continue;
-    out.calls.push(emitKernel(ctx, n));
+    parallel = false;
+    const fn = emitKernel(ctx, n);
+    out.calls.push({ fn, parallel });
   }
   for (const p of g.outputs) {
     const t = g.values[p.value]!.type;
@@ -134,7 +154,7 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
   if (shared.graph !== g) throw new Error("wasm: WasmShared of another graph");
   const features =
     binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt |
-    binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (opts.relaxed ? binaryen.Features.RelaxedSIMD : 0);
+    binaryen.Features.SignExt | binaryen.Features.MutableGlobals | binaryen.Features.Atomics | (opts.relaxed ? binaryen.Features.RelaxedSIMD : 0);
   if (shared.dataBytes === undefined) {
     const probe = new binaryen.Module();
     try {
@@ -151,16 +171,16 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
     mod.setMemory(1, 1, null); // resized below: the scratch size is known after emission
     const e = emit(g, mod, opts.relaxed, shared.dataBytes, shared);
     if (e.dataBytes !== shared.dataBytes) throw new Error("wasm: kernels asked for different data in two emission passes");
-    const memoryBytes = e.scratchAt + e.scratchBytes;
+    const control = align16(e.scratchAt + e.scratchBytes);
+    const memoryBytes = control + CONTROL.bytes;
     // The lower bound the target's limits() checked leaves out packed weights and scratch.
     if (memoryBytes > MAX_MEMORY_BYTES) throw new TargetLimitError(memoryMessage(byteCount(memoryBytes), `weights and packed data ${byteCount(e.dataBytes)}, inputs, intermediate tensors and scratch ${byteCount(memoryBytes - e.dataBytes)}`));
     const pages = Math.max(1, Math.ceil(memoryBytes / PAGE));
     mod.setMemory(pages, pages, "memory");
-    mod.addFunction("run", binaryen.none, binaryen.none, [], mod.block(null, e.calls.map((f) => mod.call(f, [], binaryen.none)), binaryen.none));
-    mod.addFunctionExport("run", "run");
+    const threading = addThreadedRun(mod, control, e.calls);
     if (!mod.validate()) throw new Error("wasm: the generated module does not validate");
     // Function by function: module-level inlining would merge the kernels (and spill).
-    for (const name of [...e.calls, "run"]) mod.optimizeFunction(name);
+    for (const name of [...e.calls.map((c) => c.fn), ...threading]) mod.optimizeFunction(name);
     // The first build's blob, when this build placed the same bytes (emitModule checks that the builds agree).
     let weights = shared.weights;
     if (!weights || !holds(weights, e.data)) {
@@ -169,7 +189,10 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
       for (const d of e.data) (weights.set(d, off), (off = align16(off + d.byteLength)));
     }
     shared.weights ??= weights;
-    return { wasm: mod.emitBinary(), memoryBytes, weights, weightsOffset: 0, inputs: e.inputs, outputs: e.outputs };
+    const wasm = mod.emitBinary();
+    mod.setMemory(pages, pages, null, [], true); // the export "memory" stays
+    mod.addMemoryImport("0", "env", "memory", true);
+    return { wasm, threadsWasm: mod.emitBinary(), memoryBytes, control, weights, weightsOffset: 0, inputs: e.inputs, outputs: e.outputs };
   } finally {
     mod.dispose();
   }

@@ -1,0 +1,112 @@
+// The runtime's thread pool, as JavaScript source text (no backticks or `${`): how many threads
+// load() takes, and workers that instantiate the threaded wasm build on the model's shared memory
+// and sit in its `work` loop (codegen/wasm/threads.ts). The calling thread is thread 0: run()
+// moves the run generation on, wakes the workers and runs its own share; the wasm barriers do
+// the rest. A worker's script is this text's workerMain, as source: no file to ship or find (a
+// single-file --embed-weights module works the same), started with eval in Node (its
+// worker_threads take no blob: URLs) and from a blob: URL in browsers. Node's modules come through
+// nodeImport, import() of the text's host module (new Function's code has no import() of its own
+// under every loader).
+import { CONTROL, MAX_THREADS } from "../wasm/thread-limits.js";
+
+export const THREADS_RUNTIME = String.raw`
+const MAX_THREADS = ${MAX_THREADS};
+const CONTROL = ${JSON.stringify(CONTROL)};
+const IN_NODE = typeof process !== "undefined" && process.versions != null && typeof process.versions.node === "string";
+const ISOLATION_HELP = "serve the page with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp";
+let warnedNotIsolated = false;
+
+/** The thread count load() uses: options.threads, else min(4, the cores), 1 in a page that is not cross-origin isolated. */
+async function threadCount(requested, what) {
+  const isolated = IN_NODE || (typeof crossOriginIsolated !== "undefined" && crossOriginIsolated === true);
+  if (requested !== undefined) {
+    if (typeof requested !== "number" || !Number.isInteger(requested)) throw new TypeError(what + "threads must be an integer, got " + (typeof requested === "number" ? requested : typeof requested));
+    if (requested < 1 || requested > MAX_THREADS) throw new RangeError(what + "threads must lie in [1, " + MAX_THREADS + "], got " + requested);
+    if (requested > 1 && !isolated) throw new Error(what + requested + " threads need SharedArrayBuffer, which this page lacks: it is not cross-origin isolated (" + ISOLATION_HELP + ")");
+    return requested;
+  }
+  if (IN_NODE) return Math.min(4, (await nodeImport("node:os")).availableParallelism());
+  if (!isolated) {
+    if (!warnedNotIsolated) console.warn("graphc: running on 1 thread: this page is not cross-origin isolated, so it has no SharedArrayBuffer for wasm threads; to use them, " + ISOLATION_HELP);
+    warnedNotIsolated = true;
+    return 1;
+  }
+  return Math.min(4, typeof navigator !== "undefined" && navigator.hardwareConcurrency > 0 ? navigator.hardwareConcurrency : 1);
+}
+
+/** A worker's whole script (it runs as source text, so it closes over nothing). */
+function workerMain() {
+  const port = typeof self === "undefined" ? require("node:worker_threads").parentPort : null;
+  const post = (m) => (port ? port.postMessage(m) : self.postMessage(m));
+  const start = (d) => {
+    const control = new Int32Array(d.memory.buffer, d.control, 16);
+    WebAssembly.instantiate(d.module, { env: { memory: d.memory } }).then((instance) => {
+      instance.exports.thread(d.id, d.count, 1);
+      post({ ready: true });
+      try {
+        instance.exports.work(0);
+      } catch (e) {
+        // The others are waiting at a barrier for this thread: make them trap too.
+        Atomics.store(control, d.failed, 1);
+        Atomics.notify(control, d.generation);
+        post({ error: String(e && e.message) });
+      }
+    }, (e) => post({ error: String(e && e.message) }));
+  };
+  if (port) port.once("message", start);
+  else self.onmessage = (e) => start(e.data);
+}
+
+/** Starts count - 1 workers on wasmModule and memory; resolves when each is in its work loop. */
+async function startWorkers(wasmModule, memory, control, count, what) {
+  const source = "(" + workerMain.toString() + ")();";
+  let spawn;
+  if (IN_NODE) {
+    const { Worker } = await nodeImport("node:worker_threads");
+    spawn = () => {
+      const w = new Worker(source, { eval: true });
+      w.unref(); // a model not disposed does not keep the process alive
+      return { worker: w, on: (f) => w.on("message", f), onError: (f) => w.on("error", f) };
+    };
+  } else {
+    const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
+    spawn = () => {
+      const w = new Worker(url);
+      return { worker: w, on: (f) => w.addEventListener("message", (e) => f(e.data)), onError: (f) => w.addEventListener("error", (e) => f(e)) };
+    };
+  }
+  const workers = [];
+  const ready = [];
+  for (let id = 1; id < count; id++) {
+    const w = spawn();
+    workers.push(w.worker);
+    ready.push(new Promise((resolve, reject) => {
+      w.on((m) => (m.ready ? resolve() : m.error !== undefined && reject(new Error(what + "a worker thread failed: " + m.error))));
+      w.onError((e) => reject(new Error(what + "a worker thread failed: " + (e && e.message))));
+    }));
+    w.worker.postMessage({ module: wasmModule, memory, control, id, count, failed: CONTROL.failed / 4, generation: CONTROL.generation / 4 });
+  }
+  const words = new Int32Array(memory.buffer, control, CONTROL.bytes / 4);
+  const stop = () => {
+    Atomics.store(words, CONTROL.stop / 4, 1);
+    Atomics.add(words, CONTROL.run / 4, 1);
+    Atomics.notify(words, CONTROL.run / 4);
+    for (const w of workers) w.terminate();
+  };
+  try {
+    await Promise.all(ready);
+  } catch (e) {
+    stop();
+    throw e;
+  }
+  return {
+    /** Wakes the workers for one run; the caller then runs its own share. */
+    wake() {
+      Atomics.add(words, CONTROL.run / 4, 1);
+      Atomics.notify(words, CONTROL.run / 4);
+    },
+    failed: () => Atomics.load(words, CONTROL.failed / 4) !== 0,
+    stop,
+  };
+}
+`;
