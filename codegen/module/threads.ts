@@ -2,12 +2,40 @@
 // load() takes, and workers that instantiate the threaded wasm build on the model's shared memory
 // and sit in its `work` loop (codegen/wasm/threads.ts). The calling thread is thread 0: run()
 // moves the run generation on, wakes the workers and runs its own share; the wasm barriers do
-// the rest. A worker's script is this text's workerMain, as source: no file to ship or find (a
+// the rest. A worker's script is text inside the runtime (WORKER): no file to ship or find (a
 // single-file --embed-weights module works the same), started with eval in Node (its
 // worker_threads take no blob: URLs) and from a blob: URL in browsers. Node's modules come through
 // nodeImport, import() of the text's host module (new Function's code has no import() of its own
 // under every loader).
 import { CONTROL, MAX_THREADS } from "../wasm/thread-limits.js";
+
+/**
+ * A worker's whole script, as text (through JSON into the runtime: a bundler that rewrites
+ * import() in code, as Vite does, leaves a string alone). Node runs an eval worker as CommonJS
+ * or as a module, as it detects: import() works in both.
+ */
+const WORKER = String.raw`(async () => {
+  const port = typeof self === "undefined" ? (await import("node:worker_threads")).parentPort : null;
+  const post = (m) => (port ? port.postMessage(m) : self.postMessage(m));
+  const start = (d) => {
+    const control = new Int32Array(d.memory.buffer, d.control, 16);
+    WebAssembly.instantiate(d.module, { env: { memory: d.memory } }).then((instance) => {
+      instance.exports.thread(d.id, d.count, 1);
+      post({ ready: true });
+      try {
+        instance.exports.work(0);
+      } catch (e) {
+        // The others wait at a barrier for this thread: make them trap too.
+        Atomics.store(control, d.failed, 1);
+        Atomics.notify(control, d.generation);
+        post({ error: String(e && e.message) });
+      }
+    }, (e) => post({ error: String(e && e.message) }));
+  };
+  if (port) port.once("message", start);
+  else self.onmessage = (e) => start(e.data);
+})();
+`;
 
 export const THREADS_RUNTIME = String.raw`
 const MAX_THREADS = ${MAX_THREADS};
@@ -34,32 +62,9 @@ async function threadCount(requested, what) {
   return Math.min(4, typeof navigator !== "undefined" && navigator.hardwareConcurrency > 0 ? navigator.hardwareConcurrency : 1);
 }
 
-/** A worker's whole script (it runs as source text, so it closes over nothing). */
-function workerMain() {
-  const port = typeof self === "undefined" ? require("node:worker_threads").parentPort : null;
-  const post = (m) => (port ? port.postMessage(m) : self.postMessage(m));
-  const start = (d) => {
-    const control = new Int32Array(d.memory.buffer, d.control, 16);
-    WebAssembly.instantiate(d.module, { env: { memory: d.memory } }).then((instance) => {
-      instance.exports.thread(d.id, d.count, 1);
-      post({ ready: true });
-      try {
-        instance.exports.work(0);
-      } catch (e) {
-        // The others are waiting at a barrier for this thread: make them trap too.
-        Atomics.store(control, d.failed, 1);
-        Atomics.notify(control, d.generation);
-        post({ error: String(e && e.message) });
-      }
-    }, (e) => post({ error: String(e && e.message) }));
-  };
-  if (port) port.once("message", start);
-  else self.onmessage = (e) => start(e.data);
-}
-
 /** Starts count - 1 workers on wasmModule and memory; resolves when each is in its work loop. */
 async function startWorkers(wasmModule, memory, control, count, what) {
-  const source = "(" + workerMain.toString() + ")();";
+  const source = ${JSON.stringify(WORKER)};
   let spawn;
   if (IN_NODE) {
     const { Worker } = await nodeImport("node:worker_threads");

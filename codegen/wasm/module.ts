@@ -121,8 +121,9 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
       const base = scratch(at + own * MAX_THREADS);
       return { shared: base, mine: () => mod.i32.add(mod.i32.const(base + at), mod.i32.mul(threadId(mod)(), mod.i32.const(own))) };
     },
-    serial: (e) => onThreadZero(mod, e),
-    barrier: () => barrierCall(mod),
+    // A kernel with a serial step or a barrier runs on every thread (a barrier on thread 0 alone would wait forever).
+    serial: (e) => ((parallel = true), onThreadZero(mod, e)),
+    barrier: () => ((parallel = true), barrierCall(mod)),
     fnName: (base) => `${base.replace(/[^\w]/g, "_")}_${names++}`,
   };
   for (const n of g.nodes) {
