@@ -1,6 +1,7 @@
-// `npm run bench`: graphc's wasm (baseline and relaxed SIMD) against onnxruntime-web (wasm, one
-// thread) and onnxruntime-node (one thread) on the same weights and inputs. Each engine runs in
-// its own child process (bench/engine.ts); this process prepares the artifacts and the report.
+// `npm run bench`: graphc's wasm (baseline and relaxed SIMD on one thread, relaxed on two) against
+// onnxruntime-web (wasm, one thread) and onnxruntime-node (one thread) on the same weights and
+// inputs. Each engine runs in its own child process (bench/engine.ts); this process prepares the
+// artifacts and the report.
 //   --models resnet50,mobilenet_v2,bert_base   --engines graphc-baseline,graphc-relaxed,ort-web,ort-node
 //   --warmup 3 --min-iters 5 --max-iters 100 --seconds 5   --out bench/results
 import { execFileSync } from "node:child_process";
@@ -18,7 +19,7 @@ import { writeSafetensors } from "../src/weights/safetensors.js";
 import type { TensorData } from "../src/weights/tensor.js";
 import type { EngineName, EngineResult, InputFile, Job } from "./engine.js";
 
-const engines: EngineName[] = ["graphc-baseline", "graphc-relaxed", "ort-web", "ort-node"];
+const engines: EngineName[] = ["graphc-baseline", "graphc-relaxed", "graphc-relaxed-2t", "ort-web", "ort-node"];
 
 const { values } = parseArgs({
   options: {
@@ -48,6 +49,7 @@ interface Row {
   medianMs: number;
   minMs: number;
   iters: number;
+  cpuMsPerRun: number;
   /** This median / onnxruntime-web's: below 1 is faster. */
   timeVsOrtWeb?: number;
   peakRssMiB: number;
@@ -101,6 +103,7 @@ async function prepare(model: string) {
     artifact: {
       "graphc-baseline": [base("mjs"), base("wasm"), base("weights.bin")],
       "graphc-relaxed": [base("mjs"), base("relaxed.wasm"), base("weights.bin")],
+      "graphc-relaxed-2t": [base("mjs"), base("relaxed.threads.wasm"), base("weights.bin")],
       "ort-web": [onnx],
       "ort-node": [onnx],
     } satisfies Record<EngineName, string[]>,
@@ -109,7 +112,7 @@ async function prepare(model: string) {
 
 function runEngine(job: Job): EngineResult {
   // Node 20 ships relaxed SIMD behind a flag; later versions have it on.
-  const flags = job.engine === "graphc-relaxed" && Number(process.versions.node.split(".")[0]) < 22 ? ["--experimental-wasm-relaxed-simd"] : [];
+  const flags = job.engine.startsWith("graphc-relaxed") && Number(process.versions.node.split(".")[0]) < 22 ? ["--experimental-wasm-relaxed-simd"] : [];
   const out = execFileSync(process.execPath, [...flags, new URL("./engine.js", import.meta.url).pathname, JSON.stringify(job)], { encoding: "utf8", maxBuffer: 2 ** 30, stdio: ["ignore", "pipe", "inherit"] });
   return JSON.parse(out.trim().split("\n").pop()!) as EngineResult;
 }
@@ -131,6 +134,8 @@ function relDiff(a: Record<string, number[]>, b: Record<string, number[]>): numb
 const TIME_TARGET: Partial<Record<EngineName, number>> = { "graphc-baseline": 0.9, "graphc-relaxed": 0.65 };
 const RSS_TARGET = 0.5;
 const COMPILE_TARGET_S: Record<string, number> = { resnet50: 5 };
+/** graphc on 2 threads against itself on 1 (the threads issue): median time ratio. */
+const THREADS_TARGET = { engine: "graphc-relaxed-2t", versus: "graphc-relaxed", models: ["resnet50", "bert_base"], ratio: 0.57 } as const;
 
 const ratio = (x: number | undefined) => x?.toFixed(2) ?? "-";
 const verdict = (what: string, value: string, ok: boolean, target: string) => `- ${what}: ${value} (target ${target}): ${ok ? "met" : "**not met**"}`;
@@ -142,6 +147,10 @@ function verdicts(rows: Row[]): string[] {
     if (t !== undefined && r.timeVsOrtWeb !== undefined) out.push(verdict(`${r.model} ${r.engine} time / ORT-web`, ratio(r.timeVsOrtWeb), r.timeVsOrtWeb <= t, `<= ${t}`));
     if (r.engine.startsWith("graphc") && r.rssVsOrtWeb !== undefined) out.push(verdict(`${r.model} ${r.engine} peak RSS / ORT-web`, ratio(r.rssVsOrtWeb), r.rssVsOrtWeb <= RSS_TARGET, `<= ${RSS_TARGET}`));
   }
+  for (const model of THREADS_TARGET.models) {
+    const [two, one] = [THREADS_TARGET.engine, THREADS_TARGET.versus].map((e) => rows.find((r) => r.model === model && r.engine === e));
+    if (two && one) out.push(verdict(`${model} ${two.engine} / ${one.engine} time`, ratio(two.medianMs / one.medianMs), two.medianMs / one.medianMs <= THREADS_TARGET.ratio, `<= ${THREADS_TARGET.ratio}`));
+  }
   for (const [model, limit] of Object.entries(COMPILE_TARGET_S)) {
     const ms = rows.find((r) => r.model === model && r.compileMs !== undefined)?.compileMs;
     if (ms !== undefined) out.push(verdict(`${model} compile`, `${(ms / 1000).toFixed(1)} s`, ms < limit * 1000, `< ${limit} s`));
@@ -150,9 +159,9 @@ function verdicts(rows: Row[]): string[] {
 }
 
 function markdown(rows: Row[], machine: string): string {
-  const head = "| model | engine | median ms | min ms | time / ORT-web | peak RSS MiB | RSS / ORT-web | load ms | compile s | artifact MiB | rel. diff vs ORT-node |";
+  const head = "| model | engine | median ms | min ms | CPU ms / run | time / ORT-web | peak RSS MiB | RSS / ORT-web | load ms | compile s | artifact MiB | rel. diff vs ORT-node |";
   const line = (r: Row) =>
-    `| ${r.model} | ${r.engine} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${ratio(r.timeVsOrtWeb)} | ${r.peakRssMiB.toFixed(0)} | ${ratio(r.rssVsOrtWeb)} | ${r.loadMs.toFixed(0)} | ${r.compileMs === undefined ? "-" : (r.compileMs / 1000).toFixed(1)} | ${r.artifactMiB.toFixed(1)} | ${r.relDiffVsOrtNode?.toExponential(1) ?? "-"} |`;
+    `| ${r.model} | ${r.engine} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${r.cpuMsPerRun.toFixed(1)} | ${ratio(r.timeVsOrtWeb)} | ${r.peakRssMiB.toFixed(0)} | ${ratio(r.rssVsOrtWeb)} | ${r.loadMs.toFixed(0)} | ${r.compileMs === undefined ? "-" : (r.compileMs / 1000).toFixed(1)} | ${r.artifactMiB.toFixed(1)} | ${r.relDiffVsOrtNode?.toExponential(1) ?? "-"} |`;
   const targets = verdicts(rows);
   return [
     `# graphc benchmark\n\n${machine}\n\ntime / ORT-web: median latency divided by onnxruntime-web's (below 1 is faster); RSS / ORT-web likewise for peak RSS.\n`,
@@ -182,6 +191,7 @@ for (const model of values.models.split(",")) {
       medianMs: r.medianMs,
       minMs: r.minMs,
       iters: r.iters,
+      cpuMsPerRun: r.cpuMsPerRun,
       ...(web ? { timeVsOrtWeb: r.medianMs / web.medianMs, rssVsOrtWeb: r.peakRssBytes / web.peakRssBytes } : {}),
       peakRssMiB: r.peakRssBytes / 2 ** 20,
       loadMs: r.loadMs,
@@ -191,7 +201,7 @@ for (const model of values.models.split(",")) {
     });
 }
 
-const machine = `${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, ${new Date().toISOString()}; one thread per engine; ${values.warmup} warm-up runs, then ${values["min-iters"]}-${values["max-iters"]} timed runs within ${values.seconds} s`;
+const machine = `${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, ${new Date().toISOString()}; one thread per engine (graphc-relaxed-2t: two); ${values.warmup} warm-up runs, then ${values["min-iters"]}-${values["max-iters"]} timed runs within ${values.seconds} s`;
 const md = markdown(rows, machine);
 writeFileSync(join(values.out, "latest.json"), JSON.stringify({ machine, options: values, rows }, null, 2) + "\n");
 writeFileSync(join(values.out, "latest.md"), md);

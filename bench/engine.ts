@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import type { LoadedModel, LoadOptions } from "../codegen/module/runtime.js";
 
-export type EngineName = "graphc-baseline" | "graphc-relaxed" | "ort-web" | "ort-node";
+export type EngineName = "graphc-baseline" | "graphc-relaxed" | "graphc-relaxed-2t" | "ort-web" | "ort-node";
 
 export interface Job {
   engine: EngineName;
@@ -24,6 +24,8 @@ export interface EngineResult {
   minMs: number;
   iters: number;
   peakRssBytes: number;
+  /** The process's CPU time (every thread) per timed run: with threads, how much work a run takes apart from the wall clock. */
+  cpuMsPerRun: number;
   outputs: Record<string, number[]>;
 }
 
@@ -44,7 +46,8 @@ type Run = () => Promise<Record<string, ArrayLike<number>>>;
 
 async function graphc(job: Job, inputs: InputFile): Promise<Run> {
   const { load } = (await import(pathToFileURL(job.artifact).href)) as { load(o: LoadOptions): Promise<LoadedModel> };
-  const model = await load({ simd: job.engine === "graphc-relaxed" ? "relaxed" : "baseline" });
+  // The single-thread engines stay on one thread (load()'s default is min(4, the cores)).
+  const model = await load({ simd: job.engine === "graphc-baseline" ? "baseline" : "relaxed", threads: job.engine === "graphc-relaxed-2t" ? 2 : 1 });
   const feeds = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.dtype === "f32" ? Float32Array.from(v.data) : Int32Array.from(v.data)]));
   return () => model.run(feeds);
 }
@@ -73,12 +76,14 @@ async function main(): Promise<void> {
   let outputs = await run();
   for (let i = 1; i < job.warmup; i++) await run();
   const times: number[] = [];
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   while (times.length < job.minIters || (times.length < job.maxIters && performance.now() - start < job.seconds * 1000)) {
     const s = performance.now();
     outputs = await run();
     times.push(performance.now() - s);
   }
+  const cpu = process.cpuUsage(cpu0);
   times.sort((a, b) => a - b);
   const result: EngineResult = {
     loadMs,
@@ -86,6 +91,7 @@ async function main(): Promise<void> {
     minMs: times[0]!,
     iters: times.length,
     peakRssBytes: peakRss(),
+    cpuMsPerRun: (cpu.user + cpu.system) / 1000 / times.length,
     outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Array.from(v)])),
   };
   process.stdout.write(JSON.stringify(result) + "\n");

@@ -43,6 +43,9 @@ const CONTROL = ${JSON.stringify(CONTROL)};
 const IN_NODE = typeof process !== "undefined" && process.versions != null && typeof process.versions.node === "string";
 const ISOLATION_HELP = "serve the page with the headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp";
 let warnedNotIsolated = false;
+// Node does not end a process while a worker sits in atomic.wait: at exit, the pools still running are stopped.
+const runningPools = new Set();
+let stopAtExit = false;
 
 /** The thread count load() uses: options.threads, else min(4, the cores), 1 in a page that is not cross-origin isolated. */
 async function threadCount(requested, what) {
@@ -70,40 +73,63 @@ async function startWorkers(wasmModule, memory, control, count, what) {
     const { Worker } = await nodeImport("node:worker_threads");
     spawn = () => {
       const w = new Worker(source, { eval: true });
-      w.unref(); // a model not disposed does not keep the process alive
-      return { worker: w, on: (f) => w.on("message", f), onError: (f) => w.on("error", f) };
+      return {
+        worker: w,
+        listen: (onMessage, onError) => {
+          w.on("message", onMessage);
+          w.on("error", onError);
+        },
+        // Once it is ready (and after the listeners, as adding one refs it again): a model not disposed does not keep the process alive.
+        release: () => w.unref(),
+      };
     };
   } else {
     const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
     spawn = () => {
       const w = new Worker(url);
-      return { worker: w, on: (f) => w.addEventListener("message", (e) => f(e.data)), onError: (f) => w.addEventListener("error", (e) => f(e)) };
+      return {
+        worker: w,
+        listen: (onMessage, onError) => {
+          w.addEventListener("message", (e) => onMessage(e.data));
+          w.addEventListener("error", onError);
+        },
+        release: () => {},
+      };
     };
   }
-  const workers = [];
+  const spawned = [];
   const ready = [];
   for (let id = 1; id < count; id++) {
     const w = spawn();
-    workers.push(w.worker);
+    spawned.push(w);
     ready.push(new Promise((resolve, reject) => {
-      w.on((m) => (m.ready ? resolve() : m.error !== undefined && reject(new Error(what + "a worker thread failed: " + m.error))));
-      w.onError((e) => reject(new Error(what + "a worker thread failed: " + (e && e.message))));
+      w.listen(
+        (m) => (m.ready ? resolve() : m.error !== undefined && reject(new Error(what + "a worker thread failed: " + m.error))),
+        (e) => reject(new Error(what + "a worker thread failed: " + (e && e.message))),
+      );
     }));
     w.worker.postMessage({ module: wasmModule, memory, control, id, count, failed: CONTROL.failed / 4, generation: CONTROL.generation / 4 });
   }
   const words = new Int32Array(memory.buffer, control, CONTROL.bytes / 4);
   const stop = () => {
+    runningPools.delete(stop);
     Atomics.store(words, CONTROL.stop / 4, 1);
     Atomics.add(words, CONTROL.run / 4, 1);
     Atomics.notify(words, CONTROL.run / 4);
-    for (const w of workers) w.terminate();
+    for (const w of spawned) w.worker.terminate();
   };
+  if (IN_NODE) {
+    runningPools.add(stop);
+    if (!stopAtExit) process.once("exit", () => runningPools.forEach((s) => s()));
+    stopAtExit = true;
+  }
   try {
     await Promise.all(ready);
   } catch (e) {
     stop();
     throw e;
   }
+  for (const w of spawned) w.release();
   return {
     /** Wakes the workers for one run; the caller then runs its own share. */
     wake() {

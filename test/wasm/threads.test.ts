@@ -3,6 +3,7 @@
 // fewer rows than threads. Exact: a thread's share is whole outputs, each computed by the same code.
 // Thread 1 is also checked against the interpreter (rel 1e-4, abs 1e-4: f32 dot products of up to
 // a few hundred terms and Winograd's transforms).
+import { availableParallelism } from "node:os";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buildModule, loadParts } from "../../codegen/module/index.js";
@@ -100,4 +101,37 @@ describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
   output y = reshape(transpose(matmul(p, v), [0, 2, 1, 3]), ${dims([b, s, e])})`;
       }),
     ));
+});
+
+describe("wasm threads: options, dispose, a worker that traps", () => {
+  const g = model(`${f32("x", [3, 37])}\n  output y = relu(fc: linear(x, 29))`, 0, defaultPipeline);
+  const { parts } = buildModule(g, { relaxedSimd: "on" });
+
+  it("defaults to min(4, the cores), checks threads, and runs no more after dispose()", async () => {
+    const m = await loadParts(parts);
+    expect(m.threads).toBe(Math.min(4, availableParallelism()));
+    const x = inputsFor(g, 1).x as Float32Array;
+    const y = await m.run({ x });
+    m.dispose();
+    m.dispose(); // a second time is nothing
+    await expect(m.run({ x })).rejects.toThrow(/run\(\) after dispose\(\): load the model again/);
+    const again = await loadParts(parts, { threads: 16 });
+    expect(bitsOf((await again.run({ x })).y!)).toEqual(bitsOf(y.y!));
+    again.dispose();
+    await expect(loadParts(parts, { threads: 0 })).rejects.toThrow(RangeError);
+    await expect(loadParts(parts, { threads: 17 })).rejects.toThrow(/threads must lie in \[1, 16\], got 17/);
+    await expect(loadParts(parts, { threads: 2.5 })).rejects.toThrow(/threads must be an integer, got 2.5/);
+    await expect(loadParts(parts, { threads: "2" as never })).rejects.toThrow(TypeError);
+  });
+
+  it("reports a trap in a worker's share (integer division by zero), and refuses to run again", async () => {
+    const ints = model(`  input a: i32[64]\n  input b: i32[64]\n  output q = a / b`, 0, defaultPipeline);
+    const m = await loadParts(buildModule(ints, { relaxedSimd: "on" }).parts, { threads: 2 });
+    const a = Int32Array.from({ length: 64 }, (_, i) => i);
+    // Zero only in the second half: thread 1's share.
+    const b = Int32Array.from({ length: 64 }, (_, i) => (i === 60 ? 0 : 1));
+    await expect(m.run({ a, b })).rejects.toThrow(/a worker thread trapped/);
+    await expect(m.run({ a, b: new Int32Array(64).fill(1) })).rejects.toThrow(/a worker thread trapped in an earlier run: load the model again/);
+    m.dispose();
+  });
 });
