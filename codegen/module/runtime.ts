@@ -236,7 +236,7 @@ async function loadModel(model, embedded, baseUrl, options) {
 
   async function runModel(feeds) {
     if (disposed) throw new Error(what + "run() after dispose(): load the model again");
-    if (pool && pool.failed()) throw new Error(what + "a worker thread trapped in an earlier run: load the model again");
+    if (pool && pool.failed()) throw new Error(what + "a thread trapped in an earlier run, which leaves the threads out of step: load the model again");
     if (feeds === null || typeof feeds !== "object") throw new TypeError(what + "run() takes an object of input arrays: { " + names(ins) + " }");
     for (const key of Object.keys(feeds))
       if (!ins.some((p) => p.name === key)) throw new Error(what + "no input " + JSON.stringify(key) + " (inputs: " + names(ins) + ")");
@@ -259,8 +259,12 @@ async function loadModel(model, embedded, baseUrl, options) {
       if (pool) pool.wake();
       run();
     } catch (e) {
+      if (!pool) throw trapped(e);
       // Thread 0 traps at a barrier when a worker trapped: the worker's trap is the one to report.
-      throw pool && pool.failed() ? new Error(what + "a worker thread trapped (a kernel's share, e.g. an integer division by zero inside the model); load the model again") : trapped(e);
+      const error = pool.failed() ? new Error(what + "a worker thread trapped (a kernel's share, e.g. an integer division by zero inside the model); load the model again") : trapped(e);
+      // Workers waiting at a barrier for thread 0 would wait forever: they trap too, and the model is done.
+      pool.fail();
+      throw error;
     }
     return Object.fromEntries(outs.map((p) => [p.name, new p.View(memory.buffer, p.offset, p.size).slice()]));
   }

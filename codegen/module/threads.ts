@@ -137,6 +137,11 @@ async function startWorkers(wasmModule, memory, control, count, what) {
       Atomics.notify(words, CONTROL.run / 4);
     },
     failed: () => Atomics.load(words, CONTROL.failed / 4) !== 0,
+    /** Makes every thread waiting at a barrier trap. */
+    fail() {
+      Atomics.store(words, CONTROL.failed / 4, 1);
+      Atomics.notify(words, CONTROL.generation / 4);
+    },
     stop,
   };
 }

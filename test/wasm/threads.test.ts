@@ -131,7 +131,18 @@ describe("wasm threads: options, dispose, a worker that traps", () => {
     // Zero only in the second half: thread 1's share.
     const b = Int32Array.from({ length: 64 }, (_, i) => (i === 60 ? 0 : 1));
     await expect(m.run({ a, b })).rejects.toThrow(/a worker thread trapped/);
-    await expect(m.run({ a, b: new Int32Array(64).fill(1) })).rejects.toThrow(/a worker thread trapped in an earlier run: load the model again/);
+    await expect(m.run({ a, b: new Int32Array(64).fill(1) })).rejects.toThrow(/a thread trapped in an earlier run, which leaves the threads out of step: load the model again/);
+    m.dispose();
+  });
+
+  it("reports a trap in thread 0's share as on one thread, and refuses to run again", async () => {
+    const ints = model(`  input a: i32[64]
+  input b: i32[64]
+  output q = a / b`, 0, defaultPipeline);
+    const m = await loadParts(buildModule(ints, { relaxedSimd: "on" }).parts, { threads: 2 });
+    const a = Int32Array.from({ length: 64 }, (_, i) => i);
+    await expect(m.run({ a, b: Int32Array.from({ length: 64 }, (_, i) => (i === 3 ? 0 : 1)) })).rejects.toThrow(/an integer division inside the model divides by zero/);
+    await expect(m.run({ a, b: new Int32Array(64).fill(1) })).rejects.toThrow(/load the model again/);
     m.dispose();
   });
 });
