@@ -93,7 +93,7 @@ async function startWorkers(wasmModule, memory, control, count, what) {
           w.addEventListener("message", (e) => onMessage(e.data));
           w.addEventListener("error", onError);
         },
-        release: () => {},
+        release: () => URL.revokeObjectURL(url), // the workers have their script
       };
     };
   }
