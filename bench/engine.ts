@@ -1,6 +1,6 @@
 // One engine timing one model, in its own process so its peak RSS is its own. Reads a JSON job
 // from argv[2], prints a JSON EngineResult as its last stdout line.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import type { LoadedModel, LoadOptions } from "../codegen/module/runtime.js";
 
@@ -26,6 +26,11 @@ export interface EngineResult {
   peakRssBytes: number;
   /** The process's CPU time (every thread) per timed run: with threads, how much work a run takes apart from the wall clock. */
   cpuMsPerRun: number;
+  /**
+   * The busiest thread's CPU time per timed run (Linux; 10 ms ticks over all runs): on a loaded
+   * machine, the wall time the run would take with a core per thread (waits at barriers sleep).
+   */
+  busiestThreadCpuMsPerRun?: number;
   outputs: Record<string, number[]>;
 }
 
@@ -41,6 +46,22 @@ function peakRss(): number {
   const hwm = existsSync("/proc/self/status") ? /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8")) : null;
   return (hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) * 1024;
 }
+
+/** CPU clock ticks (utime + stime) of each thread of this process, by thread id; empty off Linux. */
+function threadTicks(): Map<string, number> {
+  const dir = "/proc/self/task";
+  if (!existsSync(dir)) return new Map();
+  return new Map(
+    readdirSync(dir).flatMap((t) => {
+      const stat = existsSync(`${dir}/${t}/stat`) ? readFileSync(`${dir}/${t}/stat`, "utf8") : "";
+      // After "(comm) ": state is field 3, utime 14, stime 15.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      return stat ? [[t, Number(fields[11]) + Number(fields[12])] as [string, number]] : [];
+    }),
+  );
+}
+/** Linux's USER_HZ: ticks per second of /proc/PID/stat. */
+const TICKS_PER_S = 100;
 
 type Run = () => Promise<Record<string, ArrayLike<number>>>;
 
@@ -77,6 +98,7 @@ async function main(): Promise<void> {
   for (let i = 1; i < job.warmup; i++) await run();
   const times: number[] = [];
   const cpu0 = process.cpuUsage();
+  const ticks0 = threadTicks();
   const start = performance.now();
   while (times.length < job.minIters || (times.length < job.maxIters && performance.now() - start < job.seconds * 1000)) {
     const s = performance.now();
@@ -84,6 +106,7 @@ async function main(): Promise<void> {
     times.push(performance.now() - s);
   }
   const cpu = process.cpuUsage(cpu0);
+  const busiest = Math.max(0, ...[...threadTicks()].map(([t, n]) => n - (ticks0.get(t) ?? 0)));
   times.sort((a, b) => a - b);
   const result: EngineResult = {
     loadMs,
@@ -92,6 +115,7 @@ async function main(): Promise<void> {
     iters: times.length,
     peakRssBytes: peakRss(),
     cpuMsPerRun: (cpu.user + cpu.system) / 1000 / times.length,
+    ...(ticks0.size ? { busiestThreadCpuMsPerRun: (busiest * 1000) / TICKS_PER_S / times.length } : {}),
     outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Array.from(v)])),
   };
   process.stdout.write(JSON.stringify(result) + "\n");
