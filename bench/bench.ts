@@ -1,8 +1,9 @@
-// `npm run bench`: graphc's wasm (baseline and relaxed SIMD on one thread, relaxed on two) against
-// onnxruntime-web (wasm, one thread) and onnxruntime-node (one thread) on the same weights and
-// inputs. Each engine runs in its own child process (bench/engine.ts); this process prepares the
-// artifacts and the report.
-//   --models resnet50,mobilenet_v2,bert_base   --engines graphc-baseline,graphc-relaxed,ort-web,ort-node
+// `npm run bench`: graphc's wasm (baseline and relaxed SIMD; relaxed on two threads too) against
+// TensorFlow.js (wasm backend), onnxruntime-web (wasm, one and two threads) and onnxruntime-node
+// (one thread) on the same weights and inputs. Each engine runs in its own child process (bench/engine.ts); this process prepares
+// the artifacts and the report.
+//   --models resnet50,mobilenet_v2,bert_base
+//   --engines graphc-baseline,graphc-relaxed,graphc-relaxed-2t,tfjs-wasm,ort-web,ort-web-2t,ort-node (default: all)
 //   --warmup 3 --min-iters 5 --max-iters 100 --seconds 5   --out bench/results
 import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -10,6 +11,7 @@ import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { compile } from "../src/api.js";
+import { optimise } from "../src/driver.js";
 import { elaborateFile } from "../src/frontend/index.js";
 import type { Graph } from "../src/ir/graph.js";
 import { randomInputs } from "../src/weights/calibrate.js";
@@ -18,8 +20,20 @@ import { loadWeights } from "../src/weights/load.js";
 import { writeSafetensors } from "../src/weights/safetensors.js";
 import type { TensorData } from "../src/weights/tensor.js";
 import type { EngineName, EngineResult, InputFile, Job } from "./engine.js";
+import { binPath, writeGraphFile } from "./peers/graph-file.js";
+import { TFJS_PASSES } from "./peers/tfjs.js";
 
-const engines: EngineName[] = ["graphc-baseline", "graphc-relaxed", "graphc-relaxed-2t", "ort-web", "ort-node"];
+/** Every engine, with what the report says of it. */
+const ENGINES: Record<EngineName, string> = {
+  "graphc-baseline": "graphc's wasm module, SIMD128 (one thread)",
+  "graphc-relaxed": "graphc's wasm module, relaxed SIMD (one thread)",
+  "graphc-relaxed-2t": "graphc's wasm module, relaxed SIMD, load({ threads: 2 }) (the .threads.wasm build: the caller and one worker)",
+  "tfjs-wasm": "TensorFlow.js 4.22, tfjs-core + tfjs-backend-wasm (XNNPACK, SIMD), built from graphc's IR after fold-batchnorm, fuse-epilogue and layout (bench/peers/tfjs.ts); one thread: under Node it loads the SIMD binary without threads (WASM_HAS_MULTITHREAD_SUPPORT is false), so setThreadsCount has no effect",
+  "ort-web": "onnxruntime-web 1.30, wasm execution provider, numThreads = 1",
+  "ort-web-2t": "onnxruntime-web 1.30, wasm execution provider, numThreads = 2",
+  "ort-node": "onnxruntime-node 1.30, CPU execution provider, one intra-op thread: the accuracy reference",
+};
+const engines = Object.keys(ENGINES) as EngineName[];
 
 const { values } = parseArgs({
   options: {
@@ -49,8 +63,10 @@ interface Row {
   medianMs: number;
   minMs: number;
   iters: number;
+  threads: number;
+  busyThreads: number | null;
   cpuMsPerRun: number;
-  busiestThreadCpuMsPerRun?: number;
+  busiestThreadCpuMsPerRun: number | null;
   /** This median / onnxruntime-web's: below 1 is faster. */
   timeVsOrtWeb?: number;
   peakRssMiB: number;
@@ -88,6 +104,8 @@ async function prepare(model: string) {
   writeFileSync(inputFile, JSON.stringify(inputs));
   const onnx = join(tmp, `${model}.onnx`);
   writeFileSync(onnx, exportOnnx(g, weights));
+  const irFile = join(tmp, `${model}.graph.json`);
+  if (picked.includes("tfjs-wasm")) writeGraphFile(optimise(elaborateFile(file).graph!, weights, TFJS_PASSES).graph, irFile);
   let compileMs = 0;
   const dir = join(tmp, "graphc", model);
   if (picked.some((e) => e.startsWith("graphc"))) {
@@ -105,7 +123,9 @@ async function prepare(model: string) {
       "graphc-baseline": [base("mjs"), base("wasm"), base("weights.bin")],
       "graphc-relaxed": [base("mjs"), base("relaxed.wasm"), base("weights.bin")],
       "graphc-relaxed-2t": [base("mjs"), base("relaxed.threads.wasm"), base("weights.bin")],
+      "tfjs-wasm": [irFile, binPath(irFile)],
       "ort-web": [onnx],
+      "ort-web-2t": [onnx],
       "ort-node": [onnx],
     } satisfies Record<EngineName, string[]>,
   };
@@ -134,6 +154,12 @@ function relDiff(a: Record<string, number[]>, b: Record<string, number[]>): numb
 /** The issue's targets: time and peak RSS as ratios to onnxruntime-web, ResNet-50's compile time. */
 const TIME_TARGET: Partial<Record<EngineName, number>> = { "graphc-baseline": 0.9, "graphc-relaxed": 0.65 };
 const RSS_TARGET = 0.5;
+/**
+ * Every engine's outputs against ORT-node's: max |out - ref| / max |ref| at most this. f32 sums
+ * in another order over 50 layers stay near 1e-5 (4e-5 is the largest seen); a wrong pad, layout
+ * or weight is off by O(1).
+ */
+const REL_DIFF_LIMIT = 1e-3;
 const COMPILE_TARGET_S: Record<string, number> = { resnet50: 5 };
 /** graphc on 2 threads against itself on 1 (the threads issue): median time ratio. */
 const THREADS_TARGET = { engine: "graphc-relaxed-2t", versus: "graphc-relaxed", models: ["resnet50", "bert_base"], ratio: 0.57 } as const;
@@ -146,6 +172,7 @@ function verdicts(rows: Row[]): string[] {
   for (const r of rows) {
     const t = TIME_TARGET[r.engine];
     if (t !== undefined && r.timeVsOrtWeb !== undefined) out.push(verdict(`${r.model} ${r.engine} time / ORT-web`, ratio(r.timeVsOrtWeb), r.timeVsOrtWeb <= t, `<= ${t}`));
+    if (r.relDiffVsOrtNode !== undefined && !(r.relDiffVsOrtNode <= REL_DIFF_LIMIT)) out.push(verdict(`${r.model} ${r.engine} outputs vs ORT-node`, r.relDiffVsOrtNode.toExponential(1), false, `<= ${REL_DIFF_LIMIT}`));
     if (r.engine.startsWith("graphc") && r.rssVsOrtWeb !== undefined) out.push(verdict(`${r.model} ${r.engine} peak RSS / ORT-web`, ratio(r.rssVsOrtWeb), r.rssVsOrtWeb <= RSS_TARGET, `<= ${RSS_TARGET}`));
   }
   for (const model of THREADS_TARGET.models) {
@@ -153,7 +180,7 @@ function verdicts(rows: Row[]): string[] {
     if (!two || !one) continue;
     out.push(verdict(`${model} ${two.engine} / ${one.engine} time`, ratio(two.medianMs / one.medianMs), two.medianMs / one.medianMs <= THREADS_TARGET.ratio, `<= ${THREADS_TARGET.ratio}`));
     // On a loaded machine the wall clock is the scheduler's; the busiest thread's CPU time is the run's own critical path.
-    if (two.busiestThreadCpuMsPerRun !== undefined && one.busiestThreadCpuMsPerRun !== undefined) {
+    if (two.busiestThreadCpuMsPerRun !== null && one.busiestThreadCpuMsPerRun !== null) {
       const r = two.busiestThreadCpuMsPerRun / one.busiestThreadCpuMsPerRun;
       out.push(verdict(`${model} ${two.engine} / ${one.engine} busiest-thread CPU time`, ratio(r), r <= THREADS_TARGET.ratio, `<= ${THREADS_TARGET.ratio}`));
     }
@@ -166,12 +193,14 @@ function verdicts(rows: Row[]): string[] {
 }
 
 function markdown(rows: Row[], machine: string): string {
-  const head = "| model | engine | median ms | min ms | CPU ms / run | busiest thread CPU ms / run | time / ORT-web | peak RSS MiB | RSS / ORT-web | load ms | compile s | artifact MiB | rel. diff vs ORT-node |";
+  const head = "| model | engine | median ms | min ms | time / ORT-web | threads | busy threads | CPU ms / run | busiest thread CPU ms / run | peak RSS MiB | RSS / ORT-web | load ms | compile s | artifact MiB | rel. diff vs ORT-node |";
   const line = (r: Row) =>
-    `| ${r.model} | ${r.engine} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${r.cpuMsPerRun.toFixed(1)} | ${r.busiestThreadCpuMsPerRun?.toFixed(1) ?? "-"} | ${ratio(r.timeVsOrtWeb)} | ${r.peakRssMiB.toFixed(0)} | ${ratio(r.rssVsOrtWeb)} | ${r.loadMs.toFixed(0)} | ${r.compileMs === undefined ? "-" : (r.compileMs / 1000).toFixed(1)} | ${r.artifactMiB.toFixed(1)} | ${r.relDiffVsOrtNode?.toExponential(1) ?? "-"} |`;
+    `| ${r.model} | ${r.engine} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${ratio(r.timeVsOrtWeb)} | ${r.threads} | ${r.busyThreads ?? "-"} | ${r.cpuMsPerRun.toFixed(1)} | ${r.busiestThreadCpuMsPerRun?.toFixed(1) ?? "-"} | ${r.peakRssMiB.toFixed(0)} | ${ratio(r.rssVsOrtWeb)} | ${r.loadMs.toFixed(0)} | ${r.compileMs === undefined ? "-" : (r.compileMs / 1000).toFixed(1)} | ${r.artifactMiB.toFixed(1)} | ${r.relDiffVsOrtNode?.toExponential(1) ?? "-"} |`;
   const targets = verdicts(rows);
+  const used = [...new Set(rows.map((r) => r.engine))];
   return [
-    `# graphc benchmark\n\n${machine}\n\ntime / ORT-web: median latency divided by onnxruntime-web's (below 1 is faster); RSS / ORT-web likewise for peak RSS.\n`,
+    `# graphc benchmark\n\n${machine}\n\n${used.map((e) => `- ${e}: ${ENGINES[e]}`).join("\n")}\n`,
+    `time / ORT-web: median latency divided by onnxruntime-web's (below 1 is faster); RSS / ORT-web likewise for peak RSS. threads: what the engine says it computes on; busy threads: the process's threads that did at least half the busiest one's CPU time during the timed runs; CPU ms / run: the process's, every thread; busiest thread CPU ms / run: that thread's, the wall time a run would take with a core per thread (on a loaded machine, where the wall clock is the scheduler's). rel. diff: max |out - ORT-node| / max |ORT-node| over every output, checked <= ${REL_DIFF_LIMIT}.\n`,
     head,
     head.replace(/[^|]+/g, " --- "),
     ...rows.map(line),
@@ -198,8 +227,10 @@ for (const model of values.models.split(",")) {
       medianMs: r.medianMs,
       minMs: r.minMs,
       iters: r.iters,
+      threads: r.threads,
+      busyThreads: r.busyThreads,
       cpuMsPerRun: r.cpuMsPerRun,
-      ...(r.busiestThreadCpuMsPerRun !== undefined ? { busiestThreadCpuMsPerRun: r.busiestThreadCpuMsPerRun } : {}),
+      busiestThreadCpuMsPerRun: r.busiestThreadCpuMsPerRun,
       ...(web ? { timeVsOrtWeb: r.medianMs / web.medianMs, rssVsOrtWeb: r.peakRssBytes / web.peakRssBytes } : {}),
       peakRssMiB: r.peakRssBytes / 2 ** 20,
       loadMs: r.loadMs,
@@ -209,8 +240,13 @@ for (const model of values.models.split(",")) {
     });
 }
 
-const machine = `${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.version}, ${new Date().toISOString()}; one thread per engine (graphc-relaxed-2t: two); ${values.warmup} warm-up runs, then ${values["min-iters"]}-${values["max-iters"]} timed runs within ${values.seconds} s`;
+const machine = `${cpus()[0]?.model ?? "unknown CPU"} (${cpus().length} cores), Node ${process.version}, ${new Date().toISOString()}; ${values.warmup} warm-up runs, then ${values["min-iters"]}-${values["max-iters"]} timed runs within ${values.seconds} s`;
 const md = markdown(rows, machine);
 writeFileSync(join(values.out, "latest.json"), JSON.stringify({ machine, options: values, rows }, null, 2) + "\n");
 writeFileSync(join(values.out, "latest.md"), md);
 process.stdout.write(md);
+const inaccurate = rows.filter((r) => r.relDiffVsOrtNode !== undefined && !(r.relDiffVsOrtNode <= REL_DIFF_LIMIT));
+if (inaccurate.length) {
+  log(`outputs differ from ORT-node's by more than ${REL_DIFF_LIMIT} of their largest value: ${inaccurate.map((r) => `${r.model} ${r.engine} (${r.relDiffVsOrtNode!.toExponential(1)})`).join(", ")}`);
+  process.exitCode = 1;
+}

@@ -4,11 +4,11 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import type { LoadedModel, LoadOptions } from "../codegen/module/runtime.js";
 
-export type EngineName = "graphc-baseline" | "graphc-relaxed" | "graphc-relaxed-2t" | "ort-web" | "ort-node";
+export type EngineName = "graphc-baseline" | "graphc-relaxed" | "graphc-relaxed-2t" | "tfjs-wasm" | "ort-web" | "ort-web-2t" | "ort-node";
 
 export interface Job {
   engine: EngineName;
-  /** NAME.mjs for graphc engines, the .onnx file for the peers. */
+  /** NAME.mjs for graphc engines, the optimised IR's NAME.graph.json for tfjs-wasm, the .onnx file for onnxruntime. */
   artifact: string;
   /** JSON: name -> { dtype, shape, data }. */
   inputs: string;
@@ -24,13 +24,17 @@ export interface EngineResult {
   minMs: number;
   iters: number;
   peakRssBytes: number;
+  /** The threads the engine says it computes on (onnxruntime-web's numThreads, TF.js's getThreadsCount()). */
+  threads: number;
+  /** Threads that did at least half the busiest one's CPU time in the timed runs (Linux; null elsewhere). */
+  busyThreads: number | null;
   /** The process's CPU time (every thread) per timed run: with threads, how much work a run takes apart from the wall clock. */
   cpuMsPerRun: number;
   /**
-   * The busiest thread's CPU time per timed run (Linux; 10 ms ticks over all runs): on a loaded
-   * machine, the wall time the run would take with a core per thread (waits at barriers sleep).
+   * The busiest thread's CPU time per timed run (Linux, in 10 ms ticks over all the runs; null
+   * elsewhere): on a loaded machine, the wall time a run would take with a core per thread.
    */
-  busiestThreadCpuMsPerRun?: number;
+  busiestThreadCpuMsPerRun: number | null;
   outputs: Record<string, number[]>;
 }
 
@@ -47,66 +51,101 @@ function peakRss(): number {
   return (hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) * 1024;
 }
 
-/** CPU clock ticks (utime + stime) of each thread of this process, by thread id; empty off Linux. */
-function threadTicks(): Map<string, number> {
-  const dir = "/proc/self/task";
-  if (!existsSync(dir)) return new Map();
-  return new Map(
-    readdirSync(dir).flatMap((t) => {
-      const stat = existsSync(`${dir}/${t}/stat`) ? readFileSync(`${dir}/${t}/stat`, "utf8") : "";
-      // After "(comm) ": state is field 3, utime 14, stime 15.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      return stat ? [[t, Number(fields[11]) + Number(fields[12])] as [string, number]] : [];
-    }),
-  );
+/** CPU time (clock ticks) of each of this process's threads, by thread id; null without /proc. */
+function threadTicks(): Map<string, number> | null {
+  if (!existsSync("/proc/self/task")) return null;
+  const ticks = new Map<string, number>();
+  for (const tid of readdirSync("/proc/self/task")) {
+    // Fields after the parenthesised name: utime and stime are the 12th and 13th.
+    const f = readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    ticks.set(tid, Number(f[11]) + Number(f[12]));
+  }
+  return ticks;
 }
-/** Linux's USER_HZ: ticks per second of /proc/PID/stat. */
+
+function busyThreads(before: Map<string, number> | null, after: Map<string, number> | null): number | null {
+  if (!before || !after) return null;
+  const spent = [...after].map(([tid, t]) => t - (before.get(tid) ?? 0));
+  const most = Math.max(...spent);
+  return spent.filter((t) => t >= most / 2).length;
+}
+
+/** Linux's USER_HZ: clock ticks per second in /proc/PID/task/TID/stat. */
 const TICKS_PER_S = 100;
 
-type Run = () => Promise<Record<string, ArrayLike<number>>>;
+function busiestThreadMs(before: Map<string, number> | null, after: Map<string, number> | null, runs: number): number | null {
+  if (!before || !after) return null;
+  return (Math.max(...[...after].map(([tid, t]) => t - (before.get(tid) ?? 0))) * 1000) / TICKS_PER_S / runs;
+}
 
-async function graphc(job: Job, inputs: InputFile): Promise<Run> {
+type Run = () => Promise<Record<string, ArrayLike<number>>>;
+interface Loaded {
+  run: Run;
+  threads: number;
+}
+
+async function graphc(job: Job, inputs: InputFile): Promise<Loaded> {
   const { load } = (await import(pathToFileURL(job.artifact).href)) as { load(o: LoadOptions): Promise<LoadedModel> };
   // The single-thread engines stay on one thread (load()'s default is min(4, the cores)).
   const model = await load({ simd: job.engine === "graphc-baseline" ? "baseline" : "relaxed", threads: job.engine === "graphc-relaxed-2t" ? 2 : 1 });
   const feeds = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.dtype === "f32" ? Float32Array.from(v.data) : Int32Array.from(v.data)]));
-  return () => model.run(feeds);
+  return { run: () => model.run(feeds), threads: model.threads };
 }
 
-async function ort(job: Job, inputs: InputFile): Promise<Run> {
-  const web = job.engine === "ort-web";
+async function tfjs(job: Job, inputs: InputFile): Promise<Loaded> {
+  const [{ buildTfjs, initTfjsWasm }, { readGraphFile }, tf] = await Promise.all([import("./peers/tfjs.js"), import("./peers/graph-file.js"), import("@tensorflow/tfjs-core")]);
+  const { threads } = await initTfjsWasm();
+  const model = buildTfjs(readGraphFile(job.artifact));
+  const feeds = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, tf.tensor(v.data, v.shape, v.dtype === "f32" ? "float32" : "int32")]));
+  return { run: async () => model.run(feeds), threads };
+}
+
+async function ort(job: Job, inputs: InputFile): Promise<Loaded> {
+  const web = job.engine !== "ort-node";
+  const threads = job.engine === "ort-web-2t" ? 2 : 1;
   const ort = web ? await import("onnxruntime-web") : await import("onnxruntime-node");
-  if (web) ort.env.wasm.numThreads = 1;
+  if (web) ort.env.wasm.numThreads = threads;
   const bytes = new Uint8Array(readFileSync(job.artifact));
   const session = await ort.InferenceSession.create(bytes, web ? { executionProviders: ["wasm"] } : { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: "sequential" });
   const feeds = Object.fromEntries(
     Object.entries(inputs).map(([k, v]) => [k, v.dtype === "f32" ? new ort.Tensor("float32", Float32Array.from(v.data), v.shape) : new ort.Tensor("int32", Int32Array.from(v.data), v.shape)]),
   );
-  return async () => {
+  const run = async () => {
     const out = await session.run(feeds);
     return Object.fromEntries(Object.entries(out).map(([k, t]) => [k, t.data as Float32Array]));
   };
+  return { run, threads: web ? ort.env.wasm.numThreads! : threads };
 }
+
+const loaders: Record<EngineName, (job: Job, inputs: InputFile) => Promise<Loaded>> = {
+  "graphc-baseline": graphc,
+  "graphc-relaxed": graphc,
+  "graphc-relaxed-2t": graphc,
+  "tfjs-wasm": tfjs,
+  "ort-web": ort,
+  "ort-web-2t": ort,
+  "ort-node": ort,
+};
 
 async function main(): Promise<void> {
   const job = JSON.parse(process.argv[2]!) as Job;
   const inputs = JSON.parse(readFileSync(job.inputs, "utf8")) as InputFile;
   const t0 = performance.now();
-  const run = await (job.engine.startsWith("graphc") ? graphc : ort)(job, inputs);
+  const { run, threads } = await loaders[job.engine](job, inputs);
   const loadMs = performance.now() - t0;
   let outputs = await run();
   for (let i = 1; i < job.warmup; i++) await run();
   const times: number[] = [];
-  const cpu0 = process.cpuUsage();
   const ticks0 = threadTicks();
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   while (times.length < job.minIters || (times.length < job.maxIters && performance.now() - start < job.seconds * 1000)) {
     const s = performance.now();
     outputs = await run();
     times.push(performance.now() - s);
   }
+  const ticks = threadTicks();
   const cpu = process.cpuUsage(cpu0);
-  const busiest = Math.max(0, ...[...threadTicks()].map(([t, n]) => n - (ticks0.get(t) ?? 0)));
   times.sort((a, b) => a - b);
   const result: EngineResult = {
     loadMs,
@@ -114,8 +153,10 @@ async function main(): Promise<void> {
     minMs: times[0]!,
     iters: times.length,
     peakRssBytes: peakRss(),
+    threads,
+    busyThreads: busyThreads(ticks0, ticks),
     cpuMsPerRun: (cpu.user + cpu.system) / 1000 / times.length,
-    ...(ticks0.size ? { busiestThreadCpuMsPerRun: (busiest * 1000) / TICKS_PER_S / times.length } : {}),
+    busiestThreadCpuMsPerRun: busiestThreadMs(ticks0, ticks, times.length),
     outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Array.from(v)])),
   };
   process.stdout.write(JSON.stringify(result) + "\n");

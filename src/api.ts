@@ -56,13 +56,20 @@ function ports(g: Graph, which: "inputs" | "outputs"): ModelPort[] {
 }
 
 /**
+ * What compile() reads: .nn text, `{ path }` of a .nn or .onnx file, or the bytes of an ONNX
+ * model. An ONNX model is imported (its initializers are its weights unless `weights` is given;
+ * `shapes` gives the sizes of dynamic input dims) and then compiled like .nn source.
+ */
+export type CompileSource = string | { path: string } | Uint8Array;
+
+/**
  * Every argument is checked first (a UsageError names the option and the value); what fails later
  * is a CompileError, a WeightsError, a UsageError or EnvironmentError naming a file, or, for a bug
  * in graphc, an InternalError.
  */
-export function compile(source: string | { path: string }, options?: CompileOptions & { target?: "wasm" }): Promise<WasmCompileResult>;
-export function compile(source: string | { path: string }, options: CompileOptions): Promise<CompileResult>;
-export async function compile(source: string | { path: string }, options: CompileOptions = {}): Promise<CompileResult> {
+export function compile(source: CompileSource, options?: CompileOptions & { target?: "wasm" }): Promise<WasmCompileResult>;
+export function compile(source: CompileSource, options: CompileOptions): Promise<CompileResult>;
+export async function compile(source: CompileSource, options: CompileOptions = {}): Promise<CompileResult> {
   // What the caller's onProgress throws goes back to the caller as it is.
   let fromCallback: { thrown: unknown } | undefined;
   try {
@@ -83,7 +90,7 @@ export async function compile(source: string | { path: string }, options: Compil
   }
 }
 
-async function compileChecked(source: string | { path: string }, options: CompileOptions): Promise<CompileResult> {
+async function compileChecked(source: CompileSource, options: CompileOptions): Promise<CompileResult> {
   const start = performance.now();
   const compiled = await compileModel(source, options);
   const { graph } = compiled;

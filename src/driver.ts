@@ -2,6 +2,8 @@
 // source -> elaborate -> weights -> bind -> passes -> lower for the target -> emit. Each stage is
 // a function of its own, so a caller can stop early (compile --stats, run --backend interp) or
 // look in between (--print-after); compileModel() runs them all and times them.
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
 import { describeNode, TargetLimitError, type Emitted, type Target, type TargetOptions } from "../codegen/target.js";
 import type { TargetName } from "../codegen/targets.js";
 import { EnvironmentError, isSystemError, systemErrorReason, UsageError } from "./base/errors.js";
@@ -10,14 +12,18 @@ import { decompose } from "./ir/decompose.js";
 import { numel, type Graph, type Node } from "./ir/graph.js";
 import { bindWeights } from "./ir/rewrite.js";
 import { InterpError } from "./interp/index.js";
+import { importOnnx, OnnxImportError, type Imported } from "./onnx/import.js";
 import { defaultPipeline, getPass, runPipeline, type PassStat, type PipelineOptions } from "./passes/index.js";
 import { compileStats, type CompileStats } from "./passes/stats.js";
 import { matchCheckpoint, renamedName, unreadBuffers, type Renames } from "./weights/bind.js";
 import { loadWeights } from "./weights/load.js";
 import { WeightsError, type TensorData } from "./weights/tensor.js";
 
-/** .nn text, a file, or text standing for a file (its imports resolve next to `path`). */
-export type ModelSource = string | { path: string; text?: string };
+/** .nn text, a file (.nn or .onnx), text standing for a file (its imports resolve next to `path`), or ONNX bytes. */
+export type ModelSource = string | { path: string; text?: string } | Uint8Array;
+
+/** Is the file an ONNX model (by its extension)? */
+export const isOnnxPath = (path: string) => path.toLowerCase().endsWith(".onnx");
 
 /** The model has errors; `diagnostics` holds them rendered with source excerpts. */
 export class CompileError extends Error {
@@ -27,8 +33,41 @@ export class CompileError extends Error {
   }
 }
 
-/** Stage 1: the model's graph, and its warnings rendered; a CompileError when it has errors. */
-export function elaborate(source: ModelSource, options: ElaborateOptions = {}): { graph: Graph; warnings: string[] } {
+/**
+ * ONNX bytes as .nn source and weights (the import every ONNX path goes through); the model's
+ * problems (each unsupported node, a dynamic dim without a size) are one CompileError listing
+ * them all. `file` names the model in messages; `name` defaults to its base name.
+ */
+export function importModel(bytes: Uint8Array, file: string, options: { shapes?: Record<string, number[]>; name?: string } = {}): Imported {
+  try {
+    return importOnnx(bytes, file, { ...(options.shapes ? { shapes: options.shapes } : {}), name: options.name ?? basename(file).replace(/\.onnx$/i, "") });
+  } catch (e) {
+    if (e instanceof OnnxImportError) throw new CompileError(e.problems.map((p) => `error: ${p}`));
+    throw e;
+  }
+}
+
+/** An .onnx file's bytes; a file error names the path. */
+export function readOnnxFile(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw fileError(e, path, "cannot read");
+  }
+}
+
+/** What elaboration gives: the graph, its warnings rendered, and for an ONNX model its own weights. */
+export interface Elaborated {
+  graph: Graph;
+  warnings: string[];
+  /** The ONNX model's initializers (and weight-like Constants), by .nn name. */
+  weights?: Map<string, TensorData>;
+}
+
+/** Stage 1: the model's graph, and its warnings rendered; a CompileError when it has errors. ONNX models are imported first. */
+export function elaborate(source: ModelSource, options: ElaborateOptions = {}): Elaborated {
+  if (source instanceof Uint8Array) return elaborateOnnx(source, "model.onnx", options);
+  if (typeof source === "object" && isOnnxPath(source.path)) return elaborateOnnx(readOnnxFile(source.path), source.path, options);
   const r =
     typeof source === "string"
       ? elaborateSource(source, SOURCE_TEXT, options)
@@ -39,6 +78,15 @@ export function elaborate(source: ModelSource, options: ElaborateOptions = {}): 
   // The frontend reports every reason it gives no graph (an empty file included) as an error.
   if (!r.graph) throw new CompileError(rendered("error"));
   return { graph: r.graph, warnings: rendered("warning") };
+}
+
+/** An ONNX model: imported, then its .nn source elaborated (diagnostics name FILE.onnx.nn, the text `graphc import` writes). */
+function elaborateOnnx(bytes: Uint8Array, file: string, options: ElaborateOptions): Elaborated {
+  const imported = importModel(bytes, file, options.shapes ? { shapes: options.shapes } : {});
+  // The input sizes went into the import (they are the defaults of its parameters).
+  const { shapes: _, ...rest } = options;
+  const { graph, warnings } = elaborate({ path: `${file}.nn`, text: imported.source }, rest);
+  return { graph, warnings: [...imported.warnings.map((w) => `warning: ${w}`), ...warnings], weights: imported.weights };
 }
 
 export interface WeightOptions {
@@ -197,7 +245,8 @@ export async function compileModel(source: ModelSource, options: CompileOptions 
   const lap = stopwatch();
   const model = elaborate(source, options);
   const frontend = lap();
-  const weights = modelWeights(model.graph, options);
+  // An ONNX model brings its weights; a given checkpoint replaces them.
+  const weights = modelWeights(model.graph, model.weights && options.weights === undefined ? { ...options, weights: model.weights } : options);
   const weightsMs = lap();
   options.onProgress?.("optimising the graph");
   const built = compileGraph(model.graph, weights.data, chosen, options);
@@ -341,12 +390,12 @@ export function checkCompileOptions(options: unknown): CompileOptions {
   return checked as CompileOptions;
 }
 
-/** compile()'s source: .nn text, or `{ path }` of a .nn file. */
+/** compile()'s source: .nn text, `{ path }` of a .nn or .onnx file, or ONNX bytes. */
 export function checkSource(source: unknown): ModelSource {
-  if (typeof source === "string") return source;
+  if (typeof source === "string" || source instanceof Uint8Array) return source;
   const [only, ...more] = isPlainObject(source) ? Object.entries(source) : [];
   if (only?.[0] === "path" && typeof only[1] === "string" && only[1] !== "" && more.length === 0) return { path: only[1] };
-  throw new UsageError(`the source must be .nn text or { path: "model.nn" }, got ${show(source)}`);
+  throw new UsageError(`the source must be .nn text, { path: "model.nn" | "model.onnx" } or ONNX bytes (a Uint8Array), got ${show(source)}`);
 }
 
 // The one error boundary of the API and the command line: what any failure means to the user.

@@ -79,7 +79,7 @@ describe.concurrent("usage errors exit 2", () => {
   });
 
   test("no file at all", async () => {
-    expectUsageError(await graphc("check"), /expected one \.nn file/);
+    expectUsageError(await graphc("check"), /expected one \.nn or \.onnx file/);
   });
 
   test("--set of an unknown parameter", async () => {

@@ -77,7 +77,7 @@ export function seedOf(values: Record<string, unknown>): number {
 }
 
 export function onePath(positionals: string[], usage: string): string {
-  if (positionals.length !== 1) throw new UsageError(`expected one .nn file${positionals.length > 1 ? `, got ${positionals.length}: ${positionals.join(" ")}` : ""}\nusage: ${usage}`);
+  if (positionals.length !== 1) throw new UsageError(`expected one .nn or .onnx file${positionals.length > 1 ? `, got ${positionals.length}: ${positionals.join(" ")}` : ""}\nusage: ${usage}`);
   return positionals[0]!;
 }
 

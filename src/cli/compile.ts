@@ -11,7 +11,7 @@ import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
 import { formatBytes } from "./table.js";
 
-const usage = "graphc compile FILE.nn (-o DIR | --stats | --print-after PASS | --print-after-all) [options]";
+const usage = "graphc compile FILE.nn|FILE.onnx (-o DIR | --stats | --print-after PASS | --print-after-all) [options]";
 
 const options: Options = {
   ...modelOptions,
@@ -56,8 +56,8 @@ export const compileCommand: Command = {
       throw new UsageError(`give -o DIR to write the compiled module (or --stats / --print-after PASS to look inside)\nusage: ${usage}`);
     if (output) checkOutputDir(output.dir, "-o");
     const start = performance.now();
-    const g = modelFromArgs(file, values);
-    const { graph, stats } = optimise(g, weightsFromArgs(g, values), pipeline, {
+    const model = modelFromArgs(file, values);
+    const { graph, stats } = optimise(model.graph, weightsFromArgs(model, values), pipeline, {
       after: (pass, out) => {
         if (values["print-after-all"] || printAfter.has(pass)) process.stdout.write(`; after ${pass}\n${printGraph(out)}`);
       },

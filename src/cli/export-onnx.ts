@@ -23,8 +23,9 @@ export const exportOnnxCommand: Command = {
     seedOf(values);
     if (typeof values.weights === "string" && values.seed !== undefined) throw new UsageError("--seed only applies without --weights");
     checkOutputFile(out, "-o");
-    const g = modelFromArgs(file, values);
-    const bytes = exportOnnx(g, weightsFromArgs(g, values));
+    const model = modelFromArgs(file, values);
+    const g = model.graph;
+    const bytes = exportOnnx(g, weightsFromArgs(model, values));
     writeFile(out, bytes);
     process.stderr.write(`graphc: wrote ${g.name} (opset 17, ${formatBytes(bytes.byteLength)}) to ${out}\n`);
     return 0;

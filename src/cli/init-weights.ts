@@ -24,8 +24,9 @@ export const initWeightsCommand: Command = {
     if (typeof values.output !== "string") throw new UsageError(`missing -o WEIGHTS.safetensors\nusage: ${usage}`);
     const seed = seedOf(values);
     checkOutputFile(values.output, "-o");
-    const g = modelFromArgs(file, values);
-    const data = weightsFromArgs(g, values);
+    const model = modelFromArgs(file, values);
+    const g = model.graph;
+    const data = weightsFromArgs(model, values);
     const bytes = writeSafetensors(g.weights.map((w) => ({ name: w.name, shape: w.type.shape, data: data.get(w.name)! })), { format: "pt", producer: "graphc", seed: String(seed) });
     writeFile(values.output, bytes);
     process.stderr.write(`graphc: wrote ${g.weights.length} tensors (${formatBytes(bytes.length)}) to ${values.output}\n`);

@@ -1,11 +1,13 @@
+import { isOnnxPath } from "../driver.js";
 import { elaborateFile } from "../frontend/index.js";
 import { formatType, numel, type Graph } from "../ir/graph.js";
 import { modelStats, nodeMacs } from "../ir/stats.js";
 import { elaborateOptions, modelOptions, onePath, parse, type Options } from "./args.js";
 import { reportDiagnostics, type Command } from "./command.js";
+import { modelFromArgs } from "./model.js";
 import { renderTable, thousands } from "./table.js";
 
-const usage = "graphc inspect FILE.nn [--json] [options]";
+const usage = "graphc inspect FILE.nn|FILE.onnx [--json] [options]";
 
 const options: Options = { ...modelOptions, json: { description: "print one JSON object {model, inputs, outputs, params, macs, weights} instead of the table" } };
 
@@ -25,10 +27,15 @@ export const inspectCommand: Command = {
   run(argv) {
     const { values, positionals } = parse(argv, options);
     const file = onePath(positionals, usage);
-    const r = elaborateFile(file, elaborateOptions(values));
-    // A graph-less result always carries an error (an empty file included).
-    if (reportDiagnostics(r) || !r.graph) return 1;
-    const g = r.graph;
+    let g: Graph;
+    // An ONNX model is imported (its problems are a CompileError main prints).
+    if (isOnnxPath(file)) g = modelFromArgs(file, values).graph;
+    else {
+      const r = elaborateFile(file, elaborateOptions(values));
+      // A graph-less result always carries an error (an empty file included).
+      if (reportDiagnostics(r) || !r.graph) return 1;
+      g = r.graph;
+    }
     const s = modelStats(g);
     if (values.json) {
       process.stdout.write(JSON.stringify({ model: g.name, inputs: s.inputs, outputs: s.outputs, params: s.params, macs: s.macs, weights: s.weights }) + "\n");

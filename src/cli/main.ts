@@ -10,6 +10,7 @@ import { checkCommand } from "./check.js";
 import { initWeightsCommand } from "./init-weights.js";
 import { runCommand } from "./run.js";
 import { exportOnnxCommand } from "./export-onnx.js";
+import { importCommand } from "./import-onnx.js";
 import { compileCommand, passesCommand } from "./compile.js";
 import { vizCommand } from "./viz.js";
 
@@ -21,6 +22,7 @@ const commands: Record<string, Command> = {
   run: runCommand,
   "init-weights": initWeightsCommand,
   "export-onnx": exportOnnxCommand,
+  import: importCommand,
   viz: vizCommand,
 };
 

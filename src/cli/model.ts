@@ -1,17 +1,16 @@
 // Shared by the commands that need an elaborated model and its weights: the driver's first two
 // stages, with the command line's messages.
 import { UsageError } from "../base/errors.js";
-import { elaborate, modelWeights } from "../driver.js";
-import type { Graph } from "../ir/graph.js";
+import { elaborate, modelWeights, type Elaborated } from "../driver.js";
 import type { TensorData } from "../weights/tensor.js";
 import { elaborateOptions, pairs, seedOf, type Options } from "./args.js";
 import { writeDiagnostics } from "./command.js";
 
-/** The model of FILE; its errors are a CompileError (main prints them). */
-export function modelFromArgs(file: string, values: Record<string, unknown>): Graph {
-  const { graph, warnings } = elaborate({ path: file }, elaborateOptions(values));
-  writeDiagnostics(warnings, 0);
-  return graph;
+/** The model of FILE (.nn, or .onnx imported with its weights); its errors are a CompileError (main prints them). */
+export function modelFromArgs(file: string, values: Record<string, unknown>): Elaborated {
+  const model = elaborate({ path: file }, elaborateOptions(values));
+  writeDiagnostics(model.warnings, 0);
+  return model;
 }
 
 export const weightOptions: Options = {
@@ -22,14 +21,15 @@ export const weightOptions: Options = {
   "allow-unexpected": { description: "checkpoint tensors the model does not declare are warnings, even with --strict" },
 };
 
-/** --weights W.safetensors (or W.pth), or the seeded default (announced: it runs the interpreter once). */
-export function weightsFromArgs(g: Graph, values: Record<string, unknown>): Map<string, TensorData> {
+/** --weights W.safetensors (or W.pth), an ONNX model's own weights, or the seeded default (announced: it runs the interpreter once). */
+export function weightsFromArgs(model: Elaborated, values: Record<string, unknown>): Map<string, TensorData> {
+  const g = model.graph;
   const file = values.weights as string | undefined;
   if (file === "") throw new UsageError("--weights needs a .safetensors or .pt/.pth file");
-  if (file === undefined && g.nodes.some((n) => n.op === "batchnorm"))
+  if (file === undefined && !model.weights && g.nodes.some((n) => n.op === "batchnorm"))
     process.stderr.write(`graphc: no --weights: seeded weights, BatchNorm statistics calibrated by one interpreter pass...\n`);
   const checks = { strict: values.strict === true, allowUnexpected: values["allow-unexpected"] === true, rename: pairs(values.rename, "--rename") };
-  const { data, warnings } = modelWeights(g, { weights: file, seed: seedOf(values), ...checks });
+  const { data, warnings } = modelWeights(g, { weights: file ?? model.weights, seed: seedOf(values), ...checks });
   for (const w of warnings) process.stderr.write(`${w}\n`);
   return data;
 }

@@ -16,7 +16,7 @@ import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
 import { MAX_THREADS } from "../../codegen/wasm/thread-limits.js";
 
-const usage = "graphc run FILE.nn [options]";
+const usage = "graphc run FILE.nn|FILE.onnx [options]";
 
 const backends = ["interp", "wasm", "wgsl"];
 
@@ -145,9 +145,10 @@ export const runCommand: Command = {
     if (!backends.includes(backend)) throw new UsageError(`unknown backend \`${backend}\` (available: ${backends.join(", ")})`);
     if (typeof values.out === "string") checkOutputDir(values.out, "--out");
     const threads = threadsFrom(values.threads, backend);
-    const g = modelFromArgs(file, values);
+    const model = modelFromArgs(file, values);
+    const g = model.graph;
     const inputs = inputsFromArgs(g, values);
-    const weights = weightsFromArgs(g, values);
+    const weights = weightsFromArgs(model, values);
     const runner: Runner =
       backend === "wasm" ? await wasmRunner(g, weights, threads) : backend === "wgsl" ? await wgslRunner(g, weights) : { run: async (ins) => interpret(g, weights, ins), what: backend };
     const start = performance.now();

@@ -42,9 +42,9 @@ export const vizCommand: Command = {
     for (const flag of Object.keys(weightOptions)) if (after === undefined && values[flag] !== undefined) throw new UsageError(`--${flag} goes with --after PASS`);
     seedOf(values);
     checkOutputFile(out, "-o");
-    const g = modelFromArgs(file, values);
-    const buffers = buffersOf(g);
-    const graph = after === undefined ? g : optimise(g, weightsFromArgs(g, values), passes).graph;
+    const model = modelFromArgs(file, values);
+    const buffers = buffersOf(model.graph);
+    const graph = after === undefined ? model.graph : optimise(model.graph, weightsFromArgs(model, values), passes).graph;
     const view = graphView(graph, { buffers });
     const contents = format === ".svg" ? renderSvg(view).svg : renderHtml(view);
     writeFile(out, contents);

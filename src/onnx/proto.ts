@@ -1,7 +1,9 @@
 // The subset of the ONNX protobuf schema (onnx/onnx.proto, proto2, package `onnx`) that the
-// exporter writes, as a protobufjs reflection root. Field names, numbers and types are copied
-// from the official onnx.proto; fields the exporter never sets are left out (a decoder skips
-// nothing it does not see, and an ONNX reader treats absent optional fields as unset).
+// exporter writes and the importer reads, as a protobufjs reflection root. Field names, numbers
+// and types are copied from the official onnx.proto; fields neither side uses are left out (the
+// decoder skips fields it does not know, and an ONNX reader treats absent optional fields as
+// unset). The importer also reads subgraphs (`g`, `graphs`), typed tensor fields and external
+// data markers, only to refuse what it cannot use by name.
 //
 // Why protobufjs with a JSON descriptor and not the `onnx-proto` package: onnx-proto's last
 // schema import is ONNX v1.10.2 (2021), it is pbjs-generated CommonJS that registers itself in
@@ -27,9 +29,12 @@ const descriptor = {
             i: optional("int64", 3),
             s: optional("bytes", 4),
             t: optional("TensorProto", 5),
+            g: optional("GraphProto", 6),
             floats: repeated("float", 7, false),
             ints: repeated("int64", 8, false),
             strings: repeated("bytes", 9),
+            tensors: repeated("TensorProto", 10),
+            graphs: repeated("GraphProto", 11),
           },
           nested: {
             AttributeType: {
@@ -61,6 +66,7 @@ const descriptor = {
             model_version: optional("int64", 5),
             doc_string: optional("string", 6),
             graph: optional("GraphProto", 7),
+            metadata_props: repeated("StringStringEntryProto", 14),
           },
         },
         GraphProto: {
@@ -72,6 +78,7 @@ const descriptor = {
             input: repeated("ValueInfoProto", 11),
             output: repeated("ValueInfoProto", 12),
             value_info: repeated("ValueInfoProto", 13),
+            sparse_initializer: repeated("SparseTensorProto", 15),
           },
         },
         TensorProto: {
@@ -84,12 +91,22 @@ const descriptor = {
             name: optional("string", 8),
             doc_string: optional("string", 12),
             raw_data: optional("bytes", 9),
+            double_data: repeated("double", 10, true),
+            uint64_data: repeated("uint64", 11, true),
+            external_data: repeated("StringStringEntryProto", 13),
+            data_location: optional("int32", 14),
           },
           nested: {
             DataType: {
-              values: { UNDEFINED: 0, FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11 },
+              values: { UNDEFINED: 0, FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13, BFLOAT16: 16 },
             },
           },
+        },
+        SparseTensorProto: {
+          fields: { values: optional("TensorProto", 1), indices: optional("TensorProto", 2), dims: repeated("int64", 3, true) },
+        },
+        StringStringEntryProto: {
+          fields: { key: optional("string", 1), value: optional("string", 2) },
         },
         TensorShapeProto: {
           fields: { dim: repeated("Dimension", 1) },
@@ -102,9 +119,11 @@ const descriptor = {
         },
         TypeProto: {
           oneofs: { value: { oneof: ["tensor_type"] } },
-          fields: { tensor_type: optional("Tensor", 1), denotation: optional("string", 6) },
+          fields: { tensor_type: optional("Tensor", 1), denotation: optional("string", 6), sequence_type: optional("Sequence", 4), map_type: optional("Map", 5) },
           nested: {
             Tensor: { fields: { elem_type: optional("int32", 1), shape: optional("TensorShapeProto", 2) } },
+            Sequence: { fields: { elem_type: optional("TypeProto", 1) } },
+            Map: { fields: { key_type: optional("int32", 1), value_type: optional("TypeProto", 2) } },
           },
         },
         OperatorSetIdProto: {
@@ -120,10 +139,10 @@ const root = protobuf.Root.fromJSON(descriptor);
 export const ModelProto = root.lookupType("onnx.ModelProto");
 
 /** TensorProto.DataType values. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, UINT16: 4, INT16: 5, INT32: 6, INT64: 7, STRING: 8, BOOL: 9, FLOAT16: 10, DOUBLE: 11, UINT32: 12, UINT64: 13, BFLOAT16: 16 } as const;
 
 /** AttributeProto.AttributeType values. */
-export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
+export const AttrType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8, TENSORS: 9, GRAPHS: 10 } as const;
 
 // Plain-object shapes of the messages as the exporter builds them (snake_case, as in onnx.proto).
 export interface AttributeMsg {
@@ -140,6 +159,71 @@ export interface TensorMsg {
   dims: number[];
   data_type: number;
   raw_data: Uint8Array;
+}
+
+// The messages as the decoder gives them: every field optional (proto2), int64 as numbers.
+export interface DecodedTensor {
+  name?: string;
+  dims?: number[];
+  data_type?: number;
+  raw_data?: Uint8Array;
+  float_data?: number[];
+  int32_data?: number[];
+  int64_data?: number[];
+  double_data?: number[];
+  uint64_data?: number[];
+  external_data?: { key?: string; value?: string }[];
+  data_location?: number;
+}
+export interface DecodedAttribute {
+  name?: string;
+  type?: number;
+  f?: number;
+  i?: number;
+  s?: Uint8Array;
+  t?: DecodedTensor;
+  g?: DecodedGraph;
+  floats?: number[];
+  ints?: number[];
+  strings?: Uint8Array[];
+  tensors?: DecodedTensor[];
+  graphs?: DecodedGraph[];
+}
+export interface DecodedNode {
+  input?: string[];
+  output?: string[];
+  name?: string;
+  op_type?: string;
+  domain?: string;
+  attribute?: DecodedAttribute[];
+}
+export interface DecodedDim {
+  dim_value?: number;
+  dim_param?: string;
+}
+export interface DecodedValueInfo {
+  name?: string;
+  type?: { tensor_type?: { elem_type?: number; shape?: { dim?: DecodedDim[] } }; sequence_type?: unknown; map_type?: unknown };
+}
+export interface DecodedGraph {
+  name?: string;
+  node?: DecodedNode[];
+  initializer?: DecodedTensor[];
+  sparse_initializer?: unknown[];
+  input?: DecodedValueInfo[];
+  output?: DecodedValueInfo[];
+}
+export interface DecodedModel {
+  ir_version?: number;
+  opset_import?: { domain?: string; version?: number }[];
+  producer_name?: string;
+  producer_version?: string;
+  graph?: DecodedGraph;
+}
+
+/** Decodes ModelProto bytes (int64 fields as numbers); throws protobufjs's error on malformed bytes. */
+export function decodeModel(bytes: Uint8Array): DecodedModel {
+  return ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, enums: Number, defaults: false }) as DecodedModel;
 }
 export interface NodeMsg {
   input: string[];

@@ -112,9 +112,9 @@ describe("compile() options, one by one", () => {
 });
 
 describe("compile()'s source and instantiate()'s arguments", () => {
-  it("a source that is neither .nn text nor { path }", async () => {
-    for (const bad of [null, undefined, 5, {}, { path: 5 }, { path: "" }, { file: "tiny.nn" }, { path: "a.nn", text: source }, ["tiny.nn"]])
-      await expectUsageError(compile, [bad], /^the source must be \.nn text or \{ path: "model\.nn" \}, got /);
+  it("a source that is neither .nn text, { path } nor ONNX bytes", async () => {
+    for (const bad of [null, undefined, 5, {}, { path: 5 }, { path: "" }, { file: "tiny.nn" }, { path: "a.nn", text: source }, ["tiny.nn"], new Float32Array(4)])
+      await expectUsageError(compile, [bad], /^the source must be \.nn text, \{ path: "model\.nn" \| "model\.onnx" \} or ONNX bytes \(a Uint8Array\), got /);
   });
 
   it("instantiate() of what compile() did not give, or with bad options", async () => {

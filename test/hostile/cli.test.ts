@@ -93,7 +93,7 @@ describe("in the CLI's error boundary, in-process", () => {
   });
 
   it("stray positional arguments", async () => {
-    await usageError(["check", model, model], `expected one .nn file, got 2: ${model} ${model}\nusage: ${checkCommand.usage}`);
+    await usageError(["check", model, model], `expected one .nn or .onnx file, got 2: ${model} ${model}\nusage: ${checkCommand.usage}`);
   });
 
   const failing = (thrown: unknown): Command => ({
