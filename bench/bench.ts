@@ -1,7 +1,7 @@
 // `npm run bench`: graphc's wasm (baseline and relaxed SIMD; relaxed on two threads too) against
 // TensorFlow.js (wasm backend), onnxruntime-web (wasm, one and two threads) and onnxruntime-node
-// (one thread) on the same weights and inputs. Each engine runs in its own child process (bench/engine.ts); this process prepares
-// the artifacts and the report.
+// (one thread) on the same weights and inputs. Each engine runs in its own child process
+// (bench/engine.ts); this process prepares the artifacts and the report.
 //   --models resnet50,mobilenet_v2,bert_base
 //   --engines graphc-baseline,graphc-relaxed,graphc-relaxed-2t,tfjs-wasm,ort-web,ort-web-2t,ort-node (default: all)
 //   --warmup 3 --min-iters 5 --max-iters 100 --seconds 5   --out bench/results
