@@ -14,6 +14,8 @@ export interface TargetOptions {
   relaxedSimd?: "auto" | "on" | "off";
   /** wasm: the wasm and the weights inside NAME.mjs (base64). */
   embedWeights?: boolean;
+  /** wasm: how weights.bin stores conv / linear / matmul / embedding weights (f32, f16, or int8 per output channel); default f32. */
+  weightsDtype?: "f32" | "f16" | "int8";
   /** Called before each long step, e.g. to print progress. */
   onProgress?: (step: string) => void;
 }

@@ -5,7 +5,7 @@ import type { TargetFile } from "../codegen/target.js";
 import { UsageError } from "./base/errors.js";
 import { checkChoice, checkCompileOptions, checkSource, compileModel, namedError, show, type CompileOptions, type Phase } from "./driver.js";
 import type { DType, Graph } from "./ir/graph.js";
-import type { CompileStats } from "./passes/stats.js";
+import { weightsFileStat, type CompileStats } from "./passes/stats.js";
 
 export { EnvironmentError, UsageError } from "./base/errors.js";
 export { CompileError, InternalError, type CompileOptions } from "./driver.js";
@@ -103,7 +103,7 @@ async function compileChecked(source: CompileSource, options: CompileOptions): P
       inputs: ports(graph, "inputs"),
       outputs: ports(graph, "outputs"),
       diagnostics: compiled.warnings,
-      stats: compiled.stats,
+      stats: { ...compiled.stats, ...weightsFileStat(compiled.files) },
       compileMs: performance.now() - start,
       phasesMs: compiled.phasesMs,
     },

@@ -338,6 +338,7 @@ function checkType<T>(type: "string" | "boolean" | "function", description: stri
 const isTensorData = (v: unknown): v is TensorData => v instanceof Float32Array || v instanceof Int32Array || v instanceof BigInt64Array;
 
 export const relaxedSimdModes = ["auto", "on", "off"] as const satisfies readonly NonNullable<TargetOptions["relaxedSimd"]>[];
+export const weightsDtypes = ["f32", "f16", "int8"] as const satisfies readonly NonNullable<TargetOptions["weightsDtype"]>[];
 
 type Checkers<T> = { [K in keyof Required<T>]-?: (value: unknown, what: string) => NonNullable<T[K]> };
 
@@ -376,6 +377,7 @@ const compileOptionChecks: Checkers<CompileOptions> = {
   target: checkType("string", "a target name"),
   relaxedSimd: (value, what) => checkChoice(value, relaxedSimdModes, what),
   embedWeights: checkType("boolean", "true or false"),
+  weightsDtype: (value, what) => checkChoice(value, weightsDtypes, what),
   onProgress: checkType("function", "a function"),
 };
 

@@ -37,7 +37,9 @@ describe("compile()", () => {
     expect(report.inputs).toEqual([{ name: "x", dtype: "f32", shape: [1, 4] }]);
     expect(report.outputs).toEqual([{ name: "y", dtype: "f32", shape: [1, 3] }]);
     expect(report.diagnostics).toEqual([]);
-    expect(report.stats.weightBytes).toBe((4 * 8 + 8 + 8 * 3 + 3) * 4);
+    expect(report.stats.parameterBytes).toBe((4 * 8 + 8 + 8 * 3 + 3) * 4);
+    // Each of the four tensors padded to 16 bytes, then the 8-byte build id.
+    expect(report.stats.weightsFileBytes).toBe((32 + 8 + 24 + 4) * 4 + 8);
     expect(report.compileMs).toBeGreaterThan(0);
     expect(Object.keys(report.phasesMs)).toEqual(["frontend", "weights", "passes", "codegen"]);
     for (const simd of ["baseline", "relaxed"] as const) {
@@ -75,7 +77,7 @@ describe("compile()", () => {
     const result = await compile(source, { target: "wgsl" });
     expect(result.files.map((f) => f.name).sort()).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.weights.bin"]);
     expect(result.report.inputs).toEqual([{ name: "x", dtype: "f32", shape: [1, 4] }]);
-    expect(result.report.stats.weightBytes).toBe((4 * 8 + 8 + 8 * 3 + 3) * 4);
+    expect(result.report.stats.parameterBytes).toBe((4 * 8 + 8 + 8 * 3 + 3) * 4);
     expect(result.module).toBeUndefined();
     await expect(instantiate(result)).rejects.toThrow(UsageError);
     await expect(compile(source, { target: "wgsl", relaxedSimd: "on" })).rejects.toThrow(/options of the wasm target/);

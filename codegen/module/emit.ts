@@ -78,6 +78,8 @@ export interface LoadOptions {
   weights?: ArrayBuffer | ArrayBufferView;
   /** "auto" (default): relaxed SIMD where the engine supports it, else the baseline build. */
   simd?: "auto" | "relaxed" | "baseline";
+  /** Called as the weights file is read or fetched: bytes so far (rising), of total; the last call has loaded === total. */
+  onProgress?: (progress: { loaded: number; total: number }) => void;
   /**
    * Threads to run on, the caller's included (1 to ${MAX_THREADS}). Default: min(4, the cores) in
    * Node and in a cross-origin isolated page; 1 (with a console warning) in a page that is not.
@@ -94,7 +96,7 @@ export interface Model {
   readonly outputs: readonly PortInfo<keyof Outputs & string>[];
   /** Runs the model; the outputs are fresh copies. */
   run(inputs: Inputs): Promise<Outputs>;
-  /** Ends the worker threads and lets the memory go; run() afterwards throws. */
+  /** Ends the worker threads and lets go of the model's memory (wasm memory is freed when nothing else holds it); run() afterwards rejects. */
   dispose(): void;
 }
 
@@ -113,7 +115,7 @@ export function emitModule(e: EmitInput): { files: ModuleFile[]; parts: ModulePa
     name: e.name,
     inputs: e.inputs,
     outputs: e.outputs,
-    weights: { file: file.weights, bytes: any.weights.byteLength },
+    weights: { file: file.weights, bytes: any.weights.byteLength, segments: any.weightSegments },
     builds: {
       ...(baseline ? { baseline: buildInfo(baseline, file.wasm, file.threadsWasm, e) } : {}),
       ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, file.relaxedThreadsWasm, e) } : {}),

@@ -4,12 +4,13 @@ import binaryen from "binaryen";
 import { EnvironmentError } from "../../src/base/errors.js";
 import type { Graph } from "../../src/ir/graph.js";
 import { buildWasm, wasmShared } from "../wasm/module.js";
+import type { WeightsDtype } from "../wasm/weights.js";
 import { idChecks } from "./checks.js";
 import { emitModule, type ModuleFile } from "./emit.js";
 import type { ModuleParts, PortInfo } from "./runtime.js";
 
 export type { ModuleFile } from "./emit.js";
-export { loadParts, relaxedSimdSupported, type LoadedModel, type LoadOptions, type ModuleParts, type PortInfo } from "./runtime.js";
+export { loadParts, relaxedSimdSupported, type LoadedModel, type LoadOptions, type LoadProgress, type ModuleParts, type PortInfo } from "./runtime.js";
 
 /** "auto": ship both SIMD builds, pick at load time; "on": relaxed only; "off": baseline only. */
 export type RelaxedSimd = "auto" | "on" | "off";
@@ -17,6 +18,8 @@ export type RelaxedSimd = "auto" | "on" | "off";
 export interface ModuleOptions {
   relaxedSimd?: RelaxedSimd;
   embedWeights?: boolean;
+  /** How weights.bin stores the weights (codegen/wasm/weights.ts); default f32. */
+  weightsDtype?: WeightsDtype;
   /** Called before each long step, e.g. to print progress. */
   onProgress?: (step: string) => void;
 }
@@ -51,7 +54,7 @@ function binaryenError(g: Graph, e: unknown): unknown {
 export function buildModule(g: Graph, opts: ModuleOptions = {}): { files: ModuleFile[]; parts: ModuleParts } {
   const mode = opts.relaxedSimd ?? "auto";
   // The second build reuses the first's data layout and packed weights.
-  const shared = wasmShared(g);
+  const shared = wasmShared(g, opts.weightsDtype);
   const build = (relaxed: boolean) => {
     opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm`);
     try {

@@ -36,8 +36,8 @@ export interface Manifest {
   name: string;
   inputs: PortInfo[];
   outputs: PortInfo[];
-  /** `bytes` of weights; the file holds them, then the build id. */
-  weights: { file: string; bytes: number };
+  /** `bytes` of weights, in segments of these sizes (each goes through prepare(i)); the file holds them, then the build id. */
+  weights: { file: string; bytes: number; segments: number[] };
   builds: { baseline?: BuildInfo; relaxed?: BuildInfo };
   /** [input index, hi, lo = 0]: inputs a gather reads as ids, checked by run() to lie in [lo, hi). */
   idChecks: IdCheck[];
@@ -48,6 +48,12 @@ export interface Manifest {
 export type Bytes = ArrayBuffer | ArrayBufferView;
 export type Simd = "auto" | "relaxed" | "baseline";
 
+/** Bytes of the weights file read (or fetched) so far, of `total`. */
+export interface LoadProgress {
+  loaded: number;
+  total: number;
+}
+
 export interface LoadOptions {
   wasm?: Bytes;
   relaxedWasm?: Bytes;
@@ -57,6 +63,7 @@ export interface LoadOptions {
   simd?: Simd;
   /** Default: min(4, the cores); 1 in a browser page that is not cross-origin isolated. */
   threads?: number;
+  onProgress?: (progress: LoadProgress) => void;
 }
 
 export interface LoadedModel {
@@ -67,7 +74,7 @@ export interface LoadedModel {
   readonly inputs: readonly Readonly<PortInfo>[];
   readonly outputs: readonly Readonly<PortInfo>[];
   run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array>>;
-  /** Ends the worker threads and lets the memory go; run() afterwards throws. */
+  /** Ends the worker threads and lets go of the module's memory; run() afterwards is an error. */
   dispose(): void;
 }
 
@@ -105,6 +112,11 @@ async function loadModel(model, embedded, baseUrl, options) {
   const opts = options == null ? {} : options;
   if (typeof opts !== "object") throw new TypeError(what + "load() takes an options object");
   const simd = opts.simd === undefined ? "auto" : opts.simd;
+  const onProgress = opts.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError(what + "onProgress must be a function, got " + typeof onProgress);
+  const progress = (loaded, total) => {
+    if (onProgress) onProgress({ loaded, total });
+  };
   if (simd !== "auto" && simd !== "relaxed" && simd !== "baseline") throw new TypeError(what + "simd must be \"auto\", \"relaxed\" or \"baseline\", got " + JSON.stringify(simd));
   const builds = model.builds;
   let kind;
@@ -137,10 +149,10 @@ async function loadModel(model, embedded, baseUrl, options) {
     if (message) throw new Error(what + message);
   };
   const weightsSize = (n) => notOurs(weightsSizeProblem(weightsFrom, n, model.weights.bytes));
-  // With dest (the model's weights), they end up there and the build id in idDest; a local file
-  // is read straight into them (the weights read into a buffer of their own, then copied into
-  // wasm memory, would double the peak RSS).
-  const bytesOf = async (key, file, dest, idDest) => {
+  // The bytes of a key; for the weights, "sink" takes them instead, in file order, as they come
+  // (a local file is read and a fetched one streamed: never the whole file in a buffer of its own).
+  const PROGRESS_CHUNK = 4 * 1048576;
+  const bytesOf = async (key, file, sink) => {
     let bytes;
     if (opts[key] != null) bytes = toBytes(opts[key], key);
     else if (embedded && embedded[key] !== undefined) bytes = fromBase64(embedded[key]);
@@ -149,27 +161,49 @@ async function loadModel(model, embedded, baseUrl, options) {
       const url = new URL(file, baseUrl);
       if (url.protocol === "file:" && typeof process !== "undefined") {
         const fs = await import("node:fs/promises");
-        if (!dest) return new Uint8Array(await fs.readFile(url));
+        if (!sink) return new Uint8Array(await fs.readFile(url));
         const handle = await fs.open(url);
         try {
           weightsSize((await handle.stat()).size);
-          for (const [into, position] of [[dest, 0], [idDest, dest.byteLength]])
-            for (let at = 0, n = 1; at < into.byteLength && n > 0; at += n) n = (await handle.read(into, at, into.byteLength - at, position + at)).bytesRead;
+          sink.start();
+          for (let position = 0, n = 1; n > 0; position += n) {
+            const into = sink.next(PROGRESS_CHUNK);
+            if (!into) break;
+            n = (await handle.read(into, 0, into.byteLength, position)).bytesRead;
+            sink.wrote(n);
+          }
         } finally {
           await handle.close();
         }
-        return dest;
+        return;
       }
       const response = await fetch(url);
       if (!response.ok) throw new Error(what + "cannot fetch " + url + ": HTTP " + response.status);
-      bytes = new Uint8Array(await response.arrayBuffer());
+      if (!sink || !response.body) bytes = new Uint8Array(await response.arrayBuffer());
+      else {
+        const length = response.headers.get("content-length");
+        if (length !== null && !response.headers.get("content-encoding")) weightsSize(Number(length));
+        sink.start();
+        const reader = response.body.getReader();
+        let loaded = 0;
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          loaded += value.byteLength;
+          if (loaded > sink.total) {
+            await reader.cancel();
+            weightsSize(loaded);
+          }
+          sink.take(value);
+        }
+        weightsSize(loaded);
+        return;
+      }
     }
-    if (dest) {
-      weightsSize(bytes.byteLength);
-      dest.set(bytes.subarray(0, dest.byteLength));
-      idDest.set(bytes.subarray(dest.byteLength));
-    }
-    return bytes;
+    if (!sink) return bytes;
+    weightsSize(bytes.byteLength);
+    sink.start();
+    for (let at = 0; at < bytes.byteLength; at += PROGRESS_CHUNK) sink.take(bytes.subarray(at, at + PROGRESS_CHUNK));
   };
 
   const wasmKey = threads > 1 ? (kind === "relaxed" ? "relaxedThreadsWasm" : "threadsWasm") : kind === "relaxed" ? "relaxedWasm" : "wasm";
@@ -194,8 +228,8 @@ async function loadModel(model, embedded, baseUrl, options) {
     }
   }
   const instance = await WebAssembly.instantiate(wasmModule, shared ? { env: { memory: shared } } : {});
-  let { memory, run } = instance.exports;
-  if (!(memory instanceof WebAssembly.Memory) || typeof run !== "function" || typeof instance.exports.thread !== "function") throw new Error(what + wasmFrom + " does not export memory, run and thread");
+  const { memory, prepare, run, thread } = instance.exports;
+  if (!(memory instanceof WebAssembly.Memory) || typeof prepare !== "function" || typeof run !== "function" || typeof thread !== "function") throw new Error(what + wasmFrom + " does not export memory, prepare, run and thread");
   if (memory.buffer.byteLength < build.memoryBytes) {
     try {
       memory.grow(Math.ceil((build.memoryBytes - memory.buffer.byteLength) / 65536));
@@ -203,17 +237,59 @@ async function loadModel(model, embedded, baseUrl, options) {
       throw new RangeError(what + "needs " + build.memoryBytes + " bytes of wasm memory, more than this engine gives (" + e.message + ")");
     }
   }
+  // The weights file's segments go one at a time into the window at weightsOffset, each then
+  // through prepare(i) (decoding, packing, Winograd transforms); the build id lands in idBytes.
+  const segments = model.weights.segments;
+  const window = new Uint8Array(memory.buffer, build.weightsOffset, Math.max(0, ...segments));
   const idBytes = new Uint8Array(BUILD_ID_BYTES);
-  await bytesOf("weights", model.weights.file, new Uint8Array(memory.buffer, build.weightsOffset, model.weights.bytes), idBytes);
+  const sink = {
+    total: model.weights.bytes + BUILD_ID_BYTES,
+    loaded: 0,
+    segment: 0,
+    filled: 0,
+    start() {
+      progress(0, this.total);
+    },
+    // Where the next (at most max) bytes go; null when the file is complete.
+    next(max) {
+      if (this.segment < segments.length) return window.subarray(this.filled, Math.min(segments[this.segment], this.filled + max));
+      const idFilled = this.loaded - model.weights.bytes;
+      return idFilled < BUILD_ID_BYTES ? idBytes.subarray(idFilled) : null;
+    },
+    wrote(n) {
+      this.loaded += n;
+      if (this.segment < segments.length) {
+        this.filled += n;
+        if (this.filled === segments[this.segment]) {
+          prepare(this.segment);
+          this.segment++;
+          this.filled = 0;
+        }
+      }
+      if (n > 0) progress(this.loaded, this.total);
+    },
+    take(chunk) {
+      for (let at = 0; at < chunk.byteLength; ) {
+        const into = this.next(chunk.byteLength - at);
+        if (!into) return;
+        const n = Math.min(into.byteLength, chunk.byteLength - at);
+        into.set(chunk.subarray(at, at + n));
+        at += n;
+        this.wrote(n);
+      }
+    },
+  };
+  await bytesOf("weights", model.weights.file, sink);
   notOurs(foreignBuild(weightsFrom, idBytes, model.buildId));
   // A browser's main thread may not atomic.wait: it spins at the barriers.
-  instance.exports.thread(0, threads, IN_NODE || typeof window === "undefined" ? 1 : 0);
-  let pool = threads > 1 ? await startWorkers(wasmModule, memory, build.control, threads, what) : null;
-  let disposed = false;
+  thread(0, threads, IN_NODE || typeof window === "undefined" ? 1 : 0);
+  const pool = threads > 1 ? await startWorkers(wasmModule, memory, build.control, threads, what) : null;
 
+  // No closure here reads "memory" itself (only through "live"), so dispose() lets it go.
+  const memoryBytes = memory.buffer.byteLength;
   const port = (p, offset) => {
     const size = p.shape.reduce((a, d) => a * d, 1);
-    if (offset < 0 || offset + size * 4 > memory.buffer.byteLength) throw new Error(what + "port " + JSON.stringify(p.name) + " lies outside memory");
+    if (offset < 0 || offset + size * 4 > memoryBytes) throw new Error(what + "port " + JSON.stringify(p.name) + " lies outside memory");
     return { name: p.name, dtype: p.dtype, shape: p.shape, size, offset, View: p.dtype === "f32" ? Float32Array : Int32Array };
   };
   const idRows = idBounds(model.idChecks);
@@ -234,8 +310,16 @@ async function loadModel(model, embedded, baseUrl, options) {
     return new Error(what + "the wasm code trapped (" + e.message + "): a bug in graphc, please report it");
   };
 
+  // Set by dispose(): then run() is an error, the workers are gone and nothing here holds the module's memory.
+  let live = { memory, run, pool };
+  const dispose = () => {
+    if (live && live.pool) live.pool.stop();
+    live = null;
+  };
+
   async function runModel(feeds) {
-    if (disposed) throw new Error(what + "run() after dispose(): load the model again");
+    if (live === null) throw new Error(what + "this model was disposed (dispose() was called); load it again to run it");
+    const { memory, run, pool } = live;
     if (pool && pool.failed()) throw new Error(what + "a thread trapped in an earlier run, which leaves the threads out of step: load the model again");
     if (feeds === null || typeof feeds !== "object") throw new TypeError(what + "run() takes an object of input arrays: { " + names(ins) + " }");
     for (const key of Object.keys(feeds))
@@ -269,15 +353,6 @@ async function loadModel(model, embedded, baseUrl, options) {
     return Object.fromEntries(outs.map((p) => [p.name, new p.View(memory.buffer, p.offset, p.size).slice()]));
   }
 
-  function dispose() {
-    if (disposed) return;
-    disposed = true;
-    if (pool) pool.stop();
-    pool = null;
-    memory = null;
-    run = null;
-  }
-
   return Object.freeze({ name: model.name, simd: kind, threads, inputs: info(ins), outputs: info(outs), run: runModel, dispose });
 }
 `;
@@ -301,7 +376,7 @@ export function relaxedSimdSupported(): boolean {
 }
 
 /** Loads module parts in memory through the same loader as the generated NAME.mjs. */
-export function loadParts(parts: ModuleParts, options: { simd?: Simd; threads?: number } = {}): Promise<LoadedModel> {
+export function loadParts(parts: ModuleParts, options: Pick<LoadOptions, "simd" | "onProgress" | "threads"> = {}): Promise<LoadedModel> {
   const { manifest, ...bytes } = parts;
   return evaluated().loadModel(manifest, null, undefined, { ...bytes, ...options });
 }

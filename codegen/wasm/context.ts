@@ -3,6 +3,7 @@
 import type binaryen from "binaryen";
 import type { Graph } from "../../src/ir/graph.js";
 import type { NodeOf, OpName } from "../../src/ir/ops.js";
+import type { Transform } from "./weights.js";
 
 export interface KernelContext {
   mod: binaryen.Module;
@@ -12,13 +13,17 @@ export interface KernelContext {
   /** Byte address in linear memory of a value: arena intermediate, model input or output, or constant. */
   addr(value: number): number;
   /**
-   * Places data (e.g. pre-packed weights) in the weights region; returns its 16-byte-aligned
-   * address. What a kernel places (and in which order) must not depend on `relaxed`: both builds
-   * ship one weights blob. Pass a function where making the data costs (packing): every
-   * emission of the graph asks again (a measuring pass, both builds), the function runs once,
-   * so what it makes must not depend on addresses (they move after the measuring pass).
+   * Places data computed at compile time (lookup tables, folded batchnorm factors) in the data
+   * region; returns its 16-byte-aligned address. What a kernel places (and in which order) must
+   * not depend on `relaxed`: both builds ship one weights file.
    */
-  addData(data: Uint8Array | Float32Array | Int32Array | (() => Uint8Array | Float32Array | Int32Array)): number;
+  addData(data: Uint8Array | Float32Array | Int32Array): number;
+  /**
+   * Places the load-time `transform` (packing, Winograd) of constant `value` in the data region:
+   * the weights file holds the constant itself, the module's prepare() makes what kernels read
+   * (weights.ts). Returns its 16-byte-aligned address. The same rule on order as addData.
+   */
+  addPacked(value: number, transform: Transform): number;
   /** Scratch memory for use inside one kernel (shared by all kernels); returns its address. */
   scratch(bytes: number): number;
   /**

@@ -11,20 +11,20 @@ import type { ConvShape } from "./conv-shape.js";
 import { epilogue } from "./gemm/act.js";
 import type { Fn, V } from "./gemm/fn.js";
 import type { NodeEpilogue } from "./gemm/node.js";
+import { copies } from "./weights.js";
 
 type Expr = binaryen.ExpressionRef;
 
 /** Input columns (in pixels, from the first pixel's window) one kernel row reads for P pixels. */
 const columns = (s: ConvShape, P: number) => [...new Set(Array.from({ length: P * s.kw }, (_, i) => Math.floor(i / s.kw) * s.sw + (i % s.kw) * s.dw))].sort((a, b) => a - b);
 
-export function depthwise(ctx: KernelContext, f: Fn, s: ConvShape, w: Float32Array, x: V, y: V, e: NodeEpilogue): Expr {
+export function depthwise(ctx: KernelContext, f: Fn, s: ConvShape, w: number, x: V, y: V, e: NodeEpilogue): Expr {
   const m = ctx.mod;
   const { N, H, W, C, OH, OW, kh, kw } = s;
   const taps = kh * kw;
   const Cp = Math.ceil(C / 4) * 4;
-  const packed = new Float32Array(taps * Cp);
-  for (let c = 0; c < C; c++) for (let t = 0; t < taps; t++) packed[t * Cp + c] = w[c * taps + t]!;
-  const wAt = ctx.addData(packed);
+  // Tap-major, each tap's channels padded to a vector: packed[t * Cp + c] = w[c][t].
+  const wAt = ctx.addPacked(w, copies(taps * Cp, [{ src: 0, dst: 0, axes: [{ count: taps, src: 1, dst: Cp }, { count: C, src: taps, dst: 1 }] }]));
   const zero = ctx.addData(new Float32Array(Cp));
   const ptr = Array.from({ length: taps }, () => f.local(binaryen.i32));
   const [row, n, oy, pix, co, src] = [0, 0, 0, 0, 0, 0].map(() => f.local(binaryen.i32)) as [number, number, number, number, number, number];

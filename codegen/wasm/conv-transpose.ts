@@ -18,8 +18,9 @@ import { convShape, type ConvShape } from "./conv-shape.js";
 import type { KernelContext, Kernels } from "./context.js";
 import { epilogue } from "./gemm/act.js";
 import { Fn, type V } from "./gemm/fn.js";
-import { gemm, packB, packedFloats } from "./gemm/gemm.js";
+import { gemm, NR, packedFloats } from "./gemm/gemm.js";
 import { at, constData, type NodeEpilogue } from "./gemm/node.js";
+import { copies, type Copy, type Transform } from "./weights.js";
 
 type Expr = binaryen.ExpressionRef;
 
@@ -114,18 +115,37 @@ function epiloguePass(f: Fn, s: ConvShape, y: V, e: NodeEpilogue): Expr {
   ]);
 }
 
+/**
+ * The load-time packing of the weight [C, K/g, kh, kw] as each group's GEMM B: row c, column
+ * j = t * K/g + k (tap-major, so col2im adds 4 channels of one tap at a time) holds
+ * w[g*C/g + c][k][t], in NR-column panels. Column j reads source k * taps + t, linear in k only
+ * within one tap and one panel: one strided copy per such run.
+ */
+function packedColumns(s: ConvShape): Transform {
+  const [cg, kg, taps] = [s.C / s.groups, s.K / s.groups, s.kh * s.kw];
+  const slice = packedFloats(cg, taps * kg);
+  const list: Copy[] = [];
+  for (let t = 0; t < taps; t++)
+    for (let k = 0; k < kg; ) {
+      const j = t * kg + k;
+      const run = Math.min(kg - k, NR - (j % NR));
+      list.push({
+        src: k * taps + t,
+        dst: Math.floor(j / NR) * cg * NR + (j % NR),
+        axes: [{ count: s.groups, src: cg * kg * taps, dst: slice }, { count: cg, src: kg * taps, dst: NR }, { count: run, src: taps, dst: 1 }],
+      });
+      k += run;
+    }
+  return copies(slice * s.groups, list);
+}
+
 /** The NHWC conv_transpose2d from x to y (addresses), epilogue included; `scratch` holds a chunk's columns. */
-function convTransposeNHWC(ctx: KernelContext, f: Fn, s: ConvShape, extra: readonly number[], w: Float32Array, x: V, y: V, e: NodeEpilogue, scratch: number): Expr {
+function convTransposeNHWC(ctx: KernelContext, f: Fn, s: ConvShape, extra: readonly number[], w: number, x: V, y: V, e: NodeEpilogue, scratch: number): Expr {
   const m = ctx.mod;
   const [cg, kg, taps] = [s.C / s.groups, s.K / s.groups, s.kh * s.kw];
   const cols = taps * kg;
   const slice = packedFloats(cg, cols);
-  const b = at(ctx, ctx.addData(() => {
-    const packed = new Float32Array(slice * s.groups);
-    // B[c][(t, k)] = w[g*cg + c][k][t]
-    for (let g = 0; g < s.groups; g++) packed.set(packB(cg, cols, (c, j) => w[((g * cg + c) * kg + (j % kg)) * taps + Math.floor(j / kg)]!), g * slice);
-    return packed;
-  }));
+  const b = at(ctx, ctx.addPacked(w, packedColumns(s)));
   const add = !tiles(s, extra);
   const hasEpi = e.epi.bias || e.epi.residual || e.epi.act !== undefined;
   const chunk = chunkRows(s);
@@ -154,8 +174,8 @@ function convTransposeNHWC(ctx: KernelContext, f: Fn, s: ConvShape, extra: reado
 
 function convTranspose2d(ctx: KernelContext, node: NodeOf<"conv_transpose2d">): string {
   const s = convShape(ctx, node);
-  const w = constData(ctx.graph, node.inputs[1]!);
-  if (!w) throw new Error("wasm conv_transpose2d: the weight must be a constant");
+  const w = node.inputs[1]!;
+  if (!constData(ctx.graph, w)) throw new Error("wasm conv_transpose2d: the weight must be a constant");
   const scratch = chunkRows(s) * s.kh * s.kw * (s.K / s.groups) * 4;
   // On one thread: col2im adds overlapping taps into y in chunk order.
   return convKernel(ctx, node, s, { shared: scratch, perThread: 0 }, false, (f, x, y, e, cols) => convTransposeNHWC(ctx, f, s, node.attrs.output_padding, w, x, y, e, cols.shared));

@@ -1,5 +1,5 @@
 // conv2d on the GEMM: in NHWC the output [N*OH*OW, K] is A . B with B the weight packed as
-// [(ky, kx, c), k] panels at compile time.
+// [(ky, kx, c), k] panels at load time (the module's prepare, weights.ts).
 // - 1x1, stride 1, no padding, one group: A is the input itself.
 // - otherwise im2col: rows of A (one per output pixel, C/g * kh * kw long) are gathered into
 //   scratch a chunk at a time, then the GEMM runs on the chunk. Chosen over an indirect /
@@ -15,7 +15,7 @@ import { depthwise } from "./conv-depthwise.js";
 import { convShape, type ConvScratch, type ConvShape, type Scratch } from "./conv-shape.js";
 import type { KernelContext, Kernels } from "./context.js";
 import { Fn, type V } from "./gemm/fn.js";
-import { gemm, packB, packedFloats } from "./gemm/gemm.js";
+import { gemm, packedB, packedFloats } from "./gemm/gemm.js";
 import { at, constData, nodeEpilogue, plus, type NodeEpilogue } from "./gemm/node.js";
 import { winograd, winogradScratch, winogradTile } from "./winograd.js";
 
@@ -77,7 +77,7 @@ function im2col(ctx: KernelContext, s: ConvShape, x: V, rows: number): string {
 }
 
 /** The NHWC conv from x to y (addresses), epilogue included, split over the threads. */
-function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: Float32Array, x: V, y: V, e: NodeEpilogue, scratch: Scratch): Expr {
+function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: number, x: V, y: V, e: NodeEpilogue, scratch: Scratch): Expr {
   if (s.groups === s.C && s.K === s.C) return depthwise(ctx, f, s, w, x, y, e);
   const wino = winogradTile(s);
   if (wino) return winograd(ctx, f, s, wino, w, x, y, e, scratch);
@@ -85,12 +85,8 @@ function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: Float32Array, x: V
   const [cg, kg, taps] = [s.C / s.groups, s.K / s.groups, s.kh * s.kw];
   const Kd = cg * taps;
   const slice = packedFloats(Kd, kg);
-  const b = at(ctx, ctx.addData(() => {
-    const packed = new Float32Array(slice * s.groups);
-    for (let g = 0; g < s.groups; g++)
-      packed.set(packB(Kd, kg, (k, n) => w[((g * kg + n) * cg + (k % cg)) * taps + Math.floor(k / cg)]!), g * slice);
-    return packed;
-  }));
+  // B[(ky, kx, c)][n] of group g = w[g*kg + n][c][ky][kx].
+  const b = at(ctx, ctx.addPacked(w, packedB(Kd, kg, [{ count: taps, src: 1 }, { count: cg, src: taps }], cg * taps, s.groups, kg * cg * taps)));
   const M = s.N * s.OH * s.OW;
   const chunk = im2colRows(s);
   const common = { N: kg, K: Kd, ldc: s.K, epi: e.epi };
@@ -173,8 +169,8 @@ export function convKernel(ctx: KernelContext, node: NodeOf<"conv2d" | "conv_tra
 
 function conv2d(ctx: KernelContext, node: NodeOf<"conv2d">): string {
   const s = convShape(ctx, node);
-  const w = constData(ctx.graph, node.inputs[1]!);
-  if (!w) throw new Error("wasm conv2d: the weight must be a constant");
+  const w = node.inputs[1]!;
+  if (!constData(ctx.graph, w)) throw new Error("wasm conv2d: the weight must be a constant");
   return convKernel(ctx, node, s, convScratch(s), true, (f, x, y, e, scratch) => convNHWC(ctx, f, s, w, x, y, e, scratch));
 }
 

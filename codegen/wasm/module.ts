@@ -1,13 +1,21 @@
 // Builds the WebAssembly module of a graph: one kernel function per node, every address baked
-// in, and an exported `run` calling them in order. Linear memory:
-//   [data: constants and packed weights][model inputs][arena (planMemory)][scratch]
-// The data region is filled lazily, in the order kernels ask for it; kernels ask the same way
-// in the baseline and relaxed builds, so both share one weights blob (checked by the tests).
-// Its size is known only after every kernel is emitted, so the first build of a graph emits
-// twice: once to measure the data region, once with the final addresses. Later builds sharing
-// its WasmShared skip the measuring pass, and data given as a function is made only once.
-// After the scratch: the threads' control block (threads.ts). Each build is written twice: with
-// its own memory (one thread, as any engine runs it) and importing a shared one (threads).
+// in, an exported `run` calling them in order, and an exported `prepare` that load() calls once
+// after placing the weights file. Linear memory:
+//   run:   [data: constants and packed weights][model inputs][arena (planMemory)][scratch]
+//   load:  [data][window: one segment of the weights file | its float32 when f16 / int8]
+// The weights file holds each constant a kernel reads once, as the graph has it (weights.ts
+// says how f16 / int8 store some), one segment each; load() places them one at a time in the
+// window and calls prepare(i), which decodes segment i and fills the data region's chunks made
+// from it (copies, GEMM panels, Winograd transforms). The window overlaps inputs, arena and
+// scratch, which are free until the first run: it costs memory only where the largest weight
+// (as stored, plus its float32 when encoded) is larger than they are.
+// The data region is filled in the order kernels ask for it; kernels ask the same way in the
+// baseline and relaxed builds, so both share one weights file (checked by the tests). Its size
+// is known only after every kernel is emitted, so the first build of a graph emits twice: once
+// to measure the data region, once with the final addresses. Later builds sharing its
+// WasmShared skip the measuring pass and reuse its weights file.
+// After both: the threads' control block (threads.ts). Each build is written twice: with its
+// own memory (one thread, as any engine runs it) and importing a shared one (threads).
 import binaryen from "binaryen";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { planMemory } from "../../src/ir/memory.js";
@@ -17,6 +25,7 @@ import { MAX_MEMORY_BYTES, memoryMessage } from "./memory-limit.js";
 import { TargetLimitError } from "../target.js";
 import { byteCount } from "../../src/ir/rewrite.js";
 import { addThreadedRun, addThreadGlobals, barrierCall, CONTROL, MAX_THREADS, onThreadZero, share, threadId, type ThreadedCall } from "./threads.js";
+import { decodeF16, decodeInt8, encodeF16, encodeInt8, quantisable, stagedBytes, storedBytes, type Channels, type Transform, type WeightsDtype } from "./weights.js";
 
 export interface PortLayout {
   name: string;
@@ -26,15 +35,17 @@ export interface PortLayout {
 }
 
 export interface WasmBuild {
-  /** Exports "memory" (its own, not shared), "run": () => void, and "thread" and "work" (threads.ts). */
+  /** Exports "memory" (its own, not shared), "prepare" and "run": () => void, and "thread" and "work" (threads.ts). */
   wasm: Uint8Array;
   /** The same code importing env.memory, shared, of memoryBytes rounded up to pages. */
   threadsWasm: Uint8Array;
   memoryBytes: number;
   /** The threads' control block (threads.ts CONTROL). */
   control: number;
-  /** Copied into memory at weightsOffset once before the first run. */
+  /** The weights file (without its build id): its segments, in order. */
   weights: Uint8Array;
+  /** Bytes of each segment: load() copies segment i into memory at weightsOffset, then calls prepare(i), before the first run. */
+  weightSegments: number[];
   weightsOffset: number;
   /** i64 model inputs and outputs are held as i32. */
   inputs: PortLayout[];
@@ -44,34 +55,50 @@ export interface WasmBuild {
 /** What the builds of one graph share (see buildModule). */
 export interface WasmShared {
   graph: Graph;
-  /** By addData call number: the data of the calls that passed a function. */
-  made: Uint8Array[];
+  weightsDtype: WeightsDtype;
   dataBytes?: number;
-  weights?: Uint8Array;
+  /** The first build's weights file, by the segments it was made of. */
+  stored?: { layout: string; weights: Uint8Array };
 }
 
-export const wasmShared = (graph: Graph): WasmShared => ({ graph, made: [] });
+export const wasmShared = (graph: Graph, weightsDtype: WeightsDtype = "f32"): WasmShared => ({ graph, weightsDtype });
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const PAGE = 65536;
 
+type Data = Uint8Array | Float32Array | Int32Array;
+const bytesOf = (d: ArrayBufferView) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+
+/** A tensor of the weights file: stored as it is, or (f16 / int8) encoded with its output channels. */
+interface Segment {
+  data: Data;
+  encoded?: Channels;
+  what: string;
+}
+
+/** A piece of the data region and how prepare fills it: a copy of a segment, its transform, or nothing (zeros). */
+interface Chunk {
+  at: number;
+  bytes: number;
+  segment?: number;
+  transform?: Transform;
+}
+
 interface Emitted {
-  data: Uint8Array[];
   dataBytes: number;
   scratchAt: number;
   scratchBytes: number;
   calls: ThreadedCall[];
   inputs: PortLayout[];
   outputs: PortLayout[];
+  segments: Segment[];
+  chunks: Chunk[];
 }
-
-type Data = Uint8Array | Float32Array | Int32Array;
-const bytesOf = (d: Data) => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 
 /** Emits every kernel into `mod`, the inputs placed from `dataEnd` (0 in the measuring pass). */
 function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number, shared: WasmShared): Emitted {
   const plan = planMemory(g);
-  const out: Emitted = { data: [], dataBytes: 0, scratchAt: 0, scratchBytes: 0, calls: [], inputs: [], outputs: [] };
+  const out: Emitted = { dataBytes: 0, scratchAt: 0, scratchBytes: 0, calls: [], inputs: [], outputs: [], segments: [], chunks: [] };
   const inputAt = new Map<number, number>();
   let at = dataEnd;
   for (const p of g.inputs) {
@@ -83,22 +110,36 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
   const arena = at;
   out.scratchAt = align16(arena + plan.arenaBytes);
   const constAt = new Map<number, number>();
+  const segmentOf = new Map<number, number>();
+  const encode = shared.weightsDtype === "f32" ? new Map<number, Channels>() : quantisable(g);
   let names = 0;
 
-  const addData = (d: Data | (() => Data)): number => {
+  const chunk = (bytes: number, fill: Omit<Chunk, "at" | "bytes">): number => {
     const addr = out.dataBytes;
-    const bytes = typeof d === "function" ? (shared.made[out.data.length] ??= bytesOf(d())) : bytesOf(d);
-    out.data.push(bytes);
-    out.dataBytes = align16(addr + bytes.byteLength);
+    out.chunks.push({ at: addr, bytes, ...fill });
+    out.dataBytes = align16(addr + bytes);
     return addr;
   };
+  const segment = (s: Segment) => out.segments.push(s) - 1;
+  const constSegment = (v: number): number => {
+    let i = segmentOf.get(v);
+    if (i === undefined) {
+      const c = g.constants.find((k) => k.value === v)!;
+      const what = c.name !== undefined ? `weight ${c.name}` : `a constant of shape [${g.values[v]!.type.shape.join(", ")}]`;
+      const channels = encode.get(v);
+      segmentOf.set(v, (i = segment({ data: c.data, what, ...(channels ? { encoded: channels } : {}) })));
+    }
+    return i;
+  };
+  // Zeros need no bytes in the file: memory starts zeroed.
+  const addData = (d: Data): number => chunk(d.byteLength, bytesOf(d).some((b) => b !== 0) ? { segment: segment({ data: d, what: "data" }) } : {});
   const addr = (v: number): number => {
     const val = g.values[v]!;
     if (val.kind === "input") return inputAt.get(v)!;
     if (val.kind === "weight") throw new Error(`wasm: weight value ${v} is unbound (bindWeights first)`);
     if (val.kind === "const") {
       let a = constAt.get(v);
-      if (a === undefined) constAt.set(v, (a = addData(g.constants.find((c) => c.value === v)!.data)));
+      if (a === undefined) constAt.set(v, (a = chunk(g.constants.find((c) => c.value === v)!.data.byteLength, { segment: constSegment(v) })));
       return a;
     }
     if (plan.offsets[v]! >= 0) return arena + plan.offsets[v]!;
@@ -114,6 +155,7 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
     graph: g,
     addr,
     addData,
+    addPacked: (v, transform) => chunk(transform.floats * 4, { segment: constSegment(v), transform }),
     scratch,
     part: (n) => ((parallel = true), share(mod, n)),
     threadScratch: (bytes, shared = 0) => {
@@ -139,17 +181,49 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
   return out;
 }
 
-/** Whether `blob` holds exactly the chunks of `data`, placed as addData places them. */
-function holds(blob: Uint8Array, data: Uint8Array[]): boolean {
-  let off = 0;
-  for (const d of data) {
-    if (Buffer.compare(d, blob.subarray(off, off + d.byteLength)) !== 0) return false;
-    off = align16(off + d.byteLength);
-  }
-  return off === blob.byteLength;
+/**
+ * The weights file is its segments in order, each padded to 16 bytes; load() places them one at
+ * a time in a staging window at `base` and calls prepare(i) after segment i. The window holds
+ * the largest segment as stored and, for an encoded one, its float32 after it.
+ */
+function windowLayout(segments: Segment[], dtype: WeightsDtype) {
+  const sizes = segments.map((s) => (s.encoded ? storedBytes(dtype as "f16" | "int8", s.data.length, s.encoded) : align16(s.data.byteLength)));
+  const windowBytes = Math.max(0, ...segments.map((s, i) => sizes[i]! + (s.encoded ? stagedBytes(dtype, s.data.length) : 0)));
+  return { sizes, windowBytes };
 }
 
-/** `shared` (default: this build's own) carries the measured data size and made data to the next build of `g`. */
+/** The weights file of `segments`. */
+function weightsFile(segments: Segment[], dtype: WeightsDtype, sizes: number[]): Uint8Array {
+  const file = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
+  let at = 0;
+  segments.forEach((s, i) => {
+    file.set(!s.encoded ? bytesOf(s.data) : dtype === "f16" ? bytesOf(encodeF16(s.data as Float32Array)) : encodeInt8(s.data as Float32Array, s.encoded, s.what), at);
+    at += sizes[i]!;
+  });
+  return file;
+}
+
+/** prepare(i), segment i in the window at `base`: decode it (f16 / int8), then fill the data region's chunks made from it. */
+function prepare(mod: binaryen.Module, e: Emitted, dtype: WeightsDtype, base: number, sizes: number[], fnName: (base: string) => string): void {
+  const emit = { mod, relaxed: false, fnName };
+  const c = (n: number) => mod.i32.const(n);
+  const call = (fn: string, src: number, dst: number) => mod.call(fn, [c(src), c(dst)], binaryen.none);
+  const bodies: binaryen.ExpressionRef[][] = e.segments.map(() => []);
+  const staged = e.segments.map((s, i) => (s.encoded ? base + sizes[i]! : base));
+  e.segments.forEach((s, i) => {
+    if (s.encoded) bodies[i]!.push(call(dtype === "f16" ? decodeF16(emit, s.data.length) : decodeInt8(emit, s.data.length, s.encoded), base, staged[i]!));
+  });
+  for (const k of e.chunks) {
+    if (k.segment === undefined) continue;
+    const src = staged[k.segment]!;
+    bodies[k.segment]!.push(k.transform ? call(k.transform.fn(emit), src, k.at) : mod.memory.copy(c(k.at), c(src), c(k.bytes)));
+  }
+  const i = () => mod.local.get(0, binaryen.i32);
+  mod.addFunction("prepare", binaryen.i32, binaryen.none, [], mod.block(null, bodies.map((b, k) => mod.if(mod.i32.eq(i(), c(k)), mod.block(null, b))), binaryen.none));
+  mod.addFunctionExport("prepare", "prepare");
+}
+
+/** `shared` (default: this build's own) carries the measured data size and the weights file to the next build of `g`. */
 export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShared }): WasmBuild {
   const shared = opts.shared ?? wasmShared(g);
   if (shared.graph !== g) throw new Error("wasm: WasmShared of another graph");
@@ -172,28 +246,31 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
     mod.setMemory(1, 1, null); // resized below: the scratch size is known after emission
     const e = emit(g, mod, opts.relaxed, shared.dataBytes, shared);
     if (e.dataBytes !== shared.dataBytes) throw new Error("wasm: kernels asked for different data in two emission passes");
-    const control = align16(e.scratchAt + e.scratchBytes);
+    const dtype = shared.weightsDtype;
+    const layout = windowLayout(e.segments, dtype);
+    let names = 0;
+    prepare(mod, e, dtype, e.dataBytes, layout.sizes, (base) => `prepare_${base.replace(/[^\w]/g, "_")}_${names++}`);
+    const runBytes = e.scratchAt + e.scratchBytes;
+    const loadEnd = e.dataBytes + layout.windowBytes;
+    // Past the load window too: the control words must be 0 when the threads start.
+    const control = align16(Math.max(runBytes, loadEnd));
     const memoryBytes = control + CONTROL.bytes;
-    // The lower bound the target's limits() checked leaves out packed weights and scratch.
-    if (memoryBytes > MAX_MEMORY_BYTES) throw new TargetLimitError(memoryMessage(byteCount(memoryBytes), `weights and packed data ${byteCount(e.dataBytes)}, inputs, intermediate tensors and scratch ${byteCount(memoryBytes - e.dataBytes)}`));
+    // The lower bound the target's limits() checked leaves out packed weights, scratch and staging.
+    if (memoryBytes > MAX_MEMORY_BYTES)
+      throw new TargetLimitError(memoryMessage(byteCount(memoryBytes), `weights and packed data ${byteCount(e.dataBytes)}, ${runBytes >= loadEnd ? `inputs, intermediate tensors and scratch ${byteCount(runBytes - e.dataBytes)}` : `the largest weight while loading ${byteCount(layout.windowBytes)}`}`));
     const pages = Math.max(1, Math.ceil(memoryBytes / PAGE));
     mod.setMemory(pages, pages, "memory");
     const threading = addThreadedRun(mod, control, e.calls);
     if (!mod.validate()) throw new Error("wasm: the generated module does not validate");
     // Function by function: module-level inlining would merge the kernels (and spill).
     for (const name of [...e.calls.map((c) => c.fn), ...threading]) mod.optimizeFunction(name);
-    // The first build's blob, when this build placed the same bytes (emitModule checks that the builds agree).
-    let weights = shared.weights;
-    if (!weights || !holds(weights, e.data)) {
-      weights = new Uint8Array(e.dataBytes);
-      let off = 0;
-      for (const d of e.data) (weights.set(d, off), (off = align16(off + d.byteLength)));
-    }
-    shared.weights ??= weights;
+    // The first build's file, when this build placed the same segments (emitModule checks that the builds agree).
+    const key = JSON.stringify(e.segments.map((s) => [s.data.byteLength, s.data.constructor.name, s.encoded ?? null]));
+    if (shared.stored?.layout !== key) shared.stored = { layout: key, weights: weightsFile(e.segments, dtype, layout.sizes) };
     const wasm = mod.emitBinary();
     mod.setMemory(pages, pages, null, [], true); // the export "memory" stays
     mod.addMemoryImport("0", "env", "memory", true);
-    return { wasm, threadsWasm: mod.emitBinary(), memoryBytes, control, weights, weightsOffset: 0, inputs: e.inputs, outputs: e.outputs };
+    return { wasm, threadsWasm: mod.emitBinary(), memoryBytes, control, weights: shared.stored.weights, weightSegments: layout.sizes, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs };
   } finally {
     mod.dispose();
   }

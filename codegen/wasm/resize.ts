@@ -30,9 +30,9 @@ function resize(ctx: KernelContext, node: NodeOf<"resize">): string {
 
   /** An axis's tables in memory: tap byte offsets (index times `stride` bytes) and weights. */
   const baked = (t: AxisTaps, stride: number) => {
-    const offsets = (i: Int32Array) => ctx.addData(() => i.map((v) => v * stride));
+    const offsets = (i: Int32Array) => ctx.addData(i.map((v) => v * stride));
     const [i0, i1] = [offsets(t.i0), offsets(t.i1)];
-    const [w0, w1] = [ctx.addData(() => Float32Array.from(t.w1, (v) => 1 - v)), ctx.addData(() => Float32Array.from(t.w1))];
+    const [w0, w1] = [ctx.addData(Float32Array.from(t.w1, (v) => 1 - v)), ctx.addData(Float32Array.from(t.w1))];
     return (o: X) => {
       const at = (base: number) => address(m, k(base), [[o, 4]]);
       return { i0: i32(() => m.i32.load(0, 4, at(i0)())), i1: i32(() => m.i32.load(0, 4, at(i1)())), w0: f32(() => m.f32.load(0, 4, at(w0)())), w1: f32(() => m.f32.load(0, 4, at(w1)())) };

@@ -1,7 +1,8 @@
 // Winograd F(m x m, 3x3) (Lavin & Gray) for 3x3, stride-1, dilation-1, ungrouped NHWC convs:
 // per m x m output tile, y = Aᵀ [Σ_c (G w Gᵀ) ⊙ (Bᵀ d B)] A over the (m+2)² input patch d. The
 // Σ_c for each of the (m+2)² positions is a GEMM [tiles x C] . [C x K] on the tuned micro-kernel
-// (weights transformed and packed at compile time); the transforms are SIMD across 4 channels.
+// (weights transformed and packed at load time, by the module's prepare); the transforms are SIMD
+// across 4 channels.
 // The input is first copied into a zero-bordered buffer covering every tile, so that every patch
 // load is at a constant offset. Tiles go a chunk at a time (transformed input and GEMM results
 // of a chunk ~1 MiB, in L2). Threads split each step: the padded copy by rows, the transforms by
@@ -15,10 +16,10 @@ import binaryen from "binaryen";
 import type { KernelContext } from "./context.js";
 import type { ConvScratch, ConvShape, Scratch } from "./conv-shape.js";
 import { epilogue } from "./gemm/act.js";
-import { Fn, type V } from "./gemm/fn.js";
-import { gemm, packB, packedFloats } from "./gemm/gemm.js";
+import { cached, Fn, type Emit, type V } from "./gemm/fn.js";
+import { gemm, packedFloats } from "./gemm/gemm.js";
 import { at, type NodeEpilogue } from "./gemm/node.js";
-
+import type { Transform } from "./weights.js";
 
 type Expr = binaryen.ExpressionRef;
 
@@ -106,27 +107,66 @@ function lincomb(f: Fn, coeffs: number[], xs: V[]): Expr {
   return acc!;
 }
 
-export function winograd(ctx: KernelContext, f: Fn, s: ConvShape, t: WinogradTile, w: Float32Array, x: V, y: V, e: NodeEpilogue, scratch: Scratch): Expr {
+/**
+ * The weights as the GEMMs read them, made at load time from w [K, C, 3, 3]: G w Gᵀ for each
+ * (k, c), one packed C x K panel set per position of the a x a tile. SIMD across 4 output
+ * channels (adjacent in a panel row): 9 lane gathers, then the two small products.
+ */
+export function transformedWeights(t: WinogradTile, C: number, K: number): Transform {
+  const a = t.m + 2;
+  const slice = packedFloats(C, K);
+  return {
+    floats: slice * a * a,
+    fn: (e: Emit) => {
+      const I32 = binaryen.i32;
+      const m = e.mod;
+      // (src, dst, k0) -> (): output channels k0 .. k0+lanes-1, every input channel; one call per
+      // group, so that V8 tiers it up (see weights.ts sweep).
+      const group = (lanes: number) =>
+        cached(e, `winograd_weights_${t.m}_${C}_${K}_${lanes}`, (name) => {
+          const f = new Fn(m, false, [I32, I32, I32]);
+          const k0 = 2;
+          const [c, out] = [f.local(I32), f.local(I32)];
+          const body = f.loop(f.c(0), C, 1, (ci) => {
+            const tap = (q: number): V => {
+              const ptr = () => m.i32.add(f.get(0)(), m.i32.mul(m.i32.add(m.i32.mul(f.get(k0)(), f.c(C)), f.get(c)()), f.c(36)));
+              let v = m.v128.load32_zero(q * 4, 4, ptr());
+              for (let l = 1; l < lanes; l++) v = m.v128.load32_lane(q * 4 + l * C * 36, 4, l, ptr(), v);
+              return f.tmp(v);
+            };
+            const stmts: Expr[] = [f.set(c, ci())];
+            const w9 = Array.from({ length: 9 }, (_, q) => tap(q));
+            stmts.push(...f.take());
+            // Panel (k0 / 8), row c, column k0 % 8 of position (i, j)'s slice.
+            stmts.push(f.set(out, m.i32.add(f.get(1)(), m.i32.add(m.i32.mul(m.i32.shr_u(f.get(k0)(), f.c(3)), f.c(C * 32)), m.i32.add(m.i32.mul(f.get(c)(), f.c(32)), m.i32.mul(m.i32.and(f.get(k0)(), f.c(7)), f.c(4)))))));
+            for (let i = 0; i < a; i++) {
+              const row = [0, 1, 2].map((q) => f.tmp(lincomb(f, t.G[i]!, [w9[q]!, w9[3 + q]!, w9[6 + q]!])));
+              stmts.push(...f.take());
+              for (let j = 0; j < a; j++) stmts.push(f.store(f.get(out), (i * a + j) * slice * 4, lanes, () => lincomb(f, t.G[j]!, row)));
+            }
+            return stmts;
+          });
+          f.finish(name, [body]);
+        });
+      const full = K - (K % 4);
+      const [vectors, tail] = [full > 0 ? group(4) : "", K % 4 ? group(K % 4) : ""];
+      return cached(e, `winograd_weights_${t.m}_${C}_${K}`, (name) => {
+        const f = new Fn(m, false, [I32, I32]);
+        const call = (fn: string, k0: Expr) => m.call(fn, [f.get(0)(), f.get(1)(), k0], binaryen.none);
+        f.finish(name, [...(vectors ? [f.loop(f.c(0), full, 4, (k) => [call(vectors, k())])] : []), ...(tail ? [call(tail, f.c(full))] : [])]);
+      });
+    },
+  };
+}
+
+export function winograd(ctx: KernelContext, f: Fn, s: ConvShape, t: WinogradTile, w: number, x: V, y: V, e: NodeEpilogue, scratch: Scratch): Expr {
   const m = ctx.mod;
   const p = plan(s, t);
   const { a, tH, tW, T, Hp, Wp, TC } = p;
   const { C, K } = s;
   const [pad, U, M] = [scratch.shared + p.pad, scratch.shared + p.u, scratch.shared + p.mb];
   const slice = packedFloats(C, K);
-  // Transformed weights G w Gᵀ (in double), one packed C x K panel set per position.
-  const wAt = ctx.addData(() => {
-    const gw = new Float64Array(a * a * C * K);
-    const gwg = new Float64Array(a * 3);
-    for (let k = 0; k < K; k++)
-      for (let c = 0; c < C; c++) {
-        const w0 = (k * C + c) * 9;
-        for (let i = 0; i < a; i++) for (let q = 0; q < 3; q++) gwg[i * 3 + q] = t.G[i]![0]! * w[w0 + q]! + t.G[i]![1]! * w[w0 + 3 + q]! + t.G[i]![2]! * w[w0 + 6 + q]!;
-        for (let i = 0; i < a; i++) for (let j = 0; j < a; j++) gw[((i * a + j) * C + c) * K + k] = gwg[i * 3]! * t.G[j]![0]! + gwg[i * 3 + 1]! * t.G[j]![1]! + gwg[i * 3 + 2]! * t.G[j]![2]!;
-      }
-    const packed = new Float32Array(slice * a * a);
-    for (let xi = 0; xi < a * a; xi++) packed.set(packB(C, K, (c, k) => gw[(xi * C + c) * K + k]!), xi * slice);
-    return packed;
-  });
+  const wAt = ctx.addPacked(w, transformedWeights(t, C, K));
   const I32 = binaryen.i32;
   const add = (l: Expr, r: Expr) => m.i32.add(l, r);
   const mul = (l: Expr, k: number) => m.i32.mul(l, f.c(k));

@@ -108,11 +108,14 @@ export interface Model {
   readonly outputs: readonly TensorInfo[];
   /** Runs the model once; calls are queued, never interleaved. */
   run(inputs: Inputs): Promise<Outputs>;
-  /** Frees the GPU buffers. */
-  destroy(): void;
+  /** Destroys the GPU buffers; run() afterwards rejects. */
+  dispose(): void;
 }
-/** Creates buffers and pipelines on \`device\` and uploads the weights (by default ${name}.weights.bin next to this module). */
-export function load(options: { device: GPUDevice; weights?: ArrayBuffer | ArrayBufferView }): Promise<Model>;
+/**
+ * Creates buffers and pipelines on \`device\` and uploads the weights (by default ${name}.weights.bin next to this module);
+ * onProgress gets the bytes of the weights file read or fetched so far (rising; the last call has loaded === total).
+ */
+export function load(options: { device: GPUDevice; weights?: ArrayBuffer | ArrayBufferView; onProgress?: (progress: { loaded: number; total: number }) => void }): Promise<Model>;
 `;
   return {
     files: [

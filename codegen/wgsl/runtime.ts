@@ -10,17 +10,54 @@ const ARRAYS = { f32: Float32Array, i32: Int32Array, i64: BigInt64Array, bool: I
 const fail = (msg) => { throw new Error(M.name + ": " + msg); };
 const idRows = idBounds(M.idChecks);
 
-async function weightBytes(w) {
-  if (w instanceof ArrayBuffer) return new Uint8Array(w);
-  if (ArrayBuffer.isView(w)) return new Uint8Array(w.buffer, w.byteOffset, w.byteLength);
+const PROGRESS_CHUNK = 4 * 1048576;
+
+/** The weights file's bytes: "w" when given, else read (in chunks) or fetched (streamed), reporting { loaded, total } to onProgress. */
+async function weightBytes(w, onProgress) {
+  const progress = (loaded, total) => {
+    if (onProgress) onProgress({ loaded, total });
+  };
+  if (w instanceof ArrayBuffer || ArrayBuffer.isView(w)) {
+    const bytes = w instanceof ArrayBuffer ? new Uint8Array(w) : new Uint8Array(w.buffer, w.byteOffset, w.byteLength);
+    progress(bytes.byteLength, bytes.byteLength);
+    return bytes;
+  }
+  const total = M.weightBytes + BUILD_ID_BYTES;
+  const tooLong = (n) => fail(weightsSizeProblem(M.weightsFile, n, M.weightBytes));
   const url = new URL(M.weightsFile, import.meta.url);
+  const out = new Uint8Array(total);
+  progress(0, total);
   if (url.protocol === "file:") {
     const fs = await import("node:fs/promises");
-    return new Uint8Array(await fs.readFile(url));
+    const handle = await fs.open(url);
+    try {
+      const size = (await handle.stat()).size;
+      if (size !== total) tooLong(size);
+      for (let at = 0, n = 1; at < total && n > 0; at += n) {
+        n = (await handle.read(out, at, Math.min(PROGRESS_CHUNK, total - at), at)).bytesRead;
+        progress(at + n, total);
+      }
+    } finally {
+      await handle.close();
+    }
+    return out;
   }
   const r = await fetch(url);
   if (!r.ok) fail("cannot fetch " + url + ": HTTP " + r.status);
-  return new Uint8Array(await r.arrayBuffer());
+  const reader = r.body.getReader();
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (loaded + value.byteLength > total) {
+      await reader.cancel();
+      tooLong(loaded + value.byteLength);
+    }
+    out.set(value, loaded);
+    loaded += value.byteLength;
+    progress(loaded, total);
+  }
+  return loaded === total ? out : out.subarray(0, loaded);
 }
 
 const info = (p) => Object.freeze({ name: p.name, dtype: p.dtype, shape: Object.freeze([...p.shape]) });
@@ -37,9 +74,10 @@ function checkInput(p, k, a) {
   return p.dtype === "i64" ? Int32Array.from(a, Number) : a;
 }
 
-export async function load({ device, weights } = {}) {
+export async function load({ device, weights, onProgress } = {}) {
   if (!device || typeof device.createComputePipelineAsync !== "function") throw new TypeError(M.name + ": load() needs { device: GPUDevice }");
-  const bytes = await weightBytes(weights);
+  if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError(M.name + ": onProgress must be a function, got " + typeof onProgress);
+  const bytes = await weightBytes(weights, onProgress);
   const from = weights == null ? M.weightsFile : "options.weights";
   const foreign = weightsSizeProblem(from, bytes.byteLength, M.weightBytes) || foreignBuild(from, bytes.subarray(M.weightBytes), M.buildId);
   if (foreign) fail(foreign);
@@ -56,7 +94,9 @@ export async function load({ device, weights } = {}) {
   const err = await device.popErrorScope();
   if (err) fail("setup failed: " + err.message);
 
+  let disposed = false;
   async function run(inputs) {
+    if (disposed) fail("this model was disposed (dispose() was called); load it again to run it");
     if (typeof inputs !== "object" || inputs === null) throw new TypeError(M.name + ": run() takes an object of named inputs");
     for (const k of Object.keys(inputs))
       if (!M.inputs.some((p) => p.name === k)) fail("unknown input " + JSON.stringify(k) + "; inputs are " + M.inputs.map((p) => JSON.stringify(p.name)).join(", "));
@@ -94,7 +134,9 @@ export async function load({ device, weights } = {}) {
       queue = r.catch(() => {});
       return r;
     },
-    destroy() {
+    dispose() {
+      if (disposed) return;
+      disposed = true;
       for (const b of [...buffers, ...staging]) b.destroy();
     },
   };

@@ -27,7 +27,8 @@ export const wgslTarget: Target = {
   // The shaders read NCHW tensors: channels-last would only add transposes.
   pipeline: (standard) => standard.filter((p) => p !== "layout"),
   supports: (_g, node) => unsupportedOp(node.op) ?? (isNHWC(node.attrs) ? unsupported("channels-last (NHWC) tensors") : true),
-  checkOptions: (o) => (o.relaxedSimd !== undefined || o.embedWeights ? "relaxed SIMD and embedded weights are options of the wasm target" : undefined),
+  checkOptions: (o) =>
+    o.relaxedSimd !== undefined || o.embedWeights || (o.weightsDtype ?? "f32") !== "f32" ? "relaxed SIMD, embedded weights and f16 / int8 weights are options of the wasm target" : undefined,
   limits: bufferProblems,
   emit: (graph) => emitWgslModule(graph, graph.name),
 };

@@ -1,10 +1,10 @@
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { TargetOptions } from "../../codegen/target.js";
 import { UsageError } from "../base/errors.js";
-import { checkChoice, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes } from "../driver.js";
+import { checkChoice, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes, weightsDtypes } from "../driver.js";
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
-import { compileStats } from "../passes/stats.js";
+import { compileStats, weightsFileStat } from "../passes/stats.js";
 import { modelOptions, noPositionals, onePath, parse, type Options } from "./args.js";
 import type { Command } from "./command.js";
 import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
@@ -20,10 +20,11 @@ const options: Options = {
   target: { value: "wasm|wgsl", default: "wasm", description: "with -o: WebAssembly SIMD or WGSL for WebGPU" },
   "relaxed-simd": { value: "auto|on|off", default: "auto", description: "with -o, wasm: auto ships both builds and picks at load time; off baseline only; on relaxed only" },
   "embed-weights": { description: "with -o, wasm: the wasm and weights inside the .mjs, base64 (one file to ship)" },
+  "weights-dtype": { value: "f32|f16|int8", default: "f32", description: "with -o, wasm: how weights.bin stores conv, linear, matmul and embedding weights (f16 half, int8 a quarter: per-output-channel scales); compute stays float32" },
   passes: { value: "a,b,c", default: "the target's pipeline", description: "the passes to run, in order (see `graphc passes`)" },
   "print-after": { value: "PASS", multiple: true, description: "print the graph after PASS to stdout" },
   "print-after-all": { description: "print the graph after every pass to stdout" },
-  stats: { description: "print each pass's node counts, the kernels, arena and weight bytes" },
+  stats: { description: "print each pass's node counts, the kernels, the arena, the float32 parameter bytes and (with -o) the bytes of the weights file written" },
   json: { description: "with --stats: one JSON object instead of the table" },
 };
 
@@ -35,16 +36,18 @@ export const compileCommand: Command = {
     const { values, positionals } = parse(argv, options);
     const file = onePath(positionals, usage);
     const out = values.output as string | undefined;
-    for (const flag of ["target", "relaxed-simd", "embed-weights"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
+    for (const flag of ["target", "relaxed-simd", "embed-weights", "weights-dtype"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
     const relaxedSimd = values["relaxed-simd"] === undefined ? undefined : checkChoice(values["relaxed-simd"], relaxedSimdModes, "--relaxed-simd");
+    const weightsDtype = values["weights-dtype"] === undefined ? undefined : checkChoice(values["weights-dtype"], weightsDtypes, "--weights-dtype");
     const targetOptions: TargetOptions = {
       ...(relaxedSimd ? { relaxedSimd } : {}),
+      ...(weightsDtype ? { weightsDtype } : {}),
       embedWeights: values["embed-weights"] === true,
       onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`),
     };
     // Only a module written needs a target (and loads its backend).
     const output = out === undefined ? undefined : { dir: out, target: await loadTarget(values.target as string | undefined) };
-    if (output?.target.checkOptions?.(targetOptions) !== undefined) throw new UsageError("--relaxed-simd and --embed-weights are for --target wasm");
+    if (output?.target.checkOptions?.(targetOptions) !== undefined) throw new UsageError("--relaxed-simd, --embed-weights and --weights-dtype f16|int8 are for --target wasm");
     const passes = typeof values.passes === "string" ? values.passes.split(",").map((p) => p.trim()).filter(Boolean) : undefined;
     const printAfter = new Set((values["print-after"] as string[] | undefined) ?? []);
     for (const name of [...(passes ?? []), ...printAfter])
@@ -62,16 +65,17 @@ export const compileCommand: Command = {
         if (values["print-after-all"] || printAfter.has(pass)) process.stdout.write(`; after ${pass}\n${printGraph(out)}`);
       },
     });
+    const files = output ? generate(graph, output.target, targetOptions).files : undefined;
     if (values.stats) {
-      const s = compileStats(graph, stats);
+      const s = { ...compileStats(graph, stats), ...weightsFileStat(files) };
       if (values.json) process.stdout.write(JSON.stringify(s) + "\n");
       else {
         for (const p of s.passes) process.stdout.write(`${p.name.padEnd(24)} ${String(p.nodesBefore).padStart(6)} -> ${String(p.nodesAfter).padStart(6)} nodes\n`);
-        process.stdout.write(`kernels ${s.kernels}, arena ${s.arenaBytes} bytes (lower bound ${s.arenaLowerBound}), weights ${s.weightBytes} bytes\n`);
+        const written = s.weightsFileBytes === undefined ? "" : `, weights file ${s.weightsFileBytes} bytes`;
+        process.stdout.write(`kernels ${s.kernels}, arena ${s.arenaBytes} bytes (lower bound ${s.arenaLowerBound}), parameters ${s.parameterBytes} bytes (float32)${written}\n`);
       }
     }
-    if (output) {
-      const { files } = generate(graph, output.target, targetOptions);
+    if (output && files) {
       writeFiles(output.dir, files);
       const sizes = files.map((f) => `${f.name} ${formatBytes(typeof f.contents === "string" ? Buffer.byteLength(f.contents) : f.contents.byteLength)}`);
       process.stderr.write(`graphc: wrote ${sizes.join(", ")} to ${output.dir} in ${((performance.now() - start) / 1000).toFixed(1)} s\n`);

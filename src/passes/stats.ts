@@ -8,7 +8,10 @@ export interface CompileStats {
   kernels: number;
   arenaBytes: number;
   arenaLowerBound: number;
-  weightBytes: number;
+  /** Float32 bytes of the model's constants and weights after the passes (BatchNorm folded, ...): the raw parameters. */
+  parameterBytes: number;
+  /** Bytes of NAME.weights.bin as written (packing and transforms happen at load time), when a module was written with one. */
+  weightsFileBytes?: number;
 }
 
 export function compileStats(g: Graph, passes: PassStat[]): CompileStats {
@@ -18,6 +21,12 @@ export function compileStats(g: Graph, passes: PassStat[]): CompileStats {
     kernels: g.nodes.filter((n) => !isView(n.op)).length,
     arenaBytes: plan.arenaBytes,
     arenaLowerBound: plan.lowerBound,
-    weightBytes: g.constants.reduce((s, c) => s + c.data.byteLength, 0) + g.weights.reduce((s, w) => s + numel(w.type.shape) * 4, 0),
+    parameterBytes: g.constants.reduce((s, c) => s + c.data.byteLength, 0) + g.weights.reduce((s, w) => s + numel(w.type.shape) * 4, 0),
   };
+}
+
+/** { weightsFileBytes } of the NAME.weights.bin among `files`, or nothing when none was written (embedded weights, no module). */
+export function weightsFileStat(files: readonly { name: string; contents: Uint8Array | string }[] | undefined): { weightsFileBytes?: number } {
+  const file = files?.find((f) => f.name.endsWith(".weights.bin"));
+  return file ? { weightsFileBytes: typeof file.contents === "string" ? Buffer.byteLength(file.contents) : file.contents.byteLength } : {};
 }

@@ -87,6 +87,7 @@ describe("compile() options, one by one", () => {
       ["target", 5, /^target must be a target name, got 5$/],
       ["relaxedSimd", true, /^relaxedSimd must be "auto", "on" or "off", got true$/],
       ["embedWeights", "yes", /^embedWeights must be true or false, got "yes"$/],
+      ["weightsDtype", "f8", /^weightsDtype must be "f32", "f16" or "int8", got "f8"$/],
       ["allowUnexpected", 1, /^allowUnexpected must be true or false, got 1$/],
       ["strict", "yes", /^strict must be true or false, got "yes"$/],
       ["rename", { "module.": "" }, /^rename must be an array of \[old, new\] name prefix pairs \(old not empty\), got /],

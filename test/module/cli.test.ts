@@ -1,5 +1,5 @@
 // `graphc compile -o DIR` and `graphc run --backend wasm`, run as a user runs them.
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
@@ -39,18 +39,42 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
     expect(readdirSync(embedded).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs"]);
   });
 
+  test("--weights-dtype: f16 halves and int8 quarters the weights file; --stats says what was written", async () => {
+    const linear = join(dir, "wnet.nn");
+    writeFileSync(linear, "model wnet() {\n  input x: f32[1, 64]\n  output y = fc: linear(x, 32)\n}\n");
+    const x = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
+    const runs: Record<string, { bytes: number; y: Float32Array }> = {};
+    for (const dtype of ["f32", "f16", "int8"]) {
+      const out = join(dir, `w-${dtype}`);
+      const r = await graphc("compile", linear, "-o", out, "--weights-dtype", dtype, "--stats");
+      expect(r.code, r.stderr).toBe(0);
+      const bytes = statSync(join(out, "wnet.weights.bin")).size;
+      // 64 x 32 weights and 32 biases, float32.
+      expect(r.stdout).toContain(`parameters ${(64 * 32 + 32) * 4} bytes (float32), weights file ${bytes} bytes`);
+      const m = await (await importModule(out, "wnet.mjs")).load({ simd: "baseline" });
+      runs[dtype] = { bytes, y: (await m.run({ x })).y as Float32Array };
+    }
+    expect(runs.f16!.bytes).toBeLessThan(runs.f32!.bytes * 0.51);
+    expect(runs.int8!.bytes).toBeLessThan(runs.f32!.bytes * 0.3);
+    const scale = Math.max(...Array.from(runs.f32!.y, Math.abs));
+    for (const [dtype, bound] of [["f16", 1e-3], ["int8", 5e-2]] as const)
+      for (let i = 0; i < 32; i++) expect(Math.abs(runs[dtype]!.y[i]! - runs.f32!.y[i]!)).toBeLessThanOrEqual(bound * scale);
+  });
+
   test("usage errors: exit 2, one line, nothing written", async () => {
     for (const [args, message] of [
       [["--embed-weights"], /--embed-weights goes with -o DIR/],
       [["-o", join(dir, "bad1"), "--relaxed-simd=maybe"], /--relaxed-simd must be "auto", "on" or "off", got "maybe"/],
       [["-o", join(dir, "bad2"), "--target", "webgpu"], /unknown target `webgpu` \(available: wasm, wgsl\)/],
+      [["-o", join(dir, "bad3"), "--weights-dtype", "f8"], /--weights-dtype must be "f32", "f16" or "int8", got "f8"/],
+      [["-o", join(dir, "bad4"), "--target", "wgsl", "--weights-dtype", "int8"], /--weights-dtype f16\|int8 are for --target wasm/],
     ] as const) {
       const r = await graphc("compile", model, ...args);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toContain("    at ");
     }
-    expect(existsSync(join(dir, "bad1")) || existsSync(join(dir, "bad2"))).toBe(false);
+    for (const bad of ["bad1", "bad2", "bad3", "bad4"]) expect(existsSync(join(dir, bad))).toBe(false);
   });
 
   test("run --backend wasm prints what the interpreter prints", async () => {

@@ -33,7 +33,7 @@ export function fakeBuild(relaxed: boolean, names: FakeNames = plainNames): Wasm
   const ids = "(f32x4.convert_i32x4_s (v128.load (i32.const 16)))";
   const y = relaxed ? `(f32x4.relaxed_madd ${x} ${w} ${ids})` : `(f32x4.add (f32x4.mul ${x} ${w}) ${ids})`;
   // As a real build: its own memory, or (threads) a shared one imported; one thread's work, so `work` has nothing to wait for.
-  const text = (memory: string) => `(module ${memory} (func (export "run")
+  const text = (memory: string) => `(module ${memory} (func (export "prepare") (param i32)) (func (export "run")
     (v128.store (i32.const 32) ${y})
     (v128.store (i32.const 48) (i32x4.add (v128.load (i32.const 16)) (v128.const i32x4 1 1 1 1))))
     (func (export "thread") (param i32 i32 i32)) (func (export "work") (param i32)))`;
@@ -53,6 +53,7 @@ export function fakeBuild(relaxed: boolean, names: FakeNames = plainNames): Wasm
     memoryBytes: 65536,
     control: 65536 - 64,
     weights: new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer),
+    weightSegments: [16],
     weightsOffset: 64,
     inputs: [port(names.x, "f32", [1, 4], 0), port(names.ids, "i32", [1, 4], 16)],
     outputs: [port(names.y, "f32", [1, 4], 32), port(names.n, "i32", [4], 48)],

@@ -2,6 +2,7 @@
 import { rng } from "../support/source.js";
 import { setFlagsFromString } from "node:v8";
 import { buildWasm } from "../../codegen/wasm/module.js";
+import { placeWeights } from "./place-weights.js";
 import { emptyGraph, numel, type Attrs, type Graph } from "../../src/ir/graph.js";
 import { getOp } from "../../src/ir/ops.js";
 
@@ -43,7 +44,7 @@ export async function instantiate(g: Graph, inputs: Record<string, Float32Array>
   const b = buildWasm(g, { relaxed });
   const { instance } = await WebAssembly.instantiate(b.wasm as Uint8Array<ArrayBuffer>);
   const mem = instance.exports.memory as WebAssembly.Memory;
-  new Uint8Array(mem.buffer).set(b.weights, b.weightsOffset);
+  placeWeights(instance, b);
   for (const p of b.inputs) new Float32Array(mem.buffer, p.offset, numel(p.shape)).set(inputs[p.name]!);
   const run = instance.exports.run as () => void;
   const y = b.outputs[0]!;

@@ -8,6 +8,7 @@ import { elaborate, modelWeights, optimise } from "../../src/driver.js";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { interpret, type TensorData } from "../../src/interp/index.js";
 import { dim as baseDim, rng } from "../support/source.js";
+import { placeWeights } from "./place-weights.js";
 
 // Node 20 compiles relaxed SIMD only behind this flag; it must be set before the first compile.
 setFlagsFromString("--experimental-wasm-relaxed-simd");
@@ -39,7 +40,7 @@ export async function runBuild(b: WasmBuild, inputs: Record<string, TensorData>)
   const { instance } = await WebAssembly.instantiate(b.wasm as Uint8Array<ArrayBuffer>);
   const mem = instance.exports.memory as WebAssembly.Memory;
   expect(mem.buffer.byteLength).toBeGreaterThanOrEqual(b.memoryBytes);
-  new Uint8Array(mem.buffer).set(b.weights, b.weightsOffset);
+  placeWeights(instance, b);
   const arr = (p: PortLayout) => (p.dtype === "f32" ? new Float32Array(mem.buffer, p.offset, numel(p.shape)) : new Int32Array(mem.buffer, p.offset, numel(p.shape)));
   for (const p of b.inputs) {
     const d = inputs[p.name]!;

@@ -114,7 +114,7 @@ describe("wasm threads: options, dispose, a worker that traps", () => {
     const y = await m.run({ x });
     m.dispose();
     m.dispose(); // a second time is nothing
-    await expect(m.run({ x })).rejects.toThrow(/run\(\) after dispose\(\): load the model again/);
+    await expect(m.run({ x })).rejects.toThrow(/this model was disposed \(dispose\(\) was called\); load it again to run it/);
     const again = await loadParts(parts, { threads: 16 });
     expect(bitsOf((await again.run({ x })).y!)).toEqual(bitsOf(y.y!));
     again.dispose();

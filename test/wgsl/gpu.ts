@@ -12,7 +12,7 @@ export interface GeneratedModel {
   inputs: readonly { name: string; dtype: string; shape: readonly number[] }[];
   outputs: readonly { name: string; dtype: string; shape: readonly number[] }[];
   run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>>;
-  destroy(): void;
+  dispose(): void;
 }
 
 /** Writes the module for `g` to a fresh directory; returns it and the .mjs path. */
@@ -37,6 +37,6 @@ export async function runOnGpu(g: Graph, device: GPUDevice, inputs: Record<strin
   try {
     return await m.run(inputs);
   } finally {
-    m.destroy();
+    m.dispose();
   }
 }

@@ -13,7 +13,10 @@ import { addConstant, addNode } from "../../src/ir/rewrite.js";
 import { interpret } from "../../src/interp/index.js";
 import { randomInputs } from "../../src/weights/calibrate.js";
 import { closeness, compileForGpu, elaborate, swiftShaderDevice } from "./helpers.js";
-import { loadModule, runOnGpu } from "./gpu.js";
+import { loadModule, runOnGpu, writeModule, type GeneratedModel } from "./gpu.js";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 
 let dev: Awaited<ReturnType<typeof swiftShaderDevice>>;
 beforeAll(async () => void (dev = await swiftShaderDevice()));
@@ -101,8 +104,29 @@ describe("generated module API", () => {
       await expect(m.run({ ...ok, [g.inputs[0]!.name]: x.subarray(1) })).rejects.toThrow(/has 5 elements; shape \[2,3\] needs 6/);
       await expect(m.run({ ...ok, x1: BigInt64Array.of(1n, 4n) })).rejects.toThrow(/x1"\[1\] = 4 is outside \[0, 4\)/);
     } finally {
-      m.destroy();
+      m.dispose();
     }
+  });
+});
+
+describe("generated module load() and dispose()", () => {
+  it("reports reading its weights file, and after dispose() run() rejects", async () => {
+    const g = build([{ dtype: "f32", shape: [4, 300] }], (g, [x]) => {
+      return [addNode(g, "matmul", [x!, konst(g, [300, 600], 5)], {})[0]!];
+    });
+    const { dir, mjs } = writeModule(g);
+    const events: { loaded: number; total: number }[] = [];
+    const mod = (await import(pathToFileURL(mjs).href)) as { load(o: object): Promise<GeneratedModel> };
+    const m = await mod.load({ device: dev!.device, onProgress: (p: { loaded: number; total: number }) => events.push(p) });
+    const total = statSync(join(dir, "model.weights.bin")).size;
+    expect(events.length).toBeGreaterThan(1);
+    for (let i = 1; i < events.length; i++) expect(events[i]!.loaded).toBeGreaterThan(events[i - 1]!.loaded);
+    expect(events.at(-1)).toEqual({ loaded: total, total });
+    await expect(mod.load({ device: dev!.device, onProgress: 1 })).rejects.toThrow(TypeError);
+    const x = data(4 * 300, 6);
+    expect((await m.run({ x0: x })).y0).toBeInstanceOf(Float32Array);
+    m.dispose();
+    await expect(m.run({ x0: x })).rejects.toThrow(/disposed/);
   });
 });
 

@@ -116,3 +116,30 @@ export function addr(m: binaryen.Module, base: V, bytes: V | number): Expr {
   if (typeof bytes === "number") return bytes === 0 ? base() : m.i32.add(base(), m.i32.const(bytes));
   return m.i32.add(base(), bytes());
 }
+
+/** What the generators need of a KernelContext (context.ts). */
+export interface Emit {
+  mod: binaryen.Module;
+  relaxed: boolean;
+  fnName(base: string): string;
+}
+
+const mkCache = new WeakMap<binaryen.Module, Map<string, string>>();
+
+/** The function `key` names in e.mod, built once per module. */
+export function cached(e: Emit, key: string, build: (name: string) => void): string {
+  let map = mkCache.get(e.mod);
+  if (!map) mkCache.set(e.mod, (map = new Map()));
+  let name = map.get(key);
+  if (name === undefined) {
+    name = e.fnName(key.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 40));
+    build(name);
+    // Inlining micro-kernels into their callers is what made the prototype spill.
+    binaryen.setPassArgument("no-inline", name);
+    e.mod.runPasses(["no-inline"]);
+    binaryen.setPassArgument("no-inline", null);
+    map.set(key, name);
+  }
+  return name;
+}
+

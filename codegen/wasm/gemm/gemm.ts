@@ -12,8 +12,8 @@
 // stays in L2 while the rows sweep it.
 import binaryen from "binaryen";
 import { epilogue, type Epi } from "./act.js";
-import type { KernelContext } from "../context.js";
-import { addr, Fn, type V } from "./fn.js";
+import { addr, cached, Fn, type Emit, type V } from "./fn.js";
+import { copies, type Copy, type Transform } from "../weights.js";
 
 type Expr = binaryen.ExpressionRef;
 
@@ -22,8 +22,7 @@ export const NR = 8;
 export const MR_BASE = 4;
 const BLOCK_PANELS = 16;
 
-/** What the generators need of a KernelContext. */
-export type Emit = Pick<KernelContext, "mod" | "relaxed" | "fnName">;
+export type { Emit } from "./fn.js";
 
 export interface Gemm {
   M: number;
@@ -34,7 +33,7 @@ export interface Gemm {
   /** Row stride of the residual (0 broadcasts one row, e.g. an attention mask); default ldc. */
   ldr?: number;
   a: V;
-  /** Packed B (see packB / packBRuntime). */
+  /** Packed B (see packedB / packBRuntime). */
   b: V;
   c: V;
   /** Bias and slope vectors at column 0; residual at element (0, 0). */
@@ -51,32 +50,31 @@ export interface Gemm {
 
 export const packedFloats = (K: number, N: number) => Math.ceil(N / NR) * NR * K;
 
-/** Packs B[k][n] = get(k, n) at compile time. */
-export function packB(K: number, N: number, get: (k: number, n: number) => number): Float32Array {
-  const out = new Float32Array(packedFloats(K, N));
-  for (let n = 0; n < N; n++) {
-    const base = Math.floor(n / NR) * K * NR + (n % NR);
-    for (let k = 0; k < K; k++) out[base + k * NR] = get(k, n);
-  }
-  return out;
+/** One axis of B's K dimension as the constant holds it: `count` steps of `src` floats (outermost first). */
+export interface KAxis {
+  count: number;
+  src: number;
 }
 
-const mkCache = new WeakMap<binaryen.Module, Map<string, string>>();
-
-function cached(e: Emit, key: string, build: (name: string) => void): string {
-  let map = mkCache.get(e.mod);
-  if (!map) mkCache.set(e.mod, (map = new Map()));
-  let name = map.get(key);
-  if (name === undefined) {
-    name = e.fnName(key.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 40));
-    build(name);
-    // Inlining micro-kernels into their callers is what made the prototype spill.
-    binaryen.setPassArgument("no-inline", name);
-    e.mod.runPasses(["no-inline"]);
-    binaryen.setPassArgument("no-inline", null);
-    map.set(key, name);
-  }
-  return name;
+/**
+ * B packed at load time from a constant: B[k][n] = w[n * sn + Σ k_i src_i] with k's digits the
+ * `kAxes` (their counts multiply to K), and `slices` such panel sets `sliceSrc` floats apart.
+ */
+export function packedB(K: number, N: number, kAxes: KAxis[], sn: number, slices = 1, sliceSrc = 0): Transform {
+  const slice = packedFloats(K, N);
+  // A K step is one 8-float row of a panel.
+  let dst = NR;
+  const k = kAxes.map((a) => a).reverse().map((a) => {
+    const axis = { count: a.count, src: a.src, dst };
+    dst *= a.count;
+    return axis;
+  }).reverse();
+  const sl = slices > 1 ? [{ count: slices, src: sliceSrc, dst: slice }] : [];
+  const full = Math.floor(N / NR);
+  const list: Copy[] = [];
+  if (full > 0) list.push({ src: 0, dst: 0, axes: [...sl, { count: full, src: NR * sn, dst: K * NR }, ...k, { count: NR, src: sn, dst: 1 }] });
+  if (N % NR) list.push({ src: full * NR * sn, dst: full * K * NR, axes: [...sl, ...k, { count: N % NR, src: sn, dst: 1 }] });
+  return copies(slice * slices, list);
 }
 
 const I32 = binaryen.i32;

@@ -1,4 +1,4 @@
-// linear and matmul: one GEMM each (per batch for batched matmul), B packed at compile time
+// linear and matmul: one GEMM each (per batch for batched matmul), B packed at load time
 // when it is a constant, else at run time into scratch.
 import binaryen from "binaryen";
 import { numel } from "../../../src/ir/graph.js";
@@ -6,22 +6,17 @@ import type { NodeOf } from "../../../src/ir/ops.js";
 import { broadcastOffsets } from "../../../src/ir/shape.js";
 import type { KernelContext, Kernels } from "../context.js";
 import { Fn, type V } from "./fn.js";
-import { gemm, packB, packBRuntime, packedFloats } from "./gemm.js";
+import { gemm, packBRuntime, packedB, packedFloats } from "./gemm.js";
 import { at, constData, nodeEpilogue, plus, shapeOf } from "./node.js";
 
 /**
  * B [K x N] from value `w`, read as w[k * sk + n * sn] for batch slice `slice` (slice size K*N):
- * packed into the weights region when constant, else a statement packing it into `scratch`.
+ * packed into the data region at load time when constant, else a statement packing it into `scratch`.
  */
 export function operandB(ctx: KernelContext, w: number, K: number, N: number, sk: number, sn: number, slices: number, scratch: V): { b: (slice: V) => V; pack?: (slice: V) => binaryen.ExpressionRef } {
-  const data = constData(ctx.graph, w);
   const bytes = packedFloats(K, N) * 4;
-  if (data) {
-    const base = at(ctx, ctx.addData(() => {
-      const packed = new Float32Array((bytes / 4) * slices);
-      for (let s = 0; s < slices; s++) packed.set(packB(K, N, (k, n) => data[s * K * N + k * sk + n * sn]!), (s * bytes) / 4);
-      return packed;
-    }));
+  if (constData(ctx.graph, w)) {
+    const base = at(ctx, ctx.addPacked(w, packedB(K, N, [{ count: K, src: sk }], sn, slices, K * N)));
     return { b: (slice) => plus(ctx, base, slice, bytes)! };
   }
   const fn = packBRuntime(ctx, K, N, sk, sn);
