@@ -370,6 +370,11 @@ function evaluated(): Runtime {
   return runtime;
 }
 
+/** The loader of the generated NAME.mjs, as in-memory loads use it (its host's import() included). */
+export function runtimeLoadModel(): LoadModel {
+  return evaluated().loadModel;
+}
+
 /** Whether this engine runs relaxed-SIMD modules, as a generated module decides it. */
 export function relaxedSimdSupported(): boolean {
   return evaluated().relaxedSimdSupported();
