@@ -11,10 +11,13 @@
 import { CHECKS_RUNTIME, type IdCheck } from "./checks.js";
 import { THREADS_RUNTIME } from "./threads.js";
 
-/** A model port as users see it (i64 inputs are held as i32 in wasm memory). */
+/**
+ * A model port as users see it (i64 inputs are held as i32 in wasm memory, bool outputs as i32
+ * 0 / 1 and returned as a Uint8Array of 0 / 1).
+ */
 export interface PortInfo {
   name: string;
-  dtype: "f32" | "i32" | "i64";
+  dtype: "f32" | "i32" | "i64" | "bool";
   shape: number[];
 }
 
@@ -73,7 +76,7 @@ export interface LoadedModel {
   readonly threads: number;
   readonly inputs: readonly Readonly<PortInfo>[];
   readonly outputs: readonly Readonly<PortInfo>[];
-  run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array>>;
+  run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array | Uint8Array>>;
   /** Ends the worker threads and lets go of the module's memory; run() afterwards is an error. */
   dispose(): void;
 }
@@ -350,7 +353,10 @@ async function loadModel(model, embedded, baseUrl, options) {
       pool.fail();
       throw error;
     }
-    return Object.fromEntries(outs.map((p) => [p.name, new p.View(memory.buffer, p.offset, p.size).slice()]));
+    return Object.fromEntries(outs.map((p) => {
+      const held = new p.View(memory.buffer, p.offset, p.size);
+      return [p.name, p.dtype === "bool" ? Uint8Array.from(held) : held.slice()];
+    }));
   }
 
   return Object.freeze({ name: model.name, simd: kind, threads, inputs: info(ins), outputs: info(outs), run: runModel, dispose });

@@ -1,10 +1,10 @@
 // The strided elementwise engine and the kernels built on it: unary, binary (broadcasting),
-// prelu, cast, batchnorm and fused_elementwise. Every operand is a strided view over the output's
+// prelu, cast, comparisons, where, logical_not, batchnorm and fused_elementwise. Every operand is a strided view over the output's
 // index space; dimensions all views walk contiguously are merged, and the innermost one runs as
 // f32x4 / i32x4 with a scalar tail.
 import binaryen from "binaryen";
 import { numel, type Attrs, type FusedStep, type Graph, type Node, type TensorType } from "../../src/ir/graph.js";
-import { binaryOps, channelDim, isNHWC, unaryOps, type BinaryOp, type UnaryOp } from "../../src/ir/ops.js";
+import { binaryOps, channelDim, compareOps, isNHWC, unaryOps, type BinaryOp, type CompareOp, type UnaryOp } from "../../src/ir/ops.js";
 import { broadcastStrides, strides } from "../../src/ir/shape.js";
 import { sameKernel, type KernelContext, type KernelEmitter, type Kernels } from "./context.js";
 import { address, Code, type Elem, type Lanes, type Part, type X } from "./lanes.js";
@@ -122,8 +122,10 @@ function broadcastViews(ctx: KernelContext, node: Node): View[] {
   return node.inputs.map((v) => view(ctx, v, broadcastStrides(ctx.graph.values[v]!.type.shape, out)));
 }
 
-/** A unary, binary or cast node: its op as a one-step program. */
-const singleStep: KernelEmitter<UnaryOp | BinaryOp | "cast"> = (ctx, node) => {
+type SingleStep = UnaryOp | BinaryOp | "cast" | CompareOp | "where" | "logical_not";
+
+/** A unary, binary, cast, comparison, where or logical_not node: its op as a one-step program. */
+const singleStep: KernelEmitter<SingleStep> = (ctx, node) => {
   const out = elemOf(ctx.graph.values[node.outputs[0]!]!.type);
   return emitProgram(ctx, node, compile(ctx.graph, node.inputs, [{ op: node.op, args: node.inputs.map((_, i) => i), attrs: node.attrs, out }]), broadcastViews(ctx, node));
 };
@@ -165,8 +167,8 @@ const batchnorm: KernelEmitter<"batchnorm"> = (ctx, node) => {
   return emitProgram(ctx, node, p, ins);
 };
 
-export const elementwiseKernels: Kernels<UnaryOp | BinaryOp | "cast" | "fused_elementwise" | "prelu" | "batchnorm"> = {
-  ...sameKernel([...unaryOps, ...binaryOps, "cast"], singleStep),
+export const elementwiseKernels: Kernels<SingleStep | "fused_elementwise" | "prelu" | "batchnorm"> = {
+  ...sameKernel([...unaryOps, ...binaryOps, "cast", ...compareOps, "where", "logical_not"], singleStep),
   fused_elementwise: (ctx, node) => emitProgram(ctx, node, compile(ctx.graph, node.inputs, node.attrs.program), broadcastViews(ctx, node)),
   prelu,
   batchnorm,

@@ -251,6 +251,13 @@ export class Lanes {
   readonly iadd = this.op2((a, b) => this.m.i32.add(a, b), (a, b) => this.m.i32x4.add(a, b));
   readonly isub = this.op2((a, b) => this.m.i32.sub(a, b), (a, b) => this.m.i32x4.sub(a, b));
   readonly imul = this.op2((a, b) => this.m.i32.mul(a, b), (a, b) => this.m.i32x4.mul(a, b));
+  // Signed i32 comparisons: masks, as the f32 ones.
+  readonly ilt = this.op2((a, b) => this.m.i32.lt_s(a, b), (a, b) => this.m.i32x4.lt_s(a, b));
+  readonly ile = this.op2((a, b) => this.m.i32.le_s(a, b), (a, b) => this.m.i32x4.le_s(a, b));
+  readonly igt = this.op2((a, b) => this.m.i32.gt_s(a, b), (a, b) => this.m.i32x4.gt_s(a, b));
+  readonly ige = this.op2((a, b) => this.m.i32.ge_s(a, b), (a, b) => this.m.i32x4.ge_s(a, b));
+  readonly ieq = this.op2((a, b) => this.m.i32.eq(a, b), (a, b) => this.m.i32x4.eq(a, b));
+  readonly ine = this.op2((a, b) => this.m.i32.ne(a, b), (a, b) => this.m.i32x4.ne(a, b));
   imin(a: X, b: X): X {
     return this.v ? () => this.m.i32x4.min_s(a(), b()) : this.pick((p, q) => this.m.i32.lt_s(p, q), a, b, "i32");
   }

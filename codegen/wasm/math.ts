@@ -6,7 +6,7 @@
 // several instructions) only where either operand may be the NaN.
 import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../../src/base/math.js";
 import type { Attrs } from "../../src/ir/graph.js";
-import { isBinaryOp, isUnaryOp, type BinaryOp, type UnaryAttrs, type UnaryOp } from "../../src/ir/ops.js";
+import { isBinaryOp, isCompareOp, isUnaryOp, type BinaryOp, type CompareOp, type UnaryAttrs, type UnaryOp } from "../../src/ir/ops.js";
 import type { Elem, Lanes, X } from "./lanes.js";
 
 const LOG2E = 1.4426950408889634;
@@ -117,6 +117,15 @@ function elu(L: Lanes, x0: X, alpha: number): X {
   return L.sel(L.gt(x, L.f(0)), x, L.mul(L.f(alpha), expm1(L, x)));
 }
 
+/**
+ * clip(alpha x + beta, 0, 1) as (x + beta / alpha) alpha: for PyTorch's and ONNX's constants
+ * beta / alpha (3, 2.5) is exact, so the error stays relative near the kink at 0, where
+ * alpha x + beta would cancel (the registry rejects alpha 0).
+ */
+function hardSigmoid(L: Lanes, x: X, alpha: number, beta: number): X {
+  return L.pmin(L.pmax(L.mul(L.add(x, L.f(beta / alpha)), L.f(alpha)), L.f(0)), L.f(1));
+}
+
 /** Every unary op on lanes, its attributes typed by the registry. */
 const unary: { [N in UnaryOp]: (L: Lanes, x: X, a: UnaryAttrs<N>) => X } = {
   relu: (L, x) => L.pmax(x, L.f(0)),
@@ -132,11 +141,11 @@ const unary: { [N in UnaryOp]: (L: Lanes, x: X, a: UnaryAttrs<N>) => X } = {
     const x = L.let(x0);
     return L.mul(x, sigmoid(L, x));
   },
-  hard_sigmoid: (L, x) => L.mul(relu6(L, L.add(x, L.f(3))), L.f(1 / 6)),
+  hard_sigmoid: (L, x, a) => hardSigmoid(L, x, a.alpha, a.beta),
   hard_swish: (L, x0) => {
     const x = L.let(x0);
-    // x times hard_sigmoid(x): x * relu6(x + 3) would overflow f32 for |x| > FLT_MAX / 6.
-    return L.mul(x, unary.hard_sigmoid(L, x, {}));
+    // x times PyTorch's hard_sigmoid(x): x * relu6(x + 3) would overflow f32 for |x| > FLT_MAX / 6.
+    return L.mul(x, hardSigmoid(L, x, 1 / 6, 0.5));
   },
   exp: (L, x) => exp(L, x),
   log,
@@ -220,6 +229,27 @@ const binaryI32: Record<Exclude<BinaryOp, "pow">, Binary> = {
   minimum: (L, a, b) => L.imin(a, b),
 };
 
+const compareF32: Record<CompareOp, Binary> = {
+  less: (L, a, b) => L.lt(a, b),
+  less_equal: (L, a, b) => L.le(a, b),
+  greater: (L, a, b) => L.gt(a, b),
+  greater_equal: (L, a, b) => L.ge(a, b),
+  equal: (L, a, b) => L.eq(a, b),
+  not_equal: (L, a, b) => L.ne(a, b),
+};
+
+const compareI32: Record<CompareOp, Binary> = {
+  less: (L, a, b) => L.ilt(a, b),
+  less_equal: (L, a, b) => L.ile(a, b),
+  greater: (L, a, b) => L.igt(a, b),
+  greater_equal: (L, a, b) => L.ige(a, b),
+  equal: (L, a, b) => L.ieq(a, b),
+  not_equal: (L, a, b) => L.ine(a, b),
+};
+
+/** A comparison's lane mask (all ones in a v128 lane, 1 in a scalar) as bool elements, 0 or 1. */
+const boolOf = (L: Lanes, mask: X): X => (L.w === 4 ? L.and(mask, L.i(1)) : mask);
+
 /** One step of an elementwise program: its op applied to argument registers. */
 export interface StepOp {
   op: string;
@@ -243,6 +273,10 @@ export function applyStep(L: Lanes, s: StepOp, args: X[]): X {
     if (s.types[0] === s.out) return a;
     return s.out === "f32" ? L.itof(a) : L.ftoi(a);
   }
+  // bool elements are i32 0 / 1.
+  if (isCompareOp(s.op)) return boolOf(L, (s.types[0] === "f32" ? compareF32 : compareI32)[s.op](L, a, b));
+  if (s.op === "where") return L.sel(L.ine(a, L.i(0)), b, args[2]!);
+  if (s.op === "logical_not") return boolOf(L, L.ieq(a, L.i(0)));
   if (args.length === 1) {
     if (!isUnaryOp(s.op)) throw new Error(`wasm: no elementwise kernel for ${s.op}`);
     return applyUnary(L, s.op, a, s.attrs);

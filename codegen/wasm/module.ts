@@ -52,6 +52,15 @@ export interface WasmBuild {
   outputs: PortLayout[];
 }
 
+/**
+ * State a run carries to the next: after its kernels, `run` copies each `output` into the buffer
+ * of `input` (of the same type), so a training step's weights are updated in place.
+ */
+export interface Carry {
+  output: string;
+  input: string;
+}
+
 /** What the builds of one graph share (see buildModule). */
 export interface WasmShared {
   graph: Graph;
@@ -223,8 +232,16 @@ function prepare(mod: binaryen.Module, e: Emitted, dtype: WeightsDtype, base: nu
   mod.addFunctionExport("prepare", "prepare");
 }
 
+/** A carry as [destination, source, bytes]; the two ports must exist and have one type. */
+function carried(c: Carry, e: Emitted): [number, number, number] {
+  const [to, from] = [e.inputs.find((p) => p.name === c.input), e.outputs.find((p) => p.name === c.output)];
+  if (!to || !from) throw new Error(`wasm: carry from ${c.output} to ${c.input}: no such ${to ? "output" : "input"}`);
+  if (to.dtype !== from.dtype || to.shape.join() !== from.shape.join()) throw new Error(`wasm: carry from ${c.output} to ${c.input}: their types differ`);
+  return [to.offset, from.offset, numel(to.shape) * 4];
+}
+
 /** `shared` (default: this build's own) carries the measured data size and the weights file to the next build of `g`. */
-export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShared }): WasmBuild {
+export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShared; carry?: readonly Carry[] }): WasmBuild {
   const shared = opts.shared ?? wasmShared(g);
   if (shared.graph !== g) throw new Error("wasm: WasmShared of another graph");
   const features =
@@ -260,10 +277,17 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
       throw new TargetLimitError(memoryMessage(byteCount(memoryBytes), `weights and packed data ${byteCount(e.dataBytes)}, ${runBytes >= loadEnd ? `inputs, intermediate tensors and scratch ${byteCount(runBytes - e.dataBytes)}` : `the largest weight while loading ${byteCount(layout.windowBytes)}`}`));
     const pages = Math.max(1, Math.ceil(memoryBytes / PAGE));
     mod.setMemory(pages, pages, "memory");
-    const threading = addThreadedRun(mod, control, e.calls);
+    const copies = (opts.carry ?? []).map((c) => carried(c, e));
+    // The carried copies after every kernel, on thread 0.
+    const calls = [...e.calls];
+    if (copies.length) {
+      mod.addFunction("carry", binaryen.none, binaryen.none, [], mod.block(null, copies.map(([to, from, bytes]) => mod.memory.copy(mod.i32.const(to), mod.i32.const(from), mod.i32.const(bytes))), binaryen.none));
+      calls.push({ fn: "carry", parallel: false });
+    }
+    const threading = addThreadedRun(mod, control, calls);
     if (!mod.validate()) throw new Error("wasm: the generated module does not validate");
     // Function by function: module-level inlining would merge the kernels (and spill).
-    for (const name of [...e.calls.map((c) => c.fn), ...threading]) mod.optimizeFunction(name);
+    for (const name of [...calls.map((c) => c.fn), ...threading]) mod.optimizeFunction(name);
     // The first build's file, when this build placed the same segments (emitModule checks that the builds agree).
     const key = JSON.stringify(e.segments.map((s) => [s.data.byteLength, s.data.constructor.name, s.encoded ?? null]));
     if (shared.stored?.layout !== key) shared.stored = { layout: key, weights: weightsFile(e.segments, dtype, layout.sizes) };

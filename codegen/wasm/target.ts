@@ -2,7 +2,7 @@
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { planMemory } from "../../src/ir/memory.js";
 import { isOp, isUnsupported } from "../../src/ir/ops.js";
-import { byteCount } from "../../src/ir/rewrite.js";
+import { byteCount, constantData } from "../../src/ir/rewrite.js";
 import { buildModule } from "../module/index.js";
 import type { LimitProblem, Target } from "../target.js";
 import { wasmKernels } from "./kernels.js";
@@ -28,9 +28,13 @@ export const wasmTarget: Target = {
   name: "wasm",
   description: "WebAssembly SIMD (Binaryen): an ES module with baseline and relaxed-SIMD builds and a weights file",
   pipeline: (standard) => [...standard],
-  supports: (_graph, node) => {
+  supports: (graph, node) => {
     const kernel = isOp(node.op) ? wasmKernels[node.op] : undefined;
-    return isUnsupported(kernel) ? { unsupported: kernel.unsupported } : true;
+    if (isUnsupported(kernel)) return { unsupported: kernel.unsupported };
+    // The convolution kernels prepack their weights at compile time; a training graph computes some.
+    if ((node.op === "conv2d" || node.op === "conv_transpose2d") && constantData(graph, node.inputs[1]!) === undefined)
+      return { unsupported: "its weight is computed at run time (a training graph), and the convolution kernels prepack constant weights" };
+    return true;
   },
   limits: memoryProblems,
   emit: (graph, options) => buildModule(graph, options),

@@ -15,8 +15,8 @@
 // -Inf.
 import { numel, type Attrs, type FusedStep, type Graph, type Node } from "../../src/ir/graph.js";
 import {
-  activationOf, binaryOps, epilogueInputs, isBinaryOp, isNHWC, isOp, isUnaryOp, isUnsupported, normAxis, unaryOps,
-  type BinaryOp, type NodeOf, type OpName, type UnaryAttrs, type UnaryOp, type Unsupported,
+  activationOf, binaryOps, compareOps, epilogueInputs, isBinaryOp, isNHWC, isOp, isUnaryOp, isUnsupported, normAxis, unaryOps,
+  type BinaryOp, type CompareOp, type NodeOf, type OpName, type UnaryAttrs, type UnaryOp, type Unsupported,
 } from "../../src/ir/ops.js";
 import { resizeTables } from "../../src/ir/resize.js";
 import { around, broadcastStrides, padAxes, sliceRange, strides, type PadMode } from "../../src/ir/shape.js";
@@ -135,7 +135,8 @@ const unary: { readonly [N in UnaryOp]: (x: string, a: UnaryAttrs<N>) => string 
   tanh: (x) => `tanh(clamp(${x}, -15.0, 15.0))`,
   selu: (x) => `select(${f32(SELU_SCALE * SELU_ALPHA)} * (exp(${x}) - 1.0), ${f32(SELU_SCALE)} * ${x}, ${x} > 0.0)`,
   silu: (x) => `(${x} / (1.0 + exp(-${x})))`,
-  hard_sigmoid: (x) => `(clamp(${x} + 3.0, 0.0, 6.0) / 6.0)`,
+  // (x + beta / alpha) alpha, as the wasm kernel: no cancellation near 0 for alpha 1/6 or 0.2.
+  hard_sigmoid: (x, a) => `clamp((${x} + ${f32(a.beta / a.alpha)}) * ${f32(a.alpha)}, 0.0, 1.0)`,
   hard_swish: (x) => `(${x} * clamp(${x} + 3.0, 0.0, 6.0) / 6.0)`,
   exp: (x) => `exp(${x})`,
   log: (x) => `log(${x})`,
@@ -171,6 +172,19 @@ const binary: Readonly<Record<BinaryOp, (a: string, b: string, int: boolean) => 
   maximum: (a, b, int) => `${int ? "max" : "max_"}(${a}, ${b})`,
   minimum: (a, b, int) => `${int ? "min" : "min_"}(${a}, ${b})`,
 };
+
+const comparison: Readonly<Record<CompareOp, string>> = { less: "<", less_equal: "<=", greater: ">", greater_equal: ">=", equal: "==", not_equal: "!=" };
+
+/**
+ * A comparison of the identifiers `a` and `b` as WGSL bool. Compilers may assume no NaN, so for
+ * f32 a NaN operand is tested by its bits: unequal to everything, neither less nor greater.
+ */
+function compare(op: CompareOp, a: string, b: string, float: boolean): string {
+  const c = `(${a} ${comparison[op]} ${b})`;
+  if (!float) return c;
+  const nan = `isnan_(${a}) || isnan_(${b})`;
+  return op === "not_equal" ? `(${c} || ${nan})` : `(${c} && !(${nan}))`;
+}
 
 /** Builds one kernel for `node`: hands out bindings for the values it reads, then wraps the body. */
 class Shader {
@@ -527,6 +541,19 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
       : `  dst[i] = ${s.ty(y)}(${s.src(x)}[i]);`;
     return [s.perElement(y, body)];
   },
+
+  // bool elements are i32 0 / 1.
+  ...(Object.fromEntries(compareOps.map((op) => [op, (s: Shader, n: Node) => {
+    const y = s.shape(n.outputs[0]!);
+    const [a, b] = n.inputs.map((v) => s.load(v, bcast(s.shape(v), y, "i")));
+    return [s.perElement(n.outputs[0]!, `  let a = ${a};\n  let b = ${b};\n  dst[i] = select(0i, 1i, ${compare(op, "a", "b", s.ty(n.inputs[0]!) === "f32")});`)];
+  }])) as Record<CompareOp, UntypedEmitter>),
+  where(s, n) {
+    const y = s.shape(n.outputs[0]!);
+    const [c, a, b] = n.inputs.map((v) => s.load(v, bcast(s.shape(v), y, "i")));
+    return [s.perElement(n.outputs[0]!, `  dst[i] = select(${b}, ${a}, ${c} != 0i);`)];
+  },
+  logical_not: (s, n) => [s.perElement(n.outputs[0]!, `  dst[i] = select(0i, 1i, ${s.src(n.inputs[0]!)}[i] == 0i);`)],
 
   fused_elementwise: (s, n) => elementwise(s, n, n.attrs.program),
 

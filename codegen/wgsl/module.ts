@@ -65,7 +65,8 @@ export function planWgsl(g: Graph): WgslPlan {
   return { kernels: perNode.flat(), buffers, bufferOf };
 }
 
-const TS_ARRAY: Record<DType, string> = { f32: "Float32Array", i32: "Int32Array", i64: "BigInt64Array", bool: "Int32Array" };
+// bool: outputs only (comparisons), returned as 0 / 1 bytes.
+const TS_ARRAY: Record<DType, string> = { f32: "Float32Array", i32: "Int32Array", i64: "BigInt64Array", bool: "Uint8Array" };
 
 export function emitWgslModule(g: Graph, name: string): { files: TargetFile[] } {
   const plan = planWgsl(g);

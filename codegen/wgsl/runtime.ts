@@ -120,7 +120,7 @@ export async function load({ device, weights, onProgress } = {}) {
     M.outputs.forEach((p, k) => {
       const raw = staging[k].getMappedRange().slice(0, size(p) * 4);
       staging[k].unmap();
-      out[p.name] = p.dtype === "f32" ? new Float32Array(raw) : p.dtype === "i64" ? BigInt64Array.from(new Int32Array(raw), BigInt) : new Int32Array(raw);
+      out[p.name] = p.dtype === "f32" ? new Float32Array(raw) : p.dtype === "i64" ? BigInt64Array.from(new Int32Array(raw), BigInt) : p.dtype === "bool" ? Uint8Array.from(new Int32Array(raw)) : new Int32Array(raw);
     });
     return out;
   }

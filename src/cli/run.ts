@@ -44,11 +44,16 @@ interface LoadedModule {
   /** wasm: the SIMD build it picked and its threads. */
   simd?: string;
   threads?: number;
-  run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+  /** bool outputs come back as Uint8Array. */
+  run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData | Uint8Array>>;
 }
 
+/** bool outputs as the interpreter gives them, Int32Array of 0 and 1 (so `--out` writes them as int32 .npy files on every backend). */
+const boolsAsInt32 = (outputs: Record<string, TensorData | Uint8Array>): Record<string, TensorData> =>
+  Object.fromEntries(Object.entries(outputs).map(([name, data]) => [name, data instanceof Uint8Array ? Int32Array.from(data) : data]));
+
 /** Compiles the model through the driver, as `graphc compile -o` would, into a temporary folder, and imports and loads the module from there. */
-async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: string, options: TargetOptions, loadOptions: object): Promise<LoadedModule> {
+async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: string, options: TargetOptions, loadOptions: object): Promise<Pick<LoadedModule, "simd" | "threads"> & Pick<Runner, "run">> {
   const { files } = compileGraph(g, weights, await plan({ target, ...options }), options);
   const dir = mkdtempSync(join(tmpdir(), `graphc-${target}-`));
   try {
@@ -58,7 +63,7 @@ async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: 
     const model = await mod.load(loadOptions);
     // A module refuses bad input values (ids out of its table) with a RangeError: bad data, as the interpreter's InterpError is.
     const dataError = (e: unknown) => Promise.reject(e instanceof RangeError ? new InterpError(e.message) : e);
-    return { ...model, run: (inputs) => model.run(inputs).catch(dataError) };
+    return { ...model, run: (inputs) => model.run(inputs).then(boolsAsInt32, dataError) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -2,8 +2,9 @@
 // declared with a parameter list so arguments are checked like a user block's.
 import type { Span, TypeName } from "../../grammar/index.js";
 import { numel, type Attrs, type DType, type InitKind } from "../ir/graph.js";
-import { getOp, ShapeError, unaryOps, unaryScalar, type AttrSpec, type UnaryOp } from "../ir/ops.js";
+import { compareOps, getOp, ShapeError, unaryOps, unaryScalar, type AttrSpec, type UnaryOp } from "../ir/ops.js";
 import { RESIZE_COORDINATES, RESIZE_NEAREST } from "../ir/resize.js";
+import { tensorSizeProblem } from "../ir/rewrite.js";
 import { PAD_MODES, padAxes, sliceRange, type PadMode } from "../ir/shape.js";
 import { error } from "./diagnostics.js";
 import type { Elaborator } from "./elaborate.js";
@@ -211,6 +212,18 @@ builtin("batchnorm", "x:tensor eps:float=1e-5", ([x, eps], site, el) => {
   return el.emit1("batchnorm", inputs, { eps: num(eps!) }, site.span);
 });
 
+// A learned per-channel affine along axis 1 (Paddle's affine_channel, a frozen BatchNorm without
+// statistics): x * weight + bias, weight and bias of shape [C] viewed as [C, 1, ...] to broadcast.
+builtin("scale_shift", "x:tensor", ([x], site, el) => {
+  const t = x as TensorValue;
+  if (t.type.shape.length < 2) throw error(`scale_shift: input ${show(t)} has no channel axis`, spanOf(site, 0));
+  const c = t.type.shape[1]!;
+  const along = [c, ...Array<number>(t.type.shape.length - 2).fill(1)];
+  const param = (n: string, init: InitKind) => el.emit1("reshape", [el.weight("scale_shift", n, [c], { trainable: true, init }, site.span)], { shape: along }, site.span, "scale_shift");
+  const scaled = el.emit1("mul", [t, param("weight", { kind: "ones" })], {}, site.span, "scale_shift");
+  return el.emit1("add", [scaled, param("bias", { kind: "zeros" })], {}, site.span, "scale_shift");
+});
+
 builtin("layernorm", "x:tensor eps:float=1e-5", ([x, eps], site, el) => {
   const t = x as TensorValue;
   const d = [t.type.shape[t.type.shape.length - 1] ?? 1];
@@ -237,7 +250,7 @@ builtin("linear", "x:tensor out:int bias:bool=true weight=none", ([x, out, bias,
 
 builtin("matmul", "a:tensor b:tensor", ([a, b], site, el) => el.emit1("matmul", [a as TensorValue, b as TensorValue], {}, site.span));
 
-for (const op of ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]) {
+for (const op of ["add", "sub", "mul", "div", "pow", "maximum", "minimum", ...compareOps]) {
   builtin(op, "a b", ([a, b], site, el) => {
     const t = [a!, b!].find((v) => v.k === "tensor") as TensorValue | undefined;
     if (!t) throw error(`${op}: at least one operand must be a tensor, found ${describe(a!)} and ${describe(b!)}`, site.span);
@@ -520,6 +533,80 @@ builtin("cast", "x:tensor dtype:string", ([x, dtype], site, el) => {
   if (!["f32", "i32", "i64"].includes(to)) throw error(`cast: unknown dtype ${JSON.stringify(to)}; expected "f32", "i32" or "i64"`, spanOf(site, 1));
   return el.emit1("cast", [x as TensorValue], { to: to as DType }, site.span);
 });
+builtin("where", "cond:tensor a b", ([cond, a, b], site, el) => {
+  // The branches' dtype: a tensor branch's; for two numbers, i32 if both are ints, else f32.
+  const t = [a!, b!].find((v) => v.k === "tensor") as TensorValue | undefined;
+  const dtype = t ? t.type.dtype : a!.k === "int" && b!.k === "int" ? "i32" : "f32";
+  return el.emit1("where", [cond as TensorValue, el.asTensor(a!, dtype, spanOf(site, 1)), el.asTensor(b!, dtype, spanOf(site, 2))], {}, site.span);
+});
+builtin("logical_not", "x:tensor", ([x], site, el) => el.emit1("logical_not", [x as TensorValue], {}, site.span));
+
+// ---- constant tensors -----------------------------------------------------------------------------
+
+const CONSTANT_DTYPES = ["f32", "i32", "i64"];
+
+function constantDtype(v: Value, op: string, span: Span): DType {
+  const d = (v as { v: string }).v;
+  if (!CONSTANT_DTYPES.includes(d)) throw error(`${op}: dtype must be "f32", "i32" or "i64", found ${show(v)}`, span);
+  return d as DType;
+}
+
+/** A constant tensor of `shape` holding `values`, each checked against `dtype` (an error at `span`). */
+function constantTensor(el: Elaborator, op: string, shape: number[], values: ArrayLike<number>, dtype: DType, span: Span): TensorValue {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (dtype === "f32" && !Number.isFinite(Math.fround(v))) throw error(`${op}: ${v} is beyond the range of f32`, span);
+    if (dtype !== "f32" && (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31))
+      throw error(`${op}: ${v} is not a 32-bit integer, which an ${dtype} constant must hold`, span);
+  }
+  return el.constant(shape, dtype === "f32" ? Float32Array.from(values) : Int32Array.from(values), dtype);
+}
+
+/** A constant's shape: non-negative dims, a size a tensor may have; its elements are charged to the budget. */
+function constantShape(el: Elaborator, op: string, v: Value, dtype: DType, site: CallSite): number[] {
+  const dims = ints(v, `${op}: shape`, spanOf(site, 0));
+  if (dims.some((d) => d < 1)) throw error(`${op}: dimensions must be positive, found [${dims}]`, spanOf(site, 0));
+  const tooLarge = tensorSizeProblem({ dtype, shape: dims });
+  if (tooLarge) throw error(`${op}: ${tooLarge}`, spanOf(site, 0));
+  el.step(site.span, numel(dims));
+  return dims;
+}
+
+builtin("full", 'shape value dtype:string="f32"', ([shape, value, dtype], site, el) => {
+  const d = constantDtype(dtype!, "full", spanOf(site, 2));
+  if (value!.k !== "int" && value!.k !== "float") throw error(`full: value must be a number, found ${describe(value!)}`, spanOf(site, 1));
+  const dims = constantShape(el, "full", shape!, d, site);
+  return constantTensor(el, "full", dims, new Array<number>(numel(dims)).fill(value!.v), d, spanOf(site, 1));
+});
+for (const [name, fill] of [["zeros", 0], ["ones", 1]] as const) {
+  builtin(name, 'shape dtype:string="f32"', ([shape, dtype], site, el) => {
+    const d = constantDtype(dtype!, name, spanOf(site, 1));
+    const dims = constantShape(el, name, shape!, d, site);
+    return constantTensor(el, name, dims, new Array<number>(numel(dims)).fill(fill), d, site.span);
+  });
+}
+
+/** The shape and row-major elements of nested lists of numbers; ragged or non-numeric nesting is an error at `span`. */
+function nested(v: Value, span: Span): { shape: number[]; values: number[] } {
+  if (v.k === "int" || v.k === "float") return { shape: [], values: [v.v] };
+  if (v.k !== "list" && v.k !== "tuple") throw error(`tensor: expected numbers in nested lists, found ${describe(v)}`, span);
+  if (v.items.length === 0) throw error("tensor: an empty list has no elements (dimensions must be positive)", span);
+  const parts = v.items.map((item) => nested(item, span));
+  const first = parts[0]!.shape;
+  parts.forEach((p, i) => {
+    if (p.shape.join() !== first.join())
+      throw error(`tensor: ragged nested lists: item ${i} has shape [${p.shape.join(", ")}], item 0 has [${first.join(", ")}]`, span);
+  });
+  return { shape: [parts.length, ...first], values: parts.flatMap((p) => p.values) };
+}
+
+builtin("tensor", 'data dtype:string="f32"', ([data, dtype], site, el) => {
+  const d = constantDtype(dtype!, "tensor", spanOf(site, 1));
+  const { shape, values } = nested(data!, spanOf(site, 0));
+  el.step(site.span, values.length);
+  return constantTensor(el, "tensor", shape, values, d, spanOf(site, 0));
+});
+
 builtin("iota", "n:int", ([n], site, el) => {
   const k = num(n!);
   if (k < 1 || k > 1 << 24) throw error(`iota: length must be in 1..${1 << 24}, found ${k}`, spanOf(site, 0));

@@ -425,7 +425,8 @@ export class Elaborator {
   private unary(op: "-" | "!", v: Value, e: A.Expr): Value {
     if (v.k === "poison") return POISON;
     if (op === "!") {
-      if (v.k !== "bool") throw error(`\`!\` needs a bool, found ${describe(v)}`, e.span);
+      if (v.k === "tensor") return this.emit1("logical_not", [v], {}, e.span, "`!`");
+      if (v.k !== "bool") throw error(`\`!\` needs a bool or a bool tensor, found ${describe(v)}`, e.span);
       return bool(!v.v);
     }
     if (v.k === "int") return int(-v.v);
@@ -450,9 +451,13 @@ export class Elaborator {
   }
 
   binaryValues(op: A.BinaryOp, a: Value, b: Value, span: A.Span): Value {
+    // Between tensors, or a tensor and a number, comparisons are elementwise (bool tensors);
+    // otherwise values compare (`mask == none`).
+    const operand = (v: Value) => v.k === "tensor" || v.k === "int" || v.k === "float";
+    const elementwise = (a.k === "tensor" || b.k === "tensor") && operand(a) && operand(b);
+    if (elementwise || ((a.k === "tensor" || b.k === "tensor") && op !== "==" && op !== "!=")) return this.tensorArith(op, a, b, span);
     if (op === "==") return bool(equal(a, b));
     if (op === "!=") return bool(!equal(a, b));
-    if (a.k === "tensor" || b.k === "tensor") return this.tensorArith(op, a, b, span);
     const num = (v: Value) => v.k === "int" || v.k === "float";
     if (num(a) && num(b)) {
       const x = (a as { v: number }).v;
@@ -496,7 +501,10 @@ export class Elaborator {
   }
 
   private tensorArith(op: A.BinaryOp, a: Value, b: Value, span: A.Span): Value {
-    const ops: Partial<Record<A.BinaryOp, string>> = { "+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow" };
+    const ops: Partial<Record<A.BinaryOp, string>> = {
+      "+": "add", "-": "sub", "*": "mul", "/": "div", "**": "pow",
+      "<": "less", "<=": "less_equal", ">": "greater", ">=": "greater_equal", "==": "equal", "!=": "not_equal",
+    };
     const irOp = ops[op];
     if (!irOp) throw error(`\`${op}\` is not defined on tensors (found ${describe(a)} and ${describe(b)})`, span);
     const t = (a.k === "tensor" ? a : b) as TensorValue;

@@ -7,8 +7,8 @@
 // Semantics where frameworks differ (we follow PyTorch; ONNX agrees unless noted):
 // - elementwise ops: the registry's reference semantics (unaryScalar / binaryScalar in
 //   ir/ops.ts), evaluated in double. Among them: gelu "none" is 0.5 x (1 + erf(x / sqrt 2)),
-//   "tanh" 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); hard_sigmoid is relu6(x + 3) / 6
-//   (ONNX's default alpha 0.2 differs), hard_swish x times that; selu uses PyTorch's (and
+//   "tanh" 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))); hard_swish is x relu6(x + 3) / 6
+//   (hard_sigmoid's PyTorch default, alpha 1/6, times x); selu uses PyTorch's (and
 //   ONNX's default) alpha and scale; integer div truncates and rejects a zero divisor.
 // - conv2d / pools: pads are [top, left, bottom, right]; padded input positions are 0 for
 //   conv, -inf for maxpool, skipped or counted (count_include_pad) for avgpool.
@@ -28,7 +28,10 @@
 // - slice: ONNX Slice's clamping of start and end, any nonzero step.
 // - resize: ONNX Resize's coordinate maps, linear with PyTorch's taps (see ir/resize.ts).
 // - prelu: one slope, or one per channel of axis 1.
-// - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits.
+// - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits. bool tensors (the
+//   comparisons' results) are Int32Array of 0 and 1; comparisons follow IEEE (NaN is unequal
+//   to everything).
+// - hard_sigmoid is clip(alpha x + beta, 0, 1) (PyTorch's alpha 1/6 by default).
 // - cast from f32 to an integer truncates toward zero and saturates (NaN gives 0), as
 //   WebAssembly's trunc_sat does; C, PyTorch and ORT leave non-finite and out-of-range values
 //   undefined.
@@ -45,20 +48,28 @@
 // conformance tests compare NaN with NaN and infinities exactly.
 import { numel, type Attrs, type Graph, type Node, type TensorData, type TensorType } from "../ir/graph.js";
 import {
-  activationOf, attrsOf, binaryOps, binaryScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps, unaryScalar,
-  type AttrsOf, type BinaryOp, type OpName, type UnaryOp,
+  activationOf, attrsOf, binaryOps, binaryScalar, compareOps, compareScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps,
+  unaryScalar, type AttrsOf, type BinaryOp, type CompareOp, type OpName, type UnaryOp,
 } from "../ir/ops.js";
 import { resizeTables } from "../ir/resize.js";
 import { around, broadcastOffsets, normAxis, padAxes, padSource, permute, sliceRange, strides, TO_NCHW, TO_NHWC, transposeOffsets, type PadMode } from "../ir/shape.js";
 
 export type { TensorData };
-type Buf = Float32Array | Int32Array;
+type Floats = Float32Array | Float64Array;
+type Buf = Floats | Int32Array;
+
+/**
+ * How f32 tensors are stored between ops: float32, as every target does, or float64 for
+ * interpretFloat64 (finite-difference gradient checks need the extra digits). Set per run.
+ */
+let FloatStorage: Float32ArrayConstructor | Float64ArrayConstructor = Float32Array;
+const floats = (n: number): Floats => new FloatStorage(n);
 
 /** A run-time error in the model's data (bad ids, wrong input size), not a bug. */
 export class InterpError extends Error {}
 
 function alloc(t: TensorType): Buf {
-  return t.dtype === "f32" ? new Float32Array(numel(t.shape)) : new Int32Array(numel(t.shape));
+  return t.dtype === "f32" ? floats(numel(t.shape)) : new Int32Array(numel(t.shape));
 }
 
 /** The kernel of op N: input buffers and types, output types and the node's typed attributes in, output buffers out. */
@@ -88,6 +99,16 @@ function binaryKernel(op: BinaryOp): Kernel<BinaryOp> {
   };
 }
 
+/** Broadcasts the inputs to the output's shape and maps `f` over their elements. */
+function broadcastMap(f: (args: number[]) => number): Kernel<OpName> {
+  return (ins, inT, [yt]) => {
+    const offs = inT.map((t) => broadcastOffsets(t.shape, yt!.shape));
+    const y = alloc(yt!);
+    for (let i = 0; i < y.length; i++) y[i] = f(ins.map((x, k) => x[offs[k]![i]!]!));
+    return [y];
+  };
+}
+
 const kernels: { readonly [N in OpName]: Kernel<N> } = {
   ...(Object.fromEntries(unaryOps.map((op) => [op, unaryKernel(op)])) as Record<UnaryOp, Kernel<UnaryOp>>),
   ...(Object.fromEntries(binaryOps.map((op) => [op, binaryKernel(op)])) as Record<BinaryOp, Kernel<BinaryOp>>),
@@ -102,7 +123,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     const [pt, pl] = a.pads;
     const [dh, dw] = a.dilation;
     const kPerGroup = k / a.groups;
-    const y = new Float32Array(numel(yt!.shape));
+    const y = floats(numel(yt!.shape));
     const acc = new Float64Array(oh! * ow!);
     for (let ni = 0; ni < n; ni++) {
       for (let ko = 0; ko < k; ko++) {
@@ -163,7 +184,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
             }
         }
       }
-    return [epilogue(Float32Array.from(acc), yt!.shape, 1, ins, a)];
+    return [epilogue(FloatStorage.from(acc), yt!.shape, 1, ins, a)];
   }),
 
   maxpool: spatial("maxpool", (ins, inT, outT, a) => [pool(ins[0]!, inT[0]!, outT[0]!, a, "max")]),
@@ -171,7 +192,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
 
   global_avgpool: spatial("global_avgpool", ([x], [xt]) => {
     const [n, c, h, w] = xt!.shape as [number, number, number, number];
-    const y = new Float32Array(n * c);
+    const y = floats(n * c);
     for (let i = 0; i < n * c; i++) {
       let s = 0;
       for (let j = 0; j < h * w; j++) s += x![i * h * w + j]!;
@@ -185,7 +206,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     const [n, c, h, w] = xt!.shape as [number, number, number, number];
     const [, , oh, ow] = yt!.shape as [number, number, number, number];
     const [ty, tx] = resizeTables(xt!.shape, yt!.shape, a.scales, a);
-    const y = new Float32Array(n * c * oh * ow);
+    const y = floats(n * c * oh * ow);
     for (let plane = 0; plane < n * c; plane++)
       for (let oy = 0; oy < oh; oy++) {
         const [r0, r1, wy] = [(plane * h + ty.i0[oy]!) * w, (plane * h + ty.i1[oy]!) * w, ty.w1[oy]!];
@@ -205,7 +226,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
 
   batchnorm: spatial("batchnorm", ([x, g, b, mean, v], [xt], _o, a) => {
     const [outer, c, inner] = around(xt!.shape, 1);
-    const y = new Float32Array(x!.length);
+    const y = floats(x!.length);
     for (let o = 0; o < outer; o++)
       for (let ci = 0; ci < c; ci++) {
         const scale = g![ci]! / Math.sqrt(v![ci]! + a.eps);
@@ -217,7 +238,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
 
   layernorm([x, g, b], [xt], _o, a) {
     const d = xt!.shape[xt!.shape.length - 1]!;
-    const y = new Float32Array(x!.length);
+    const y = floats(x!.length);
     for (let base = 0; base < x!.length; base += d) {
       let mean = 0;
       for (let i = 0; i < d; i++) mean += x![base + i]!;
@@ -234,7 +255,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     const [x, w] = ins;
     const [out, inF] = wt!.shape as [number, number];
     const rows = numel(xt!.shape) / inF;
-    const y = new Float32Array(rows * out);
+    const y = floats(rows * out);
     for (let r = 0; r < rows; r++)
       for (let o = 0; o < out; o++) {
         let s = 0;
@@ -251,7 +272,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     const batch = yt!.shape.slice(0, -2);
     const aOff = broadcastOffsets(at!.shape.slice(0, -2), batch);
     const bOff = broadcastOffsets(bt!.shape.slice(0, -2), batch);
-    const y = new Float32Array(numel(yt!.shape));
+    const y = floats(numel(yt!.shape));
     for (let bi = 0; bi < aOff.length; bi++) {
       const ab = aOff[bi]! * m * k;
       const bb = bOff[bi]! * k * nn;
@@ -267,7 +288,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
 
   prelu: spatial("prelu", ([x, slope], [xt]) => {
     const [outer, c, inner] = xt!.shape.length >= 2 ? around(xt!.shape, 1) : [1, 1, x!.length];
-    const y = new Float32Array(x!.length);
+    const y = floats(x!.length);
     for (let o = 0; o < outer; o++)
       for (let ci = 0; ci < c; ci++) {
         const s = slope!.length === 1 ? slope![0]! : slope![ci]!;
@@ -286,9 +307,13 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     return [y];
   },
 
+  ...(Object.fromEntries(compareOps.map((op) => [op, broadcastMap(([a, b]) => compareScalar(op, a!, b!))])) as Record<CompareOp, Kernel<CompareOp>>),
+  where: broadcastMap(([c, a, b]) => (c ? a! : b!)),
+  logical_not: ([x], _i, [yt]) => [alloc(yt!).map((_, i) => (x![i] ? 0 : 1))],
+
   softmax([x], [xt], _o, a) {
     const [outer, d, inner] = around(xt!.shape, normAxis(a.axis, xt!.shape.length));
-    const y = new Float32Array(x!.length);
+    const y = floats(x!.length);
     for (let o = 0; o < outer; o++)
       for (let i = 0; i < inner; i++) {
         const at = (j: number) => (o * d + j) * inner + i;
@@ -396,7 +421,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     const [b, h, sq, d] = qt!.shape as [number, number, number, number];
     const [sk, dv] = [kt!.shape[2]!, vt!.shape[3]!];
     const maskOff = mt ? broadcastOffsets(mt.shape, [b, h, sq, sk]) : undefined;
-    const y = new Float32Array(numel(yt!.shape));
+    const y = floats(numel(yt!.shape));
     const p = new Float64Array(sk);
     for (let bh = 0; bh < b * h; bh++)
       for (let i = 0; i < sq; i++) {
@@ -425,7 +450,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
  * The fused epilogue of conv2d / linear / matmul (see epilogueInputs): adds the bias along
  * `channelAxis`, then the residual, then applies the activation, in place on `y`.
  */
-function epilogue(y: Float32Array, shape: readonly number[], channelAxis: number, ins: Buf[], a: Attrs): Float32Array {
+function epilogue(y: Floats, shape: readonly number[], channelAxis: number, ins: Buf[], a: Attrs): Floats {
   const e = epilogueInputs(ins.map((_, i) => i), a);
   const act = activationOf(a);
   const unaryAct = act !== "prelu" ? act : undefined;
@@ -502,7 +527,7 @@ function spatial<N extends OpName>(op: N, k: Kernel<N>): Kernel<N> {
   };
 }
 
-function pool(x: Buf, xt: TensorType, yt: TensorType, a: AttrsOf<"maxpool" | "avgpool">, kind: "max" | "avg"): Float32Array {
+function pool(x: Buf, xt: TensorType, yt: TensorType, a: AttrsOf<"maxpool" | "avgpool">, kind: "max" | "avg"): Floats {
   const [n, c, h, w] = xt.shape as [number, number, number, number];
   const [, , oh, ow] = yt.shape as [number, number, number, number];
   const [kh, kw] = a.kernel;
@@ -510,7 +535,7 @@ function pool(x: Buf, xt: TensorType, yt: TensorType, a: AttrsOf<"maxpool" | "av
   const [pt, pl, pb, pr] = a.pads;
   const [dh, dw] = a.dilation ?? [1, 1];
   const includePad = a.count_include_pad === true;
-  const y = new Float32Array(n * c * oh * ow);
+  const y = floats(n * c * oh * ow);
   for (let plane = 0; plane < n * c; plane++) {
     const base = plane * h * w;
     for (let oy = 0; oy < oh; oy++)
@@ -562,13 +587,13 @@ function runKernel<N extends OpName>(op: N, n: Node, ins: Buf[], inT: TensorType
   return kernels[op](ins, inT, outT, attrsOf(n, op));
 }
 
-function toBuf(data: TensorData, t: TensorType, what: string): Buf {
+function toBuf(data: TensorData | Float64Array, t: TensorType, what: string): Buf {
   if (data.length !== numel(t.shape)) throw new InterpError(`${what}: expected ${numel(t.shape)} elements for shape [${t.shape}], got ${data.length}`);
   if (t.dtype === "f32") {
-    if (!(data instanceof Float32Array)) throw new InterpError(`${what}: expected f32 data`);
+    if (!(data instanceof FloatStorage)) throw new InterpError(`${what}: expected ${FloatStorage === Float32Array ? "f32" : "float64"} data`);
     return data;
   }
-  if (data instanceof Float32Array) throw new InterpError(`${what}: expected integer (${t.dtype}) data, got f32`);
+  if (data instanceof Float32Array || data instanceof Float64Array) throw new InterpError(`${what}: expected integer (${t.dtype}) data, got f32`);
   if (data instanceof Int32Array) return data;
   return Int32Array.from(data, (v) => {
     if (v < -(2n ** 31n) || v >= 2n ** 31n) throw new InterpError(`${what}: value ${v} does not fit in 32 bits`);
@@ -581,6 +606,28 @@ export type NodeHook = (node: Node, inputs: Buf[]) => void;
 
 /** Runs the graph; returns every output by name. */
 export function interpret(g: Graph, weights: ReadonlyMap<string, TensorData>, inputs: Record<string, TensorData>, beforeNode?: NodeHook): Record<string, TensorData> {
+  return withStorage(Float32Array, () => run(g, weights, inputs, beforeNode)) as Record<string, TensorData>;
+}
+
+/**
+ * Runs the graph with f32 tensors held in float64 between ops (f32 weights and inputs given as
+ * Float64Array; constants keep their float32 data): the oracle for finite-difference checks.
+ */
+export function interpretFloat64(g: Graph, weights: ReadonlyMap<string, Float64Array | Int32Array>, inputs: Record<string, Float64Array | Int32Array>): Record<string, Float64Array | Int32Array> {
+  return withStorage(Float64Array, () => run(g, weights, inputs)) as Record<string, Float64Array | Int32Array>;
+}
+
+function withStorage<T>(storage: typeof FloatStorage, f: () => T): T {
+  const before = FloatStorage;
+  FloatStorage = storage;
+  try {
+    return f();
+  } finally {
+    FloatStorage = before;
+  }
+}
+
+function run(g: Graph, weights: ReadonlyMap<string, TensorData | Float64Array>, inputs: Record<string, TensorData | Float64Array>, beforeNode?: NodeHook): Record<string, TensorData | Float64Array> {
   const vals = new Array<Buf | undefined>(g.values.length);
   for (const w of g.weights) {
     const d = weights.get(w.name);
@@ -603,7 +650,7 @@ export function interpret(g: Graph, weights: ReadonlyMap<string, TensorData>, in
     const outs = runKernel(op, n, ins, n.inputs.map((i) => g.values[i]!.type), n.outputs.map((o) => g.values[o]!.type));
     n.outputs.forEach((o, i) => (vals[o] = outs[i]));
   }
-  const result: Record<string, TensorData> = {};
+  const result: Record<string, TensorData | Float64Array> = {};
   for (const p of g.outputs) {
     const v = vals[p.value]!;
     result[p.name] = g.values[p.value]!.type.dtype === "i64" ? BigInt64Array.from(v as Int32Array, (x) => BigInt(x)) : v;

@@ -151,8 +151,15 @@ const UNARY = {
   tanh: unary({ attrs: {}, scalar: Math.tanh }),
   selu: unary({ attrs: {}, scalar: (x) => SELU_SCALE * (x > 0 ? x : SELU_ALPHA * Math.expm1(x)) }),
   silu: unary({ attrs: {}, scalar: (x) => x * sigmoid(x) }),
-  // PyTorch's relu6(x + 3) / 6 (ONNX's default alpha 0.2 differs); hard_swish is x times it.
-  hard_sigmoid: unary({ attrs: {}, scalar: (x) => relu6(x + 3) / 6 }),
+  // clip(alpha x + beta, 0, 1): PyTorch's default alpha 1/6 (relu6(x + 3) / 6); ONNX and Paddle
+  // use 0.2. hard_swish is x times PyTorch's form. alpha shares its name and kind with elu's.
+  hard_sigmoid: unary({
+    attrs: { alpha: { kind: "float", default: 1 / 6 }, beta: { kind: "float", default: 0.5 } },
+    scalar: (x, a) => Math.min(Math.max(a.alpha * x + a.beta, 0), 1),
+    check: (a) => {
+      if (a.alpha === 0) throw new ShapeError(`hard_sigmoid: alpha 0 makes it the constant clip(beta, 0, 1); write that constant instead`);
+    },
+  }),
   hard_swish: unary({ attrs: {}, scalar: (x) => (x * relu6(x + 3)) / 6 }),
   exp: unary({ attrs: {}, scalar: Math.exp }),
   log: unary({ attrs: {}, scalar: Math.log }),
@@ -206,6 +213,26 @@ const BINARY = {
 } satisfies Record<string, BinaryDecl>;
 export type BinaryOp = keyof typeof BINARY;
 export const binaryOps = Object.keys(BINARY) as BinaryOp[];
+
+/**
+ * Comparisons: a bool result (held as 0 / 1) from two operands of one dtype, broadcast. IEEE:
+ * NaN is unequal to everything, itself included, and neither less nor greater.
+ */
+const COMPARE = {
+  less: (a, b) => a < b,
+  less_equal: (a, b) => a <= b,
+  greater: (a, b) => a > b,
+  greater_equal: (a, b) => a >= b,
+  equal: (a, b) => a === b,
+  not_equal: (a, b) => a !== b,
+} satisfies Record<string, (a: number, b: number) => boolean>;
+export type CompareOp = keyof typeof COMPARE;
+export const compareOps = Object.keys(COMPARE) as CompareOp[];
+export const isCompareOp = (op: string): op is CompareOp => Object.hasOwn(COMPARE, op);
+/** A comparison's result on two elements, as its bool element (0 or 1). */
+export function compareScalar(op: CompareOp, a: number, b: number): number {
+  return COMPARE[op](a, b) ? 1 : 0;
+}
 
 export function unaryScalar(op: UnaryOp, x: number, attrs: Attrs): number {
   return (UNARY[op].scalar as (x: number, a: Attrs) => number)(x, attrs);
@@ -275,13 +302,16 @@ export function epilogueInputs(inputs: readonly number[], attrs: Attrs): Epilogu
   return e;
 }
 
-/** The activation's own attributes, as a unary node of that op would hold them. */
+/** The activation's own attributes, as a unary node of that op would hold them (defaults for those left out). */
 export function activationOf(attrs: Attrs): { op: UnaryOp; attrs: Attrs } | "prelu" | undefined {
   const act = attrs.act;
   if (act === "prelu") return "prelu";
   if (typeof act !== "string" || !isUnaryOp(act)) return undefined;
   const own: Attrs = {};
-  for (const k of Object.keys(UNARY[act].attrs)) if (attrs[k] !== undefined) own[k] = attrs[k]!;
+  for (const [k, spec] of Object.entries(UNARY[act].attrs as Schema)) {
+    const v = attrs[k] ?? spec.default;
+    if (v !== undefined && v !== null) own[k] = v;
+  }
   return { op: act, attrs: own };
 }
 
@@ -305,8 +335,12 @@ function checkEpilogue(op: string, ins: TensorType[], attrs: Attrs, y: TensorTyp
   if (attrs.act === "prelu") {
     const n = numel(ins[i]!.shape);
     if (n !== 1 && n !== channels) throw new ShapeError(`${op}: ${n} prelu slopes for ${channels} channels`);
-  } else if (attrs.act !== undefined && attrs.act !== null && !isUnaryOp(attrs.act as string)) {
-    throw new ShapeError(`${op}: unknown fused activation ${String(attrs.act)}`);
+  } else if (attrs.act !== undefined && attrs.act !== null) {
+    const act = attrs.act as string;
+    if (!isUnaryOp(act)) throw new ShapeError(`${op}: unknown fused activation ${act}`);
+    // One without a default (clip's min and max) must be given; activationOf() fills in the rest.
+    for (const [k, spec] of Object.entries(UNARY[act].attrs as Schema))
+      if (!spec.optional && spec.default === undefined && (attrs[k] ?? null) === null) throw new ShapeError(`${op}: its fused ${act} lacks the attribute ${k}`);
   }
 }
 
@@ -412,6 +446,7 @@ const OPS = {
       cls: "broadcast", arity: 2, attrs: {}, traits: (BINARY[name] as BinaryDecl).traits ?? {},
       infer: ([a, b]) => {
         if (a!.dtype !== b!.dtype) throw new ShapeError(`${name}: operand types differ (${a!.dtype} and ${b!.dtype}); use cast()`);
+        if (a!.dtype === "bool") throw new ShapeError(`${name}: no arithmetic on bool tensors; cast() them to f32 or i32, or use where()`);
         return [{ dtype: a!.dtype, shape: broadcastShapes(a!.shape, b!.shape) }];
       },
     })]),
@@ -432,6 +467,35 @@ const OPS = {
   cast: op({
     cls: "elementwise", arity: 1, attrs: { to: req("dtype") },
     infer: ([x], a) => [{ dtype: a.to, shape: x!.shape }],
+  }),
+
+  ...(Object.fromEntries(
+    compareOps.map((name) => [name, op({
+      cls: "broadcast", arity: 2, attrs: {},
+      infer: ([a, b]) => {
+        if (a!.dtype !== b!.dtype) throw new ShapeError(`${name}: operand types differ (${a!.dtype} and ${b!.dtype}); use cast()`);
+        if (a!.dtype === "bool" && name !== "equal" && name !== "not_equal") throw new ShapeError(`${name}: bool tensors are not ordered; cast() them first`);
+        return [{ dtype: "bool", shape: broadcastShapes(a!.shape, b!.shape) }];
+      },
+    })]),
+  ) as { [N in CompareOp]: OpDecl<{}> }),
+
+  /** where(cond, a, b): a where cond is true, else b; all three broadcast. */
+  where: op({
+    cls: "broadcast", arity: 3, attrs: {},
+    infer: ([c, a, b]) => {
+      if (c!.dtype !== "bool") throw new ShapeError(`where: the condition must be a bool tensor (a comparison), got ${c!.dtype}`);
+      if (a!.dtype !== b!.dtype) throw new ShapeError(`where: the two branches' types differ (${a!.dtype} and ${b!.dtype}); use cast()`);
+      return [{ dtype: a!.dtype, shape: broadcastShapes(broadcastShapes(c!.shape, a!.shape), b!.shape) }];
+    },
+  }),
+
+  logical_not: op({
+    cls: "elementwise", arity: 1, attrs: {},
+    infer: ([x]) => {
+      if (x!.dtype !== "bool") throw new ShapeError(`logical_not: needs a bool tensor, got ${x!.dtype}`);
+      return [x!];
+    },
   }),
 
   conv2d: op({
@@ -735,6 +799,8 @@ const OPS = {
       for (const st of attrs.program) {
         const fusable = st.args.length === 1 ? isUnaryOp(st.op) : st.args.length === 2 && isBinaryOp(st.op);
         if (!fusable) throw new ShapeError(`fused_elementwise: ${st.op} with ${st.args.length} operands cannot be fused`);
+        const problems = attrProblems(st.op, st.attrs ?? {});
+        if (problems.length) throw new ShapeError(`fused_elementwise: step ${st.op}: ${problems.join("; ")}`);
         const args = st.args.map((r) => types[r]);
         if (args.some((t) => t === undefined || t.dtype !== "f32")) throw new ShapeError(`fused_elementwise: step ${st.op} reads an undefined or non-float register`);
         st.args.forEach((r) => read.add(r));

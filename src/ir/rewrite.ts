@@ -41,8 +41,9 @@ export function addNode(g: Graph, op: string, inputs: number[], attrs: Attrs, pa
   return outputs;
 }
 
-export function addConstant(g: Graph, shape: number[], data: Float32Array | Int32Array, name?: string): number {
-  const dtype: DType = data instanceof Float32Array ? "f32" : "i32";
+/** A constant of `data`'s dtype (f32 or i32), or of `as` for integer data held as i32 (bool: 0 / 1). */
+export function addConstant(g: Graph, shape: number[], data: Float32Array | Int32Array, name?: string, as?: "bool"): number {
+  const dtype: DType = data instanceof Float32Array ? "f32" : (as ?? "i32");
   if (numel(shape) !== data.length) throw new Error(`constant of shape [${shape}] with ${data.length} elements`);
   const v = g.values.length;
   g.values.push({ id: v, type: { dtype, shape }, kind: "const" });
@@ -80,8 +81,8 @@ export class Rewriter {
     return outs;
   }
 
-  constant(shape: number[], data: Float32Array | Int32Array, name?: string): number {
-    return addConstant(this.g, shape, data, name);
+  constant(shape: number[], data: Float32Array | Int32Array, name?: string, as?: "bool"): number {
+    return addConstant(this.g, shape, data, name, as);
   }
 
   /** The nodes that read `value` (each once). */

@@ -3,7 +3,7 @@ import type { DType } from "../ir/graph.js";
 import { getOp } from "../ir/ops.js";
 import type { TensorData } from "../weights/tensor.js";
 import { values as valuesOf } from "./fold.js";
-import { OnnxImportError, typeName, type AttrValue, type OnnxModel, type OnnxNode, type Tensor } from "./model.js";
+import { OnnxImportError, type AttrValue, type OnnxModel, type OnnxNode, type Tensor } from "./model.js";
 import { DataType } from "./proto.js";
 
 
@@ -24,6 +24,9 @@ export interface ConstVal {
 
 export type Val = TensorVal | ConstVal;
 
+/** The most elements of a float constant (not an initializer) written as a tensor literal. */
+const SMALL_LITERAL = 16;
+
 /** The node cannot be imported (yet): the reason, for the list of every such node. */
 export class Unsupported extends Error {}
 
@@ -34,6 +37,7 @@ export const CALLED = new Set([
   "conv2d", "batchnorm", "layernorm", "linear", "matmul", "add", "sub", "mul", "div", "pow", "maximum", "minimum", "prelu", "softmax", "maxpool", "avgpool",
   "global_avgpool", "mean", "sum", "amax", "reshape", "flatten", "transpose", "concat", "split", "slice", "select", "embedding", "cast", "parameter", "param",
   "relu", "relu6", "sigmoid", "tanh", "selu", "silu", "hard_sigmoid", "hard_swish", "exp", "log", "sqrt", "erf", "neg", "abs", "clip", "leaky_relu", "elu", "gelu",
+  "conv_transpose2d", "resize", "pad", "expand", "tile", "gather", "where", "logical_not", "tensor", "less", "less_equal", "greater", "greater_equal", "equal",
 ]);
 
 /** A .nn identifier for any name: `input.1` -> `input_1`, `123` -> `v123`; keywords and called built-ins get a `_`. */
@@ -113,10 +117,10 @@ export class NodeCtx {
     return this.has(i) ? this.const(i, what) : undefined;
   }
 
-  /** Input i as a run-time tensor; a constant becomes a `parameter` weight. */
+  /** Input i as a run-time tensor; a constant becomes a weight or a literal (Importer.constTensor). */
   tensor(i: number): TensorVal {
     const v = this.val(i);
-    return v.kind === "tensor" ? v : this.imp.parameter(v, `${this.node.name}.${i}`);
+    return v.kind === "tensor" ? v : this.imp.constTensor(v, `${this.node.name}.${i}`);
   }
 
   attr(name: string): AttrValue | undefined {
@@ -299,15 +303,36 @@ export class Importer {
     return label;
   }
 
-  /** A constant used as a run-time tensor: a `parameter` weight (f32 only: the language has no integer tensor literals yet). */
-  parameter(v: ConstVal, fallback: string): TensorVal {
-    if (v.t.type !== "float") throw new Unsupported(`a constant ${typeName(v.t.onnxType)} tensor used at run time needs tensor literals in the language (coming with full/tensor)`);
+  /**
+   * A constant used as a run-time tensor. Integers and bools are `tensor` literals (bools as
+   * `!= 0` of an i32 one), and so are floats of up to SMALL_LITERAL elements that are not
+   * initializers (Constant nodes, folded subgraphs); other floats are `parameter` weights.
+   */
+  constTensor(v: ConstVal, fallback: string): TensorVal {
+    const n = v.t.data.length;
+    if (v.t.type !== "float" || (n <= SMALL_LITERAL && !this.model.initializers.has(v.origin ?? ""))) return this.literal(v.t, v.origin ?? fallback);
     const base = v.origin !== undefined && isLabelPath(v.origin) ? v.origin : sanitizeLabel(v.origin ?? fallback);
     const label = this.freshLabel(base, [""]);
     this.addWeight(label, v.t.data as Float32Array, v.t.dims, v.origin);
     const name = this.varName(label);
     this.line(`${name} = ${label}: parameter(${list(v.t.dims)})`, v.origin !== undefined && v.origin !== label ? `ONNX ${v.origin}` : undefined);
     return { kind: "tensor", name, dims: v.t.dims, dtype: "f32" };
+  }
+
+  private literal(t: Tensor, onnxName: string): TensorVal {
+    const dtype: DType = t.type === "float" ? "f32" : t.type === "bool" || t.onnxType === DataType.INT32 ? "i32" : "i64";
+    const number = (x: number) => (t.type === "float" ? float(x) : String(x));
+    // Nested lists in the tensor's shape; a scalar is a one-element list reshaped to [].
+    const nest = (dims: number[], at: number): string => {
+      if (dims.length === 0) return number(t.data[at]!);
+      const inner = dims.slice(1).reduce((a, b) => a * b, 1);
+      return `[${Array.from({ length: dims[0]! }, (_, k) => nest(dims.slice(1), at + k * inner)).join(", ")}]`;
+    };
+    const name = this.varName(onnxName);
+    const data = `tensor(${t.dims.length ? nest(t.dims, 0) : `[${number(t.data[0]!)}]`}${dtype === "f32" ? "" : `, dtype="${dtype}"`})`;
+    const shaped = t.dims.length ? data : `reshape(${data}, [])`;
+    this.line(`${name} = ${t.type === "bool" ? `${shaped} != 0` : shaped}`);
+    return { kind: "tensor", name, dims: t.dims, dtype: t.type === "bool" ? "bool" : dtype };
   }
 
   define(name: string, v: Val): void {

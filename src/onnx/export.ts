@@ -10,7 +10,7 @@
 // tensor gets a fresh name that collides with none of these.
 import { decompose } from "../ir/decompose.js";
 import { numel, type DType, type Graph, type Node, type TensorType } from "../ir/graph.js";
-import { attrsOf, binaryOps, isOp, type AttrsOf, type BinaryOp, type OpName, type UnaryOp } from "../ir/ops.js";
+import { attrsOf, binaryOps, compareOps, isOp, type AttrsOf, type BinaryOp, type CompareOp, type OpName, type UnaryOp } from "../ir/ops.js";
 import { sameShape, type PadMode } from "../ir/shape.js";
 import { GELU_TANH_CUBIC, SQRT_2_OVER_PI } from "../base/math.js";
 import type { TensorData } from "../weights/tensor.js";
@@ -29,8 +29,8 @@ const elemType: Record<DType, number> = { f32: DataType.FLOAT, i32: DataType.INT
 const littleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /** Little-endian bytes of a typed array (a view when the host is little-endian). */
-function rawBytes(data: Float32Array | Int32Array | BigInt64Array): Uint8Array {
-  if (littleEndian) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+function rawBytes(data: Float32Array | Int32Array | BigInt64Array | Uint8Array): Uint8Array {
+  if (littleEndian || data instanceof Uint8Array) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const out = new Uint8Array(data.byteLength);
   const view = new DataView(out.buffer);
   if (data instanceof Float32Array) data.forEach((v, i) => view.setFloat32(i * 4, v, true));
@@ -39,8 +39,8 @@ function rawBytes(data: Float32Array | Int32Array | BigInt64Array): Uint8Array {
   return out;
 }
 
-/** Converts `data` to the typed array of `dtype` (integers widen/narrow exactly). */
-function asDtype(data: TensorData, dtype: DType, what: string): TensorData {
+/** Converts `data` to the typed array of `dtype` (integers widen/narrow exactly; bool, held as 0 / 1, to ONNX's one byte each). */
+function asDtype(data: TensorData, dtype: DType, what: string): TensorData | Uint8Array {
   if (dtype === "f32") {
     if (data instanceof Float32Array) return data;
     throw new OnnxExportError(`${what}: expected f32 data, got ${data.constructor.name}`);
@@ -48,7 +48,7 @@ function asDtype(data: TensorData, dtype: DType, what: string): TensorData {
   if (data instanceof Float32Array) throw new OnnxExportError(`${what}: expected ${dtype} data, got Float32Array`);
   if (dtype === "i32") return data instanceof Int32Array ? data : Int32Array.from(data, (v) => Number(v));
   if (dtype === "i64") return data instanceof BigInt64Array ? data : BigInt64Array.from(data, (v) => BigInt(v));
-  throw new OnnxExportError(`${what}: cannot export ${dtype} tensors`);
+  return Uint8Array.from(data as ArrayLike<number | bigint>, (v) => (v ? 1 : 0));
 }
 
 const f = (name: string, v: number): AttributeMsg => ({ name, type: AttrType.FLOAT, f: v });
@@ -126,7 +126,7 @@ class Builder {
     return name;
   }
 
-  initializer(name: string, dtype: DType, dims: readonly number[], data: TensorData): void {
+  initializer(name: string, dtype: DType, dims: readonly number[], data: TensorData | Uint8Array): void {
     this.initializers.push({ name, dims: [...dims], data_type: elemType[dtype], raw_data: rawBytes(data) });
   }
 
@@ -215,8 +215,8 @@ const unaryLowerings: { readonly [N in UnaryOp]: Lowering<N> } = {
   relu6: (b, [x], [y]) => void b.node("Clip", [x!, b.scalar(0), b.scalar(6)], [y!]),
   clip: (b, [x], [y], a) => void b.node("Clip", [x!, b.scalar(a.min), b.scalar(a.max)], [y!]),
   silu: (b, [x], [y]) => void b.node("Mul", [x!, b.tmp("Sigmoid", [x!])], [y!]),
-  // PyTorch: relu6(x + 3) / 6 = clip(x / 6 + 1/2, 0, 1); ONNX's defaults (0.2, 0.5) differ.
-  hard_sigmoid: (b, [x], [y]) => void b.node("HardSigmoid", [x!], [y!], [f("alpha", 1 / 6), f("beta", 0.5)]),
+  // Always explicit: ONNX's defaults (0.2, 0.5) are not PyTorch's (1/6, 0.5).
+  hard_sigmoid: (b, [x], [y], a) => void b.node("HardSigmoid", [x!], [y!], [f("alpha", a.alpha), f("beta", a.beta)]),
   leaky_relu: (b, [x], [y], a) => void b.node("LeakyRelu", [x!], [y!], [f("alpha", a.slope)]),
   elu: (b, [x], [y], a) => void b.node("Elu", [x!], [y!], [f("alpha", a.alpha)]),
   gelu: (b, [x], [y], a) => {
@@ -234,6 +234,16 @@ const unaryLowerings: { readonly [N in UnaryOp]: Lowering<N> } = {
     const half = b.tmp("Mul", [x!, b.scalar(0.5)]);
     b.node("Mul", [half, b.tmp("Add", [inner, b.scalar(1)])], [y!]);
   },
+};
+
+// Opset 17 has no NotEqual.
+const onnxCompare: Record<CompareOp, Lowering<CompareOp>> = {
+  less: direct("Less"),
+  less_equal: direct("LessOrEqual"),
+  greater: direct("Greater"),
+  greater_equal: direct("GreaterOrEqual"),
+  equal: direct("Equal"),
+  not_equal: (b, ins, [y]) => void b.node("Not", [b.tmp("Equal", ins)], [y!]),
 };
 
 const onnxBinary: Record<BinaryOp, string> = { add: "Add", sub: "Sub", mul: "Mul", div: "Div", pow: "Pow", maximum: "Max", minimum: "Min" };
@@ -307,6 +317,9 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
     b.node("PRelu", [x!, s], [y!]);
   },
   cast: (b, [x], [y], a) => void b.node("Cast", [x!], [y!], [i("to", elemType[a.to])]),
+  ...(Object.fromEntries(compareOps.map((op) => [op, onnxCompare[op]])) as Record<CompareOp, Lowering<CompareOp>>),
+  where: direct("Where"),
+  logical_not: direct("Not"),
   conv2d: (b, ins, [y], a, [, wt]) =>
     void b.node("Conv", ins, [y!], [ints("kernel_shape", wt!.shape.slice(2)), ints("strides", a.stride), ints("pads", a.pads), ints("dilations", a.dilation), i("group", a.groups)]),
   conv_transpose2d: convTranspose,

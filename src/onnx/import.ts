@@ -97,7 +97,7 @@ export function importOnnx(bytes: Uint8Array, file: string, options: ImportOptio
 
   const outputLines = model.outputs.map((o) => {
     const v = imp.lookup(o.name);
-    const t = v.kind === "tensor" ? v : imp.parameter(v, o.name);
+    const t = v.kind === "tensor" ? v : imp.constTensor(v, o.name);
     // `output` may rebind a variable's name: the port keeps the ONNX name where it can.
     const name = identifier(o.name);
     return `  output ${name} = ${t.name}${name !== o.name ? `  # ONNX output ${o.name}` : ""}`;

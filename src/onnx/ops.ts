@@ -3,6 +3,7 @@
 // opset 6's legacy broadcasting, changed defaults) are handled in the entry. Ops waiting for an
 // IR op another branch adds have `pending` and a fold only: giving them an `emit` is the change.
 import { unaryScalar } from "../ir/ops.js";
+import { RESIZE_COORDINATES } from "../ir/resize.js";
 import { broadcastShapes } from "../ir/shape.js";
 import { float, inferDims, list, Unsupported, tuple, type NodeCtx, type OpEntry, type Outputs, type TensorVal, type Val } from "./ctx.js";
 import * as F from "./fold.js";
@@ -67,7 +68,7 @@ const commutative = new Set(["add", "mul", "maximum", "minimum"]);
 /** A one-element constant next to a tensor of rank `rank` is a literal; any other constant a parameter. */
 function operandText(ctx: NodeCtx, v: Val, i: number, rank: number): { text: string; dims: number[] } {
   if (v.kind === "const" && v.t.data.length === 1 && v.t.dims.length <= rank) return { text: v.t.type === "float" ? float(v.t.data[0]!) : String(v.t.data[0]), dims: v.t.dims };
-  const t = v.kind === "tensor" ? v : ctx.imp.parameter(v, `${ctx.node.name}.${i}`);
+  const t = v.kind === "tensor" ? v : ctx.imp.constTensor(v, `${ctx.node.name}.${i}`);
   return { text: t.name, dims: t.dims };
 }
 
@@ -152,10 +153,9 @@ const hardSigmoid: OpEntry = {
     const x = ctx.tensor(0);
     const alpha = Math.fround(ctx.float("alpha", 0.2));
     const beta = Math.fround(ctx.float("beta", 0.5));
-    // PyTorch's constants are the IR op; other ones are spelled out exactly (one op once
-    // hard_sigmoid gains alpha and beta).
-    if (alpha === Math.fround(1 / 6) && beta === 0.5) return ctx.emit(`hard_sigmoid(${x.name})`, x.dims);
-    return ctx.emit(`clip(${x.name} * ${float(alpha)} + ${float(beta)}, 0.0, 1.0)`, x.dims);
+    // PyTorch's constants (the language's defaults) stay the default: 1/6 has no short f32 literal.
+    const args = alpha === Math.fround(1 / 6) && beta === 0.5 ? "" : `, alpha=${float(alpha)}${beta === 0.5 ? "" : `, beta=${float(beta)}`}`;
+    return ctx.emit(`hard_sigmoid(${x.name}${args})`, x.dims);
   },
 };
 
@@ -331,13 +331,13 @@ const slice: OpEntry = {
     const cuts = axes
       .map((axis, k) => ({ axis, step: steps[k]!, ...F.sliceRange(x.dims[axis]!, starts[k]!, ends[k]!, steps[k]!) }))
       .filter((c) => !(c.step === 1 && c.start === 0 && c.count === x.dims[c.axis]));
-    for (const c of cuts) {
-      if (c.step !== 1) throw new Unsupported(`step ${c.step} needs the IR op slice with step, not available yet`);
-      if (c.count === 0) throw new Unsupported("it gives an empty tensor");
-    }
+    if (cuts.some((c) => c.count === 0)) throw new Unsupported("it gives an empty tensor");
+    // One slice per axis, the clamped bounds written out: the last index read, plus one step (an
+    // end before index 0, for a negative step, is `none`).
     cuts.forEach((c, k) => {
       const dims = x.dims.map((d, i) => (i === c.axis ? c.count : d));
-      const text = `slice(${x.name}, ${c.axis}, ${c.start}, ${c.start + c.count})`;
+      const end = c.start + (c.count - 1) * c.step + Math.sign(c.step);
+      const text = `slice(${x.name}, ${c.axis}, ${c.start}, ${end < 0 ? "none" : end}${c.step === 1 ? "" : `, ${c.step}`})`;
       x = k === cuts.length - 1 ? ctx.emit(text, dims, x.dtype) : ctx.step(text, dims, x.dtype);
     });
     return x;
@@ -350,22 +350,29 @@ const gather: OpEntry = {
     const data = ctx.val(0);
     const idx = ctx.val(1);
     const axis = ctx.int("axis", 0);
-    if (data.kind === "const" && idx.kind === "tensor") {
-      // A table read by run-time ids: an embedding.
-      if (axis !== 0 || data.t.dims.length !== 2 || data.t.type !== "float") throw new Unsupported("a constant table gathered by run-time indices must be 2-D floats on axis 0 (an embedding); general gather is not available yet");
+    // A 2-D float table read on axis 0 by run-time ids: an embedding (which, like PyTorch's,
+    // rejects the negative ids ONNX would read from the end).
+    if (data.kind === "const" && idx.kind === "tensor" && axis === 0 && data.t.dims.length === 2 && data.t.type === "float") {
       const [num, dim] = data.t.dims as [number, number];
       const label = ctx.label([{ suffix: "weight", data: f32(data.t), dims: data.t.dims, ...(data.origin ? { onnx: data.origin } : {}) }]);
       return ctx.emit(`${label}: embedding(${idx.name}, ${num}, ${dim})`, [...idx.dims, dim]);
     }
     const x = ctx.tensor(0);
     const a = F.normAxis(axis, x.dims.length, "Gather");
-    if (idx.kind !== "const") throw new Unsupported("run-time indices into a run-time tensor need general gather, not available yet");
+    const dims = (ids: number[]) => [...x.dims.slice(0, a), ...ids, ...x.dims.slice(a + 1)];
+    if (idx.kind === "tensor") return ctx.emit(`gather(${x.name}, ${idx.name}, axis=${a})`, dims(idx.dims), x.dtype);
     const n = x.dims[a]!;
     const ids = F.values(idx.t).map((i) => (i < 0 ? i + n : i));
-    if (idx.t.dims.length === 0) return ctx.emit(`select(${x.name}, ${a}, ${ids[0]})`, x.dims.filter((_, i) => i !== a), x.dtype);
-    const contiguous = idx.t.dims.length === 1 && ids.every((v, k) => v === ids[0]! + k);
-    if (!contiguous) throw new Unsupported("indices other than a scalar or a contiguous range need general gather, not available yet");
-    return ctx.emit(`slice(${x.name}, ${a}, ${ids[0]}, ${ids[0]! + ids.length})`, x.dims.map((d, i) => (i === a ? ids.length : d)), x.dtype);
+    const bad = ids.find((i) => i < 0 || i >= n);
+    if (bad !== undefined) throw new Unsupported(`index ${bad - (bad >= n ? 0 : n)} is out of range for axis ${a} of [${x.dims.join(", ")}]`);
+    if (ids.length === 0) throw new Unsupported("it gives an empty tensor");
+    if (idx.t.dims.length === 0) return ctx.emit(`select(${x.name}, ${a}, ${ids[0]})`, dims([]), x.dtype);
+    if (idx.t.dims.length === 1 && ids.every((v, k) => v === ids[0]! + k)) return ctx.emit(`slice(${x.name}, ${a}, ${ids[0]}, ${ids[0]! + ids.length})`, dims([ids.length]), x.dtype);
+    // Constant ids of any shape: gathered as a list, then shaped as the ids.
+    const text = `gather(${x.name}, ${list(ids)}, axis=${a})`;
+    if (idx.t.dims.length === 1) return ctx.emit(text, dims(idx.t.dims), x.dtype);
+    const flat = ctx.step(text, dims([ids.length]), x.dtype);
+    return ctx.emit(`reshape(${flat.name}, ${list(dims(idx.t.dims))})`, dims(idx.t.dims), x.dtype);
   },
 };
 
@@ -418,21 +425,102 @@ const range: OpEntry = {
   },
 };
 
-function compare(f: (a: number, b: number) => boolean, pending: string): OpEntry {
-  return { pending, fold: ([a, b]) => [F.broadcastMap([a!, b!], "bool", DataType.BOOL, (x, y) => (f(x, y) ? 1 : 0))] };
+/** The comparison with its operands swapped: a < b is b > a. */
+const MIRRORED: Readonly<Record<string, string>> = { less: "greater", greater: "less", less_equal: "greater_equal", greater_equal: "less_equal", equal: "equal" };
+
+/** A comparison: `fn(a, b)`, a one-element constant as a number on the right (mirrored from the left). */
+function compare(f: (a: number, b: number) => boolean, fn: string): OpEntry {
+  return {
+    fold: ([a, b]) => [F.broadcastMap([a!, b!], "bool", DataType.BOOL, (x, y) => (f(x, y) ? 1 : 0))],
+    emit: (ctx) => {
+      const swap = ctx.val(0).kind === "const" && ctx.val(1).kind === "tensor";
+      const left = ctx.tensor(swap ? 1 : 0);
+      const right = operandText(ctx, ctx.val(swap ? 0 : 1), swap ? 0 : 1, left.dims.length);
+      return ctx.emit(`${swap ? MIRRORED[fn] : fn}(${left.name}, ${right.text})`, broadcastShapes(left.dims, right.dims), "bool");
+    },
+  };
 }
 
 const where: OpEntry = {
-  pending: "where",
   fold: ([c, a, b]) => [F.broadcastMap([c!, a!, b!], a!.type, a!.onnxType, (k, x, y) => (k ? x : y))],
+  emit: (ctx) => {
+    const cond = ctx.tensor(0);
+    // One branch may be a number; the other is then a tensor, which sets the result's dtype.
+    const [a, b] = [ctx.val(1), ctx.val(2)];
+    const tensorAt = a.kind === "tensor" || b.kind !== "tensor" ? 1 : 2;
+    const t = ctx.tensor(tensorAt);
+    const other = operandText(ctx, tensorAt === 1 ? b : a, tensorAt === 1 ? 2 : 1, t.dims.length);
+    const [x, y] = tensorAt === 1 ? [t.name, other.text] : [other.text, t.name];
+    return ctx.emit(`where(${cond.name}, ${x}, ${y})`, [cond.dims, t.dims, other.dims].reduce((p, q) => broadcastShapes(p, q)), t.dtype);
+  },
 };
 
+/** Expand broadcasts both ways (a 1 in the shape keeps x's dim): the IR's expand of the broadcast shape. */
 const expand: OpEntry = {
-  pending: "expand",
   fold: ([x, s]) => [F.expand(x!, broadcastShapes(x!.dims, F.values(s!)))],
+  emit: (ctx) => {
+    const x = ctx.tensor(0);
+    const dims = broadcastShapes(x.dims, F.values(ctx.const(1, "shape")));
+    if (dims.some((d) => d === 0)) throw new Unsupported("it gives an empty tensor");
+    if (dims.length === x.dims.length && dims.every((d, i) => d === x.dims[i])) return x;
+    return ctx.emit(`expand(${x.name}, ${list(dims)})`, dims, x.dtype);
+  },
 };
 
-const tile: OpEntry = { pending: "tile", fold: ([x, r]) => [F.tile(x!, F.values(r!))] };
+const tile: OpEntry = {
+  fold: ([x, r]) => [F.tile(x!, F.values(r!))],
+  emit: (ctx) => {
+    const x = ctx.tensor(0);
+    const repeats = F.values(ctx.const(1, "repeats"));
+    if (repeats.length !== x.dims.length) throw new Unsupported(`repeats ${list(repeats)} must give one count per axis of [${x.dims.join(", ")}]`);
+    if (repeats.some((r) => r < 1)) throw new Unsupported(`repeats ${list(repeats)} give an empty tensor`);
+    if (repeats.every((r) => r === 1)) return x;
+    return ctx.emit(`tile(${x.name}, ${list(repeats)})`, x.dims.map((d, i) => d * repeats[i]!), x.dtype);
+  },
+};
+
+/** ONNX Pad's modes as the language's (`wrap`, opset 19, has no IR form). */
+const PAD_MODES: Readonly<Record<string, string>> = { constant: "constant", reflect: "reflect", edge: "replicate" };
+
+/** Pad: pads, mode and value as attributes before opset 11, inputs (and axes, from 18) from then on. */
+const pad: OpEntry = {
+  emit: (ctx) => {
+    const x = ctx.tensor(0);
+    const rank = x.dims.length;
+    const mode = ctx.str("mode", "constant");
+    const irMode = PAD_MODES[mode];
+    if (!irMode) throw new Unsupported(`mode ${mode} is not supported (constant, reflect and edge are)`);
+    let pads: number[];
+    let value = 0;
+    if (ctx.opset < 11) {
+      pads = ctx.ints("pads") ?? [];
+      value = ctx.float("value", 0);
+    } else {
+      pads = F.values(ctx.const(1, "pads"));
+      if (ctx.has(2)) value = F.values(ctx.const(2, "constant_value"))[0] ?? 0;
+      if (ctx.has(3)) {
+        // pads for the listed axes only: spread over every axis.
+        const axes = F.values(ctx.const(3, "axes")).map((a) => F.normAxis(a, rank, "Pad"));
+        if (pads.length !== 2 * axes.length) throw new Unsupported(`pads ${list(pads)} do not give a begin and an end for each of the axes ${list(axes)}`);
+        const full = Array<number>(2 * rank).fill(0);
+        axes.forEach((ax, k) => {
+          full[ax] = pads[k]!;
+          full[rank + ax] = pads[axes.length + k]!;
+        });
+        pads = full;
+      }
+    }
+    if (pads.length !== 2 * rank) throw new Unsupported(`pads ${list(pads)} do not give a begin and an end for each axis of [${x.dims.join(", ")}]`);
+    if (pads.every((p) => p === 0)) return x;
+    const dims = inferDims("pad", [x], { pads, mode: irMode, value });
+    // The language's order is PyTorch's: (begin, end) of the last axis first; unpadded leading axes left out.
+    let kept = rank;
+    while (kept > 0 && pads[rank - kept] === 0 && pads[2 * rank - kept] === 0) kept--;
+    const torch = Array.from({ length: kept }, (_, i) => [pads[rank - 1 - i]!, pads[2 * rank - 1 - i]!]).flat();
+    const valueText = irMode !== "constant" || value === 0 ? "" : `, value=${x.dtype === "f32" ? float(value) : String(value)}`;
+    return ctx.emit(`pad(${x.name}, ${tuple(torch)}${irMode === "constant" ? "" : `, mode="${irMode}"`}${valueText})`, dims, x.dtype);
+  },
+};
 
 function reduceFold(init: number, step: (a: number, x: number) => number, finish: (a: number, n: number) => number, axesInputSince: number): OpEntry["fold"] {
   return ([x], ctx) => {
@@ -519,6 +607,125 @@ const conv: OpEntry = {
       ["bias", "false", b !== undefined],
     ]);
     return ctx.emit(`${label}: conv2d(${x.name}, ${out}, ${tuple([kh, kw])}${args})`, dims);
+  },
+};
+
+/**
+ * ConvTranspose's [top, left, bottom, right] pads. SAME_UPPER and SAME_LOWER make the output
+ * in·stride; output_shape (of H and W, or of every axis) gives it otherwise. Either sets the total
+ * cropped from the full output, split as the spec and onnxruntime split it: the odd one at the end
+ * for SAME_UPPER, at the start otherwise.
+ */
+function transposePads(ctx: NodeCtx, input: number[], kernel: number[], stride: number[], dilation: number[], extra: number[]): number[] {
+  const auto = ctx.str("auto_pad", "NOTSET");
+  const same = auto === "SAME_UPPER" || auto === "SAME_LOWER";
+  const given = ctx.ints("output_shape")?.slice(-2);
+  const sameShape = [0, 1].map((i) => input[i + 2]! * stride[i]!);
+  if (same && given && given.some((d, i) => d !== sameShape[i])) throw new Unsupported(`output_shape ${list(given)} disagrees with auto_pad ${auto}, which makes the output ${list(sameShape)}`);
+  const out = same ? sameShape : given;
+  if (!out) {
+    if (auto === "VALID") return [0, 0, 0, 0];
+    const p = ctx.ints("pads") ?? [0, 0, 0, 0];
+    if (p.length !== 4) throw new Unsupported(`pads ${list(p)} are not 2-D`);
+    return p;
+  }
+  const pads = [0, 1].map((i) => {
+    const full = (input[i + 2]! - 1) * stride[i]! + extra[i]! + (kernel[i]! - 1) * dilation[i]! + 1;
+    const total = full - out[i]!;
+    if (total < 0) throw new Unsupported(`an output of ${list(out)} is larger than the full ${full}-wide output of axis ${i + 2}; give the extra rows as output_padding`);
+    const half = Math.floor(total / 2);
+    return auto === "SAME_UPPER" ? [half, total - half] : [total - half, half];
+  });
+  return [pads[0]![0]!, pads[1]![0]!, pads[0]![1]!, pads[1]![1]!];
+}
+
+const convTranspose: OpEntry = {
+  emit: (ctx) => {
+    const x = ctx.tensor(0);
+    spatial(x);
+    const w = floatConst(ctx, 1, "weight");
+    const b = ctx.has(2) ? floatConst(ctx, 2, "bias") : undefined;
+    const [, outPerGroup, kh, kw] = w.dims as [number, number, number, number];
+    const groups = ctx.int("group", 1);
+    const out = outPerGroup * groups;
+    const stride = ctx.ints("strides") ?? [1, 1];
+    const dilation = ctx.ints("dilations") ?? [1, 1];
+    const extra = ctx.ints("output_padding") ?? [0, 0];
+    const pads = transposePads(ctx, x.dims, [kh, kw], stride, dilation, extra);
+    const wv = ctx.val(1);
+    const bv = ctx.has(2) ? ctx.val(2) : undefined;
+    const dims = inferDims("conv_transpose2d", [x, { dims: w.dims }, ...(b ? [{ dims: b.dims }] : [])], { stride, pads, dilation, output_padding: extra, groups, bias: b !== undefined });
+    const label = ctx.label([
+      { suffix: "weight", data: f32(w), dims: w.dims, ...(wv.kind === "const" && wv.origin ? { onnx: wv.origin } : {}) },
+      ...(b ? [{ suffix: "bias", data: f32(b), dims: b.dims, ...(bv?.kind === "const" && bv.origin ? { onnx: bv.origin } : {}) }] : []),
+    ]);
+    const args = kwargs([
+      ["stride", tuple(stride), allEqual(stride, 1)],
+      ["pad", tuple(pads), allEqual(pads, 0)],
+      ["output_padding", tuple(extra), allEqual(extra, 0)],
+      ["groups", String(groups), groups === 1],
+      ["dilation", tuple(dilation), allEqual(dilation, 1)],
+      ["bias", "false", b !== undefined],
+    ]);
+    return ctx.emit(`${label}: conv_transpose2d(${x.name}, ${out}, ${tuple([kh, kw])}${args})`, dims);
+  },
+};
+
+/** Resize's scales or sizes for every axis (an absent or empty input is not given); `axes` (opset 18) lists the ones given. */
+function resizeTarget(ctx: NodeCtx, rank: number, dims: number[]): { scales?: number[]; sizes?: number[] } {
+  const input = (i: number, what: string) => {
+    const t = ctx.optConst(i, what);
+    return t && t.data.length ? F.values(t) : undefined;
+  };
+  const upsample = ctx.node.op === "Upsample";
+  const scales = upsample && ctx.opset < 9 ? ctx.ints("scales") : input(upsample || ctx.opset < 11 ? 1 : 2, "scales");
+  const sizes = upsample || ctx.opset < 11 ? undefined : input(3, "sizes");
+  const axes = ctx.opset >= 18 ? ctx.ints("axes")?.map((a) => F.normAxis(a, rank, ctx.node.op)) : undefined;
+  const spread = (vs: number[] | undefined, fill: (i: number) => number) => {
+    if (!vs || !axes) return vs;
+    const full = Array.from({ length: rank }, (_, i) => fill(i));
+    axes.forEach((a, k) => (full[a] = vs[k]!));
+    return full;
+  };
+  return { scales: spread(scales, () => 1), sizes: spread(sizes, (i) => dims[i]!) };
+}
+
+/** Resize (opsets 10-19) and Upsample (7, 9) over H and W, in the IR's modes (nearest, linear) and coordinate maps. */
+const resize: OpEntry = {
+  emit: (ctx) => {
+    const x = ctx.tensor(0);
+    spatial(x);
+    const [n, c, h, w] = x.dims as [number, number, number, number];
+    const mode = ctx.str("mode", "nearest");
+    if (mode === "cubic") throw new Unsupported("mode cubic is not supported (the IR's resize is nearest or linear)");
+    if (mode !== "nearest" && mode !== "linear") throw new Unsupported(`mode ${mode} is not supported (nearest and linear are)`);
+    const { scales, sizes } = resizeTarget(ctx, 4, x.dims);
+    if (!scales && !sizes) throw new Unsupported("it has neither scales nor sizes");
+    const given = (scales ?? sizes)!;
+    if (given.length !== 4) throw new Unsupported(`its ${scales ? "scales" : "sizes"} ${list(given)} do not give one value per axis of [${x.dims.join(", ")}]`);
+    if (scales && (scales[0] !== 1 || scales[1] !== 1)) throw new Unsupported(`scales ${list(scales)} resize N or C (only H and W are resized)`);
+    if (sizes && (sizes[0] !== n || sizes[1] !== c)) throw new Unsupported(`sizes ${list(sizes)} change N or C of [${x.dims.join(", ")}] (only H and W are resized)`);
+    if (scales?.some((f) => !(f > 0))) throw new Unsupported(`scales ${list(scales)} must be positive`);
+    if (ctx.opset >= 18 && sizes && ctx.str("keep_aspect_ratio_policy", "stretch") !== "stretch") throw new Unsupported(`keep_aspect_ratio_policy ${ctx.str("keep_aspect_ratio_policy", "")} is not supported (stretch is)`);
+    // onnxruntime's output size: the f32 product, truncated.
+    const out = scales ? [Math.floor(Math.fround(scales[2]! * h)), Math.floor(Math.fround(scales[3]! * w))] : [sizes![2]!, sizes![3]!];
+    if (out.some((d) => d < 1)) throw new Unsupported(`it gives an empty tensor ([${n}, ${c}, ${out.join(", ")}])`);
+    if (ctx.opset >= 18 && ctx.int("antialias", 0) !== 0 && mode === "linear" && (out[0]! < h || out[1]! < w)) throw new Unsupported("antialias (a wider filter when downscaling) is not supported");
+    // Before opset 11 coordinates are asymmetric, and nearest truncates upwards and rounds up downwards.
+    const legacy = ctx.node.op === "Upsample" || ctx.opset < 11;
+    const coordinate = legacy ? "asymmetric" : ctx.str("coordinate_transformation_mode", "half_pixel");
+    if (!(RESIZE_COORDINATES as readonly string[]).includes(coordinate)) throw new Unsupported(`coordinate_transformation_mode ${coordinate} is not supported (${RESIZE_COORDINATES.join(", ")} are)`);
+    let nearest = ctx.str("nearest_mode", "round_prefer_floor");
+    if (legacy) {
+      const down = [out[0]! < h, out[1]! < w];
+      const up = [out[0]! > h, out[1]! > w];
+      if (down.some(Boolean) && up.some(Boolean) && mode === "nearest") throw new Unsupported("nearest upscaling of one axis and downscaling of the other is not supported before opset 11");
+      nearest = down.some(Boolean) ? "ceil" : "floor";
+    }
+    // A resize to the same size stays (the passes decide): it is not the identity for every map.
+    const target = scales ? `scale=(${float(scales[2]!)}, ${float(scales[3]!)})` : `size=${tuple(out)}`;
+    const rounding = mode === "nearest" ? `, nearest="${nearest}"` : "";
+    return ctx.emit(`resize(${x.name}, ${target}, mode="${mode === "linear" ? "bilinear" : "nearest"}", coordinate="${coordinate}"${rounding})`, [n, c, ...out]);
   },
 };
 
@@ -680,10 +887,6 @@ const prelu: OpEntry = {
   },
 };
 
-function pending(op: string): OpEntry {
-  return { pending: op };
-}
-
 // ---- the table ---------------------------------------------------------------------------------
 
 const add = binary("add");
@@ -701,7 +904,7 @@ export const OPS: Readonly<Record<string, OpEntry>> = {
   Constant: constant,
   ConstantOfShape: constantOfShape,
   Conv: conv,
-  ConvTranspose: pending("conv_transpose2d"),
+  ConvTranspose: convTranspose,
   Div: binary("div"),
   Dropout: identity,
   Elu: unary((x, ctx) => `elu(${x}, alpha=${float(ctx.float("alpha", 1))})`, (v, ctx) => (v > 0 ? v : ctx.float("alpha", 1) * Math.expm1(v))),
@@ -732,8 +935,8 @@ export const OPS: Readonly<Record<string, OpEntry>> = {
   Min: binary("minimum"),
   Mul: mul,
   Neg: unary(call("neg"), (v) => -v),
-  Not: { pending: "logical_not", fold: unaryFold((v) => (v ? 0 : 1)) },
-  Pad: pending("pad"),
+  Not: { fold: unaryFold((v) => (v ? 0 : 1)), emit: (ctx) => ctx.emit(`logical_not(${ctx.tensor(0).name})`, ctx.tensor(0).dims, "bool") },
+  Pad: pad,
   Pow: binary("pow"),
   PRelu: prelu,
   Range: range,
@@ -743,7 +946,7 @@ export const OPS: Readonly<Record<string, OpEntry>> = {
   ReduceSum: reduction("sum", 13, reduceFold(0, (a, x) => a + x, (a) => a, 13)),
   Relu: unary(call("relu"), (v) => Math.max(v, 0)),
   Reshape: shapeOnly(reshapeDims),
-  Resize: pending("resize"),
+  Resize: resize,
   Selu: {
     emit: (ctx) => {
       const x = ctx.tensor(0);
@@ -766,8 +969,8 @@ export const OPS: Readonly<Record<string, OpEntry>> = {
   Tile: tile,
   Transpose: transpose,
   Unsqueeze: unsqueeze,
-  // Opset 7-9's Upsample is Resize with scales.
-  Upsample: pending("resize"),
+  // Opset 7-9's Upsample is Resize-10: scales, asymmetric coordinates.
+  Upsample: resize,
   Where: where,
 };
 

@@ -11,8 +11,8 @@ const MIN_FOLD_ELEMENTS = 1024;
 function foldable(g: Graph, n: Node, isConst: (v: number) => boolean): boolean {
   if (!n.inputs.every(isConst)) return false;
   const outs = n.outputs.map((o) => g.values[o]!.type);
-  // Constants hold f32 or i32 data only.
-  if (outs.some((t) => t.dtype !== "f32" && t.dtype !== "i32")) return false;
+  // Constants hold f32 or i32 data only (bool as i32 0 / 1).
+  if (outs.some((t) => t.dtype === "i64")) return false;
   const inSize = n.inputs.reduce((s, i) => s + numel(g.values[i]!.type.shape), 0);
   return outs.reduce((s, t) => s + numel(t.shape), 0) <= Math.max(inSize, MIN_FOLD_ELEMENTS);
 }
@@ -30,7 +30,8 @@ export function constantFold(g: Graph): Graph {
     };
     const result = interpret(tiny, new Map(), {});
     n.outputs.forEach((o, i) => {
-      const v = rw.constant(g.values[o]!.type.shape, (result[String(i)] as Float32Array | Int32Array).slice()); // kernels may return an input buffer
+      const t = g.values[o]!.type;
+      const v = rw.constant(t.shape, (result[String(i)] as Float32Array | Int32Array).slice(), undefined, t.dtype === "bool" ? "bool" : undefined); // kernels may return an input buffer
       data.set(v, g.constants[g.constants.length - 1]!);
       rw.replace(o, v);
     });

@@ -125,11 +125,20 @@ function relu6Plus3(cx: Ctx, v: number): number | undefined {
   return plus(cx, n.inputs[0]!, 3);
 }
 
+/** PyTorch's hard_sigmoid attributes: hard_swish is x times that one only. */
+const TORCH_HARD_SIGMOID = { alpha: 1 / 6, beta: 0.5 };
+
+/** x where v = hard_sigmoid(x) with PyTorch's alpha and beta. */
+function torchHardSigmoid(cx: Ctx, v: number): number | undefined {
+  const n = cx.def(v, "hard_sigmoid");
+  return n && n.attrs.alpha === TORCH_HARD_SIGMOID.alpha && n.attrs.beta === TORCH_HARD_SIGMOID.beta ? n.inputs[0] : undefined;
+}
+
 function hardSwish(cx: Ctx, v: number): Match | undefined {
   const { c, terms } = cx.product(v);
   if (terms.length !== 2) return undefined;
   for (const [x, r] of [terms, [...terms].reverse()] as [number, number][]) {
-    const sigmoid = near(c, 1 / 6) ? relu6Plus3(cx, r) : near(c, 1) ? cx.def(r, "hard_sigmoid")?.inputs[0] : undefined;
+    const sigmoid = near(c, 1 / 6) ? relu6Plus3(cx, r) : near(c, 1) ? torchHardSigmoid(cx, r) : undefined;
     if (sigmoid === x) return { op: "hard_swish", inputs: [x], attrs: {} };
   }
   return undefined;
@@ -138,7 +147,7 @@ function hardSwish(cx: Ctx, v: number): Match | undefined {
 function hardSigmoid(cx: Ctx, v: number): Match | undefined {
   const { c, terms } = cx.product(v);
   const x = terms.length === 1 && near(c, 1 / 6) ? relu6Plus3(cx, terms[0]!) : undefined;
-  return x === undefined ? undefined : { op: "hard_sigmoid", inputs: [x], attrs: {} };
+  return x === undefined ? undefined : { op: "hard_sigmoid", inputs: [x], attrs: { ...TORCH_HARD_SIGMOID } };
 }
 
 /** 0.5 x (1 + erf(x / sqrt 2)) and 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))). */

@@ -8,13 +8,14 @@ import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
 import { root } from "../support/cli.js";
 
-type Layer = "base" | "grammar" | "ir" | "frontend" | "interp" | "passes" | "weights" | "onnx" | "codegen" | "viz" | "driver";
+type Layer = "base" | "grammar" | "ir" | "autodiff" | "frontend" | "interp" | "passes" | "weights" | "onnx" | "codegen" | "viz" | "driver";
 
 /** Which layers each may import besides its own; the driver may import every one. */
 const allowed: Record<Exclude<Layer, "driver">, readonly Layer[]> = {
   base: [],
   grammar: ["base"],
   ir: ["base"],
+  autodiff: ["ir", "base"],
   frontend: ["grammar", "ir", "base"],
   interp: ["ir", "base"],
   passes: ["ir", "interp", "base"],
@@ -28,6 +29,7 @@ const folders: [prefix: string, layer: Layer][] = [
   ["src/base/", "base"],
   ["grammar/", "grammar"],
   ["src/ir/", "ir"],
+  ["src/autodiff/", "autodiff"],
   ["src/frontend/", "frontend"],
   ["src/interp/", "interp"],
   ["src/passes/", "passes"],

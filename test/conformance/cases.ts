@@ -15,7 +15,7 @@
 // being how masks are written.
 import fc from "fast-check";
 import { emptyGraph, numel, type Attrs, type DType, type FusedStep, type Graph } from "../../src/ir/graph.js";
-import { activationOf, getOp, unaryOps, type BinaryOp, type OpName, type OpTable, type UnaryAttrs, type UnaryOp } from "../../src/ir/ops.js";
+import { activationOf, broadcastShapes, getOp, unaryOps, type BinaryOp, type CompareOp, type OpName, type OpTable, type UnaryAttrs, type UnaryOp } from "../../src/ir/ops.js";
 import { addConstant, addNode } from "../../src/ir/rewrite.js";
 import { PAD_MODES, sliceRange, strides } from "../../src/ir/shape.js";
 import { interpret, type TensorData } from "../../src/interp/index.js";
@@ -53,6 +53,7 @@ const POLY: Tolerance = { rel: 1e-6, abs: 1e-14, why: "polynomial transcendental
 const GELU_TANH: Tolerance = { rel: 3e-6, abs: 1e-14, why: "gelu's tanh form: rounding its argument z costs up to 2|z| 1.2e-7 relative (test/wasm/math)" };
 const CHAIN: Tolerance = { rel: 1e-5, abs: 1e-6, why: "a chain of a few rounded steps, each within POLY, with the chain's conditioning" };
 const SUMS: Tolerance = { rel: 1e-5, abs: 1e-4, why: "f32 sums of n terms of magnitude <= 3 in four-lane partial sums: ~n 6e-8 3 for n <= 9^3 (random signs grow as sqrt(n) beyond)" };
+const HARD_SIGMOID: Tolerance = { rel: 1e-6, abs: 2 ** -24, why: "(x + beta / alpha) alpha in f32: a few roundings relative, and beta / alpha rounded to f32 costs |beta| 2^-24 absolute near the kink at 0" };
 const SOFTMAX: Tolerance = { rel: 1e-5, abs: 1e-7, why: "exp within 2e-7, a max-subtracted f32 sum of at most 9 terms and one division" };
 
 // ---- building cases ------------------------------------------------------------------------------
@@ -190,7 +191,8 @@ const thousandths = (min: number, max: number) => fc.integer({ min, max }).map((
 
 const unaryAttrs: { [N in UnaryOp]: fc.Arbitrary<UnaryAttrs<N>> } = {
   relu: fc.constant({}), relu6: fc.constant({}), sigmoid: fc.constant({}), tanh: fc.constant({}), selu: fc.constant({}), silu: fc.constant({}),
-  hard_sigmoid: fc.constant({}), hard_swish: fc.constant({}), exp: fc.constant({}), log: fc.constant({}), sqrt: fc.constant({}), erf: fc.constant({}),
+  // PyTorch's alpha (1/6) and ONNX's and Paddle's (0.2), beta 0.5 or another.
+  hard_sigmoid: fc.record({ alpha: fc.constantFrom(1 / 6, 0.2), beta: fc.constantFrom(0.5, 0.3) }), hard_swish: fc.constant({}), exp: fc.constant({}), log: fc.constant({}), sqrt: fc.constant({}), erf: fc.constant({}),
   neg: fc.constant({}), abs: fc.constant({}),
   // Attributes in steps of 0.01 or 0.001 (0 included): nothing an f32 would hold as a subnormal.
   clip: fc.tuple(hundredths(-300, 0), hundredths(0, 300)).map(([min, max]) => ({ min, max })),
@@ -202,7 +204,7 @@ const unaryAttrs: { [N in UnaryOp]: fc.Arbitrary<UnaryAttrs<N>> } = {
 const unaryTolerance: { [N in UnaryOp]: (a: UnaryAttrs<N>) => Tolerance } = {
   relu: () => EXACT, relu6: () => EXACT, neg: () => EXACT, abs: () => EXACT, clip: () => EXACT,
   leaky_relu: () => ROUNDED,
-  sigmoid: () => POLY, tanh: () => POLY, selu: () => POLY, silu: () => POLY, hard_sigmoid: () => POLY, hard_swish: () => POLY,
+  sigmoid: () => POLY, tanh: () => POLY, selu: () => POLY, silu: () => POLY, hard_sigmoid: () => HARD_SIGMOID, hard_swish: () => POLY,
   exp: () => POLY, log: () => POLY, sqrt: () => POLY, erf: () => POLY, elu: () => POLY,
   gelu: (a) => (a.approximate === "tanh" ? GELU_TANH : POLY),
 };
@@ -252,6 +254,58 @@ function binary(op: BinaryOp): fc.Arbitrary<Case> {
     return b.done(b.node(op, [x, y], {}), tol);
   });
 }
+
+/**
+ * A comparison: operands as binary()'s (two broadcasting inputs, a constant tensor or scalar on
+ * either side), f32, i32 or i64, their values on a grid of halves (f32) or small integers so
+ * that ties are frequent; f32 inputs hold NaN and ±Inf in half the cases.
+ */
+function comparison(op: CompareOp): fc.Arbitrary<Case> {
+  const form = fc.constantFrom("inputs", "constant", "scalar", "scalar-left");
+  const scalarShape = fc.constantFrom<number[]>([], [1]);
+  return cases(fc.record({ pair: broadcastPair(), form, dtype: fc.constantFrom<DType>("f32", "i32", "i64"), scalarShape, seed }), ({ pair: [sa, sb], form, dtype, scalarShape, seed }) => {
+    const b = new Build(op, seed);
+    const kind = dtype === "i64" ? "inputs" : form;
+    const [left, right] = [kind === "scalar-left" ? scalarShape : sa, kind === "scalar" ? scalarShape : sb];
+    const operand = (s: number[], constant: boolean) => {
+      const data = dtype === "f32" ? Float32Array.from(b.ints(s, [-6, 6]), (v) => v / 2) : b.ints(s, [-3, 3]);
+      return constant ? b.constant(s, data) : b.input(s, data, dtype);
+    };
+    const x = operand(left, kind === "scalar-left");
+    const y = operand(right, kind === "constant" || kind === "scalar");
+    return b.done(b.node(op, [x, y], {}), EXACT);
+  });
+}
+
+/** A bool tensor of `shape`: x > 0 of an input (with specials: NaN > 0 is false). */
+function condition(b: Build, shape: readonly number[]): number {
+  return b.node("greater", [b.f32(shape, [-1, 1]), b.constant([], Float32Array.of(0))], {})[0]!;
+}
+
+/**
+ * where(cond, a, b) over three broadcasting shapes, a and b f32, i32 or i64, each an input or a
+ * scalar constant (the attention-mask form where(mask == 0, -1e9, 0)).
+ */
+const where = cases(
+  fc.record({ pair: broadcastPair(), cond: fc.integer({ min: 0, max: 2 }), scalars: fc.constantFrom("none", "a", "b", "both"), dtype: fc.constantFrom<DType>("f32", "i32", "i64"), seed }),
+  ({ pair: [sa, sb], cond, scalars, dtype, seed }) => {
+    const b = new Build("where", seed);
+    const c = condition(b, [sa, sb, broadcastShapes(sa, sb)][cond]!);
+    const kinds = dtype === "i64" ? "none" : scalars;
+    const branch = (s: number[], scalar: boolean, k: number) => {
+      const data = dtype === "f32" ? (scalar ? Float32Array.of(k === 0 ? -1e9 : 0) : b.uniform(s, [-3, 3])) : b.ints(scalar ? [] : s, [-50, 50]);
+      return scalar ? b.constant([], data) : b.input(s, data, dtype);
+    };
+    const x = branch(sb, kinds === "a" || kinds === "both", 0);
+    const y = branch(sa, kinds === "b" || kinds === "both", 1);
+    return b.done(b.node("where", [c, x, y], {}), EXACT);
+  },
+);
+
+const logicalNot = cases(fc.record({ s: shape(1, 4), seed }), ({ s, seed }) => {
+  const b = new Build("logical_not", seed);
+  return b.done(b.node("logical_not", [condition(b, s)], {}), EXACT);
+});
 
 // ---- GEMM class ------------------------------------------------------------------------------------
 
@@ -661,7 +715,7 @@ const cast = cases(fc.record({ s: shape(1, 4), types: castTypes, seed }), ({ s, 
 // ---- fused elementwise programs ----------------------------------------------------------------
 
 const programUnary = fc.constantFrom<[string, Attrs]>(
-  ["relu", {}], ["sigmoid", {}], ["tanh", {}], ["neg", {}], ["abs", {}], ["relu6", {}], ["hard_sigmoid", {}], ["hard_swish", {}], ["silu", {}], ["erf", {}],
+  ["relu", {}], ["sigmoid", {}], ["tanh", {}], ["neg", {}], ["abs", {}], ["relu6", {}], ["hard_sigmoid", { alpha: 1 / 6, beta: 0.5 }], ["hard_sigmoid", { alpha: 0.2, beta: 0.5 }], ["hard_swish", {}], ["silu", {}], ["erf", {}],
   ["gelu", { approximate: "none" }], ["gelu", { approximate: "tanh" }], ["leaky_relu", { slope: 0.2 }], ["elu", { alpha: 0.7 }], ["clip", { min: -1, max: 1 }],
 );
 
@@ -700,7 +754,10 @@ export const opCases: OpTable<fc.Arbitrary<Case>> = {
   hard_sigmoid: unary("hard_sigmoid"), hard_swish: unary("hard_swish"), exp: unary("exp"), log: unary("log"), sqrt: unary("sqrt"), erf: unary("erf"),
   neg: unary("neg"), abs: unary("abs"), clip: unary("clip"), leaky_relu: unary("leaky_relu"), elu: unary("elu"), gelu: unary("gelu"),
   add: binary("add"), sub: binary("sub"), mul: binary("mul"), div: binary("div"), pow: binary("pow"), maximum: binary("maximum"), minimum: binary("minimum"),
-  prelu, cast, conv2d, conv_transpose2d: convTranspose2d, maxpool: pool("maxpool"), avgpool: pool("avgpool"), global_avgpool: globalAvgpool, resize, batchnorm, layernorm, linear, matmul, softmax,
+  prelu, cast,
+  less: comparison("less"), less_equal: comparison("less_equal"), greater: comparison("greater"), greater_equal: comparison("greater_equal"),
+  equal: comparison("equal"), not_equal: comparison("not_equal"), where, logical_not: logicalNot,
+  conv2d, conv_transpose2d: convTranspose2d, maxpool: pool("maxpool"), avgpool: pool("avgpool"), global_avgpool: globalAvgpool, resize, batchnorm, layernorm, linear, matmul, softmax,
   reduce_mean: reduction("reduce_mean"), reduce_sum: reduction("reduce_sum"), reduce_max: reduction("reduce_max"),
   reshape, transpose, concat, split, slice, gather, pad, expand, tile, fused_elementwise: fusedElementwise, attention,
 };

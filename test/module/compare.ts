@@ -4,7 +4,7 @@ import type { TensorData } from "../../src/weights/tensor.js";
 import { maxDiff } from "../onnx/helpers.js";
 
 /** Every output of `want` is in `got` with its length, and max |got - want| <= rtol * max |want| + atol. */
-export function expectOutputsClose(got: Record<string, TensorData>, want: Record<string, TensorData>, what: string, rtol: number, atol: number): void {
+export function expectOutputsClose(got: Record<string, TensorData | Uint8Array>, want: Record<string, TensorData | Uint8Array>, what: string, rtol: number, atol: number): void {
   expect(Object.keys(got).sort(), `${what}: output names`).toEqual(Object.keys(want).sort());
   for (const [name, w] of Object.entries(want)) {
     const o = got[name]!;

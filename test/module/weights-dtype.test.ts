@@ -56,7 +56,7 @@ function reduced(file: string): ElaborateOptions {
   return { shapes: Object.fromEntries(images.map((p) => [p.name, [1, 3, 48, 48]])) };
 }
 
-function relDiff(got: TensorData, want: TensorData): number {
+function relDiff(got: ArrayLike<number | bigint>, want: TensorData): number {
   let [diff, scale] = [0, 0];
   for (let i = 0; i < got.length; i++) {
     diff = Math.max(diff, Math.abs(Number(got[i]!) - Number(want[i]!)));
@@ -65,7 +65,7 @@ function relDiff(got: TensorData, want: TensorData): number {
   return diff / scale;
 }
 
-const argmax = (v: TensorData) => Array.from(v, Number).reduce((best, x, i, a) => (x > a[best]! ? i : best), 0);
+const argmax = (v: ArrayLike<number | bigint>) => Array.from(v, Number).reduce((best, x, i, a) => (x > a[best]! ? i : best), 0);
 
 describe("f16 and int8 weights on the zoo models", () => {
   for (const file of specs)

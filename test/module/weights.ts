@@ -13,7 +13,8 @@ function halfWidth(w: Weight): number {
   return init.kind === "uniform" ? init.bound : 0;
 }
 
-export function fastWeights(g: Graph, seed: number): Map<string, TensorData> {
+/** `calibrate: false` leaves BatchNorm's statistics at their initial values (for tests that only compare graphs). */
+export function fastWeights(g: Graph, seed: number, { calibrate = true } = {}): Map<string, TensorData> {
   let s = seed * 0x9e3779b9 + 1;
   const data = new Map<string, TensorData>();
   for (const w of g.weights) {
@@ -35,6 +36,6 @@ export function fastWeights(g: Graph, seed: number): Map<string, TensorData> {
       }
     data.set(w.name, out);
   }
-  calibrateBatchNorm(g, data, seed);
+  if (calibrate) calibrateBatchNorm(g, data, seed);
   return data;
 }

@@ -38,7 +38,8 @@ export interface NodeSpec {
 export interface ModelSpec {
   opset: number;
   inputs: { name: string; dims: (number | string)[]; type?: number }[];
-  outputs: string[];
+  /** Float outputs by name, others with their element type. */
+  outputs: (string | { name: string; type: number })[];
   initializers?: TensorMsg[];
   nodes: NodeSpec[];
 }
@@ -63,7 +64,7 @@ export function onnxModel(m: ModelSpec): Uint8Array {
       })),
       initializer: m.initializers ?? [],
       input: m.inputs.map((i) => info(i.name, i.dims, i.type)),
-      output: m.outputs.map((o) => info(o)),
+      output: m.outputs.map((o) => (typeof o === "string" ? info(o) : info(o.name, undefined, o.type))),
     },
   });
 }

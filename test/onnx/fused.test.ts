@@ -127,7 +127,7 @@ describe("fused IR forms: onnxruntime vs interpreter", () => {
     },
   );
 
-  const unaryStep = fc.constantFrom<[string, Attrs]>(["relu", {}], ["sigmoid", {}], ["tanh", {}], ["neg", {}], ["abs", {}], ["relu6", {}], ["hard_sigmoid", {}], ["silu", {}], ["gelu", { approximate: "tanh" }], ["leaky_relu", { slope: 0.2 }], ["clip", { min: -1, max: 1 }]);
+  const unaryStep = fc.constantFrom<[string, Attrs]>(["relu", {}], ["sigmoid", {}], ["tanh", {}], ["neg", {}], ["abs", {}], ["relu6", {}], ["hard_sigmoid", { alpha: 0.2, beta: 0.5 }], ["silu", {}], ["gelu", { approximate: "tanh" }], ["leaky_relu", { slope: 0.2 }], ["clip", { min: -1, max: 1 }]);
   prop(
     "fused_elementwise programs",
     fc.record({

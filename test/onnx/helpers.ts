@@ -2,6 +2,9 @@
 // onnxruntime, and the ort-vs-interpreter tolerance check.
 import * as ort from "onnxruntime-node";
 import { expect } from "vitest";
+import { modelWeights } from "../../src/driver.js";
+import { interpret } from "../../src/interp/index.js";
+import { importOnnx } from "../../src/onnx/import.js";
 import { elaborateSource, type ElaborateOptions } from "../../src/frontend/index.js";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import type { TensorData } from "../../src/weights/tensor.js";
@@ -135,4 +138,37 @@ export function expectClose(g: Graph, got: Record<string, OrtOutput>, ref: Recor
     if (!(diff <= tol))
       expect.fail(`${what}: output ${p.name} [${t.shape}] differs by ${diff} (tolerance ${tol}) at flat index ${at}: ort ${o!.data[at]} vs interpreter ${r[at]}`);
   }
+}
+
+/** A graph input for checkImport: f32 data, or int64 (ids, masks). */
+export interface ImportInput {
+  dims: number[];
+  data: Float32Array | BigInt64Array;
+}
+
+/**
+ * Imports `bytes` and checks each output's shape and values on the interpreter against
+ * onnxruntime on the same inputs: max |ort − graphc| ≤ 1e-4·max|ort| + 1e-5 (both f32, summing
+ * in different orders). Returns the import and the elaborated graph and weights.
+ */
+export async function checkImport(bytes: Uint8Array, inputs: Record<string, ImportInput>, shapes?: Record<string, number[]>) {
+  const s = await session(bytes);
+  let want: ort.InferenceSession.OnnxValueMapType;
+  try {
+    want = await s.run(Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, new ort.Tensor(v.data instanceof Float32Array ? "float32" : "int64", v.data, v.dims)])));
+  } finally {
+    await s.release();
+  }
+  const imported = importOnnx(bytes, "t.onnx", shapes ? { shapes } : {});
+  const g = elaborate(imported.source);
+  const weights = modelWeights(g, { weights: imported.weights }).data;
+  const got = interpret(g, weights, Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k.replace(/[^A-Za-z0-9_]/g, "_"), v.data])));
+  const wanted = Object.values(want);
+  g.outputs.forEach((p, k) => {
+    const w = wanted[k]!;
+    expect(g.values[p.value]!.type.shape, `shape of ${p.name}`).toEqual([...w.dims]);
+    const { diff, scale, at } = maxDiff(w.data as Float32Array, got[p.name]!);
+    if (!(diff <= 1e-4 * scale + 1e-5)) expect.fail(`${p.name}: differs by ${diff} at ${at}: ort ${(w.data as Float32Array)[at]} vs graphc ${got[p.name]![at]}\n${imported.source}`);
+  });
+  return { imported, g, weights };
 }

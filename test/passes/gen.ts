@@ -156,6 +156,17 @@ const spatialSteps: ((b: Builder, x: Var, r: number[]) => Var)[] = [
     const y = convTranspose(b, x, r, pick(r[4]!, [2, 3, 4]), r[5]! % 3 === 0);
     return b.maybeAct(r[5]! % 2 ? bn(b, y) : y, r[5]! >> 2);
   },
+  // conv * s + t, s and t per output channel ([C, 1, 1], [1, C, 1, 1] or a scalar), or a
+  // scale_shift: affine folding; or * a constant varying along H, which must not fold
+  (b, x, r) => {
+    const y = conv(b, x, r, pick(r[4]!, [2, 4]), r[5]! % 2 === 0);
+    const c = y.shape[1]!;
+    const form = r[5]! % 5;
+    if (form === 4) return b.maybeAct(b.fresh(`${b.label()}: scale_shift(${y.name})`, y.shape), r[6]!);
+    const s = [() => b.channelConst(c, 3, 0), () => b.channelConst(c, 4, 1), () => "1.5", () => b.channelConst(y.shape[2]!, 4, 2)][form]!();
+    const z = b.fresh(`${y.name} * ${s}`, y.shape);
+    return b.maybeAct(r[6]! % 3 === 0 ? z : b.fresh(`${z.name} ${r[6]! % 3 === 1 ? "+" : "-"} ${b.channelConst(c, 3, 0)}`, y.shape), r[6]! >> 2);
+  },
   (b, x, r) => b.act(x, r[0]!),
   (b, x) => bn(b, x),
   (b, x, r) => {
@@ -224,6 +235,13 @@ const denseSteps: ((b: Builder, x: Var, r: number[]) => Var)[] = [
     const out = pick(r[0]!, [4, 6]);
     const y = b.fresh(`${b.label()}: linear(${x.name}, ${out}, bias=false)`, [...x.shape.slice(0, -1), out]);
     return b.maybeAct(b.fresh(`${y.name} + ${b.channelConst(out, 1, 0)}`, y.shape), r[2]!);
+  },
+  // linear * s - t per output feature: affine folding
+  (b, x, r) => {
+    const out = pick(r[0]!, [3, 5]);
+    const y = b.fresh(`${b.label()}: linear(${x.name}, ${out}, bias=${r[1]! % 2 === 0})`, [...x.shape.slice(0, -1), out]);
+    const z = b.fresh(`${y.name} * ${b.channelConst(out, 1, 0)}`, y.shape);
+    return b.fresh(`${z.name} - ${b.channelConst(out, 2, 1)}`, y.shape);
   },
   (b, x) => b.fresh(`${b.label()}: layernorm(${x.name})`, x.shape),
   (b, x, r) => {

@@ -89,6 +89,7 @@ model m() {
     ["hard_swish with x + 2", [2, 9], "  output y = x * relu6(x + 2.0) / 6.0"],
     ["hard_sigmoid divided by 5", [2, 9], "  output y = relu6(x + 3.0) / 5.0"],
     ["hard_sigmoid through clip(0, 5)", [2, 9], "  output y = clip(x + 3.0, 0.0, 5.0) / 6.0"],
+    ["hard_swish over ONNX's hard_sigmoid (alpha 0.2)", [2, 9], "  output y = x * hard_sigmoid(x, alpha=0.2)"],
     ["layernorm over the first axis", [4, 6], `
   d = x - mean(x, [0], keepdim=true)
   output y = d / sqrt(mean(d * d, [0], keepdim=true) + 1e-5)`],

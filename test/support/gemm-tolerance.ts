@@ -18,4 +18,4 @@ export function activationError(act: string | undefined, y: number, e: number): 
 }
 
 /** Attributes for the epilogue activations that need them, in the tests' value ranges. */
-export const activationAttrs: Record<string, Attrs> = { clip: { min: -0.5, max: 0.5 }, leaky_relu: { slope: 0.1 }, elu: { alpha: 1.3 } };
+export const activationAttrs: Record<string, Attrs> = { clip: { min: -0.5, max: 0.5 }, leaky_relu: { slope: 0.1 }, elu: { alpha: 1.3 }, hard_sigmoid: { alpha: 0.2, beta: 0.5 } };

@@ -4,7 +4,7 @@
 // Temporaries go through Fn.tmp, so the caller emits f.take() first.
 import binaryen from "binaryen";
 import type { Attrs } from "../../../src/ir/graph.js";
-import { isUnaryOp } from "../../../src/ir/ops.js";
+import { activationOf } from "../../../src/ir/ops.js";
 import { Lanes } from "../lanes.js";
 import { applyUnary, prelu } from "../math.js";
 import type { Fn, V } from "./fn.js";
@@ -54,6 +54,7 @@ export function epilogue(f: Fn, e: Epi, acc: Expr, lanes: number, at: EpiAt): Ex
     const [p, off] = at.slope!;
     return prelu(L, x, e.slope === "scalar" ? () => f.m.v128.load32_splat(0, 4, p()) : () => f.load(p, off, lanes))();
   }
-  if (!isUnaryOp(e.act)) throw new Error(`wasm epilogue: unsupported activation ${e.act}`);
-  return applyUnary(L, e.act, x, e.attrs)();
+  const act = activationOf({ ...e.attrs, act: e.act });
+  if (act === undefined || act === "prelu") throw new Error(`wasm epilogue: unsupported activation ${e.act}`);
+  return applyUnary(L, act.op, x, act.attrs)();
 }
