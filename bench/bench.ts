@@ -1,9 +1,9 @@
-// `npm run bench`: graphc's wasm (baseline and relaxed SIMD) against TensorFlow.js (wasm backend),
-// onnxruntime-web (wasm, one and two threads) and onnxruntime-node (one thread) on the same weights
-// and inputs. Each engine runs in its own child process (bench/engine.ts); this process prepares
-// the artifacts and the report.
+// `npm run bench`: graphc's wasm (baseline and relaxed SIMD; relaxed on two threads too) against
+// TensorFlow.js (wasm backend), onnxruntime-web (wasm, one and two threads) and onnxruntime-node
+// (one thread) on the same weights and inputs. Each engine runs in its own child process
+// (bench/engine.ts); this process prepares the artifacts and the report.
 //   --models resnet50,mobilenet_v2,bert_base
-//   --engines graphc-baseline,graphc-relaxed,tfjs-wasm,ort-web,ort-web-2t,ort-node (default: all)
+//   --engines graphc-baseline,graphc-relaxed,graphc-relaxed-2t,tfjs-wasm,ort-web,ort-web-2t,ort-node (default: all)
 //   --warmup 3 --min-iters 5 --max-iters 100 --seconds 5   --out bench/results
 import { execFileSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -27,6 +27,7 @@ import { TFJS_PASSES } from "./peers/tfjs.js";
 const ENGINES: Record<EngineName, string> = {
   "graphc-baseline": "graphc's wasm module, SIMD128 (one thread)",
   "graphc-relaxed": "graphc's wasm module, relaxed SIMD (one thread)",
+  "graphc-relaxed-2t": "graphc's wasm module, relaxed SIMD, load({ threads: 2 }) (the .threads.wasm build: the caller and one worker)",
   "tfjs-wasm": "TensorFlow.js 4.22, tfjs-core + tfjs-backend-wasm (XNNPACK, SIMD), built from graphc's IR after fold-batchnorm, fuse-epilogue and layout (bench/peers/tfjs.ts); one thread: under Node it loads the SIMD binary without threads (WASM_HAS_MULTITHREAD_SUPPORT is false), so setThreadsCount has no effect",
   "ort-web": "onnxruntime-web 1.30, wasm execution provider, numThreads = 1",
   "ort-web-2t": "onnxruntime-web 1.30, wasm execution provider, numThreads = 2",
@@ -64,6 +65,8 @@ interface Row {
   iters: number;
   threads: number;
   busyThreads: number | null;
+  cpuMsPerRun: number;
+  busiestThreadCpuMsPerRun: number | null;
   /** This median / onnxruntime-web's: below 1 is faster. */
   timeVsOrtWeb?: number;
   peakRssMiB: number;
@@ -119,6 +122,7 @@ async function prepare(model: string) {
     artifact: {
       "graphc-baseline": [base("mjs"), base("wasm"), base("weights.bin")],
       "graphc-relaxed": [base("mjs"), base("relaxed.wasm"), base("weights.bin")],
+      "graphc-relaxed-2t": [base("mjs"), base("relaxed.threads.wasm"), base("weights.bin")],
       "tfjs-wasm": [irFile, binPath(irFile)],
       "ort-web": [onnx],
       "ort-web-2t": [onnx],
@@ -129,7 +133,7 @@ async function prepare(model: string) {
 
 function runEngine(job: Job): EngineResult {
   // Node 20 ships relaxed SIMD behind a flag; later versions have it on.
-  const flags = job.engine === "graphc-relaxed" && Number(process.versions.node.split(".")[0]) < 22 ? ["--experimental-wasm-relaxed-simd"] : [];
+  const flags = job.engine.startsWith("graphc-relaxed") && Number(process.versions.node.split(".")[0]) < 22 ? ["--experimental-wasm-relaxed-simd"] : [];
   const out = execFileSync(process.execPath, [...flags, new URL("./engine.js", import.meta.url).pathname, JSON.stringify(job)], { encoding: "utf8", maxBuffer: 2 ** 30, stdio: ["ignore", "pipe", "inherit"] });
   return JSON.parse(out.trim().split("\n").pop()!) as EngineResult;
 }
@@ -157,6 +161,8 @@ const RSS_TARGET = 0.5;
  */
 const REL_DIFF_LIMIT = 1e-3;
 const COMPILE_TARGET_S: Record<string, number> = { resnet50: 5 };
+/** graphc on 2 threads against itself on 1 (the threads issue): median time ratio. */
+const THREADS_TARGET = { engine: "graphc-relaxed-2t", versus: "graphc-relaxed", models: ["resnet50", "bert_base"], ratio: 0.57 } as const;
 
 const ratio = (x: number | undefined) => x?.toFixed(2) ?? "-";
 const verdict = (what: string, value: string, ok: boolean, target: string) => `- ${what}: ${value} (target ${target}): ${ok ? "met" : "**not met**"}`;
@@ -169,6 +175,16 @@ function verdicts(rows: Row[]): string[] {
     if (r.relDiffVsOrtNode !== undefined && !(r.relDiffVsOrtNode <= REL_DIFF_LIMIT)) out.push(verdict(`${r.model} ${r.engine} outputs vs ORT-node`, r.relDiffVsOrtNode.toExponential(1), false, `<= ${REL_DIFF_LIMIT}`));
     if (r.engine.startsWith("graphc") && r.rssVsOrtWeb !== undefined) out.push(verdict(`${r.model} ${r.engine} peak RSS / ORT-web`, ratio(r.rssVsOrtWeb), r.rssVsOrtWeb <= RSS_TARGET, `<= ${RSS_TARGET}`));
   }
+  for (const model of THREADS_TARGET.models) {
+    const [two, one] = [THREADS_TARGET.engine, THREADS_TARGET.versus].map((e) => rows.find((r) => r.model === model && r.engine === e));
+    if (!two || !one) continue;
+    out.push(verdict(`${model} ${two.engine} / ${one.engine} time`, ratio(two.medianMs / one.medianMs), two.medianMs / one.medianMs <= THREADS_TARGET.ratio, `<= ${THREADS_TARGET.ratio}`));
+    // On a loaded machine the wall clock is the scheduler's; the busiest thread's CPU time is the run's own critical path.
+    if (two.busiestThreadCpuMsPerRun !== null && one.busiestThreadCpuMsPerRun !== null) {
+      const r = two.busiestThreadCpuMsPerRun / one.busiestThreadCpuMsPerRun;
+      out.push(verdict(`${model} ${two.engine} / ${one.engine} busiest-thread CPU time`, ratio(r), r <= THREADS_TARGET.ratio, `<= ${THREADS_TARGET.ratio}`));
+    }
+  }
   for (const [model, limit] of Object.entries(COMPILE_TARGET_S)) {
     const ms = rows.find((r) => r.model === model && r.compileMs !== undefined)?.compileMs;
     if (ms !== undefined) out.push(verdict(`${model} compile`, `${(ms / 1000).toFixed(1)} s`, ms < limit * 1000, `< ${limit} s`));
@@ -177,14 +193,14 @@ function verdicts(rows: Row[]): string[] {
 }
 
 function markdown(rows: Row[], machine: string): string {
-  const head = "| model | engine | median ms | min ms | time / ORT-web | threads | busy threads | peak RSS MiB | RSS / ORT-web | load ms | compile s | artifact MiB | rel. diff vs ORT-node |";
+  const head = "| model | engine | median ms | min ms | time / ORT-web | threads | busy threads | CPU ms / run | busiest thread CPU ms / run | peak RSS MiB | RSS / ORT-web | load ms | compile s | artifact MiB | rel. diff vs ORT-node |";
   const line = (r: Row) =>
-    `| ${r.model} | ${r.engine} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${ratio(r.timeVsOrtWeb)} | ${r.threads} | ${r.busyThreads ?? "-"} | ${r.peakRssMiB.toFixed(0)} | ${ratio(r.rssVsOrtWeb)} | ${r.loadMs.toFixed(0)} | ${r.compileMs === undefined ? "-" : (r.compileMs / 1000).toFixed(1)} | ${r.artifactMiB.toFixed(1)} | ${r.relDiffVsOrtNode?.toExponential(1) ?? "-"} |`;
+    `| ${r.model} | ${r.engine} | ${r.medianMs.toFixed(1)} | ${r.minMs.toFixed(1)} | ${ratio(r.timeVsOrtWeb)} | ${r.threads} | ${r.busyThreads ?? "-"} | ${r.cpuMsPerRun.toFixed(1)} | ${r.busiestThreadCpuMsPerRun?.toFixed(1) ?? "-"} | ${r.peakRssMiB.toFixed(0)} | ${ratio(r.rssVsOrtWeb)} | ${r.loadMs.toFixed(0)} | ${r.compileMs === undefined ? "-" : (r.compileMs / 1000).toFixed(1)} | ${r.artifactMiB.toFixed(1)} | ${r.relDiffVsOrtNode?.toExponential(1) ?? "-"} |`;
   const targets = verdicts(rows);
   const used = [...new Set(rows.map((r) => r.engine))];
   return [
     `# graphc benchmark\n\n${machine}\n\n${used.map((e) => `- ${e}: ${ENGINES[e]}`).join("\n")}\n`,
-    `time / ORT-web: median latency divided by onnxruntime-web's (below 1 is faster); RSS / ORT-web likewise for peak RSS. threads: what the engine says it computes on; busy threads: the process's threads that did at least half the busiest one's CPU time during the timed runs. rel. diff: max |out - ORT-node| / max |ORT-node| over every output, checked <= ${REL_DIFF_LIMIT}.\n`,
+    `time / ORT-web: median latency divided by onnxruntime-web's (below 1 is faster); RSS / ORT-web likewise for peak RSS. threads: what the engine says it computes on; busy threads: the process's threads that did at least half the busiest one's CPU time during the timed runs; CPU ms / run: the process's, every thread; busiest thread CPU ms / run: that thread's, the wall time a run would take with a core per thread (on a loaded machine, where the wall clock is the scheduler's). rel. diff: max |out - ORT-node| / max |ORT-node| over every output, checked <= ${REL_DIFF_LIMIT}.\n`,
     head,
     head.replace(/[^|]+/g, " --- "),
     ...rows.map(line),
@@ -213,6 +229,8 @@ for (const model of values.models.split(",")) {
       iters: r.iters,
       threads: r.threads,
       busyThreads: r.busyThreads,
+      cpuMsPerRun: r.cpuMsPerRun,
+      busiestThreadCpuMsPerRun: r.busiestThreadCpuMsPerRun,
       ...(web ? { timeVsOrtWeb: r.medianMs / web.medianMs, rssVsOrtWeb: r.peakRssBytes / web.peakRssBytes } : {}),
       peakRssMiB: r.peakRssBytes / 2 ** 20,
       loadMs: r.loadMs,

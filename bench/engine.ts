@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import type { LoadedModel, LoadOptions } from "../codegen/module/runtime.js";
 
-export type EngineName = "graphc-baseline" | "graphc-relaxed" | "tfjs-wasm" | "ort-web" | "ort-web-2t" | "ort-node";
+export type EngineName = "graphc-baseline" | "graphc-relaxed" | "graphc-relaxed-2t" | "tfjs-wasm" | "ort-web" | "ort-web-2t" | "ort-node";
 
 export interface Job {
   engine: EngineName;
@@ -28,6 +28,13 @@ export interface EngineResult {
   threads: number;
   /** Threads that did at least half the busiest one's CPU time in the timed runs (Linux; null elsewhere). */
   busyThreads: number | null;
+  /** The process's CPU time (every thread) per timed run: with threads, how much work a run takes apart from the wall clock. */
+  cpuMsPerRun: number;
+  /**
+   * The busiest thread's CPU time per timed run (Linux, in 10 ms ticks over all the runs; null
+   * elsewhere): on a loaded machine, the wall time a run would take with a core per thread.
+   */
+  busiestThreadCpuMsPerRun: number | null;
   outputs: Record<string, number[]>;
 }
 
@@ -63,6 +70,14 @@ function busyThreads(before: Map<string, number> | null, after: Map<string, numb
   return spent.filter((t) => t >= most / 2).length;
 }
 
+/** Linux's USER_HZ: clock ticks per second in /proc/PID/task/TID/stat. */
+const TICKS_PER_S = 100;
+
+function busiestThreadMs(before: Map<string, number> | null, after: Map<string, number> | null, runs: number): number | null {
+  if (!before || !after) return null;
+  return (Math.max(...[...after].map(([tid, t]) => t - (before.get(tid) ?? 0))) * 1000) / TICKS_PER_S / runs;
+}
+
 type Run = () => Promise<Record<string, ArrayLike<number>>>;
 interface Loaded {
   run: Run;
@@ -71,9 +86,10 @@ interface Loaded {
 
 async function graphc(job: Job, inputs: InputFile): Promise<Loaded> {
   const { load } = (await import(pathToFileURL(job.artifact).href)) as { load(o: LoadOptions): Promise<LoadedModel> };
-  const model = await load({ simd: job.engine === "graphc-relaxed" ? "relaxed" : "baseline" });
+  // The single-thread engines stay on one thread (load()'s default is min(4, the cores)).
+  const model = await load({ simd: job.engine === "graphc-baseline" ? "baseline" : "relaxed", threads: job.engine === "graphc-relaxed-2t" ? 2 : 1 });
   const feeds = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.dtype === "f32" ? Float32Array.from(v.data) : Int32Array.from(v.data)]));
-  return { run: () => model.run(feeds), threads: 1 };
+  return { run: () => model.run(feeds), threads: model.threads };
 }
 
 async function tfjs(job: Job, inputs: InputFile): Promise<Loaded> {
@@ -104,6 +120,7 @@ async function ort(job: Job, inputs: InputFile): Promise<Loaded> {
 const loaders: Record<EngineName, (job: Job, inputs: InputFile) => Promise<Loaded>> = {
   "graphc-baseline": graphc,
   "graphc-relaxed": graphc,
+  "graphc-relaxed-2t": graphc,
   "tfjs-wasm": tfjs,
   "ort-web": ort,
   "ort-web-2t": ort,
@@ -120,6 +137,7 @@ async function main(): Promise<void> {
   for (let i = 1; i < job.warmup; i++) await run();
   const times: number[] = [];
   const ticks0 = threadTicks();
+  const cpu0 = process.cpuUsage();
   const start = performance.now();
   while (times.length < job.minIters || (times.length < job.maxIters && performance.now() - start < job.seconds * 1000)) {
     const s = performance.now();
@@ -127,6 +145,7 @@ async function main(): Promise<void> {
     times.push(performance.now() - s);
   }
   const ticks = threadTicks();
+  const cpu = process.cpuUsage(cpu0);
   times.sort((a, b) => a - b);
   const result: EngineResult = {
     loadMs,
@@ -136,6 +155,8 @@ async function main(): Promise<void> {
     peakRssBytes: peakRss(),
     threads,
     busyThreads: busyThreads(ticks0, ticks),
+    cpuMsPerRun: (cpu.user + cpu.system) / 1000 / times.length,
+    busiestThreadCpuMsPerRun: busiestThreadMs(ticks0, ticks, times.length),
     outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, Array.from(v)])),
   };
   process.stdout.write(JSON.stringify(result) + "\n");

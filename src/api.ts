@@ -135,11 +135,11 @@ function trainingResult(compiled: CompiledTraining, start: number): CompileResul
 const simdModes = ["auto", "relaxed", "baseline"] as const;
 
 /** The compiled model, running in this process: the object the generated module's load() gives. */
-export async function instantiate(result: Pick<CompileResult, "module">, options: { simd?: (typeof simdModes)[number] } = {}): Promise<LoadedModel> {
+export async function instantiate(result: Pick<CompileResult, "module">, options: { simd?: (typeof simdModes)[number]; threads?: number } = {}): Promise<LoadedModel> {
   if (typeof result !== "object" || result === null) throw new UsageError(`instantiate() takes what compile() resolved to, got ${show(result)}`);
   if (typeof options !== "object" || options === null) throw new UsageError(`instantiate()'s options must be an object, got ${show(options)}`);
-  const unknown = Object.keys(options).find((k) => k !== "simd");
-  if (unknown !== undefined) throw new UsageError(`unknown option ${show(unknown)} (options: simd)`);
+  const unknown = Object.keys(options).find((k) => k !== "simd" && k !== "threads");
+  if (unknown !== undefined) throw new UsageError(`unknown option ${show(unknown)} (options: simd, threads)`);
   const simd = options.simd === undefined ? "auto" : checkChoice(options.simd, simdModes, "simd");
   const parts = result.module;
   if (parts === undefined) throw new UsageError("instantiate() runs wasm results: a wgsl module runs on the caller's GPUDevice (write its files, then load({ device }))");
@@ -148,5 +148,6 @@ export async function instantiate(result: Pick<CompileResult, "module">, options
     throw new UsageError(`instantiate(): result.module must be the module compile() gave, got ${show(parts)}`);
   const build = simd === "auto" ? (parts.relaxedWasm ?? parts.wasm) : simd === "relaxed" ? parts.relaxedWasm : parts.wasm;
   if (build === undefined) throw new UsageError(`instantiate(): simd is ${show(simd)}, but the result has no ${simd === "auto" ? "wasm" : simd} build (see compile()'s relaxedSimd)`);
-  return loadParts(parts, { simd });
+  // The loader checks threads (an integer in [1, MAX_THREADS]) as the generated module's load() does.
+  return loadParts(parts, { simd, ...(options.threads !== undefined ? { threads: options.threads } : {}) });
 }

@@ -1,9 +1,11 @@
 // The files of a compiled model: NAME.mjs (manifest + runtime), its typed ports twice — NAME.d.ts
 // (the documented name) and NAME.d.mts (what TypeScript's NodeNext resolution looks for beside
-// NAME.mjs) — and NAME.wasm / NAME.relaxed.wasm / NAME.weights.bin, or everything base64 inside
+// NAME.mjs) — and NAME.wasm / NAME.relaxed.wasm (each also as NAME[.relaxed].threads.wasm, on a
+// shared memory) / NAME.weights.bin, or everything base64 inside
 // NAME.mjs. The files of one compile share a build id (checks.ts) that load() checks.
 import { UsageError } from "../../src/base/errors.js";
 import type { WasmBuild } from "../wasm/module.js";
+import { MAX_THREADS } from "../wasm/thread-limits.js";
 import { buildId, weightsFile, withBuildSection, type IdCheck } from "./checks.js";
 import { RUNTIME, type BuildInfo, type Embedded, type Manifest, type ModuleParts, type PortInfo, type StateTensor, type TrainingManifest } from "./runtime.js";
 
@@ -42,8 +44,8 @@ function offsets(build: WasmBuild, kind: "inputs" | "outputs", ports: PortInfo[]
   });
 }
 
-function buildInfo(build: WasmBuild, file: string, e: EmitInput): BuildInfo {
-  return { file, memoryBytes: build.memoryBytes, weightsOffset: build.weightsOffset, inputs: offsets(build, "inputs", e.inputs), outputs: offsets(build, "outputs", e.outputs) };
+function buildInfo(build: WasmBuild, file: string, threadsFile: string | undefined, e: EmitInput): BuildInfo {
+  return { file, ...(threadsFile ? { threadsFile } : {}), memoryBytes: build.memoryBytes, control: build.control, weightsOffset: build.weightsOffset, inputs: offsets(build, "inputs", e.inputs), outputs: offsets(build, "outputs", e.outputs) };
 }
 
 const base64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
@@ -78,21 +80,30 @@ export interface LoadOptions {
   /** Bytes of the files next to this module, instead of reading them (or the embedded copies). */
   wasm?: ArrayBuffer | ArrayBufferView;
   relaxedWasm?: ArrayBuffer | ArrayBufferView;
+  threadsWasm?: ArrayBuffer | ArrayBufferView;
+  relaxedThreadsWasm?: ArrayBuffer | ArrayBufferView;
   weights?: ArrayBuffer | ArrayBufferView;
   /** "auto" (default): relaxed SIMD where the engine supports it, else the baseline build. */
   simd?: "auto" | "relaxed" | "baseline";
   /** Called as the weights file is read or fetched: bytes so far (rising), of total; the last call has loaded === total. */
   onProgress?: (progress: { loaded: number; total: number }) => void;
+  /**
+   * Threads to run on, the caller's included (1 to ${MAX_THREADS}). Default: min(4, the cores) in
+   * Node and in a cross-origin isolated page; 1 (with a console warning) in a page that is not.
+   */
+  threads?: number;
 }
 
 export interface Model {
   readonly name: string;
   readonly simd: "relaxed" | "baseline";
+  /** The threads it runs on, the caller's included. */
+  readonly threads: number;
   readonly inputs: readonly PortInfo<keyof Inputs & string>[];
   readonly outputs: readonly PortInfo<keyof Outputs & string>[];
   /** Runs the model; the outputs are fresh copies. */
   run(inputs: Inputs): Promise<Outputs>;
-  /** Lets go of the model's memory (wasm memory is freed when nothing else holds it); run() afterwards rejects. */
+  /** Ends the worker threads and lets go of the model's memory (wasm memory is freed when nothing else holds it); run() afterwards rejects. */
   dispose(): void;
 }
 
@@ -100,15 +111,15 @@ export declare function load(options?: LoadOptions): Promise<Model>;
 `;
 }
 
-type Binary = "wasm" | "relaxedWasm" | "weights" | "state";
+type Binary = "wasm" | "relaxedWasm" | "threadsWasm" | "relaxedThreadsWasm" | "weights" | "state";
 
-/** One build's manifest and the bytes of its files, named from `base`. */
-function describeModule(e: EmitInput, base: string): { manifest: Manifest; parts: ModuleParts; binaries: Partial<Record<Binary, { file: string; bytes: Uint8Array }>> } {
+/** One build's manifest and the bytes of its files, named from `base`; `threaded`: with the shared-memory builds. */
+function describeModule(e: EmitInput, base: string, threaded = true): { manifest: Manifest; parts: ModuleParts; binaries: Partial<Record<Binary, { file: string; bytes: Uint8Array }>> } {
   const { baseline, relaxed } = e;
   const any = baseline ?? relaxed;
   if (!any) throw new Error("emitModule: no wasm build");
   if (baseline && relaxed && Buffer.compare(baseline.weights, relaxed.weights) !== 0) throw new Error("emitModule: the two SIMD builds disagree on the weights");
-  const file = { wasm: `${base}.wasm`, relaxedWasm: `${base}.relaxed.wasm`, weights: `${base}.weights.bin`, state: `${base}.state.bin` };
+  const file = { wasm: `${base}.wasm`, relaxedWasm: `${base}.relaxed.wasm`, threadsWasm: `${base}.threads.wasm`, relaxedThreadsWasm: `${base}.relaxed.threads.wasm`, weights: `${base}.weights.bin`, state: `${base}.state.bin` };
   const state = e.held && stateFile(e.held.start);
   const described: Omit<Manifest, "buildId"> = {
     name: e.name,
@@ -116,23 +127,23 @@ function describeModule(e: EmitInput, base: string): { manifest: Manifest; parts
     outputs: e.outputs,
     weights: { file: file.weights, bytes: any.weights.byteLength, segments: any.weightSegments },
     builds: {
-      ...(baseline ? { baseline: buildInfo(baseline, file.wasm, e) } : {}),
-      ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, e) } : {}),
+      ...(baseline ? { baseline: buildInfo(baseline, file.wasm, threaded ? file.threadsWasm : undefined, e) } : {}),
+      ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, threaded ? file.relaxedThreadsWasm : undefined, e) } : {}),
     },
     idChecks: e.idChecks,
     ...(e.held ? { held: e.held.names } : {}),
     ...(state ? { state: { file: file.state, tensors: state.tensors } } : {}),
   };
-  const id = buildId([json(described), ...[baseline, relaxed].flatMap((b) => (b ? [b.wasm] : [])), any.weights, ...(state ? [state.bytes] : [])]);
+  const id = buildId([json(described), ...[baseline, relaxed].flatMap((b) => (b ? [b.wasm, ...(threaded ? [b.threadsWasm] : [])] : [])), any.weights, ...(state ? [state.bytes] : [])]);
   const manifest: Manifest = { ...described, buildId: id };
   const parts: ModuleParts = {
     manifest,
     weights: weightsFile(any.weights, id),
-    ...(baseline ? { wasm: withBuildSection(baseline.wasm, id) } : {}),
-    ...(relaxed ? { relaxedWasm: withBuildSection(relaxed.wasm, id) } : {}),
+    ...(baseline ? { wasm: withBuildSection(baseline.wasm, id), ...(threaded ? { threadsWasm: withBuildSection(baseline.threadsWasm, id) } : {}) } : {}),
+    ...(relaxed ? { relaxedWasm: withBuildSection(relaxed.wasm, id), ...(threaded ? { relaxedThreadsWasm: withBuildSection(relaxed.threadsWasm, id) } : {}) } : {}),
   };
   const binaries: Partial<Record<Binary, { file: string; bytes: Uint8Array }>> = {};
-  for (const k of ["wasm", "relaxedWasm", "weights"] as const) if (parts[k] !== undefined) binaries[k] = { file: file[k], bytes: parts[k] };
+  for (const k of ["wasm", "relaxedWasm", "threadsWasm", "relaxedThreadsWasm", "weights"] as const) if (parts[k] !== undefined) binaries[k] = { file: file[k], bytes: parts[k] };
   if (state) binaries.state = { file: file.state, bytes: state.bytes };
   return { manifest, parts, binaries };
 }
@@ -173,6 +184,7 @@ export function emitModule(e: EmitInput): { files: ModuleFile[]; parts: ModulePa
 // import { load } from "./${base}.mjs"; const model = await load(); await model.run({ ... })
 const MODEL = ${json(manifest)};
 const EMBEDDED = ${JSON.stringify(embedded)};
+const nodeImport = (name) => import(name);
 ${RUNTIME}
 export function load(options) {
   return loadModel(MODEL, EMBEDDED, import.meta.url, options);
@@ -238,8 +250,8 @@ export interface TrainingEmitInput extends Omit<TrainingManifest, "train" | "eva
 /** A training module: NAME.mjs whose load() gives the trainer, its types, and the files of its two builds (NAME.train.*, NAME.eval.*). */
 export function emitTrainingModule(t: TrainingEmitInput): { files: ModuleFile[] } {
   const base = fileBase(t.name);
-  const train = describeModule(t.train, `${base}.train`);
-  const evaluation = describeModule(t.eval, `${base}.eval`);
+  const train = describeModule(t.train, `${base}.train`, false);
+  const evaluation = describeModule(t.eval, `${base}.eval`, false);
   const { embedWeights: _, train: _t, eval: _e, ...host } = t;
   const spec: TrainingManifest = { ...host, train: { ...train.manifest, held: t.train.held.names }, eval: { ...evaluation.manifest, held: t.eval.held.names } };
   const embedded = embed(t.name, [train.binaries, evaluation.binaries], t.embedWeights);
@@ -247,6 +259,7 @@ export function emitTrainingModule(t: TrainingEmitInput): { files: ModuleFile[] 
 // import { load } from "./${base}.mjs"; const model = await load(); await model.step({ ... })
 const MODEL = ${json(spec)};
 const EMBEDDED = ${JSON.stringify(embedded && { train: embedded[0], eval: embedded[1] })};
+const nodeImport = (name) => import(name);
 ${RUNTIME}
 export function load(options) {
   return loadTrainer(MODEL, EMBEDDED, import.meta.url, options);

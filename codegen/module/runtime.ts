@@ -9,6 +9,7 @@
 // that makes a kernel trap, more memory than the engine gives), Error for files that are missing
 // or not this module's.
 import { CHECKS_RUNTIME, type IdCheck } from "./checks.js";
+import { THREADS_RUNTIME } from "./threads.js";
 
 /**
  * A model port as users see it (i64 inputs are held as i32 in wasm memory, bool outputs as i32
@@ -23,7 +24,11 @@ export interface PortInfo {
 /** Where one SIMD build keeps things: port offsets in the order of Manifest.inputs / .outputs. */
 export interface BuildInfo {
   file: string;
+  /** The same build on a shared memory, for threads > 1 (codegen/wasm/threads.ts); absent in a training module's builds, which run on one thread. */
+  threadsFile?: string;
   memoryBytes: number;
+  /** The threads' control block. */
+  control: number;
   weightsOffset: number;
   inputs: number[];
   outputs: number[];
@@ -69,18 +74,24 @@ export interface LoadProgress {
 export interface LoadOptions {
   wasm?: Bytes;
   relaxedWasm?: Bytes;
+  threadsWasm?: Bytes;
+  relaxedThreadsWasm?: Bytes;
   weights?: Bytes;
   simd?: Simd;
+  /** Default: min(4, the cores); 1 in a browser page that is not cross-origin isolated. */
+  threads?: number;
   onProgress?: (progress: LoadProgress) => void;
 }
 
 export interface LoadedModel {
   readonly name: string;
   readonly simd: "relaxed" | "baseline";
+  /** The threads it runs on, the caller's included. */
+  readonly threads: number;
   readonly inputs: readonly Readonly<PortInfo>[];
   readonly outputs: readonly Readonly<PortInfo>[];
   run(inputs: Record<string, Float32Array | Int32Array | BigInt64Array>): Promise<Record<string, Float32Array | Int32Array | Uint8Array>>;
-  /** Lets go of the module's memory; run() afterwards is an error. */
+  /** Ends the worker threads and lets go of the module's memory; run() afterwards is an error. */
   dispose(): void;
 }
 
@@ -128,16 +139,18 @@ export interface ModuleParts {
   manifest: Manifest;
   wasm?: Uint8Array;
   relaxedWasm?: Uint8Array;
+  threadsWasm?: Uint8Array;
+  relaxedThreadsWasm?: Uint8Array;
   /** The weights file: the weights, then the build id. */
   weights: Uint8Array;
 }
 
 /** Base64 of every embedded file, by LoadOptions key. */
-export type Embedded = Partial<Record<"wasm" | "relaxedWasm" | "weights" | "state", string>>;
+export type Embedded = Partial<Record<"wasm" | "relaxedWasm" | "threadsWasm" | "relaxedThreadsWasm" | "weights" | "state", string>>;
 
 export type LoadModel = (model: Manifest, embedded: Embedded | null, baseUrl: string | undefined, options?: LoadOptions) => Promise<LoadedModel>;
 
-export const RUNTIME = CHECKS_RUNTIME + String.raw`
+export const RUNTIME = CHECKS_RUNTIME + THREADS_RUNTIME + String.raw`
 // (module (func (param v128 v128 v128) (result v128) f32x4.relaxed_madd)): valid only where
 // the engine has relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd).
 const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 8, 1, 96, 3, 123, 123, 123, 1, 123, 3, 2, 1, 0, 10, 13, 1, 11, 0, 32, 0, 32, 1, 32, 2, 253, 133, 2, 11]);
@@ -172,6 +185,7 @@ async function loadModel(model, embedded, baseUrl, options) {
     kind = "relaxed";
   } else kind = builds.relaxed && relaxedSimdSupported() ? "relaxed" : "baseline";
   const build = builds[kind];
+  const threads = await threadCount(opts.threads, what);
 
   const toBytes = (v, key) => {
     if (v instanceof ArrayBuffer) return new Uint8Array(v);
@@ -248,20 +262,31 @@ async function loadModel(model, embedded, baseUrl, options) {
     for (let at = 0; at < bytes.byteLength; at += PROGRESS_CHUNK) sink.take(bytes.subarray(at, at + PROGRESS_CHUNK));
   };
 
-  const wasmKey = kind === "relaxed" ? "relaxedWasm" : "wasm";
-  const wasmFrom = from(wasmKey, build.file);
+  const wasmKey = threads > 1 ? (kind === "relaxed" ? "relaxedThreadsWasm" : "threadsWasm") : kind === "relaxed" ? "relaxedWasm" : "wasm";
+  if (threads > 1 && !build.threadsFile) throw new Error(what + "this module has no threaded build: load it with threads: 1");
+  const wasmFile = threads > 1 ? build.threadsFile : build.file;
+  const wasmFrom = from(wasmKey, wasmFile);
   let wasmModule;
   try {
-    wasmModule = await WebAssembly.compile(await bytesOf(wasmKey, build.file));
+    wasmModule = await WebAssembly.compile(await bytesOf(wasmKey, wasmFile));
   } catch (e) {
     if (!(e instanceof WebAssembly.CompileError)) throw e;
     throw new Error(what + wasmFrom + " is not a WebAssembly module (" + e.message + ")");
   }
   const section = WebAssembly.Module.customSections(wasmModule, BUILD_SECTION)[0];
   notOurs(foreignBuild(wasmFrom, section && new Uint8Array(section), model.buildId));
-  const instance = await WebAssembly.instantiate(wasmModule, {});
-  const { memory, prepare, run } = instance.exports;
-  if (!(memory instanceof WebAssembly.Memory) || typeof prepare !== "function" || typeof run !== "function") throw new Error(what + wasmFrom + " does not export memory, prepare and run");
+  let shared;
+  if (threads > 1) {
+    const pages = Math.max(1, Math.ceil(build.memoryBytes / 65536));
+    try {
+      shared = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    } catch (e) {
+      throw new RangeError(what + "needs " + build.memoryBytes + " bytes of shared wasm memory, more than this engine gives (" + e.message + ")");
+    }
+  }
+  const instance = await WebAssembly.instantiate(wasmModule, shared ? { env: { memory: shared } } : {});
+  const { memory, prepare, run, thread } = instance.exports;
+  if (!(memory instanceof WebAssembly.Memory) || typeof prepare !== "function" || typeof run !== "function" || typeof thread !== "function") throw new Error(what + wasmFrom + " does not export memory, prepare, run and thread");
   if (memory.buffer.byteLength < build.memoryBytes) {
     try {
       memory.grow(Math.ceil((build.memoryBytes - memory.buffer.byteLength) / 65536));
@@ -316,6 +341,9 @@ async function loadModel(model, embedded, baseUrl, options) {
   // Held inputs start from the state file, written after the weights (whose window overlaps the inputs).
   const heldNames = new Set(model.held || []);
   const stateBytes = model.state ? await bytesOf("state", model.state.file) : null;
+  // A browser's main thread may not atomic.wait: it spins at the barriers.
+  thread(0, threads, IN_NODE || typeof window === "undefined" ? 1 : 0);
+  const pool = threads > 1 ? await startWorkers(wasmModule, memory, build.control, threads, what) : null;
 
   // No closure here reads "memory" itself (only through "live"), so dispose() lets it go.
   const memoryBytes = memory.buffer.byteLength;
@@ -348,15 +376,17 @@ async function loadModel(model, embedded, baseUrl, options) {
     return new Error(what + "the wasm code trapped (" + e.message + "): a bug in graphc, please report it");
   };
 
-  // Set by dispose(): then run() is an error and nothing here holds the module's memory.
-  let live = { memory, run };
+  // Set by dispose(): then run() is an error, the workers are gone and nothing here holds the module's memory.
+  let live = { memory, run, pool };
   const dispose = () => {
+    if (live && live.pool) live.pool.stop();
     live = null;
   };
 
   async function runModel(feeds) {
     if (live === null) throw new Error(what + "this model was disposed (dispose() was called); load it again to run it");
-    const { memory, run } = live;
+    const { memory, run, pool } = live;
+    if (pool && pool.failed()) throw new Error(what + "a thread trapped in an earlier run, which leaves the threads out of step: load the model again");
     if (feeds === null || typeof feeds !== "object") throw new TypeError(what + "run() takes an object of input arrays: { " + names(ins) + " }");
     for (const key of Object.keys(feeds))
       if (!ins.some((p) => p.name === key)) throw new Error(what + "no input " + JSON.stringify(key) + " (inputs: " + names(ins) + ")");
@@ -378,9 +408,15 @@ async function loadModel(model, embedded, baseUrl, options) {
       else dest.set(v);
     });
     try {
+      if (pool) pool.wake();
       run();
     } catch (e) {
-      throw trapped(e);
+      if (!pool) throw trapped(e);
+      // Thread 0 traps at a barrier when a worker trapped: the worker's trap is the one to report.
+      const error = pool.failed() ? new Error(what + "a worker thread trapped (a kernel's share, e.g. an integer division by zero inside the model); load the model again") : trapped(e);
+      // Workers waiting at a barrier for thread 0 would wait forever: they trap too, and the model is done.
+      pool.fail();
+      throw error;
     }
     return Object.fromEntries(outs.map((p) => {
       const held = new p.View(memory.buffer, p.offset, p.size);
@@ -399,7 +435,7 @@ async function loadModel(model, embedded, baseUrl, options) {
     readInput: (name) => heldPort(name).slice(),
     writeInput: (name, v) => heldPort(name).set(v),
   };
-  return Object.freeze({ name: model.name, simd: kind, inputs: info(ins), outputs: info(outs), run: runModel, dispose, ...held });
+  return Object.freeze({ name: model.name, simd: kind, threads, inputs: info(ins), outputs: info(outs), run: runModel, dispose, ...held });
 }
 
 // The trainer: a training-step build whose parameters, optimizer state and running statistics are
@@ -412,8 +448,9 @@ async function loadTrainer(spec, embedded, baseUrl, options) {
   if (typeof opts !== "object") throw new TypeError(what + "load() takes an options object");
   const unknown = Object.keys(opts).find((k) => k !== "simd" && k !== "onProgress");
   if (unknown !== undefined) throw new TypeError(what + "a training module's load() takes simd and onProgress, got " + JSON.stringify(unknown));
-  const train = await loadModel(spec.train, embedded && embedded.train, baseUrl, opts);
-  const evaluation = await loadModel(spec.eval, embedded && embedded.eval, baseUrl, { simd: train.simd });
+  // One thread each: the training step is not partitioned over threads yet.
+  const train = await loadModel(spec.train, embedded && embedded.train, baseUrl, Object.assign({}, opts, { threads: 1 }));
+  const evaluation = await loadModel(spec.eval, embedded && embedded.eval, baseUrl, { simd: train.simd, threads: 1 });
   let learningRate = spec.lr;
   let steps = 0;
   const counted = new Map(spec.counters.map((c) => [c.weight, BigInt(c.start)]));
@@ -487,8 +524,13 @@ let runtime: Runtime | undefined;
 
 /** The runtime text, evaluated once per process. */
 function evaluated(): Runtime {
-  runtime ??= new Function(`"use strict";\n${RUNTIME}\nreturn { loadModel, loadTrainer, relaxedSimdSupported };`)() as Runtime;
+  runtime ??= new Function("nodeImport", `"use strict";\n${RUNTIME}\nreturn { loadModel, loadTrainer, relaxedSimdSupported };`)((name: string) => import(name)) as Runtime;
   return runtime;
+}
+
+/** The loader of the generated NAME.mjs, as in-memory loads use it (its host's import() included). */
+export function runtimeLoadModel(): LoadModel {
+  return evaluated().loadModel;
 }
 
 /** Whether this engine runs relaxed-SIMD modules, as a generated module decides it. */
@@ -497,7 +539,7 @@ export function relaxedSimdSupported(): boolean {
 }
 
 /** Loads module parts in memory through the same loader as the generated NAME.mjs. */
-export function loadParts(parts: ModuleParts, options: Pick<LoadOptions, "simd" | "onProgress"> = {}): Promise<LoadedModel> {
+export function loadParts(parts: ModuleParts, options: Pick<LoadOptions, "simd" | "onProgress" | "threads"> = {}): Promise<LoadedModel> {
   const { manifest, ...bytes } = parts;
   return evaluated().loadModel(manifest, null, undefined, { ...bytes, ...options });
 }

@@ -26,6 +26,17 @@ export interface KernelContext {
   addPacked(value: number, transform: Transform): number;
   /** Scratch memory for use inside one kernel (shared by all kernels); returns its address. */
   scratch(bytes: number): number;
+  /**
+   * This thread's share [lo, hi) of [0, n) (threads.ts). A kernel that asks runs on every thread,
+   * so each of its steps must be partitioned, `serial`, or identical work on private scratch.
+   */
+  part(n: number): [() => binaryen.ExpressionRef, () => binaryen.ExpressionRef];
+  /** Scratch of `bytes` per thread after `shared` bytes all threads see: the shared part's address, this thread's part's. */
+  threadScratch(bytes: number, shared?: number): { shared: number; mine: () => binaryen.ExpressionRef };
+  /** `e` on thread 0 only (a step of a partitioned kernel that must not run twice). */
+  serial(e: binaryen.ExpressionRef): binaryen.ExpressionRef;
+  /** Waits for every thread: between a partitioned kernel's steps that read each other's outputs. */
+  barrier(): binaryen.ExpressionRef;
   /** A function name unique in the module, derived from `base`. */
   fnName(base: string): string;
 }

@@ -106,7 +106,9 @@ export function depthwise(ctx: KernelContext, f: Fn, s: ConvShape, w: number, x:
   ];
   // Rows whose whole window lies inside the input.
   const rowInside = () => m.i32.lt_u(add(mul(g(oy), s.sh), f.c(-s.pt)), f.c(H - (kh - 1) * s.dh));
-  return f.loop(f.c(0), N * OH, 1, (r) => [
+  // Output rows split over the threads.
+  const [firstRow, endRow] = ctx.part(N * OH);
+  return f.loop(firstRow(), endRow, 1, (r) => [
     f.set(row, r()),
     f.set(n, m.i32.div_u(r(), f.c(OH))),
     f.set(oy, m.i32.rem_u(r(), f.c(OH))),

@@ -3,7 +3,20 @@
 import { isNHWC, type NodeOf } from "../../src/ir/ops.js";
 import { permute, TO_NCHW } from "../../src/ir/shape.js";
 import type { KernelContext } from "./context.js";
+import type { V } from "./gemm/fn.js";
 import { shapeOf } from "./gemm/node.js";
+
+/** A convolution's scratch: `shared` bytes all threads see, `perThread` bytes each. */
+export interface ConvScratch {
+  shared: number;
+  perThread: number;
+}
+
+/** Scratch as a convolution body sees it: the shared part's address, this thread's part's. */
+export interface Scratch {
+  shared: number;
+  mine: V;
+}
 
 export interface ConvShape {
   N: number; H: number; W: number; C: number; K: number; OH: number; OW: number;

@@ -177,7 +177,8 @@ function convTranspose2d(ctx: KernelContext, node: NodeOf<"conv_transpose2d">): 
   const w = node.inputs[1]!;
   if (!constData(ctx.graph, w)) throw new Error("wasm conv_transpose2d: the weight must be a constant");
   const scratch = chunkRows(s) * s.kh * s.kw * (s.K / s.groups) * 4;
-  return convKernel(ctx, node, s, scratch, (f, x, y, e, cols) => convTransposeNHWC(ctx, f, s, node.attrs.output_padding, w, x, y, e, cols));
+  // On one thread: col2im adds overlapping taps into y in chunk order.
+  return convKernel(ctx, node, s, { shared: scratch, perThread: 0 }, false, (f, x, y, e, cols) => convTransposeNHWC(ctx, f, s, node.attrs.output_padding, w, x, y, e, cols.shared));
 }
 
 export const convTransposeKernels: Kernels<"conv_transpose2d"> = { conv_transpose2d: convTranspose2d };

@@ -12,7 +12,7 @@
 import binaryen from "binaryen";
 import { isNHWC, type NodeOf } from "../../src/ir/ops.js";
 import { depthwise } from "./conv-depthwise.js";
-import { convShape, type ConvShape } from "./conv-shape.js";
+import { convShape, type ConvScratch, type ConvShape, type Scratch } from "./conv-shape.js";
 import type { KernelContext, Kernels } from "./context.js";
 import { Fn, type V } from "./gemm/fn.js";
 import { gemm, packedB, packedFloats } from "./gemm/gemm.js";
@@ -21,11 +21,12 @@ import { winograd, winogradScratch, winogradTile } from "./winograd.js";
 
 type Expr = binaryen.ExpressionRef;
 
-/** Bytes of scratch the NHWC conv needs. */
-function convScratch(s: ConvShape): number {
+/** Bytes of scratch the NHWC conv needs: shared by the threads, and each thread's own. */
+function convScratch(s: ConvShape): ConvScratch {
   const wino = winogradTile(s);
-  return wino ? winogradScratch(s, wino) : im2colRows(s) * (s.C / s.groups) * s.kh * s.kw * 4;
+  return wino ? winogradScratch(s, wino) : { shared: 0, perThread: im2colRows(s) * (s.C / s.groups) * s.kh * s.kw * 4 };
 }
+
 
 /** Rows of A im2col gathers at a time (0 when A is the input itself). */
 function im2colRows(s: ConvShape): number {
@@ -37,10 +38,10 @@ function im2colRows(s: ConvShape): number {
   return Math.min(s.N * s.OH * s.OW, rows - (rows % 12));
 }
 
-/** (m0, g) -> (): im2col rows m0 .. m0+rows-1 of group g into `dst`, columns ordered (ky, kx, c). */
-function im2col(ctx: KernelContext, s: ConvShape, x: V, dst: number, rows: number): string {
+/** (m0, g, dst) -> (): im2col rows m0 .. m0+rows-1 of group g into dst, columns ordered (ky, kx, c). */
+function im2col(ctx: KernelContext, s: ConvShape, x: V, rows: number): string {
   const m = ctx.mod;
-  const f = new Fn(m, ctx.relaxed, [binaryen.i32, binaryen.i32]);
+  const f = new Fn(m, ctx.relaxed, [binaryen.i32, binaryen.i32, binaryen.i32]);
   const cg = s.C / s.groups;
   const [mi, src, d, iy, ix] = [0, 0, 0, 0, 0].map(() => f.local(binaryen.i32)) as [number, number, number, number, number];
   const g = (i: number) => f.get(i)();
@@ -72,11 +73,11 @@ function im2col(ctx: KernelContext, s: ConvShape, x: V, dst: number, rows: numbe
       }),
     ]),
   ]);
-  return f.finish(ctx.fnName("im2col"), [f.set(d, f.c(dst)), body]);
+  return f.finish(ctx.fnName("im2col"), [f.set(d, f.get(2)()), body]);
 }
 
-/** The NHWC conv from x to y (addresses), epilogue included. */
-function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: number, x: V, y: V, e: NodeEpilogue, scratch: number): Expr {
+/** The NHWC conv from x to y (addresses), epilogue included, split over the threads. */
+function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: number, x: V, y: V, e: NodeEpilogue, scratch: Scratch): Expr {
   if (s.groups === s.C && s.K === s.C) return depthwise(ctx, f, s, w, x, y, e);
   const wino = winogradTile(s);
   if (wino) return winograd(ctx, f, s, wino, w, x, y, e, scratch);
@@ -89,29 +90,32 @@ function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: number, x: V, y: V
   const M = s.N * s.OH * s.OW;
   const chunk = im2colRows(s);
   const common = { N: kg, K: Kd, ldc: s.K, epi: e.epi };
-  if (chunk === 0) return gemm(ctx, f, { ...common, ...e, M, lda: Kd, a: x, b, c: y });
+  if (chunk === 0) return gemm(ctx, f, { ...common, ...e, M, lda: Kd, a: x, b, c: y, part: ctx.part });
   const gi = f.local(binaryen.i32);
   const group = (g: V | undefined, bytes: number) => plus(ctx, g, f.get(gi), bytes);
   const perChannel = (v: V | undefined) => group(v, kg * 4);
   // Rows m0 .. m0+rows-1 of the output, every group.
   const rowsAt = (m0: V, rows: number): Expr => {
-    const fill = im2col(ctx, s, x, scratch, rows);
+    const fill = im2col(ctx, s, x, rows);
     const out = (v: V | undefined) => v && group(plus(ctx, v, m0, s.K * 4), kg * 4);
     return f.loop(f.c(0), s.groups, 1, (g) => [
       f.set(gi, g()),
-      m.call(fill, [m0(), g()], binaryen.none),
+      m.call(fill, [m0(), g(), scratch.mine()], binaryen.none),
       gemm(ctx, f, {
-        ...common, M: rows, lda: Kd, a: at(ctx, scratch), b: group(b, slice * 4)!, c: out(y)!,
+        ...common, M: rows, lda: Kd, a: scratch.mine, b: group(b, slice * 4)!, c: out(y)!,
         ...(e.bias ? { bias: perChannel(e.bias) } : {}),
         ...(e.residual ? { residual: out(e.residual) } : {}),
         ...(e.slope ? { slope: e.epi.slope === "vector" ? perChannel(e.slope) : e.slope } : {}),
       }),
     ]);
   };
-  const full = M - (M % chunk);
+  // Chunks [lo, hi) on this thread, gathered into its own scratch; the short last one with the last share.
+  const fullChunks = Math.floor(M / chunk);
+  const [lo, hi] = ctx.part(Math.ceil(M / chunk));
+  const end = () => m.select(m.i32.lt_s(hi(), f.c(fullChunks)), hi(), f.c(fullChunks));
   return m.block(null, [
-    f.loop(f.c(0), full, chunk, (m0) => [rowsAt(m0, chunk)]),
-    ...(M > full ? [rowsAt(() => f.c(full), M - full)] : []),
+    f.loop(m.i32.mul(lo(), f.c(chunk)), () => m.i32.mul(end(), f.c(chunk)), chunk, (m0) => [rowsAt(m0, chunk)]),
+    ...(M % chunk ? [m.if(m.i32.gt_s(hi(), f.c(fullChunks)), rowsAt(() => f.c(fullChunks * chunk), M % chunk))] : []),
   ]);
 }
 
@@ -129,28 +133,37 @@ function transpose(ctx: KernelContext, batch: number, rows: number, cols: number
   return f.finish(ctx.fnName("transpose"), [body]);
 }
 
-/** The NHWC body of a convolution: x to y (addresses), its epilogue and `im` bytes of scratch at `scratch`. */
-export type ConvBody = (f: Fn, x: V, y: V, e: NodeEpilogue, scratch: number) => Expr;
+/** The NHWC body of a convolution: x to y (addresses), its epilogue and its scratch. */
+export type ConvBody = (f: Fn, x: V, y: V, e: NodeEpilogue, scratch: Scratch) => Expr;
 
 /**
- * The kernel function of a convolution node whose NHWC form is `body` (needing `im` bytes of
- * scratch). NCHW: x, y and the residual go through NHWC copies in scratch, after the body's.
+ * The kernel function of a convolution node whose NHWC form is `body` (needing `need` scratch;
+ * `parallel`: the body splits itself over the threads, else the kernel runs on one). NCHW: x, y
+ * and the residual go through NHWC copies in shared scratch, after the body's, copied on one thread.
  */
-export function convKernel(ctx: KernelContext, node: NodeOf<"conv2d" | "conv_transpose2d">, s: ConvShape, im: number, body: ConvBody): string {
+export function convKernel(ctx: KernelContext, node: NodeOf<"conv2d" | "conv_transpose2d">, s: ConvShape, need: ConvScratch, parallel: boolean, body: ConvBody): string {
   const f = new Fn(ctx.mod, ctx.relaxed);
   const e = nodeEpilogue(ctx, node);
   const [x, y] = [ctx.addr(node.inputs[0]!), ctx.addr(node.outputs[0]!)];
   const name = ctx.fnName(node.op);
-  if (isNHWC(node.attrs)) return f.finish(name, [body(f, at(ctx, x), at(ctx, y), e, im ? ctx.scratch(im) : 0)]);
-  const [xb, yb] = [s.N * s.C * s.H * s.W * 4, s.N * s.K * s.OH * s.OW * 4];
-  const base = ctx.scratch(im + xb + yb * (e.residual ? 2 : 1));
-  const [xs, ys, rs] = [base + im, base + im + xb, base + im + xb + yb];
+  const nchw = !isNHWC(node.attrs);
+  const [xb, yb] = nchw ? [s.N * s.C * s.H * s.W * 4, s.N * s.K * s.OH * s.OW * 4] : [0, 0];
+  const shared = need.shared + xb + yb * (e.residual ? 2 : 1);
+  const scratch: Scratch = need.perThread ? ctx.threadScratch(need.perThread, shared) : { shared: shared ? ctx.scratch(shared) : 0, mine: at(ctx, 0) };
+  if (!nchw) return f.finish(name, [body(f, at(ctx, x), at(ctx, y), e, scratch)]);
+  const base = scratch.shared;
+  const [xs, ys, rs] = [base + need.shared, base + need.shared + xb, base + need.shared + xb + yb];
   const call = (fn: string, a: number | V, b: number) => ctx.mod.call(fn, [typeof a === "number" ? f.c(a) : a(), f.c(b)], binaryen.none);
+  // Copies on thread 0, with barriers around a parallel body.
+  const copy = (fn: string, a: number | V, b: number) => (parallel ? ctx.serial(call(fn, a, b)) : call(fn, a, b));
+  const sync = parallel ? [ctx.barrier()] : [];
   return f.finish(name, [
-    call(transpose(ctx, s.N, s.C, s.H * s.W), x, xs),
-    ...(e.residual ? [call(transpose(ctx, s.N, s.K, s.OH * s.OW), e.residual, rs)] : []),
-    body(f, at(ctx, xs), at(ctx, ys), { ...e, ...(e.residual ? { residual: at(ctx, rs) } : {}) }, base),
-    call(transpose(ctx, s.N, s.OH * s.OW, s.K), ys, y),
+    copy(transpose(ctx, s.N, s.C, s.H * s.W), x, xs),
+    ...(e.residual ? [copy(transpose(ctx, s.N, s.K, s.OH * s.OW), e.residual, rs)] : []),
+    ...sync,
+    body(f, at(ctx, xs), at(ctx, ys), { ...e, ...(e.residual ? { residual: at(ctx, rs) } : {}) }, scratch),
+    ...sync,
+    copy(transpose(ctx, s.N, s.OH * s.OW, s.K), ys, y),
   ]);
 }
 
@@ -158,7 +171,7 @@ function conv2d(ctx: KernelContext, node: NodeOf<"conv2d">): string {
   const s = convShape(ctx, node);
   const w = node.inputs[1]!;
   if (!constData(ctx.graph, w)) throw new Error("wasm conv2d: the weight must be a constant");
-  return convKernel(ctx, node, s, convScratch(s), (f, x, y, e, scratch) => convNHWC(ctx, f, s, w, x, y, e, scratch));
+  return convKernel(ctx, node, s, convScratch(s), true, (f, x, y, e, scratch) => convNHWC(ctx, f, s, w, x, y, e, scratch));
 }
 
 export const convKernels: Kernels<"conv2d"> = { conv2d };

@@ -7,7 +7,7 @@ import { numel, type Attrs, type FusedStep, type Graph, type Node, type TensorTy
 import { binaryOps, channelDim, compareOps, isNHWC, unaryOps, type BinaryOp, type CompareOp, type UnaryOp } from "../../src/ir/ops.js";
 import { broadcastStrides, strides } from "../../src/ir/shape.js";
 import { sameKernel, type KernelContext, type KernelEmitter, type Kernels } from "./context.js";
-import { address, Code, type Elem, type Lanes, type X } from "./lanes.js";
+import { address, Code, type Elem, type Lanes, type Part, type X } from "./lanes.js";
 import { applyStep, scalarOnly, type StepOp } from "./math.js";
 
 /** A strided operand: byte address and one element stride per dimension of the loop space. */
@@ -48,12 +48,14 @@ function collapse(shape: readonly number[], strides: number[][]): { dims: number
  * Emits `out[i] = f(ins[i])` for every index of `shape`. `f` receives the loaded operands (each
  * readable more than once). With `scalar`, no SIMD loop (for ops without a vector form).
  */
-export function mapLanes(ctx: KernelContext, c: Code, shape: readonly number[], out: View, ins: View[], f: (L: Lanes, args: X[]) => X, scalar = false): void {
+export function mapLanes(ctx: KernelContext, c: Code, shape: readonly number[], out: View, ins: View[], f: (L: Lanes, args: X[]) => X, scalar = false, part?: Part): void {
   const { m } = c;
   const views = [out, ...ins];
   const { dims, strides } = collapse(shape, views.map((v) => v.strides));
   const inner = dims[dims.length - 1]!;
-  c.nest(dims.slice(0, -1), (idx) => {
+  // With `part`, this thread's share of the outer dims, or of the vectors when there are none.
+  const outer = (body: (idx: X[]) => void) => (part && dims.length > 1 ? c.nestPart(dims.slice(0, -1), part, body) : c.nest(dims.slice(0, -1), body));
+  outer((idx) => {
     const bases = views.map((v, k) => {
       const base = () => m.i32.const(v.addr);
       return idx.length ? c.let(address(m, base, idx.map((i, l) => [i, strides[k]![l]! * 4])), binaryen.i32) : base;
@@ -65,7 +67,9 @@ export function mapLanes(ctx: KernelContext, c: Code, shape: readonly number[], 
       L.store(out.elem, ptr(0), stride(0), f(L, args));
     };
     // A lane's memarg offset cannot be negative: views walking backwards run scalar.
-    c.lanes(inner, ctx.relaxed, at, scalar || strides.some((s) => s[dims.length - 1]! < 0));
+    const scalarOnly = scalar || strides.some((s) => s[dims.length - 1]! < 0);
+    if (part && dims.length === 1) c.lanesPart(inner, ctx.relaxed, part, at, scalarOnly);
+    else c.lanes(inner, ctx.relaxed, at, scalarOnly);
   });
 }
 
@@ -108,7 +112,7 @@ function run(L: Lanes, p: Program, operands: X[]): X {
 function emitProgram(ctx: KernelContext, node: Node, p: Program, ins: View[]): string {
   const c = new Code(ctx.mod);
   const y = ctx.graph.values[node.outputs[0]!]!.type;
-  mapLanes(ctx, c, y.shape, view(ctx, node.outputs[0]!, strides(y.shape)), ins, (L, args) => run(L, p, args), p.steps.some((s) => scalarOnly(s.op)));
+  mapLanes(ctx, c, y.shape, view(ctx, node.outputs[0]!, strides(y.shape)), ins, (L, args) => run(L, p, args), p.steps.some((s) => scalarOnly(s.op)), ctx.part);
   return c.finish(ctx.fnName(node.op));
 }
 

@@ -10,6 +10,8 @@ export type X = () => E;
 export type Elem = "f32" | "i32";
 /** A value built for a given width. */
 export type X1 = (L: Lanes) => X;
+/** This thread's share [lo, hi) of [0, n) (KernelContext.part). */
+export type Part = (n: number) => [X, X];
 
 /** A kernel function under construction: its locals and the statement list being filled. */
 export class Code {
@@ -107,6 +109,37 @@ export class Code {
       this.emit(m.br(next));
     });
     this.emit(m.block(exit, [m.loop(next, inner)]));
+  }
+
+  /**
+   * `lanes` over this thread's share of [0, n) (`part`, KernelContext.part): whole vectors, the
+   * scalar tail with the last share, so each element is computed as on one thread.
+   */
+  lanesPart(n: number, relaxed: boolean, part: Part, body: (L: Lanes, j: X) => void, scalar = false): void {
+    const { m } = this;
+    const L1 = new Lanes(this, 1, relaxed);
+    const share = (count: number) => part(count).map((x) => this.let(x, binaryen.i32)) as [X, X];
+    if (scalar) return this.range(...share(n), (j) => body(L1, j));
+    const vectors = Math.floor(n / 4);
+    const [lo, hi] = share(vectors + (n % 4 ? 1 : 0));
+    if (vectors) {
+      const end = this.let(() => m.select(m.i32.lt_s(hi(), m.i32.const(vectors)), hi(), m.i32.const(vectors)), binaryen.i32);
+      this.range(lo, end, (v) => body(new Lanes(this, 4, relaxed), () => m.i32.shl(v(), m.i32.const(2))));
+    }
+    if (n % 4) this.emit(m.if(m.i32.gt_s(hi(), m.i32.const(vectors)), this.block(() => {
+      for (let t = vectors * 4; t < n; t++) body(L1, () => m.i32.const(t));
+    })));
+  }
+
+  /** `nest` over `dims` (at least one), this thread taking its share of the first two together. */
+  nestPart(dims: readonly number[], part: Part, body: (idx: X[]) => void): void {
+    const { m } = this;
+    const split = Math.min(2, dims.length);
+    const [lo, hi] = part(dims[0]! * (split === 2 ? dims[1]! : 1)).map((x) => this.let(x, binaryen.i32)) as [X, X];
+    this.range(lo, hi, (r) => {
+      const idx = split === 2 ? [this.let(() => m.i32.div_u(r(), m.i32.const(dims[1]!)), binaryen.i32), this.let(() => m.i32.rem_u(r(), m.i32.const(dims[1]!)), binaryen.i32)] : [r];
+      this.nest(dims.slice(split), body, idx);
+    });
   }
 
   /** Loops over every index of `dims` (outermost first). */

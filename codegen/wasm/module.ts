@@ -14,6 +14,8 @@
 // is known only after every kernel is emitted, so the first build of a graph emits twice: once
 // to measure the data region, once with the final addresses. Later builds sharing its
 // WasmShared skip the measuring pass and reuse its weights file.
+// After both: the threads' control block (threads.ts). Each build is written twice: with its
+// own memory (one thread, as any engine runs it) and importing a shared one (threads).
 import binaryen from "binaryen";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { planMemory } from "../../src/ir/memory.js";
@@ -22,6 +24,7 @@ import { emitKernel } from "./kernels.js";
 import { MAX_MEMORY_BYTES, memoryMessage } from "./memory-limit.js";
 import { TargetLimitError } from "../target.js";
 import { byteCount } from "../../src/ir/rewrite.js";
+import { addThreadedRun, addThreadGlobals, barrierCall, CONTROL, MAX_THREADS, onThreadZero, share, threadId, type ThreadedCall } from "./threads.js";
 import { decodeF16, decodeInt8, encodeF16, encodeInt8, quantisable, stagedBytes, storedBytes, type Channels, type Transform, type WeightsDtype } from "./weights.js";
 
 export interface PortLayout {
@@ -32,9 +35,13 @@ export interface PortLayout {
 }
 
 export interface WasmBuild {
-  /** Exports "memory" (its own, not shared), "prepare" and "run": () => void. */
+  /** Exports "memory" (its own, not shared), "prepare" and "run": () => void, and "thread" and "work" (threads.ts). */
   wasm: Uint8Array;
+  /** The same code importing env.memory, shared, of memoryBytes rounded up to pages. */
+  threadsWasm: Uint8Array;
   memoryBytes: number;
+  /** The threads' control block (threads.ts CONTROL). */
+  control: number;
   /** The weights file (without its build id): its segments, in order. */
   weights: Uint8Array;
   /** Bytes of each segment: load() copies segment i into memory at weightsOffset, then calls prepare(i), before the first run. */
@@ -90,7 +97,7 @@ interface Emitted {
   dataBytes: number;
   scratchAt: number;
   scratchBytes: number;
-  calls: string[];
+  calls: ThreadedCall[];
   inputs: PortLayout[];
   outputs: PortLayout[];
   segments: Segment[];
@@ -148,6 +155,9 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
     // A view (reshape) the planner left outside the arena: it aliases its input.
     return addr(g.nodes[val.producer!]!.inputs[0]!);
   };
+  const scratch = (bytes: number) => ((out.scratchBytes = Math.max(out.scratchBytes, bytes)), out.scratchAt);
+  let parallel = false;
+  addThreadGlobals(mod);
   const ctx: KernelContext = {
     mod,
     relaxed,
@@ -155,12 +165,23 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
     addr,
     addData,
     addPacked: (v, transform) => chunk(transform.floats * 4, { segment: constSegment(v), transform }),
-    scratch: (bytes) => ((out.scratchBytes = Math.max(out.scratchBytes, bytes)), out.scratchAt),
+    scratch,
+    part: (n) => ((parallel = true), share(mod, n)),
+    threadScratch: (bytes, shared = 0) => {
+      const [own, at] = [align16(bytes), align16(shared)];
+      const base = scratch(at + own * MAX_THREADS);
+      return { shared: base, mine: () => mod.i32.add(mod.i32.const(base + at), mod.i32.mul(threadId(mod)(), mod.i32.const(own))) };
+    },
+    // A kernel with a serial step or a barrier runs on every thread (a barrier on thread 0 alone would wait forever).
+    serial: (e) => ((parallel = true), onThreadZero(mod, e)),
+    barrier: () => ((parallel = true), barrierCall(mod)),
     fnName: (base) => `${base.replace(/[^\w]/g, "_")}_${names++}`,
   };
   for (const n of g.nodes) {
     if (n.op === "reshape" && addr(n.inputs[0]!) === addr(n.outputs[0]!)) continue;
-    out.calls.push(emitKernel(ctx, n));
+    parallel = false;
+    const fn = emitKernel(ctx, n);
+    out.calls.push({ fn, parallel });
   }
   for (const p of g.outputs) {
     const t = g.values[p.value]!.type;
@@ -225,7 +246,7 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
   if (shared.graph !== g) throw new Error("wasm: WasmShared of another graph");
   const features =
     binaryen.Features.MVP | binaryen.Features.SIMD128 | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.NontrappingFPToInt |
-    binaryen.Features.SignExt | binaryen.Features.MutableGlobals | (opts.relaxed ? binaryen.Features.RelaxedSIMD : 0);
+    binaryen.Features.SignExt | binaryen.Features.MutableGlobals | binaryen.Features.Atomics | (opts.relaxed ? binaryen.Features.RelaxedSIMD : 0);
   if (shared.dataBytes === undefined) {
     const probe = new binaryen.Module();
     try {
@@ -248,23 +269,32 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
     prepare(mod, e, dtype, e.dataBytes, layout.sizes, (base) => `prepare_${base.replace(/[^\w]/g, "_")}_${names++}`);
     const runBytes = e.scratchAt + e.scratchBytes;
     const loadEnd = e.dataBytes + layout.windowBytes;
-    const memoryBytes = Math.max(runBytes, loadEnd);
+    // Past the load window too: the control words must be 0 when the threads start.
+    const control = align16(Math.max(runBytes, loadEnd));
+    const memoryBytes = control + CONTROL.bytes;
     // The lower bound the target's limits() checked leaves out packed weights, scratch and staging.
     if (memoryBytes > MAX_MEMORY_BYTES)
       throw new TargetLimitError(memoryMessage(byteCount(memoryBytes), `weights and packed data ${byteCount(e.dataBytes)}, ${runBytes >= loadEnd ? `inputs, intermediate tensors and scratch ${byteCount(runBytes - e.dataBytes)}` : `the largest weight while loading ${byteCount(layout.windowBytes)}`}`));
     const pages = Math.max(1, Math.ceil(memoryBytes / PAGE));
     mod.setMemory(pages, pages, "memory");
     const copies = (opts.carry ?? []).map((c) => carried(c, e));
-    const body = [...e.calls.map((f) => mod.call(f, [], binaryen.none)), ...copies.map(([to, from, bytes]) => mod.memory.copy(mod.i32.const(to), mod.i32.const(from), mod.i32.const(bytes)))];
-    mod.addFunction("run", binaryen.none, binaryen.none, [], mod.block(null, body, binaryen.none));
-    mod.addFunctionExport("run", "run");
+    // The carried copies after every kernel, on thread 0.
+    const calls = [...e.calls];
+    if (copies.length) {
+      mod.addFunction("carry", binaryen.none, binaryen.none, [], mod.block(null, copies.map(([to, from, bytes]) => mod.memory.copy(mod.i32.const(to), mod.i32.const(from), mod.i32.const(bytes))), binaryen.none));
+      calls.push({ fn: "carry", parallel: false });
+    }
+    const threading = addThreadedRun(mod, control, calls);
     if (!mod.validate()) throw new Error("wasm: the generated module does not validate");
     // Function by function: module-level inlining would merge the kernels (and spill).
-    for (const name of [...e.calls, "run"]) mod.optimizeFunction(name);
+    for (const name of [...calls.map((c) => c.fn), ...threading]) mod.optimizeFunction(name);
     // The first build's file, when this build placed the same segments (emitModule checks that the builds agree).
     const key = JSON.stringify(e.segments.map((s) => [s.data.byteLength, s.data.constructor.name, s.encoded ?? null]));
     if (shared.stored?.layout !== key) shared.stored = { layout: key, weights: weightsFile(e.segments, dtype, layout.sizes) };
-    return { wasm: mod.emitBinary(), memoryBytes, weights: shared.stored.weights, weightSegments: layout.sizes, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs };
+    const wasm = mod.emitBinary();
+    mod.setMemory(pages, pages, null, [], true); // the export "memory" stays
+    mod.addMemoryImport("0", "env", "memory", true);
+    return { wasm, threadsWasm: mod.emitBinary(), memoryBytes, control, weights: shared.stored.weights, weightSegments: layout.sizes, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs };
   } finally {
     mod.dispose();
   }

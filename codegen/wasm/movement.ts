@@ -14,7 +14,8 @@ const shapeOf = (ctx: KernelContext, v: number) => ctx.graph.values[v]!.type.sha
 /** Emits copies `dst <- src` over `shape`, one per pair, into one kernel named after `op`. */
 function copies(ctx: KernelContext, op: string, pairs: { shape: readonly number[]; dst: View; src: View }[]): string {
   const c = new Code(ctx.mod);
-  for (const p of pairs) mapLanes(ctx, c, p.shape, p.dst, [p.src], (_L, [x]) => x!);
+  // The pairs write disjoint windows of their outputs, each split over the threads.
+  for (const p of pairs) mapLanes(ctx, c, p.shape, p.dst, [p.src], (_L, [x]) => x!, false, ctx.part);
   return c.finish(ctx.fnName(op));
 }
 

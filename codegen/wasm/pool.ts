@@ -67,14 +67,14 @@ function pool(ctx: KernelContext, node: NodeOf<"maxpool" | "avgpool">): string {
 
   const base = (addr: number, st: number[], idx: [X, number][]) => i32(address(m, k(addr), idx.map(([i, d]) => [i, st[d]!])));
   if (nhwc)
-    c.nest([n, oh, ow], ([ni, oy, ox]) => {
+    c.nestPart([n, oh, ow], ctx.part, ([ni, oy, ox]) => {
       const xb = base(ctx.addr(x), xs, [[ni!, 0]]);
       const yb = base(ctx.addr(y), ys, [[ni!, 0], [oy!, 2], [ox!, 3]]);
       const win = windows(oy!, ox!);
       c.lanes(ch, ctx.relaxed, (L, j) => emit(L, address(m, xb, [[j, 4]]), address(m, yb, [[j, 4]]), win));
     });
   else
-    c.nest([n, ch, oh, ow], ([ni, ci, oy, ox]) => {
+    c.nestPart([n, ch, oh, ow], ctx.part, ([ni, ci, oy, ox]) => {
       const xb = base(ctx.addr(x), xs, [[ni!, 0], [ci!, 1]]);
       const yb = base(ctx.addr(y), ys, [[ni!, 0], [ci!, 1], [oy!, 2], [ox!, 3]]);
       emit(new Lanes(c, 1, ctx.relaxed), xb, yb, windows(oy!, ox!));

@@ -55,7 +55,9 @@ function reduction(ctx: KernelContext, node: Node, axes: number[], kind: Kind): 
     if (!mean) return s;
     return e === "f32" ? L.div(s, L.f(count)) : () => m.i32.div_s(s(), m.i32.const(count));
   };
-  c.nest(kept.map((k) => k.n), (ki) => {
+  // Kept positions split over the threads (a total reduction runs on one).
+  const overKept = (body: (ki: X[]) => void) => (kept.length ? c.nestPart(kept.map((k) => k.n), ctx.part, body) : c.nest([], body));
+  overKept((ki) => {
     const xb = c.let(address(m, () => m.i32.const(ctx.addr(x)), ki.map((i, l) => [i, kept[l]!.stride * 4])), binaryen.i32);
     const yb = c.let(address(m, () => m.i32.const(ctx.addr(y)), ki.map((i, l) => [i, keptOut[l]! * 4])), binaryen.i32);
     // Runs `body(acc)` over every index of the reduced groups except `inner`.
@@ -101,7 +103,8 @@ function softmax(ctx: KernelContext, node: NodeOf<"softmax">): string {
   const c = new Code(ctx.mod);
   const m = c.m;
   const base = (addr: number, o: X) => c.let(address(m, () => m.i32.const(addr), [[o, d * inner * 4]]), binaryen.i32);
-  c.loop(outer, 1, (o) => {
+  c.nestPart([outer], ctx.part, ([row]) => {
+    const o = row!;
     const [xb, yb] = [base(ctx.addr(x), o), base(ctx.addr(y), o)];
     if (inner === 1) {
       // One row: lanes across the axis, folded horizontally.
@@ -148,7 +151,8 @@ function layernorm(ctx: KernelContext, node: NodeOf<"layernorm">): string {
   const d = shape[shape.length - 1]!;
   const c = new Code(ctx.mod);
   const m = c.m;
-  c.loop(numel(shape) / d, 1, (r) => {
+  c.nestPart([numel(shape) / d], ctx.part, ([row]) => {
+    const r = row!;
     const [xb, yb] = [ctx.addr(x), ctx.addr(y)].map((a) => c.let(address(m, () => m.i32.const(a), [[r, d * 4]]), binaryen.i32)) as [X, X];
     const load = (L: Lanes, b: X, j: X) => L.load("f32", at(m, b, j), 1);
     const sum = c.fold(d, ctx.relaxed, (L) => L.f(0), (L, acc, j) => L.add(acc, load(L, xb, j)), (L, acc) => L.hsum(acc));

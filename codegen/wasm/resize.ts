@@ -42,7 +42,7 @@ function resize(ctx: KernelContext, node: NodeOf<"resize">): string {
   const plus = (base: X, off: X) => () => m.i32.add(base(), off());
 
   if (nhwc)
-    c.nest([n, oh, ow], ([ni, oy, ox]) => {
+    c.nestPart([n, oh, ow], ctx.part, ([ni, oy, ox]) => {
       const xb = i32(address(m, k(ctx.addr(x)), [[ni!, xs[0]!]]));
       const yb = i32(address(m, k(ctx.addr(y)), [[ni!, ys[0]!], [oy!, ys[2]!], [ox!, ys[3]!]]));
       const [r, q] = [rows(oy!), cols(ox!)];

@@ -5,14 +5,16 @@
 // across 4 channels.
 // The input is first copied into a zero-bordered buffer covering every tile, so that every patch
 // load is at a constant offset. Tiles go a chunk at a time (transformed input and GEMM results
-// of a chunk ~1 MiB, in L2).
+// of a chunk ~1 MiB, in L2). Threads split each step: the padded copy by rows, the transforms by
+// the chunk's tiles, the GEMMs by position, with barriers between (each thread has its own
+// transform temporaries).
 // NaN and ±Inf: the transforms add and subtract a non-finite input across its tile's patch, so
 // where the direct conv (the interpreter) gives NaN or ±Inf this gives NaN or the same, NaN also
 // at the rest of those output tiles, and ±Inf may come out NaN. Exact classes would need a direct
 // fallback and the untransformed weights beside the transformed ones (test/wasm/winograd).
 import binaryen from "binaryen";
 import type { KernelContext } from "./context.js";
-import type { ConvShape } from "./conv-shape.js";
+import type { ConvScratch, ConvShape, Scratch } from "./conv-shape.js";
 import { epilogue } from "./gemm/act.js";
 import { cached, Fn, type Emit, type V } from "./gemm/fn.js";
 import { gemm, packedFloats } from "./gemm/gemm.js";
@@ -65,12 +67,13 @@ interface Plan {
   Wp: number;
   /** Tiles per chunk. */
   TC: number;
-  /** Byte offsets in scratch of the bordered input, transformed input U, GEMM results M, transform temporaries. */
+  /** Byte offsets in shared scratch of the bordered input, transformed input U, GEMM results M; their size. */
   pad: number;
   u: number;
   mb: number;
+  shared: number;
+  /** Per-thread transform temporaries. */
   tmp: number;
-  bytes: number;
 }
 
 function plan(s: ConvShape, t: WinogradTile): Plan {
@@ -83,11 +86,13 @@ function plan(s: ConvShape, t: WinogradTile): Plan {
   const TC = fit >= T ? T : fit - (fit % 6);
   const u = s.N * Hp * Wp * s.C * 4;
   const mb = u + a * a * TC * s.C * 4;
-  const tmp = mb + a * a * TC * s.K * 4;
-  return { t, a, tH, tW, T, Hp, Wp, TC, pad: 0, u, mb, tmp, bytes: tmp + a * a * 16 };
+  return { t, a, tH, tW, T, Hp, Wp, TC, pad: 0, u, mb, shared: mb + a * a * TC * s.K * 4, tmp: a * a * 16 };
 }
 
-export const winogradScratch = (s: ConvShape, t: WinogradTile) => plan(s, t).bytes;
+export const winogradScratch = (s: ConvShape, t: WinogradTile): ConvScratch => {
+  const p = plan(s, t);
+  return { shared: p.shared, perThread: p.tmp };
+};
 
 /** Σ coeffs[i] xs[i] over the non-zero coefficients, ±1 as add / sub. */
 function lincomb(f: Fn, coeffs: number[], xs: V[]): Expr {
@@ -154,24 +159,24 @@ export function transformedWeights(t: WinogradTile, C: number, K: number): Trans
   };
 }
 
-export function winograd(ctx: KernelContext, f: Fn, s: ConvShape, t: WinogradTile, w: number, x: V, y: V, e: NodeEpilogue, scratch: number): Expr {
+export function winograd(ctx: KernelContext, f: Fn, s: ConvShape, t: WinogradTile, w: number, x: V, y: V, e: NodeEpilogue, scratch: Scratch): Expr {
   const m = ctx.mod;
   const p = plan(s, t);
   const { a, tH, tW, T, Hp, Wp, TC } = p;
   const { C, K } = s;
-  const [pad, U, M, tmp] = [scratch + p.pad, scratch + p.u, scratch + p.mb, scratch + p.tmp];
+  const [pad, U, M] = [scratch.shared + p.pad, scratch.shared + p.u, scratch.shared + p.mb];
   const slice = packedFloats(C, K);
   const wAt = ctx.addPacked(w, transformedWeights(t, C, K));
   const I32 = binaryen.i32;
   const add = (l: Expr, r: Expr) => m.i32.add(l, r);
   const mul = (l: Expr, k: number) => m.i32.mul(l, f.c(k));
 
-  // () -> (): the zero-bordered copy of x.
+  // (lo, hi) -> (): rows lo .. hi-1 of the zero-bordered copy of x.
   const padFn = (() => {
-    const g = new Fn(m, ctx.relaxed);
+    const g = new Fn(m, ctx.relaxed, [I32, I32]);
     const row = Wp * C * 4;
     const iy = g.local(I32);
-    const body = g.loop(g.c(0), s.N * Hp, 1, (r) => {
+    const body = g.loop(g.get(0)(), g.get(1), 1, (r) => {
       const dst = () => add(g.c(pad), mul(r(), row));
       const zero = (from: number, bytes: number) => m.memory.fill(add(dst(), g.c(from)), g.c(0), g.c(bytes));
       const src = add(x(), mul(add(mul(m.i32.div_u(r(), g.c(Hp)), s.H), g.get(iy)()), s.W * C * 4));
@@ -185,15 +190,16 @@ export function winograd(ctx: KernelContext, f: Fn, s: ConvShape, t: WinogradTil
     return g.finish(ctx.fnName("winograd_pad"), [body]);
   })();
 
-  // Both transforms: (t0, count) -> () over tiles t0 .. t0+count-1 of the chunk, a channel vector
-  // at a time in two passes through `tmp` (columns, then rows) so few vectors are live at once.
+  // Both transforms: (t0, from, to, tmp) -> () over tiles t0+from .. t0+to-1 of the chunk starting
+  // at tile t0, a channel vector at a time in two passes through the thread's temporaries at tmp
+  // (columns, then rows) so few vectors are live at once.
   type Pass = { perTile: (n: V, ty: V, tx: V) => Expr[]; vec: (i: V, co: V, lanes: number) => Expr[] };
   const transform = (base: string, lanes4: number, build: (g: Fn) => Pass) => {
-    const g = new Fn(m, ctx.relaxed, [I32, I32]);
+    const g = new Fn(m, ctx.relaxed, [I32, I32, I32, I32]);
     const [tile, co] = [g.local(I32), g.local(I32)];
     const { perTile, vec } = build(g);
     const full = lanes4 - (lanes4 % 4);
-    const body = g.loop(g.c(0), g.get(1), 1, (i) => [
+    const body = g.loop(g.get(1)(), g.get(2), 1, (i) => [
       g.set(tile, add(g.get(0)(), i())),
       ...perTile(() => m.i32.div_u(g.get(tile)(), g.c(tH * tW)), () => m.i32.div_u(m.i32.rem_u(g.get(tile)(), g.c(tH * tW)), g.c(tW)), () => m.i32.rem_u(g.get(tile)(), g.c(tW))),
       ...(full > 0 ? [g.loop(g.c(0), full * 4, 16, (c) => [g.set(co, c()), ...vec(i, g.get(co), 4)])] : []),
@@ -201,14 +207,14 @@ export function winograd(ctx: KernelContext, f: Fn, s: ConvShape, t: WinogradTil
     ]);
     return g.finish(ctx.fnName(base), [body]);
   };
-  const tmpAt = (i: number, j: number) => m.i32.const(tmp + (i * a + j) * 16);
+  const tmpAt = (g: Fn, i: number, j: number) => m.i32.add(g.get(3)(), m.i32.const((i * a + j) * 16));
   // First pass: per column j of the a x a block at(k, j), rows of coeffs . column into tmp.
   const columns = (g: Fn, coeffs: number[][], at: (k: number, j: number) => Expr): Expr[] =>
     Array.from({ length: a }, (_, j) => {
       const col = Array.from({ length: a }, (_, k) => g.tmp(at(k, j)));
-      return [...g.take(), ...coeffs.map((c, r) => m.v128.store(0, 16, tmpAt(r, j), lincomb(g, c, col)))];
+      return [...g.take(), ...coeffs.map((c, r) => m.v128.store(0, 16, tmpAt(g, r, j), lincomb(g, c, col)))];
     }).flat();
-  const tmpRow = (g: Fn, r: number): V[] => Array.from({ length: a }, (_, l) => g.tmp(m.v128.load(0, 16, tmpAt(r, l))));
+  const tmpRow = (g: Fn, r: number): V[] => Array.from({ length: a }, (_, l) => g.tmp(m.v128.load(0, 16, tmpAt(g, r, l))));
 
   const inFn = transform("winograd_in", C, (g) => {
     const src = g.local(I32);
@@ -256,22 +262,32 @@ export function winograd(ctx: KernelContext, f: Fn, s: ConvShape, t: WinogradTil
 
   const none = { bias: false, residual: false, attrs: {} };
   const xi = f.local(I32);
-  const chunk = (t0: V, count: number): Expr[] => [
-    m.call(inFn, [t0(), f.c(count)], binaryen.none),
-    f.loop(f.c(0), a * a, 1, (q) => [
-      f.set(xi, q()),
-      gemm(ctx, f, {
-        M: count, N: K, K: C, lda: C, ldc: K, epi: none,
-        a: () => add(f.c(U), mul(f.get(xi)(), TC * C * 4)),
-        b: () => add(at(ctx, wAt)(), mul(f.get(xi)(), slice * 4)),
-        c: () => add(f.c(M), mul(f.get(xi)(), TC * K * 4)),
-      }),
-    ]),
-    m.call(outFn, [t0(), f.c(count)], binaryen.none),
-  ];
+  // Each thread transforms its share of the chunk's tiles and runs its share of the a² GEMMs.
+  const chunk = (t0: V, count: number): Expr[] => {
+    const [lo, hi] = ctx.part(count);
+    const [qlo, qhi] = ctx.part(a * a);
+    return [
+      m.call(inFn, [t0(), lo(), hi(), scratch.mine()], binaryen.none),
+      ctx.barrier(),
+      f.loop(qlo(), qhi, 1, (q) => [
+        f.set(xi, q()),
+        gemm(ctx, f, {
+          M: count, N: K, K: C, lda: C, ldc: K, epi: none,
+          a: () => add(f.c(U), mul(f.get(xi)(), TC * C * 4)),
+          b: () => add(at(ctx, wAt)(), mul(f.get(xi)(), slice * 4)),
+          c: () => add(f.c(M), mul(f.get(xi)(), TC * K * 4)),
+        }),
+      ]),
+      ctx.barrier(),
+      // The next chunk's input transform may overlap this: it writes U, this reads M.
+      m.call(outFn, [t0(), lo(), hi(), scratch.mine()], binaryen.none),
+    ];
+  };
   const whole = T - (T % TC);
+  const [rlo, rhi] = ctx.part(s.N * Hp);
   return m.block(null, [
-    m.call(padFn, [], binaryen.none),
+    m.call(padFn, [rlo(), rhi()], binaryen.none),
+    ctx.barrier(),
     f.loop(f.c(0), whole, TC, (t0) => chunk(t0, TC)),
     ...(T > whole ? chunk(() => f.c(whole), T - whole) : []),
   ]);

@@ -14,6 +14,7 @@ import { modelOptions, onePath, parse, seedOf, type Options } from "./args.js";
 import type { Command } from "./command.js";
 import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
+import { MAX_THREADS } from "../../codegen/wasm/thread-limits.js";
 
 const usage = "graphc run FILE.nn|FILE.onnx [options]";
 
@@ -25,6 +26,7 @@ const options: Options = {
   input: { value: "NAME=PATH", multiple: true, default: "seeded random data", description: "an input from a .npy or raw little-endian .bin file" },
   out: { value: "DIR", description: "also write each output as DIR/NAME.npy" },
   backend: { value: backends.join("|"), default: "interp", description: "the reference interpreter, the compiled wasm module, or WGSL on Dawn" },
+  threads: { value: "N", default: "min(4, cores)", description: "wasm: the threads the module runs on (1 to 16)" },
 };
 
 /** Node 20's V8 has relaxed SIMD behind this flag only (Node 22 has it on; NODE_OPTIONS refuses the flag). */
@@ -39,8 +41,9 @@ interface Runner {
 
 /** What the generated module's load() gives, as far as `graphc run` uses it. */
 interface LoadedModule {
-  /** wasm: the SIMD build it picked. */
+  /** wasm: the SIMD build it picked and its threads. */
   simd?: string;
+  threads?: number;
   /** bool outputs come back as Uint8Array. */
   run(inputs: Record<string, TensorData>): Promise<Record<string, TensorData | Uint8Array>>;
 }
@@ -50,7 +53,7 @@ const boolsAsInt32 = (outputs: Record<string, TensorData | Uint8Array>): Record<
   Object.fromEntries(Object.entries(outputs).map(([name, data]) => [name, data instanceof Uint8Array ? Int32Array.from(data) : data]));
 
 /** Compiles the model through the driver, as `graphc compile -o` would, into a temporary folder, and imports and loads the module from there. */
-async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: string, options: TargetOptions, loadOptions: object): Promise<Pick<LoadedModule, "simd"> & Pick<Runner, "run">> {
+async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: string, options: TargetOptions, loadOptions: object): Promise<Pick<LoadedModule, "simd" | "threads"> & Pick<Runner, "run">> {
   const { files } = compileGraph(g, weights, await plan({ target, ...options }), options);
   const dir = mkdtempSync(join(tmpdir(), `graphc-${target}-`));
   try {
@@ -67,15 +70,15 @@ async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: 
 }
 
 /** Only the SIMD build this engine runs. */
-async function wasmRunner(g: Graph, weights: Map<string, TensorData>): Promise<Runner> {
+async function wasmRunner(g: Graph, weights: Map<string, TensorData>, threads: number | undefined): Promise<Runner> {
   const start = performance.now();
   const { relaxedSimdSupported } = await import("../../codegen/module/runtime.js");
   const relaxed = relaxedSimdSupported();
   if (!relaxed && process.versions.node.startsWith("20."))
     process.stderr.write(`graphc: running the baseline SIMD build; for relaxed SIMD, Node 20 needs a flag: node ${relaxedSimdFlag} ${process.argv[1]} run ...\n`);
-  const model = await loadCompiled(g, weights, "wasm", { relaxedSimd: relaxed ? "on" : "off", onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`) }, {});
+  const model = await loadCompiled(g, weights, "wasm", { relaxedSimd: relaxed ? "on" : "off", onProgress: (step) => process.stderr.write(`graphc: ${step}...\n`) }, threads === undefined ? {} : { threads });
   process.stderr.write(`compiled ${g.name} for wasm in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);
-  return { run: (inputs) => model.run(inputs), what: `wasm (${model.simd} SIMD)` };
+  return { run: (inputs) => model.run(inputs), what: `wasm (${model.simd} SIMD, ${model.threads} thread${model.threads === 1 ? "" : "s"})` };
 }
 
 /** On Dawn (SwiftShader without a GPU). */
@@ -127,6 +130,15 @@ function inputsFromArgs(g: Graph, values: Record<string, unknown>): Record<strin
   return inputs;
 }
 
+/** --threads N: an integer in [1, MAX_THREADS], for the wasm backend. */
+function threadsFrom(value: unknown, backend: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (backend !== "wasm") throw new UsageError("--threads is for --backend wasm");
+  const n = Number(value);
+  if (typeof value !== "string" || !/^\d+$/.test(value) || n < 1 || n > MAX_THREADS) throw new UsageError(`--threads must be an integer from 1 to ${MAX_THREADS}, got ${JSON.stringify(value)}`);
+  return n;
+}
+
 export const runCommand: Command = {
   summary: "run a model on inputs (.npy or raw .bin) and print or save its outputs",
   usage,
@@ -137,12 +149,13 @@ export const runCommand: Command = {
     const backend = (values.backend as string | undefined) ?? "interp";
     if (!backends.includes(backend)) throw new UsageError(`unknown backend \`${backend}\` (available: ${backends.join(", ")})`);
     if (typeof values.out === "string") checkOutputDir(values.out, "--out");
+    const threads = threadsFrom(values.threads, backend);
     const model = modelFromArgs(file, values);
     const g = model.graph;
     const inputs = inputsFromArgs(g, values);
     const weights = weightsFromArgs(model, values);
     const runner: Runner =
-      backend === "wasm" ? await wasmRunner(g, weights) : backend === "wgsl" ? await wgslRunner(g, weights) : { run: async (ins) => interpret(g, weights, ins), what: backend };
+      backend === "wasm" ? await wasmRunner(g, weights, threads) : backend === "wgsl" ? await wgslRunner(g, weights) : { run: async (ins) => interpret(g, weights, ins), what: backend };
     const start = performance.now();
     const outputs = await runner.run(inputs);
     process.stderr.write(`ran ${g.name} on ${runner.what} in ${((performance.now() - start) / 1000).toFixed(2)} s\n`);

@@ -125,7 +125,7 @@ describe("compile()'s source and instantiate()'s arguments", () => {
     await expectUsageError(instantiate, [{ module: { manifest: {}, weights: [1, 2] } }], /^instantiate\(\): result\.module must be the module compile\(\) gave, got an object$/);
     await expectUsageError(instantiate, [result, null], /^instantiate\(\)'s options must be an object, got null$/);
     await expectUsageError(instantiate, [result, { simd: "fast" }], /^simd must be "auto", "relaxed" or "baseline", got "fast"$/);
-    await expectUsageError(instantiate, [result, { speed: 1 }], /^unknown option "speed" \(options: simd\)$/);
+    await expectUsageError(instantiate, [result, { speed: 1 }], /^unknown option "speed" \(options: simd, threads\)$/);
     await expectUsageError(instantiate, [result, { simd: "relaxed" }], /simd is "relaxed", but the result has no relaxed build/);
     expect(Array.from((await (await instantiate(result)).run({ x: new Float32Array(4) })).y!)).toHaveLength(8);
   });

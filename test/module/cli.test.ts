@@ -23,8 +23,8 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^kernels \d+, arena/m);
     expect(r.stderr).toMatch(/graphc: generating baseline SIMD wasm\.\.\./);
-    expect(r.stderr).toMatch(/graphc: wrote lnet\.mjs [\d.]+ KiB, lnet\.d\.ts .*, lnet\.d\.mts .*, lnet\.wasm .*, lnet\.relaxed\.wasm .*, lnet\.weights\.bin \d+ B to .* in [\d.]+ s\n/);
-    expect(readdirSync(out).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs", "lnet.relaxed.wasm", "lnet.wasm", "lnet.weights.bin"]);
+    expect(r.stderr).toMatch(/graphc: wrote lnet\.mjs [\d.]+ KiB, lnet\.d\.ts .*, lnet\.d\.mts .*, lnet\.wasm .*, lnet\.relaxed\.wasm .*, lnet\.threads\.wasm .*, lnet\.relaxed\.threads\.wasm .*, lnet\.weights\.bin \d+ B to .* in [\d.]+ s\n/);
+    expect(readdirSync(out).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs", "lnet.relaxed.threads.wasm", "lnet.relaxed.wasm", "lnet.threads.wasm", "lnet.wasm", "lnet.weights.bin"]);
     const m = await (await importModule(out, "lnet.mjs")).load({ simd: "baseline" });
     const { soft } = await m.run({ x: new Float32Array(16) });
     expect(Array.from(soft!)).toEqual(Array(16).fill(0.125));
@@ -33,7 +33,7 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
   test("--relaxed-simd=off ships the baseline build only; --embed-weights one .mjs", async () => {
     const off = join(dir, "off");
     expect((await graphc("compile", model, "-o", off, "--relaxed-simd=off")).code).toBe(0);
-    expect(readdirSync(off).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs", "lnet.wasm", "lnet.weights.bin"]);
+    expect(readdirSync(off).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs", "lnet.threads.wasm", "lnet.wasm", "lnet.weights.bin"]);
     const embedded = join(dir, "embedded");
     expect((await graphc("compile", model, "-o", embedded, "--embed-weights", "--relaxed-simd=on", "--target", "wasm")).code).toBe(0);
     expect(readdirSync(embedded).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs"]);
@@ -80,7 +80,24 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
   test("run --backend wasm prints what the interpreter prints", async () => {
     const [wasm, interp] = await Promise.all([graphc("run", model, "--backend", "wasm"), graphc("run", model)]);
     expect(wasm.code, wasm.stderr).toBe(0);
-    expect(wasm.stderr).toMatch(/ran lnet on wasm \(baseline SIMD\) in/);
+    expect(wasm.stderr).toMatch(/ran lnet on wasm \(baseline SIMD, \d+ threads?\) in/);
     expect(wasm.stdout).toBe(interp.stdout);
+  });
+
+  test("run --backend wasm --threads N runs on N threads and prints the same; bad counts are usage errors", async () => {
+    const [three, one] = await Promise.all([graphc("run", model, "--backend", "wasm", "--threads", "3"), graphc("run", model, "--backend", "wasm", "--threads", "1")]);
+    expect(three.code, three.stderr).toBe(0);
+    expect(three.stderr).toMatch(/ran lnet on wasm \(baseline SIMD, 3 threads\) in/);
+    expect(one.stderr).toMatch(/ran lnet on wasm \(baseline SIMD, 1 thread\) in/);
+    expect(three.stdout).toBe(one.stdout);
+    for (const [args, message] of [
+      [["--backend", "wasm", "--threads", "0"], /--threads must be an integer from 1 to 16, got "0"/],
+      [["--backend", "wasm", "--threads", "2.5"], /--threads must be an integer from 1 to 16, got "2.5"/],
+      [["--threads", "2"], /--threads is for --backend wasm/],
+    ] as const) {
+      const r = await graphc("run", model, ...args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
   });
 });

@@ -32,16 +32,26 @@ export function fakeBuild(relaxed: boolean, names: FakeNames = plainNames): Wasm
   const w = "(v128.load (i32.const 64))";
   const ids = "(f32x4.convert_i32x4_s (v128.load (i32.const 16)))";
   const y = relaxed ? `(f32x4.relaxed_madd ${x} ${w} ${ids})` : `(f32x4.add (f32x4.mul ${x} ${w}) ${ids})`;
-  const mod = binaryen.parseText(`(module (memory (export "memory") 1) (func (export "prepare") (param i32)) (func (export "run")
+  // As a real build: its own memory, or (threads) a shared one imported; one thread's work, so `work` has nothing to wait for.
+  const text = (memory: string) => `(module ${memory} (func (export "prepare") (param i32)) (func (export "run")
     (v128.store (i32.const 32) ${y})
-    (v128.store (i32.const 48) (i32x4.add (v128.load (i32.const 16)) (v128.const i32x4 1 1 1 1)))))`);
-  mod.setFeatures(binaryen.Features.All);
-  const wasm = mod.emitBinary();
-  mod.dispose();
+    (v128.store (i32.const 48) (i32x4.add (v128.load (i32.const 16)) (v128.const i32x4 1 1 1 1))))
+    (func (export "thread") (param i32 i32 i32)) (func (export "work") (param i32)))`;
+  const binary = (memory: string) => {
+    const mod = binaryen.parseText(text(memory));
+    mod.setFeatures(binaryen.Features.All);
+    const bytes = mod.emitBinary();
+    mod.dispose();
+    return bytes;
+  };
+  const wasm = binary(`(memory (export "memory") 1)`);
+  const threadsWasm = binary(`(import "env" "memory" (memory 1 1 shared)) (export "memory" (memory 0))`);
   const port = (name: string, dtype: "f32" | "i32", shape: number[], offset: number) => ({ name, dtype, shape, offset });
   return {
     wasm,
+    threadsWasm,
     memoryBytes: 65536,
+    control: 65536 - 64,
     weights: new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer),
     weightSegments: [16],
     weightsOffset: 64,

@@ -7,7 +7,7 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { RUNTIME, type LoadModel, type LoadProgress, type Manifest } from "../../codegen/module/runtime.js";
+import { runtimeLoadModel, type LoadProgress, type Manifest } from "../../codegen/module/runtime.js";
 import { compile } from "../../src/api.js";
 import { importModule, writeFiles } from "./helpers.js";
 
@@ -59,10 +59,10 @@ describe("load()", async () => {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      const loadModel = new Function(`"use strict";\n${RUNTIME}\nreturn loadModel;`)() as LoadModel;
+      const loadModel = runtimeLoadModel();
       const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
       const events: LoadProgress[] = [];
-      const model = await loadModel(module.manifest as Manifest, null, base, { wasm: module.wasm!, onProgress: (p) => events.push(p) });
+      const model = await loadModel(module.manifest as Manifest, null, base, { wasm: module.wasm!, threads: 1, onProgress: (p) => events.push(p) });
       checkProgress(events, total);
       expect(events.length).toBeGreaterThan(10);
       expect((await model.run({ x })).y).toEqual(want);

@@ -67,12 +67,15 @@ function attention(ctx: KernelContext, node: NodeOf<"attention">): string {
   const ms = mask === undefined ? undefined : shapeOf(g, mask);
   const useMask = ms !== undefined && (ms[ms.length - 1] ?? 1) !== 1;
   const [kp, vp] = [packedFloats(D, Sk) * 4, packedFloats(Sk, Dv) * 4];
-  const s0 = ctx.scratch(kp + vp + Sq * Sk * 4);
-  const [kAt, vAt, sAt] = [s0, s0 + kp, s0 + kp + vp];
   const packK = packBRuntime(ctx, D, Sk, 1, D);
   const packV = packBRuntime(ctx, Sk, Dv, Dv, 1);
   const soft = softmaxRow(ctx, Sk);
   const f = new Fn(m, ctx.relaxed);
+  // (batch, head) pairs split over the threads, each with its own packed K, V and scores.
+  const mine = f.local(binaryen.i32);
+  const from = (bytes: number): V => () => m.i32.add(f.get(mine)(), f.c(bytes));
+  const [kAt, vAt, sAt] = [from(0), from(kp), from(kp + vp)];
+  const [lo, hi] = ctx.part(Bn * H);
   const bh = f.local(binaryen.i32);
   const slice = (value: number, floats: number) => plus(ctx, at(ctx, ctx.addr(value)), f.get(bh), floats * 4)!;
   let maskArgs = {};
@@ -86,16 +89,17 @@ function attention(ctx: KernelContext, node: NodeOf<"attention">): string {
   const call = (fn: string, args: Expr[]) => m.call(fn, args, binaryen.none);
   const out = slice(node.outputs[0]!, Sq * Dv);
   return f.finish(ctx.fnName("attention"), [
-    f.loop(f.c(0), Bn * H, 1, (i) => [
+    f.set(mine, ctx.threadScratch(kp + vp + Sq * Sk * 4).mine()),
+    f.loop(lo(), hi, 1, (i) => [
       f.set(bh, i()),
-      call(packK, [slice(k, Sk * D)(), f.c(kAt)]),
-      call(packV, [slice(v, Sk * Dv)(), f.c(vAt)]),
+      call(packK, [slice(k, Sk * D)(), kAt()]),
+      call(packV, [slice(v, Sk * Dv)(), vAt()]),
       gemm(ctx, f, {
-        M: Sq, N: Sk, K: D, lda: D, ldc: Sk, a: slice(q, Sq * D), b: at(ctx, kAt), c: at(ctx, sAt),
+        M: Sq, N: Sk, K: D, lda: D, ldc: Sk, a: slice(q, Sq * D), b: kAt, c: sAt,
         epi: { alpha: node.attrs.scale, bias: false, residual: useMask, attrs: {} }, ...maskArgs,
       }),
-      f.loop(f.c(0), Sq, 1, (r) => [call(soft, [m.i32.add(f.c(sAt), m.i32.mul(r(), f.c(Sk * 4)))])]),
-      gemm(ctx, f, { M: Sq, N: Dv, K: Sk, lda: Sk, ldc: Dv, a: at(ctx, sAt), b: at(ctx, vAt), c: out, epi: { bias: false, residual: false, attrs: {} } }),
+      f.loop(f.c(0), Sq, 1, (r) => [call(soft, [m.i32.add(sAt(), m.i32.mul(r(), f.c(Sk * 4)))])]),
+      gemm(ctx, f, { M: Sq, N: Dv, K: Sk, lda: Sk, ldc: Dv, a: sAt, b: vAt, c: out, epi: { bias: false, residual: false, attrs: {} } }),
       ...(ms !== undefined && !useMask ? [rowMaskNaN(ctx, f, { bh, Sq, Dv, out, rows: broadcastOffsets(ms, [Bn, H, Sq, 1]).map((o) => ctx.addr(mask!) + o * 4) })] : []),
     ]),
   ]);

@@ -41,6 +41,11 @@ export interface Gemm {
   residual?: V;
   slope?: V;
   epi: Epi;
+  /**
+   * Partitions the GEMM over the threads (KernelContext.part): its row tiles, or its column
+   * panels when there are more of those; every tile is computed as on one thread.
+   */
+  part?: (n: number) => [V, V];
 }
 
 export const packedFloats = (K: number, N: number) => Math.ceil(N / NR) * NR * K;
@@ -171,14 +176,33 @@ export function gemm(e: Emit, f: Fn, g: Gemm): Expr {
   const full = Math.floor(g.N / NR);
   const panels = Math.ceil(g.N / NR);
   const mFull = g.M - (g.M % mr);
+  const [tiles, fullTiles] = [Math.ceil(g.M / mr), mFull / mr];
   const out: Expr[] = [];
+  // This thread's tiles [lo, hi) of rows (byRows) or of panels, in locals; everything without `part`.
+  const byRows = tiles >= panels;
+  const [lo, hi] = [f.local(I32), f.local(I32)];
+  const range = g.part?.(byRows ? tiles : panels);
+  if (range) out.push(f.set(lo, range[0]()), f.set(hi, range[1]()));
+  const min = (a: V, b: number): V => () => m.select(m.i32.lt_s(a(), f.c(b)), a(), f.c(b));
+  const max = (a: V, b: number): V => () => m.select(m.i32.gt_s(a(), f.c(b)), a(), f.c(b));
+  const mine = (test: Expr, e: Expr[]): Expr[] => (e.length ? [m.if(test, m.block(null, e))] : []);
+  const [panelsFrom, panelsTo] = range && !byRows ? [f.get(lo), f.get(hi)] : [undefined, undefined];
   for (let p0 = 0; p0 < panels; p0 += BLOCK_PANELS) {
     const end = Math.min(p0 + BLOCK_PANELS, full);
     const hasTail = full < Math.min(p0 + BLOCK_PANELS, panels);
-    const rowTile = (rows: number, row: V): Expr[] => [
-      ...(end > p0 ? [f.loop(f.c(p0), end, 1, (p) => [call(rows, NR, row, p)])] : []),
-      ...(hasTail ? [call(rows, g.N % NR, row, () => f.c(full))] : []),
-    ];
+    const rowTile = (rows: number, row: V): Expr[] => {
+      const tail = hasTail ? [call(rows, g.N % NR, row, () => f.c(full))] : [];
+      if (!panelsFrom || !panelsTo) return [...(end > p0 ? [f.loop(f.c(p0), end, 1, (p) => [call(rows, NR, row, p)])] : []), ...tail];
+      return [
+        ...(end > p0 ? [f.loop(max(panelsFrom, p0)(), min(panelsTo, end), 1, (p) => [call(rows, NR, row, p)])] : []),
+        ...mine(m.i32.and(m.i32.le_s(panelsFrom(), f.c(full)), m.i32.gt_s(panelsTo(), f.c(full))), tail),
+      ];
+    };
+    if (range && byRows) {
+      if (mFull > 0) out.push(f.loop(m.i32.mul(f.get(lo)(), f.c(mr)), () => m.i32.mul(min(f.get(hi), fullTiles)(), f.c(mr)), mr, (i) => rowTile(mr, i)));
+      if (g.M > mFull) out.push(...mine(m.i32.gt_s(f.get(hi)(), f.c(fullTiles)), rowTile(g.M - mFull, () => f.c(mFull))));
+      continue;
+    }
     if (mFull > 0) out.push(f.loop(f.c(0), mFull, mr, (i) => rowTile(mr, i)));
     if (g.M > mFull) out.push(...rowTile(g.M - mFull, () => f.c(mFull)));
   }
