@@ -86,7 +86,7 @@ interface Measured {
   outputs: Record<Dtype, Record<string, Out>>;
 }
 
-/** `g0` elaborated, its weights in `data` (none for an imported model, whose weights are constants); `rows` names outputs whose rows are class scores. */
+/** `g0` elaborated, its weights' data in `data`; `rows` names outputs whose rows are class scores. */
 async function measure(what: string, g0: Graph, data: ReadonlyMap<string, TensorData>, inputs: Record<string, TensorData>, rows: string[]): Promise<Measured> {
   const g = lower(optimise(g0, data, wasmTarget.pipeline(defaultPipeline)).graph, wasmTarget);
   const encoded = quantisable(g);
