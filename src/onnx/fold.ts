@@ -2,7 +2,7 @@
 // (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, ConstantOfShape, Range, ...) and the
 // weight preparations exporters leave in the graph (Transpose or Reshape of an initializer).
 // Plain loops; float results are rounded to f32 as ONNX computes them.
-import { broadcastShapes, strides } from "../ir/shape.js";
+import { broadcastShapes, sliceRange as axisSlice, strides } from "../ir/shape.js";
 import { DataType } from "./proto.js";
 import type { ElemType, Tensor } from "./model.js";
 
@@ -106,29 +106,15 @@ export function gather(t: Tensor, idx: Tensor, axis: number): Tensor {
   return makeTensor(t.type, t.onnxType, [...t.dims.slice(0, a), ...idx.dims, ...t.dims.slice(a + 1)], out);
 }
 
-/** ONNX Slice's clamping of one axis: the first index, the count and the step. */
+/** ONNX Slice's clamping of one axis (the IR's rule): the first index and the count. */
 export function sliceRange(dim: number, start: number, end: number, step: number): { start: number; count: number } {
   if (step === 0) throw new RangeError("Slice: a step cannot be 0");
-  const norm = (i: number) => (i < 0 ? i + dim : i);
-  let s = norm(start);
-  let e = norm(end);
-  if (step > 0) {
-    s = Math.min(Math.max(s, 0), dim);
-    e = Math.min(Math.max(e, 0), dim);
-    return { start: s, count: Math.max(0, Math.ceil((e - s) / step)) };
-  }
-  s = Math.min(Math.max(s, -1), dim - 1);
-  e = Math.min(Math.max(e, -1), dim - 1);
-  return { start: s, count: Math.max(0, Math.ceil((s - e) / -step)) };
+  const { first, count } = axisSlice(dim, start, end, step);
+  return { start: first, count };
 }
 
-export function slice(t: Tensor, starts: number[], ends: number[], axes: number[], steps: number[]): Tensor {
-  const ranges = t.dims.map((d) => ({ start: 0, count: d, step: 1 }));
-  axes.forEach((ax, k) => {
-    const a = normAxis(ax, t.dims.length, "Slice");
-    ranges[a] = { ...sliceRange(t.dims[a]!, starts[k]!, ends[k]!, steps[k] ?? 1), step: steps[k] ?? 1 };
-  });
-  const dims = ranges.map((r) => r.count);
+/** A tensor of `dims` whose element at index q along each axis d is t's element at `source(d, q)`. */
+function remap(t: Tensor, dims: number[], source: (d: number, q: number) => number): Tensor {
   const inStrides = strides(t.dims);
   const outStrides = strides(dims);
   const out: number[] = new Array<number>(numel(dims));
@@ -138,11 +124,20 @@ export function slice(t: Tensor, starts: number[], ends: number[], axes: number[
     for (let d = 0; d < dims.length; d++) {
       const q = Math.floor(rest / outStrides[d]!);
       rest -= q * outStrides[d]!;
-      off += (ranges[d]!.start + q * ranges[d]!.step) * inStrides[d]!;
+      off += source(d, q) * inStrides[d]!;
     }
     out[i] = t.data[off]!;
   }
   return makeTensor(t.type, t.onnxType, dims, out);
+}
+
+export function slice(t: Tensor, starts: number[], ends: number[], axes: number[], steps: number[]): Tensor {
+  const ranges = t.dims.map((d) => ({ start: 0, count: d, step: 1 }));
+  axes.forEach((ax, k) => {
+    const a = normAxis(ax, t.dims.length, "Slice");
+    ranges[a] = { ...sliceRange(t.dims[a]!, starts[k]!, ends[k]!, steps[k] ?? 1), step: steps[k] ?? 1 };
+  });
+  return remap(t, ranges.map((r) => r.count), (d, q) => ranges[d]!.start + q * ranges[d]!.step);
 }
 
 export function concat(ts: readonly Tensor[], axis: number): Tensor {
@@ -169,21 +164,7 @@ export function expand(t: Tensor, shape: readonly number[]): Tensor {
 }
 
 export function tile(t: Tensor, repeats: readonly number[]): Tensor {
-  const dims = t.dims.map((d, i) => d * repeats[i]!);
-  const inStrides = strides(t.dims);
-  const outStrides = strides(dims);
-  const out: number[] = new Array<number>(numel(dims));
-  for (let i = 0; i < out.length; i++) {
-    let off = 0;
-    let rest = i;
-    for (let d = 0; d < dims.length; d++) {
-      const q = Math.floor(rest / outStrides[d]!);
-      rest -= q * outStrides[d]!;
-      off += (q % t.dims[d]!) * inStrides[d]!;
-    }
-    out[i] = t.data[off]!;
-  }
-  return makeTensor(t.type, t.onnxType, dims, out);
+  return remap(t, t.dims.map((d, i) => d * repeats[i]!), (d, q) => q % t.dims[d]!);
 }
 
 /** A reduction over `axes` (all when empty), keeping them as 1s when `keep`. */
