@@ -7,21 +7,28 @@ import { permute, TO_NCHW } from "../../src/ir/shape.js";
 import type { KernelContext, Kernels } from "./context.js";
 import { address, Code, Lanes, type X } from "./lanes.js";
 
-function pool(ctx: KernelContext, node: NodeOf<"maxpool" | "avgpool">): string {
-  const max = node.op === "maxpool";
-  const a = node.attrs;
-  const nhwc = isNHWC(a);
+/**
+ * A 4-D op's input x and output y in NCHW terms, whatever its layout, and the byte strides of
+ * n, c, h, w of each (xs, ys) in its own layout.
+ */
+export function spatialLayout(ctx: KernelContext, node: NodeOf<"maxpool" | "avgpool" | "resize">) {
+  const nhwc = isNHWC(node.attrs);
   const nchw = (s: readonly number[]) => (nhwc ? permute(s, TO_NCHW) : [...s]) as [number, number, number, number];
   const [x, y] = [node.inputs[0]!, node.outputs[0]!];
   const [n, ch, h, w] = nchw(ctx.graph.values[x]!.type.shape);
   const [, , oh, ow] = nchw(ctx.graph.values[y]!.type.shape);
+  const strides = (hh: number, ww: number) => (nhwc ? [hh * ww * ch, 1, ww * ch, ch] : [ch * hh * ww, hh * ww, ww, 1]).map((s) => s * 4);
+  return { nhwc, x, y, n, ch, h, w, oh, ow, xs: strides(h, w), ys: strides(oh, ow) };
+}
+
+function pool(ctx: KernelContext, node: NodeOf<"maxpool" | "avgpool">): string {
+  const max = node.op === "maxpool";
+  const a = node.attrs;
+  const { nhwc, x, y, n, ch, h, w, oh, ow, xs, ys } = spatialLayout(ctx, node);
   const [kh, kw] = a.kernel;
   const [sh, sw] = a.stride;
   const [pt, pl, pb, pr] = a.pads;
   const [dh, dw] = a.dilation ?? [1, 1];
-  // Byte strides of n, c, h, w.
-  const strides = (hh: number, ww: number) => (nhwc ? [hh * ww * ch, 1, ww * ch, ch] : [ch * hh * ww, hh * ww, ww, 1]).map((s) => s * 4);
-  const [xs, ys] = [strides(h, w), strides(oh, ow)];
   const c = new Code(ctx.mod);
   const m = c.m;
   const i32 = (x: X) => c.let(x, binaryen.i32);

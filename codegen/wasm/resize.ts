@@ -4,24 +4,17 @@
 // one element per output; NCHW linear blends the two input rows of an output row into scratch
 // (f32x4 along W), then each output column from two elements of that row.
 import binaryen from "binaryen";
-import { isNHWC, type NodeOf } from "../../src/ir/ops.js";
+import type { NodeOf } from "../../src/ir/ops.js";
 import { resizeTables, type AxisTaps } from "../../src/ir/resize.js";
-import { permute, TO_NCHW } from "../../src/ir/shape.js";
 import type { KernelContext, Kernels } from "./context.js";
 import { address, Code, Lanes, type X } from "./lanes.js";
+import { spatialLayout } from "./pool.js";
 
 function resize(ctx: KernelContext, node: NodeOf<"resize">): string {
   const a = node.attrs;
-  const nhwc = isNHWC(a);
-  const nchw = (s: readonly number[]) => (nhwc ? permute(s, TO_NCHW) : [...s]) as [number, number, number, number];
-  const [x, y] = [node.inputs[0]!, node.outputs[0]!];
-  const [n, ch, h, w] = nchw(ctx.graph.values[x]!.type.shape);
-  const [, , oh, ow] = nchw(ctx.graph.values[y]!.type.shape);
+  const { nhwc, x, y, n, ch, h, w, oh, ow, xs, ys } = spatialLayout(ctx, node);
   const linear = a.mode === "linear";
   const [ty, tx] = resizeTables([n, ch, h, w], a.sizes, a.scales, a);
-  // Byte strides of n, c, h, w.
-  const strides = (hh: number, ww: number) => (nhwc ? [hh * ww * ch, 1, ww * ch, ch] : [ch * hh * ww, hh * ww, ww, 1]).map((s) => s * 4);
-  const [xs, ys] = [strides(h, w), strides(oh, ow)];
   const c = new Code(ctx.mod);
   const m = c.m;
   const k = (v: number) => () => m.i32.const(v);
