@@ -5,7 +5,7 @@ import { checkChoice, compileTraining, generate, loadTarget, optimise, pipelineF
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats, weightsFileStat } from "../passes/stats.js";
-import { elaborateOptions, modelOptions, noPositionals, onePath, parse, trainOptions, trainOptionsFrom, type Options } from "./args.js";
+import { elaborateOptions, modelOptions, noPositionals, onePath, parse, seedOf, trainOptions, trainOptionsFrom, type Options } from "./args.js";
 import type { Command } from "./command.js";
 import { cliWeightOptions, modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { writeDiagnostics } from "./command.js";
@@ -102,7 +102,7 @@ async function compileTrainingModule(file: string, values: Record<string, unknow
   if (targetOptions.weightsDtype !== undefined) throw new UsageError("--weights-dtype does not go with --train: a training module keeps its weights in float32");
   checkOutputDir(dir, "-o");
   const start = performance.now();
-  const compiled = await compileTraining({ path: file }, { ...elaborateOptions(values), ...cliWeightOptions(values), ...targetOptions, ...(passes ? { passes } : {}), train: trainOptionsFrom(values) });
+  const compiled = await compileTraining({ path: file }, { ...elaborateOptions(values), ...cliWeightOptions(values), ...targetOptions, ...(passes ? { passes } : {}), train: { ...trainOptionsFrom(values), seed: seedOf(values) } });
   writeDiagnostics(compiled.warnings, 0);
   written(dir, compiled.files, start);
   return 0;
