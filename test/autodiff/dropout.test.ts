@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { expect, it } from "vitest";
 import type { LoadedTrainer } from "../../codegen/module/runtime.js";
 import { gradients, trainingForward, trainingGraph } from "../../src/autodiff/index.js";
+import { compile, UsageError } from "../../src/api.js";
 import { compileTraining, elaborate, modelWeights } from "../../src/driver.js";
 import type { Graph, TensorData } from "../../src/ir/graph.js";
 import { compact } from "../../src/ir/rewrite.js";
@@ -138,7 +139,7 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, what: stri
 // SGD: Adam's first steps are about lr * sign(grad), which turns the rounding noise of a gradient
 // that is zero in exact arithmetic (attention's key bias) into whole steps.
 const LR = 0.05;
-it("the training module (wasm) of a BERT classifier with dropout: three SGD steps match the interpreter's; run() is the eval forward", async () => {
+it("the training module (wasm) of a BERT classifier with dropout: three SGD steps match the interpreter's, a fresh load steps the same; run() is the eval forward", async () => {
   const src = { path: join(root, "specs/bert_classifier.nn"), text: BERT_CLASSIFIER };
   const compiled = await compileTraining(src, { relaxedSimd: "off", train: { optimizer: "sgd", momentum: 0.9, lr: LR, seed: 7 } });
   const tg = compiled.training;
@@ -156,8 +157,10 @@ it("the training module (wasm) of a BERT classifier with dropout: three SGD step
   // run() before any step is the model with the identity for dropout.
   const inference = elaborate(src).graph;
   expectClose(evalLogits, interpret(inference, modelWeights(inference).data, data(1)).logits as Float32Array, "run() logits");
+  let firstLoss: Float32Array | undefined;
   for (let s = 1; s <= 3; s++) {
     const got = await trainer.step(data(s));
+    firstLoss ??= got.loss as Float32Array;
     const ref = step(tg, want, data(s), LR, s);
     if (s === 1) {
       expectClose(got.logits as Float32Array, ref.outputs.logits as Float32Array, "step 1 logits");
@@ -167,6 +170,11 @@ it("the training module (wasm) of a BERT classifier with dropout: three SGD step
     expectClose(got.loss as Float32Array, ref.outputs.loss as Float32Array, `step ${s} loss`);
     want = ref.weights;
   }
+  // A fresh load steps the same: the masks are the seed's and the step's, not the instance's.
+  const again = (await (await importModule(writeFiles(compiled.files), "bert_classifier.mjs")).load()) as unknown as LoadedTrainer;
+  expect((await again.step(data(1))).loss).toEqual(firstLoss);
+  again.dispose();
+  await expect(compile(src, { train: { seed: -1 } })).rejects.toThrow(new UsageError("train.seed must be an integer in [0, 2^32), got -1"));
   const saved = trainer.saveWeights();
   for (const [name, t] of readSafetensors(saved)) if (t.data instanceof Float32Array) expectClose(t.data, want.get(name) as Float32Array, `${name} after 3 steps`);
   trainer.dispose();
