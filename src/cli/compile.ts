@@ -27,7 +27,7 @@ const options: Options = {
   "print-after-all": { description: "print the graph after every pass to stdout" },
   stats: { description: "print each pass's node counts, the kernels, the arena, the float32 parameter bytes and (with -o) the bytes of the weights file written" },
   json: { description: "with --stats: one JSON object instead of the table" },
-  train: { description: "with -o, wasm: a training module, whose load() gives run, step, setLearningRate, saveWeights and dispose (docs/TRAINING.md)" },
+  train: { description: "with -o, wasm: a training module, whose load() gives run, step, setLearningRate, saveWeights and dispose (docs/TRAINING.md); --seed also seeds its dropout masks" },
   ...trainOptions,
 };
 

@@ -317,7 +317,7 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     return [alloc(yt!).map((_, i) => uniformAt(key, i))];
   },
   // The identity at inference (a training graph replaces it; docs/TRAINING.md).
-  dropout: ([x]) => [x!],
+  dropout: ([x]) => [x!.slice()],
 
   softmax([x], [xt], _o, a) {
     const [outer, d, inner] = around(xt!.shape, normAxis(a.axis, xt!.shape.length));
