@@ -230,7 +230,8 @@ export function compileGraph(graph: Graph, weights: ReadonlyMap<string, TensorDa
   return { ...emitted, graph: optimised.graph, stats, phasesMs: { passes: passesMs, codegen: lap() } };
 }
 
-export interface CompileOptions extends ElaborateOptions, WeightOptions, PlanOptions {
+// `training` is for the training graph's elaboration (compileTraining sets it).
+export interface CompileOptions extends Omit<ElaborateOptions, "training">, WeightOptions, PlanOptions {
   target?: TargetName;
   /** A training module instead (wasm; compileTraining, docs/TRAINING.md). */
   train?: TrainOptions;
@@ -303,7 +304,8 @@ export async function compileTraining(source: ModelSource, options: CompileOptio
   const target = await loadTarget("wasm", rest);
   const lap = stopwatch();
   const { lr, batch, ...trainingOptions } = train;
-  const elaborateOpts = batch === undefined ? rest : { ...rest, shapes: batchShapes(source, rest, batch) };
+  // Elaborated for training: dropout() stays a node, a seeded mask in the step, the identity in the eval forward.
+  const elaborateOpts = { ...rest, training: true, ...(batch === undefined ? {} : { shapes: batchShapes(source, rest, batch) }) };
   const model = elaborate(source, elaborateOpts);
   const frontend = lap();
   const weights = modelWeights(model.graph, model.weights && rest.weights === undefined ? { ...rest, weights: model.weights } : rest);
@@ -524,6 +526,7 @@ const trainOptionChecks: Checkers<TrainOptions> = {
   },
   eps: checkNumber,
   bnMomentum: checkNumber,
+  seed: checkSeed,
 };
 
 /** compile()'s options, checked (a fresh object of the checked values); `undefined` is none. */

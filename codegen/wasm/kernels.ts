@@ -10,6 +10,7 @@ import { attentionKernels } from "./gemm/attention.js";
 import { gemmKernels } from "./gemm/kernels.js";
 import { movementKernels } from "./movement.js";
 import { poolKernels } from "./pool.js";
+import { randomKernels } from "./random.js";
 import { reduceKernels } from "./reduce.js";
 import { resizeKernels } from "./resize.js";
 
@@ -17,6 +18,7 @@ export const wasmKernels: { readonly [N in OpName]: KernelEmitter<N> | Unsupport
   ...elementwiseKernels,
   ...movementKernels,
   ...poolKernels,
+  ...randomKernels,
   ...resizeKernels,
   ...reduceKernels,
   ...gemmKernels,

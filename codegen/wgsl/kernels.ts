@@ -15,9 +15,10 @@
 // -Inf.
 import { numel, type Attrs, type FusedStep, type Graph, type Node } from "../../src/ir/graph.js";
 import {
-  activationOf, binaryOps, compareOps, epilogueInputs, isBinaryOp, isNHWC, isOp, isUnaryOp, isUnsupported, normAxis, unaryOps,
+  activationOf, binaryOps, compareOps, epilogueInputs, isBinaryOp, isNHWC, isOp, isUnaryOp, isUnsupported, normAxis, unaryOps, unsupported,
   type BinaryOp, type CompareOp, type NodeOf, type OpName, type UnaryAttrs, type UnaryOp, type Unsupported,
 } from "../../src/ir/ops.js";
+import { FRACTION_SCALE, FRACTION_SHIFT, GOLDEN, MIX, mix32 } from "../../src/ir/random.js";
 import { resizeTables } from "../../src/ir/resize.js";
 import { around, broadcastStrides, padAxes, sliceRange, strides, type PadMode } from "../../src/ir/shape.js";
 import { GELU_TANH_CUBIC, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI } from "../../src/base/math.js";
@@ -108,8 +109,15 @@ const POW: Helper = { name: "pow_", code: `fn pow_(a: f32, b: f32) -> f32 {
   return r;
 }` };
 
+// lowbias32 (src/ir/random.ts): u32 multiplies wrap in WGSL as in wasm.
+const MIX32: Helper = { name: "mix32_", code: `fn mix32_(x: u32) -> u32 {
+  var h = (x ^ (x >> ${u(MIX.shifts[0])})) * ${u(MIX.m1)};
+  h = (h ^ (h >> ${u(MIX.shifts[1])})) * ${u(MIX.m2)};
+  return h ^ (h >> ${u(MIX.shifts[2])});
+}` };
+
 /** In dependency order: a helper calls only those before it. */
-const HELPERS: readonly Helper[] = [BITS, ISNAN, ISINF, MAX, MIN, EXP, ERF, POW];
+const HELPERS: readonly Helper[] = [BITS, ISNAN, ISINF, MAX, MIN, EXP, ERF, POW, MIX32];
 
 /** The helpers `code` calls, directly or through other helpers, in dependency order. */
 function helpersFor(code: string): string[] {
@@ -553,6 +561,13 @@ const emitters: { readonly [N in OpName]: Emitter<N> | Unsupported } = {
     const [c, a, b] = n.inputs.map((v) => s.load(v, bcast(s.shape(v), y, "i")));
     return [s.perElement(n.outputs[0]!, `  dst[i] = select(${b}, ${a}, ${c} != 0i);`)];
   },
+  // The step counter truncates to u32 (finite steps >= 0); see src/ir/random.ts.
+  random_uniform(s, n) {
+    const keyed = mix32(mix32(n.attrs.seed) ^ (n.attrs.stream ?? 0));
+    const key = `mix32_(${u(keyed)} ^ u32(${s.src(n.inputs[0]!)}[0]))`;
+    return [s.perElement(n.outputs[0]!, `  dst[i] = f32(mix32_(${key} + i * ${u(GOLDEN)}) >> ${u(FRACTION_SHIFT)}) * ${f32(FRACTION_SCALE)};`)];
+  },
+  dropout: unsupported("the identity at inference (its decomposition); a training graph replaces it"),
   logical_not: (s, n) => [s.perElement(n.outputs[0]!, `  dst[i] = select(0i, 1i, ${s.src(n.inputs[0]!)}[i] == 0i);`)],
 
   fused_elementwise: (s, n) => elementwise(s, n, n.attrs.program),

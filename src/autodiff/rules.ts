@@ -242,6 +242,8 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
 
   // Comparisons give bools: no gradient flows through them. where routes dy to the branch it chose.
   less: noGradient, less_equal: noGradient, greater: noGradient, greater_equal: noGradient, equal: noGradient, not_equal: noGradient, logical_not: noGradient,
+  // Random draws depend on the step counter only: no gradient.
+  random_uniform: noGradient,
   where: ({ e, x: [c, a, b], dy: [dy], needs }) => {
     const zero = e.c(0);
     return [undefined, needs[1] ? e.sumTo(e.node("where", [c!, dy!, zero]), e.shape(a!)) : undefined, needs[2] ? e.sumTo(e.node("where", [c!, zero, dy!]), e.shape(b!)) : undefined];
@@ -454,5 +456,6 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
   },
 
   fused_elementwise: DECOMPOSED,
+  dropout: DECOMPOSED,
   attention: DECOMPOSED,
 };

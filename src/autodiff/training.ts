@@ -44,6 +44,11 @@ export interface TrainingOptions {
    * characters, e.g. "classifier.*") are updated; default: every trainable weight.
    */
   trainOnly?: readonly string[];
+  /**
+   * The seed of dropout's masks (default 0): each dropout draws random_uniform(step) with this
+   * seed and its own stream, so every step gets a fresh mask and a rerun the same masks.
+   */
+  seed?: number;
 }
 
 /** A weight the step replaces with an output: a parameter, an optimizer state or a running statistic. */
@@ -85,6 +90,7 @@ function checkOptions(o: TrainingOptions): void {
   inRange("weightDecay", o.weightDecay, (v) => v >= 0, "a number >= 0");
   inRange("eps", o.eps, (v) => v > 0, "a number > 0");
   inRange("bnMomentum", o.bnMomentum, (v) => v >= 0 && v <= 1, "in [0, 1]");
+  inRange("seed", o.seed, (v) => Number.isInteger(v) && v >= 0 && v < 2 ** 32, "an integer in [0, 2^32)");
   o.betas?.forEach((b, i) => inRange(`betas[${i}]`, b, (v) => v >= 0 && v < 1, "in [0, 1)"));
 }
 
@@ -102,7 +108,8 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
   if (lossType.dtype !== "f32" || lossType.shape.reduce((a, b) => a * b, 1) !== 1) throw new TrainingError(`the loss ${lossName} must be one f32 value, got ${lossType.dtype}[${lossType.shape.join(", ")}]`);
   if (model.weights.length === 0 && model.constants.some((c) => c.name !== undefined)) throw new TrainingError("the weights are bound as constants: build the training graph before binding weights");
 
-  const { graph: g, updates, counters } = trainingForward(model, options);
+  const [lrInput, stepInput] = [trainingInputName(model, "lr"), trainingInputName(model, "step")];
+  const { graph: g, updates, counters, step: stepOfDropout } = trainingForward(model, options);
   const e = new Emit(g);
   const output = (weight: string, value: number) => {
     g.outputs.push({ name: nextName(weight), value });
@@ -120,15 +127,8 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
     throw err instanceof NotDifferentiable ? new TrainingError(err.message) : err;
   }
 
-  const scalarInput = (name: string) => {
-    const v = g.values.length;
-    g.values.push({ id: v, type: { dtype: "f32", shape: [] }, kind: "input" });
-    g.inputs.push({ name, value: v });
-    return v;
-  };
-  const [lrInput, stepInput] = ["lr", "step"].map((base) => (g.inputs.some((p) => p.name === base) ? `train.${base}` : base)) as [string, string];
-  const lr = scalarInput(lrInput);
-  const step = scalarInput(stepInput);
+  const lr = scalarInput(g, lrInput);
+  const step = stepOfDropout ?? scalarInput(g, stepInput);
   const state: Weight[] = [];
   const stateWeight = (param: Weight, kind: string) => {
     const v = g.values.length;
@@ -174,13 +174,54 @@ export function trainingGraph(model: Graph, options: TrainingOptions = {}): Trai
   return { graph: g, lrInput, stepInput, loss: lossName, parameters: trained, state, updates, counters };
 }
 
+/** The name of the training graph's input `base` (lr, step): `train.<base>` if the model has an input of that name. */
+const trainingInputName = (model: Graph, base: string) => (model.inputs.some((p) => p.name === base) ? `train.${base}` : base);
+
+/** Adds an f32 scalar input to `g`; returns its value. */
+function scalarInput(g: Graph, name: string): number {
+  const v = g.values.length;
+  g.values.push({ id: v, type: { dtype: "f32", shape: [] }, kind: "input" });
+  g.inputs.push({ name, value: v });
+  return v;
+}
+
+/**
+ * Each dropout node of `g` in training mode, PyTorch's x * (mask / (1 - p)): the mask keeps an
+ * element where random_uniform(step) > p (probability 1 - p, to 2^-24), each dropout its own
+ * stream (its index in graph order), so a module applied twice draws two masks. The gradient is
+ * then dy * mask / (1 - p), through the mul, with the same mask. Adds the step input `stepName`
+ * to a graph with dropout; returns whether it did.
+ */
+function dropoutMasks(g: Graph, seed: number, stepName: string): boolean {
+  const drops = g.nodes.filter((n) => n.op === "dropout");
+  if (drops.length === 0) return false;
+  const step = scalarInput(g, stepName);
+  const e = new Emit(g);
+  const rw = new Rewriter(g);
+  drops.forEach((n, stream) => {
+    const { p } = attrsOf(n, "dropout");
+    const x = n.inputs[0]!;
+    e.at(n);
+    const u = e.node("random_uniform", [step], { shape: [...e.shape(x)], seed, stream });
+    rw.replace(n.outputs[0]!, e.mul(x, e.div(e.positive(e.sub(u, e.c(p))), e.c(1 - p))));
+  });
+  return true;
+}
+
 /**
  * The model in core form with BatchNorm in training mode: each batchnorm normalises by its batch
  * statistics, and the running statistics after the step are outputs (`updates`). A module
  * applied twice (a shared Siamese tower) updates them twice, in order, as PyTorch does.
  */
-export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bnMomentum" | "convolutions" | "mode"> = {}): { graph: Graph; updates: Update[]; counters: TrainingGraph["counters"] } {
-  const core = toCoreForm(structuredClone(model));
+export function trainingForward(
+  model: Graph,
+  options: Pick<TrainingOptions, "bnMomentum" | "convolutions" | "mode" | "seed"> = {},
+): { graph: Graph; updates: Update[]; counters: TrainingGraph["counters"]; step?: number } {
+  const copy = structuredClone(model);
+  // Before the core form, where a dropout is the identity (its decomposition, and eval mode's).
+  const stepName = trainingInputName(model, "step");
+  const drawn = options.mode !== "eval" && dropoutMasks(copy, options.seed ?? 0, stepName);
+  const core = toCoreForm(copy);
   const g = options.convolutions === "matmul" ? convolutionsAsMatmuls(core) : core;
   const e = new Emit(g);
   const weightName = new Map(g.weights.map((w) => [w.value, w.name]));
@@ -220,7 +261,8 @@ export function trainingForward(model: Graph, options: Pick<TrainingOptions, "bn
   });
   // The new nodes were appended: back to topological order.
   compact(g);
-  return { graph: g, updates, counters };
+  // Compaction renumbers values: the step input by its name.
+  return { graph: g, updates, counters, ...(drawn ? { step: g.inputs.find((p) => p.name === stepName)!.value } : {}) };
 }
 
 /**

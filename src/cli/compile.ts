@@ -5,7 +5,7 @@ import { checkChoice, compileTraining, generate, loadTarget, optimise, pipelineF
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats, weightsFileStat } from "../passes/stats.js";
-import { elaborateOptions, modelOptions, noPositionals, onePath, parse, trainOptions, trainOptionsFrom, type Options } from "./args.js";
+import { elaborateOptions, modelOptions, noPositionals, onePath, parse, seedOf, trainOptions, trainOptionsFrom, type Options } from "./args.js";
 import type { Command } from "./command.js";
 import { cliWeightOptions, modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { writeDiagnostics } from "./command.js";
@@ -27,7 +27,7 @@ const options: Options = {
   "print-after-all": { description: "print the graph after every pass to stdout" },
   stats: { description: "print each pass's node counts, the kernels, the arena, the float32 parameter bytes and (with -o) the bytes of the weights file written" },
   json: { description: "with --stats: one JSON object instead of the table" },
-  train: { description: "with -o, wasm: a training module, whose load() gives run, step, setLearningRate, saveWeights and dispose (docs/TRAINING.md)" },
+  train: { description: "with -o, wasm: a training module, whose load() gives run, step, setLearningRate, saveWeights and dispose (docs/TRAINING.md); --seed also seeds its dropout masks" },
   ...trainOptions,
 };
 
@@ -102,7 +102,7 @@ async function compileTrainingModule(file: string, values: Record<string, unknow
   if (targetOptions.weightsDtype !== undefined) throw new UsageError("--weights-dtype does not go with --train: a training module keeps its weights in float32");
   checkOutputDir(dir, "-o");
   const start = performance.now();
-  const compiled = await compileTraining({ path: file }, { ...elaborateOptions(values), ...cliWeightOptions(values), ...targetOptions, ...(passes ? { passes } : {}), train: trainOptionsFrom(values) });
+  const compiled = await compileTraining({ path: file }, { ...elaborateOptions(values), ...cliWeightOptions(values), ...targetOptions, ...(passes ? { passes } : {}), train: { ...trainOptionsFrom(values), seed: seedOf(values) } });
   writeDiagnostics(compiled.warnings, 0);
   written(dir, compiled.files, start);
   return 0;

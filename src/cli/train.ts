@@ -22,7 +22,7 @@ const usage = "graphc train FILE.nn --data INPUT=ARRAY.npy ... --steps N -o OUT.
 const options: Options = {
   ...modelOptions,
   ...weightOptions,
-  seed: { value: "N", default: "0", description: "the seed of the default weights and of the shuffle, a decimal integer in [0, 2^32)" },
+  seed: { value: "N", default: "0", description: "the seed of the default weights, of the shuffle and of dropout's masks, a decimal integer in [0, 2^32)" },
   data: { value: "INPUT=ARRAY.npy", multiple: true, description: "the examples of a model input, one per leading index (every input needs one; all hold the same count)" },
   steps: { value: "N", description: "how many steps to train (required)" },
   ...trainOptions,
@@ -93,7 +93,7 @@ export const trainCommand: Command = {
     );
     const weights = cliWeightOptions(values);
     process.stderr.write(`graphc: compiling the training step of ${file} (batch ${batch})...\n`);
-    const compiled = await compileTraining({ path: file }, { ...elaborated, shapes, ...weights, relaxedSimd: "off", train: { ...train, batch } });
+    const compiled = await compileTraining({ path: file }, { ...elaborated, shapes, ...weights, relaxedSimd: "off", train: { ...train, batch, seed: weights.seed ?? 0 } });
     writeDiagnostics(compiled.warnings, 0);
     const dir = mkdtempSync(join(tmpdir(), "graphc-train-"));
     let trainer: LoadedTrainer;

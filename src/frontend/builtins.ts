@@ -613,9 +613,10 @@ builtin("iota", "n:int", ([n], site, el) => {
   el.step(site.span, k);
   return el.constant([k], Int32Array.from({ length: k }, (_, i) => i), "i32");
 });
-builtin("dropout", "x:tensor p:float=0.1", ([x, p], site) => {
+builtin("dropout", "x:tensor p:float=0.1", ([x, p], site, el) => {
   if (num(p!) < 0 || num(p!) >= 1) throw error(`dropout: p must be in [0, 1), found ${num(p!)}`, spanOf(site, 1));
-  return x!; // identity at inference
+  // The identity at inference; elaborated for training, a node the training graph gives a mask.
+  return el.training && num(p!) > 0 ? el.emit1("dropout", [x as TensorValue], { p: num(p!) }, site.span) : x!;
 });
 
 // The default is timm's trunc_normal_(std=0.02) for class tokens and position embeddings (its

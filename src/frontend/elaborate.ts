@@ -63,7 +63,8 @@ export class Elaborator {
   private readonly scalarConsts = new Map<string, TensorValue>();
   private readonly seenErrors = new Set<string>();
 
-  constructor(name: string) {
+  /** `training`: each dropout() is a dropout node for the training graph to give a mask (ElaborateOptions.training). */
+  constructor(name: string, readonly training = false) {
     this.graph = emptyGraph(name);
   }
 

@@ -22,6 +22,12 @@ export interface ElaborateOptions {
   shapes?: Record<string, number[]>;
   /** Which model of the file; default: the last one. */
   model?: string;
+  /**
+   * Elaborate for training: each dropout() with p > 0 is a `dropout` node (the identity at
+   * inference), which trainingForward replaces by a seeded mask in train mode; default: dropout()
+   * is erased.
+   */
+  training?: boolean;
 }
 
 export interface ElaborateResult {
@@ -72,8 +78,8 @@ class Loader {
    */
   private readonly root: { shown: string; lexical: string; real: string };
 
-  constructor(name: string, topLevelFile: string) {
-    this.el = new Elaborator(name);
+  constructor(name: string, topLevelFile: string, training: boolean) {
+    this.el = new Elaborator(name, training);
     this.globals = builtinScope(this.el);
     const folder = dirname(topLevelFile);
     this.root = { shown: topLevelFile === SOURCE_TEXT ? "the working directory" : `the folder of ${topLevelFile}`, lexical: resolve(folder), real: realpathOr(resolve(folder)) };
@@ -178,7 +184,7 @@ function literal(v: string | number | boolean): Value {
 export const SOURCE_TEXT = "<source>";
 
 export function elaborateSource(text: string, file: string, opts: ElaborateOptions = {}): ElaborateResult {
-  const loader = new Loader("model", file);
+  const loader = new Loader("model", file, opts.training === true);
   const el = loader.el;
   const mod = loader.loadModel(file, text);
   const result = (graph?: Graph): ElaborateResult => ({ ...(graph ? { graph } : {}), diagnostics: el.diagnostics, sources: loader.sources });

@@ -28,6 +28,7 @@
 // - slice: ONNX Slice's clamping of start and end, any nonzero step.
 // - resize: ONNX Resize's coordinate maps, linear with PyTorch's taps (see ir/resize.ts).
 // - prelu: one slope, or one per channel of axis 1.
+// - random_uniform: the counter-based generator of ir/random.ts; dropout: the identity.
 // - integer tensors are held as Int32Array; i64 inputs must fit in 32 bits. bool tensors (the
 //   comparisons' results) are Int32Array of 0 and 1; comparisons follow IEEE (NaN is unequal
 //   to everything).
@@ -51,6 +52,7 @@ import {
   activationOf, attrsOf, binaryOps, binaryScalar, compareOps, compareScalar, DivisionByZero, epilogueInputs, getOp, isBinaryOp, isNHWC, isOp, isUnaryOp, unaryOps,
   unaryScalar, type AttrsOf, type BinaryOp, type CompareOp, type OpName, type UnaryOp,
 } from "../ir/ops.js";
+import { randomKey, uniformAt } from "../ir/random.js";
 import { resizeTables } from "../ir/resize.js";
 import { around, broadcastOffsets, normAxis, padAxes, padSource, permute, sliceRange, strides, TO_NCHW, TO_NHWC, transposeOffsets, type PadMode } from "../ir/shape.js";
 
@@ -310,6 +312,12 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
   ...(Object.fromEntries(compareOps.map((op) => [op, broadcastMap(([a, b]) => compareScalar(op, a!, b!))])) as Record<CompareOp, Kernel<CompareOp>>),
   where: broadcastMap(([c, a, b]) => (c ? a! : b!)),
   logical_not: ([x], _i, [yt]) => [alloc(yt!).map((_, i) => (x![i] ? 0 : 1))],
+  random_uniform([step], _i, [yt], a) {
+    const key = randomKey(a.seed, a.stream ?? 0, step![0]!);
+    return [alloc(yt!).map((_, i) => uniformAt(key, i))];
+  },
+  // The identity at inference (a training graph replaces it; docs/TRAINING.md).
+  dropout: ([x]) => [x!.slice()],
 
   softmax([x], [xt], _o, a) {
     const [outer, d, inner] = around(xt!.shape, normAxis(a.axis, xt!.shape.length));

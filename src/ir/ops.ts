@@ -498,6 +498,23 @@ const OPS = {
     },
   }),
 
+  /**
+   * random_uniform(step): floats in [0, 1) of `shape` from the counter-based generator of
+   * ir/random.ts, keyed by `seed`, `stream` (default 0) and the step counter (an f32 scalar input,
+   * truncated to an unsigned integer): the same bits on every engine and thread count. A
+   * training graph draws dropout's masks with it, one stream per dropout.
+   */
+  random_uniform: op({
+    cls: "opaque", arity: 1, attrs: { shape: req("ints"), seed: req("int"), stream: opt("int") },
+    infer: ([step], a) => {
+      if (step!.dtype !== "f32" || numel(step!.shape) !== 1) throw new ShapeError(`random_uniform: the step counter must be one f32 value, got ${step!.dtype}${fmt(step!.shape)}`);
+      if (a.shape.some((d) => !Number.isInteger(d) || d < 1)) throw new ShapeError(`random_uniform: shape ${fmt(a.shape)} must have positive dimensions`);
+      for (const [k, v] of [["seed", a.seed], ["stream", a.stream ?? 0]] as const)
+        if (!Number.isInteger(v) || v < 0 || v >= 2 ** 32) throw new ShapeError(`random_uniform: ${k} must be an integer in [0, 2^32), got ${v}`);
+      return [{ dtype: "f32", shape: [...a.shape] }];
+    },
+  }),
+
   conv2d: op({
     cls: "opaque", arity: [2, 5],
     attrs: { stride: req("ints"), pads: req("ints"), dilation: req("ints"), groups: req("int"), ...gemmAttrs, ...layoutAttr },
@@ -814,6 +831,21 @@ const OPS = {
       for (const st of a.program) regs.push(b.node(st.op, st.args.map((r) => regs[r]!), st.attrs ?? {})[0]!);
       return [regs[regs.length - 1]!];
     },
+  }),
+
+  /**
+   * dropout(x) with drop probability `p`: the identity at inference (its decomposition), kept in
+   * a graph elaborated for training, where trainingForward replaces it by x * mask / (1 - p) with
+   * a seeded mask (train mode) or by x (eval mode).
+   */
+  dropout: op({
+    tier: "fused", cls: "opaque", arity: 1, attrs: { p: req("float") },
+    infer: ([x], a) => {
+      requireFloat("dropout", x!);
+      if (!(a.p >= 0 && a.p < 1)) throw new ShapeError(`dropout: p must be in [0, 1), got ${a.p}`);
+      return [x!];
+    },
+    decompose: (_b, [x]) => [x!],
   }),
 
   /**

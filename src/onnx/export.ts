@@ -320,6 +320,9 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   ...(Object.fromEntries(compareOps.map((op) => [op, onnxCompare[op]])) as Record<CompareOp, Lowering<CompareOp>>),
   where: direct("Where"),
   logical_not: direct("Not"),
+  random_uniform: () => {
+    throw new OnnxExportError("random_uniform: ONNX has no counter-based generator (RandomUniform draws differ per runtime), so a graph with dropout in training mode does not export");
+  },
   conv2d: (b, ins, [y], a, [, wt]) =>
     void b.node("Conv", ins, [y!], [ints("kernel_shape", wt!.shape.slice(2)), ints("strides", a.stride), ints("pads", a.pads), ints("dilations", a.dilation), i("group", a.groups)]),
   conv_transpose2d: convTranspose,
@@ -371,6 +374,7 @@ const lowerings: { readonly [N in OpName]: Lowering<N> | Decomposed } = {
   expand: (b, [x], [y], a) => void b.node("Expand", [x!, b.i64("shape", a.shape)], [y!]),
   tile: (b, [x], [y], a) => void b.node("Tile", [x!, b.i64("repeats", a.repeats)], [y!]),
   fused_elementwise: DECOMPOSED,
+  dropout: DECOMPOSED,
   attention: DECOMPOSED,
 };
 

@@ -9,7 +9,8 @@ export function bertClassifier(): Graph {
   return elaborate({ path: join(root, "specs/bert_classifier.nn"), text: BERT_CLASSIFIER }).graph;
 }
 
-const BERT_CLASSIFIER = `import "lib/bert.nn"
+/** Its source (in specs/, for the import): dropout after the embeddings, in attention, after the attention and feed-forward outputs and before the classifier. */
+export const BERT_CLASSIFIER = `import "lib/bert.nn"
 model bert_classifier() {
   input input_ids: i32[2, 5]
   input token_type_ids: i32[2, 5]

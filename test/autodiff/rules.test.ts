@@ -76,6 +76,11 @@ const predicate = (op: OpName) =>
 /** The non-elementwise core ops, each a generator of cases. */
 const cases: Partial<Record<OpName, fc.Arbitrary<GradCase>>> = {
   ...Object.fromEntries((["less", "less_equal", "greater", "greater_equal", "equal", "not_equal", "logical_not"] as const).map((op) => [op, predicate(op)])),
+  // The step counter away from an integer, so a difference quotient never moves its truncation: no gradient, a zero difference.
+  random_uniform: fc.record({ shape: shapeOf([1, 3]), step: fc.integer({ min: 0, max: 1000 }), s: seed }).map(({ shape, step, s }) => ({
+    inputs: [{ shape: [], data: Float64Array.of(step + 0.5) }], what: `random_uniform [${shape}] at step ${step + 0.5}`,
+    build: (g, [counter]) => node(g, "random_uniform", [counter!], { shape, seed: s }),
+  })),
   // The condition from an input kept away from 0, so a difference quotient never flips it.
   where: fc.record({ shape: shapeOf([0, 3]), scalarB: fc.boolean(), s: seed }).map(({ shape, scalarB, s }) => ({
     inputs: [input(shape, s, [-2, 2], [0]), input(shape, s + 1), input(scalarB ? [1] : shape, s + 2)], what: `where [${shape}] b ${scalarB ? "[1]" : "same"}`,

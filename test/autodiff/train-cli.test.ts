@@ -54,6 +54,25 @@ it("graphc train: the running loss falls over 60 Adam steps, and the trained wei
   expect(check.code, check.stderr).toBe(0);
 });
 
+it("graphc train with dropout: the same --seed draws the same masks and writes the same weights", { timeout: 120_000 }, async () => {
+  const model = join(dir, "mlp.nn");
+  writeFileSync(model, `model mlp() {
+  input x: f32[1, 16]
+  input y: f32[1, 1]
+  p = fc2: linear(dropout(relu(fc1: linear(x, 32)), p=0.5), 1)
+  output loss = mean((p - y) * (p - y), [0, 1])
+}`);
+  const x = Float32Array.from({ length: 32 * 16 }, (_, i) => Math.sin(i * 0.37));
+  writeFileSync(join(dir, "x.npy"), writeNpy([32, 16], x));
+  writeFileSync(join(dir, "y.npy"), writeNpy([32, 1], Float32Array.from({ length: 32 }, (_, n) => x[n * 16]! - x[n * 16 + 1]!)));
+  const trained = async (seed: string, out: string) => {
+    const r = await graphc("train", model, "--data", `x=${join(dir, "x.npy")}`, "--data", `y=${join(dir, "y.npy")}`, "--steps", "10", "--batch", "8", "--seed", seed, "-o", join(dir, out));
+    expect(r.code, r.stderr).toBe(0);
+    return readFileSync(join(dir, out));
+  };
+  expect(await trained("5", "a.safetensors")).toEqual(await trained("5", "b.safetensors"));
+});
+
 it("graphc compile --train writes the training module; its options are in --help", async () => {
   const out = join(dir, "module");
   const r = await graphc("compile", spec, ...small, "--shape", "label=1", "--train", "--batch", "2", "--optimizer", "adamw", "--relaxed-simd", "off", "-o", out);

@@ -117,9 +117,9 @@ class Build {
     return Int32Array.from({ length: numel(shape) }, () => lo + Math.floor((hi - lo + 1) * this.rand()));
   }
 
-  /** A model input (f32 data sprinkled with specials); integer data becomes i64 (BigInt64Array) for an i64 input. */
-  input(shape: readonly number[], data: Float32Array | Int32Array, dtype: DType = data instanceof Float32Array ? "f32" : "i32"): number {
-    if (data instanceof Float32Array) this.sprinkle(data);
+  /** A model input (f32 data sprinkled with specials unless `plain`); integer data becomes i64 (BigInt64Array) for an i64 input. */
+  input(shape: readonly number[], data: Float32Array | Int32Array, dtype: DType = data instanceof Float32Array ? "f32" : "i32", plain = false): number {
+    if (data instanceof Float32Array && !plain) this.sprinkle(data);
     const id = this.g.values.length;
     const name = `x${this.g.inputs.length}`;
     this.g.values.push({ id, type: { dtype, shape: [...shape] }, kind: "input" });
@@ -305,6 +305,25 @@ const where = cases(
 const logicalNot = cases(fc.record({ s: shape(1, 4), seed }), ({ s, seed }) => {
   const b = new Build("logical_not", seed);
   return b.done(b.node("logical_not", [condition(b, s)], {}), EXACT);
+});
+
+/**
+ * random_uniform over shapes with tails, every seed and stream range, step counters from the first
+ * to 2^24 (the step input is plain: a counter is a finite step count, src/ir/random.ts).
+ */
+const randomUniform = cases(
+  fc.record({ s: shape(1, 4), seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }), stream: fc.option(fc.integer({ min: 0, max: 2 ** 32 - 1 }), { nil: undefined }), step: fc.constantFrom(0, 1, 2, 17, 1000, 2 ** 24, 3.5) }),
+  ({ s, seed, stream, step }) => {
+    const b = new Build("random_uniform", seed);
+    const counter = b.input([], Float32Array.of(step), "f32", true);
+    return b.done(b.node("random_uniform", [counter], { shape: s, seed, ...(stream === undefined ? {} : { stream }) }), EXACT);
+  },
+);
+
+/** dropout is the identity outside a training graph, specials included. */
+const dropout = cases(fc.record({ s: shape(1, 4), p: fc.constantFrom(0, 0.1, 0.5, 0.9), seed }), ({ s, p, seed }) => {
+  const b = new Build("dropout", seed);
+  return b.done(b.node("dropout", [b.f32(s, [-3, 3])], { p }), EXACT);
 });
 
 // ---- GEMM class ------------------------------------------------------------------------------------
@@ -756,8 +775,8 @@ export const opCases: OpTable<fc.Arbitrary<Case>> = {
   add: binary("add"), sub: binary("sub"), mul: binary("mul"), div: binary("div"), pow: binary("pow"), maximum: binary("maximum"), minimum: binary("minimum"),
   prelu, cast,
   less: comparison("less"), less_equal: comparison("less_equal"), greater: comparison("greater"), greater_equal: comparison("greater_equal"),
-  equal: comparison("equal"), not_equal: comparison("not_equal"), where, logical_not: logicalNot,
+  equal: comparison("equal"), not_equal: comparison("not_equal"), where, logical_not: logicalNot, random_uniform: randomUniform,
   conv2d, conv_transpose2d: convTranspose2d, maxpool: pool("maxpool"), avgpool: pool("avgpool"), global_avgpool: globalAvgpool, resize, batchnorm, layernorm, linear, matmul, softmax,
   reduce_mean: reduction("reduce_mean"), reduce_sum: reduction("reduce_sum"), reduce_max: reduction("reduce_max"),
-  reshape, transpose, concat, split, slice, gather, pad, expand, tile, fused_elementwise: fusedElementwise, attention,
+  reshape, transpose, concat, split, slice, gather, pad, expand, tile, fused_elementwise: fusedElementwise, dropout, attention,
 };

@@ -130,6 +130,10 @@ export const knownRefusals: readonly Refusal[] = [
     engine: "onnx", ops: ["resize"], cases: (c) => c.graph.nodes.some((n) => n.attrs.coordinate === "tf_half_pixel_for_nearest"),
     error: /tf_half_pixel_for_nearest\] is not supported/, why: "Resize-13's tf_half_pixel_for_nearest is valid opset 17, but this onnxruntime no longer implements it (ONNX dropped it in Resize-19)",
   },
+  {
+    engine: "onnx", ops: ["random_uniform"], cases: () => true,
+    error: /ONNX has no counter-based generator/, why: "ONNX's RandomUniform is not counter-based (each runtime draws its own numbers): the export refuses random_uniform",
+  },
 ];
 
 export const refusalOf = (engine: EngineName, c: Case): Refusal | undefined => knownRefusals.find((r) => r.engine === engine && r.ops.includes(c.op) && r.cases(c));

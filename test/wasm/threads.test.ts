@@ -7,6 +7,9 @@ import { availableParallelism } from "node:os";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buildModule, loadParts } from "../../codegen/module/index.js";
+import { trainingForward } from "../../src/autodiff/index.js";
+import { elaborate, optimise } from "../../src/driver.js";
+import type { Graph, TensorData } from "../../src/ir/graph.js";
 import { interpret } from "../../src/interp/index.js";
 import { defaultPipeline } from "../../src/passes/index.js";
 import { dims, f32, poolCase } from "../support/source.js";
@@ -20,8 +23,11 @@ const bitsOf = (v: Output) => Array.from(v instanceof Uint8Array ? v : new Uint3
 
 async function sameOnEveryThreadCount(body: string, seed = 0): Promise<void> {
   const g = model(body, seed, defaultPipeline);
+  await sameGraphOnEveryThreadCount(g, inputsFor(g, seed + 1));
+}
+
+async function sameGraphOnEveryThreadCount(g: Graph, inputs: Record<string, TensorData>): Promise<void> {
   const { parts } = buildModule(g, { relaxedSimd: "on" });
-  const inputs = inputsFor(g, seed + 1);
   const outputs: Record<string, Output>[] = [];
   for (const threads of THREADS) {
     const m = await loadParts(parts, { threads });
@@ -40,6 +46,12 @@ async function sameOnEveryThreadCount(body: string, seed = 0): Promise<void> {
 
 const n = (min: number, max: number) => fc.integer({ min, max });
 const check = (arb: fc.Arbitrary<string>) => fc.assert(fc.asyncProperty(arb, (body) => sameOnEveryThreadCount(body)), RUNS);
+
+/** A training forward with two dropouts (the graph elaborated for training, its masks drawn at `step`), through the pipeline. */
+function dropoutForward(shape: number[], seed: number): Graph {
+  const { graph } = elaborate({ path: "t.nn", text: `model m() {\n${f32("x", shape)}\n  output y = dropout(x, p=0.5)\n  output z = dropout(x * 2.0, p=0.2)\n}\n` }, { training: true });
+  return optimise(trainingForward(graph, { seed }).graph, new Map(), defaultPipeline).graph;
+}
 
 describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
   it("gemm: linear (row tiles or column panels), matmul with a run-time B, batched", () =>
@@ -87,6 +99,15 @@ describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
   output m = mean(x, 1)
   output q = sum(x, [0, 2])
   output r = amax(x, 2)`),
+    ));
+
+  it("random_uniform (dropout's masks): each thread draws its share of the elements", () =>
+    fc.assert(
+      fc.asyncProperty(fc.record({ shape: fc.array(n(1, 40), { minLength: 1, maxLength: 3 }), seed: fc.integer({ min: 0, max: 2 ** 32 - 1 }), step: n(1, 1000) }), async ({ shape, seed, step }) => {
+        const g = dropoutForward(shape, seed);
+        await sameGraphOnEveryThreadCount(g, { ...inputsFor(g, 1), step: Float32Array.of(step) });
+      }),
+      RUNS,
     ));
 
   it("attention heads", () =>
