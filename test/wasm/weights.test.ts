@@ -1,12 +1,13 @@
 // Stored weights (codegen/wasm/weights.ts): f16 encoding exact per IEEE 754 (round to nearest,
 // ties to even, overflow to Inf), the wasm f16 decoder exact on all 65536 bit patterns, int8
 // scales per output channel (a zero channel included) and the wasm int8 decoder giving exactly
-// float32(q * scale) on every channel layout, with rows off the vector width.
+// float32(q * scale) on every channel layout, with rows off the vector width; which constants
+// are encoded (weight operands above SMALL_WEIGHT_ELEMENTS elements) and along which axis.
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../src/base/errors.js";
-import { decodeF16, decodeInt8, encodeInt8, f16Bits, f16Value, quantiseInt8, stagedBytes, type Channels } from "../../codegen/wasm/weights.js";
-import { rand } from "./gemm-harness.js";
+import { decodeF16, decodeInt8, encodeInt8, f16Bits, f16Value, quantisable, quantiseInt8, SMALL_WEIGHT_ELEMENTS, stagedBytes, type Channels } from "../../codegen/wasm/weights.js";
+import { oneNode, rand } from "./gemm-harness.js";
 
 const bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0]!;
 const f32 = Math.fround;
@@ -126,5 +127,32 @@ describe("int8", () => {
   it("refuses non-finite weights, naming the tensor", () => {
     expect(() => quantiseInt8(Float32Array.of(1, NaN), { outer: 1, channels: 1, inner: 2 }, "weight fc.weight")).toThrow(UsageError);
     expect(() => quantiseInt8(Float32Array.of(Infinity), { outer: 1, channels: 1, inner: 1 }, "weight fc.weight")).toThrow(/fc\.weight holds Infinity/);
+  });
+});
+
+describe("which constants are encoded", () => {
+  const conv = { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1, layout: "NCHW" };
+  const operand = (shape: number[], constant = false) => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)), constant });
+  /** quantisable's answer for the one-node graph, keyed by operand index. */
+  const encoded = (op: string, operands: ReturnType<typeof operand>[], attrs: Record<string, unknown>) =>
+    Object.fromEntries([...quantisable(oneNode(op, operands, attrs as never))].map(([v, ch]) => [v, ch]));
+
+  it("a conv2d or linear weight above SMALL_WEIGHT_ELEMENTS, by output channel; its bias and smaller weights stay float32", () => {
+    // 64 x 32 x 3 x 3 = 18432 weights: encoded; the bias is not.
+    expect(encoded("conv2d", [operand([1, 32, 8, 8]), operand([64, 32, 3, 3], true), operand([64], true)], { ...conv, bias: true })).toEqual({ 1: { outer: 1, channels: 64, inner: 288 } });
+    // A stem's 64 x 3 x 7 x 7 = 9408 and a depthwise 3x3 kernel stay float32.
+    expect(encoded("conv2d", [operand([1, 3, 16, 16]), operand([64, 3, 7, 7], true)], { ...conv, pads: [3, 3, 3, 3] })).toEqual({});
+    expect(encoded("conv2d", [operand([1, 960, 8, 8]), operand([960, 1, 3, 3], true)], { ...conv, groups: 960 })).toEqual({});
+    // The bound itself stays float32, one more element is encoded.
+    expect(SMALL_WEIGHT_ELEMENTS).toBe(128 * 128);
+    expect(encoded("linear", [operand([1, 128]), operand([128, 128], true)], {})).toEqual({});
+    expect(encoded("linear", [operand([1, 129]), operand([128, 129], true)], {})).toEqual({ 1: { outer: 1, channels: 128, inner: 129 } });
+  });
+
+  it("a matmul's constant operands by their output axis: A's rows, B's columns", () => {
+    expect(encoded("matmul", [operand([2, 200, 100], true), operand([2, 100, 300], true)], {})).toEqual({
+      0: { outer: 2, channels: 200, inner: 100 },
+      1: { outer: 200, channels: 300, inner: 1 },
+    });
   });
 });
