@@ -111,44 +111,54 @@ function f16Step(h: number, up: boolean): number {
   return negative === up ? h - 1 : h + 1;
 }
 
+/** f16Value of every bit pattern, made on first use. */
+let halves: Float64Array | undefined;
+const halfValue = (h: number) => (halves ??= Float64Array.from({ length: 65536 }, (_, i) => f16Value(i)))[h]!;
+
 /**
  * Half floats for `data`, each output channel rounded so that its sum is kept (the "largest
  * remainder" rule): round each weight to the nearest half, then move weights to their other
- * neighbouring half, those nearest halfway between the two (relative to their step) first, as
- * long as each move brings the channel's rounded sum closer to its true sum: it ends within half
- * the channel's largest step. Every weight stays one of the two halves around it (within one
- * ulp); the channel's response to a constant input, which BatchNorm folding leaves as a small
- * difference of large weights in trained edge-like kernels, is no longer the sum of every
- * weight's rounding. Deterministic: ties go to the lower index.
+ * neighbouring half in the direction that closes the channel's rounding gap, those nearest
+ * halfway between the two (relative to their step) first, as long as each move brings the
+ * channel's rounded sum closer to its true sum: it ends within half the channel's largest step.
+ * Every weight stays one of the two halves around it (within one ulp); the channel's response to
+ * a constant input, which BatchNorm folding leaves as a small difference of large weights in
+ * trained edge-like kernels, is no longer the sum of every weight's rounding. Deterministic: ties
+ * (to 2^-20 of a step) go to the lower index.
  */
 export function encodeF16(data: Float32Array, ch: Channels): Uint16Array {
   const out = Uint16Array.from(data, f16Bits);
   const { outer, channels, inner } = ch;
   const at = new Int32Array(outer * inner);
+  // A move as one sortable number: its extra error in steps (0 .. 1) to 2^-20, then its place in `at`.
+  const keys = new Float64Array(at.length);
+  const place = 2 ** Math.ceil(Math.log2(at.length + 1));
   for (let c = 0; c < channels; c++) {
     let k = 0;
     for (let o = 0; o < outer; o++) for (let i = 0, p = (o * channels + c) * inner; i < inner; i++, p++) at[k++] = p;
     let gap = 0; // Σ (w - rounded w) over the channel, in double
-    for (const p of at) gap += data[p]! - f16Value(out[p]!);
-    if (!Number.isFinite(gap)) continue; // Inf / NaN weights: nearest, as they are
-    // Each weight that is not exact can move to its other neighbour `to`: by `step` (signed), at an
-    // extra error of `rank` steps.
-    const moves: { p: number; to: number; step: number; rank: number }[] = [];
-    for (const p of at) {
-      const [w, h] = [data[p]!, out[p]!];
-      const v = f16Value(h);
-      if (w === v) continue;
-      const to = f16Step(h, w > v);
-      const step = f16Value(to) - v;
+    for (const p of at) gap += data[p]! - halfValue(out[p]!);
+    if (!Number.isFinite(gap) || gap === 0) continue; // Inf / NaN weights: nearest, as they are
+    const up = gap > 0;
+    let moves = 0;
+    for (let j = 0; j < at.length; j++) {
+      const p = at[j]!;
+      const [w, v] = [data[p]!, halfValue(out[p]!)];
+      if (w > v !== up || w === v) continue;
+      const step = halfValue(f16Step(out[p]!, up)) - v;
       if (!Number.isFinite(step)) continue;
-      moves.push({ p, to, step, rank: (Math.abs(w - v - step) - Math.abs(w - v)) / Math.abs(step) });
+      keys[moves++] = Math.max(0, Math.floor((1 - (2 * Math.abs(w - v)) / Math.abs(step)) * 2 ** 20)) * place + j;
     }
-    moves.sort((a, b) => a.rank - b.rank || a.p - b.p);
-    for (const m of moves)
-      if (Math.sign(m.step) === Math.sign(gap) && Math.abs(gap - m.step) < Math.abs(gap)) {
-        out[m.p] = m.to;
-        gap -= m.step;
-      }
+    const order = keys.subarray(0, moves).sort();
+    for (const key of order) {
+      const p = at[key % place]!;
+      const to = f16Step(out[p]!, up);
+      const step = halfValue(to) - halfValue(out[p]!);
+      if (Math.abs(gap - step) >= Math.abs(gap)) continue;
+      out[p] = to;
+      gap -= step;
+      if (gap === 0 || gap > 0 !== up) break; // at or past the true sum: no move this way brings it closer
+    }
   }
   return out;
 }
