@@ -120,7 +120,7 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
   out.scratchAt = align16(arena + plan.arenaBytes);
   const constAt = new Map<number, number>();
   const segmentOf = new Map<number, number>();
-  const encode = shared.weightsDtype === "f32" ? new Map<number, Channels>() : quantisable(g);
+  const encode = shared.weightsDtype === "f32" ? new Map<number, Channels>() : quantisable(g, shared.weightsDtype);
   let names = 0;
 
   const chunk = (bytes: number, fill: Omit<Chunk, "at" | "bytes">): number => {
@@ -206,7 +206,7 @@ function weightsFile(segments: Segment[], dtype: WeightsDtype, sizes: number[]):
   const file = new Uint8Array(sizes.reduce((a, b) => a + b, 0));
   let at = 0;
   segments.forEach((s, i) => {
-    file.set(!s.encoded ? bytesOf(s.data) : dtype === "f16" ? bytesOf(encodeF16(s.data as Float32Array)) : encodeInt8(s.data as Float32Array, s.encoded, s.what), at);
+    file.set(!s.encoded ? bytesOf(s.data) : dtype === "f16" ? bytesOf(encodeF16(s.data as Float32Array, s.encoded)) : encodeInt8(s.data as Float32Array, s.encoded, s.what), at);
     at += sizes[i]!;
   });
   return file;

@@ -41,16 +41,16 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
 
   test("--weights-dtype: f16 halves and int8 quarters the weights file; --stats says what was written", async () => {
     const linear = join(dir, "wnet.nn");
-    writeFileSync(linear, "model wnet() {\n  input x: f32[1, 64]\n  output y = fc: linear(x, 32)\n}\n");
-    const x = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i));
+    writeFileSync(linear, "model wnet() {\n  input x: f32[1, 256]\n  output y = fc: linear(x, 128)\n}\n");
+    const x = Float32Array.from({ length: 256 }, (_, i) => Math.cos(i));
     const runs: Record<string, { bytes: number; y: Float32Array }> = {};
     for (const dtype of ["f32", "f16", "int8"]) {
       const out = join(dir, `w-${dtype}`);
       const r = await graphc("compile", linear, "-o", out, "--weights-dtype", dtype, "--stats");
       expect(r.code, r.stderr).toBe(0);
       const bytes = statSync(join(out, "wnet.weights.bin")).size;
-      // 64 x 32 weights and 32 biases, float32.
-      expect(r.stdout).toContain(`parameters ${(64 * 32 + 32) * 4} bytes (float32), weights file ${bytes} bytes`);
+      // 256 x 128 weights (above SMALL_WEIGHT_ELEMENTS, so encoded) and 128 biases, float32.
+      expect(r.stdout).toContain(`parameters ${(256 * 128 + 128) * 4} bytes (float32), weights file ${bytes} bytes`);
       const m = await (await importModule(out, "wnet.mjs")).load({ simd: "baseline" });
       runs[dtype] = { bytes, y: (await m.run({ x })).y as Float32Array };
     }
@@ -58,7 +58,7 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
     expect(runs.int8!.bytes).toBeLessThan(runs.f32!.bytes * 0.3);
     const scale = Math.max(...Array.from(runs.f32!.y, Math.abs));
     for (const [dtype, bound] of [["f16", 1e-3], ["int8", 5e-2]] as const)
-      for (let i = 0; i < 32; i++) expect(Math.abs(runs[dtype]!.y[i]! - runs.f32!.y[i]!)).toBeLessThanOrEqual(bound * scale);
+      for (let i = 0; i < 128; i++) expect(Math.abs(runs[dtype]!.y[i]! - runs.f32!.y[i]!)).toBeLessThanOrEqual(bound * scale);
   });
 
   test("usage errors: exit 2, one line, nothing written", async () => {

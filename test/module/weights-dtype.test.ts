@@ -4,16 +4,20 @@
 //   weights as the module stores them (f16-rounded, or q * scale), which isolates the storage
 //   rounding from the decoding: a decoder or layout bug fails here whatever the model's
 //   sensitivity to its weights;
-// - accuracy: max |out - f32 out| / max |f32 out| against the interpreter on the float32 weights,
-//   the issue's measure (bounds f16 1e-3, int8 5e-2), with argmax agreement per row of scores.
-// The trained PaddleOCR models assert the issue's bounds where they hold, and argmax agreement and
-// the recognised text everywhere; the figures that miss are stated at each test. That the
-// decoders are exact bit for bit is test/wasm/weights.test.ts's.
+// - accuracy (asserted): max |out - f32 out| / max |f32 out| against the interpreter on the
+//   float32 weights, the issue's measure, at most its bound (f16 1e-3, int8 5e-2) on every
+//   output of every model, except where a model is stated to miss it: there the measured figure
+//   (rounded up by about a quarter, so that a change for the worse fails), with the reason; a
+//   stated miss that meets the bound fails too, so the list stays true. Argmax agreement on every
+//   row of class scores is asserted everywhere.
+// Weights of at most SMALL_WEIGHT_ELEMENTS[dtype] elements stay float32 and f16 keeps each output
+// channel's sum (weights.ts); each model logs the share of its weights each dtype encodes. That the decoders are exact bit for bit is
+// test/wasm/weights.test.ts's.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { loadParts, type ModuleParts } from "../../codegen/module/index.js";
 import { wasmTarget } from "../../codegen/wasm/target.js";
-import { f16Bits, f16Value, quantisable, quantiseInt8, type Channels } from "../../codegen/wasm/weights.js";
+import { encodeF16, f16Value, quantisable, quantiseInt8, type Channels } from "../../codegen/wasm/weights.js";
 import { elaborate, generate, lower, modelWeights, optimise } from "../../src/driver.js";
 import { defaultPipeline } from "../../src/passes/index.js";
 import { elaborateFile } from "../../src/frontend/index.js";
@@ -34,17 +38,16 @@ const BOUND: Record<Dtype, number> = { f16: 1e-3, int8: 5e-2 };
  * arithmetic in other orders (GEMM blocking, Winograd 3x3 convolutions) through up to ~50 layers.
  * A wrong scale, channel axis or decoded bit pattern moves outputs by the rounding itself or more
  * (f16's 2^-11 relative per weight, int8's up to 1/254 of a channel's range). Measured: up to
- * 3.3e-5; swapping the int8 decoder's scales between neighbouring channels gives 1.7.
+ * 3.7e-5 (seeded mobilenet_v3_small, whose gain of ~100 on any relative change of its weights
+ * reaches float32's reordering too); swapping the int8 decoder's scales between neighbouring
+ * channels gives 1.7.
  */
 const EXACT = 1e-4;
 
-/** The float32 values the module decodes: f16-rounded, or float32(q * scale) per output channel. */
+/** The float32 values the module decodes: the halves encodeF16 chose, or float32(q * scale) per output channel. */
 function stored(dtype: Dtype, data: Float32Array, ch: Channels): Float32Array {
+  if (dtype === "f16") return Float32Array.from(encodeF16(data, ch), f16Value);
   const out = new Float32Array(data.length);
-  if (dtype === "f16") {
-    for (let i = 0; i < data.length; i++) out[i] = f16Value(f16Bits(data[i]!));
-    return out;
-  }
   const { scales, q } = quantiseInt8(data, ch, "a weight");
   for (let i = 0, oc = 0; i < data.length; oc++) {
     const s = scales[oc % ch.channels]!;
@@ -84,15 +87,19 @@ interface Measured {
   argmax: Record<string, Record<Dtype, number>>;
   /** The module's outputs per dtype. */
   outputs: Record<Dtype, Record<string, Out>>;
+  /** Per dtype: the share of the graph's constant elements it encodes. */
+  encoded: Record<Dtype, number>;
 }
 
 /** `g0` elaborated, its weights' data in `data`; `rows` names outputs whose rows are class scores. */
 async function measure(what: string, g0: Graph, data: ReadonlyMap<string, TensorData>, inputs: Record<string, TensorData>, rows: string[]): Promise<Measured> {
   const g = lower(optimise(g0, data, wasmTarget.pipeline(defaultPipeline)).graph, wasmTarget);
-  const encoded = quantisable(g);
   const want = interpret(g, new Map(), inputs);
-  const m: Measured = { exact: {}, accuracy: {}, argmax: {}, outputs: {} as Measured["outputs"] };
+  const share = (pick: (v: number) => boolean) => g.constants.reduce((n, c) => n + (pick(c.value) ? c.data.length : 0), 0);
+  const m: Measured = { exact: {}, accuracy: {}, argmax: {}, outputs: {} as Measured["outputs"], encoded: {} as Measured["encoded"] };
   for (const dtype of dtypes) {
+    const encoded = quantisable(g, dtype);
+    m.encoded[dtype] = share((v) => encoded.has(v)) / share(() => true);
     const constants = g.constants.map((c) => {
       const ch = encoded.get(c.value);
       return ch ? { ...c, data: stored(dtype, c.data as Float32Array, ch) } : c;
@@ -111,7 +118,7 @@ async function measure(what: string, g0: Graph, data: ReadonlyMap<string, Tensor
   for (const name of Object.keys(m.accuracy))
     console.log(
       `weights-dtype ${what} ${name}: ` +
-        dtypes.map((d) => `${d} ${m.accuracy[name]![d].toExponential(2)} vs f32, ${m.exact[name]![d].toExponential(2)} vs stored${name in m.argmax ? `, argmax ${(100 * m.argmax[name]![d]).toFixed(1)}%` : ""}`).join("; "),
+        dtypes.map((d) => `${d} (${(100 * m.encoded[d]).toFixed(1)}% encoded) ${m.accuracy[name]![d].toExponential(2)} vs f32, ${m.exact[name]![d].toExponential(2)} vs stored${name in m.argmax ? `, argmax ${(100 * m.argmax[name]![d]).toFixed(1)}%` : ""}`).join("; "),
     );
   return m;
 }
@@ -119,6 +126,23 @@ async function measure(what: string, g0: Graph, data: ReadonlyMap<string, Tensor
 function expectExact(m: Measured): void {
   const failures = Object.entries(m.exact).flatMap(([name, d]) => dtypes.filter((t) => !(d[t] <= EXACT)).map((t) => `${t} ${name}: ${d[t].toExponential(2)} > ${EXACT}`));
   expect(failures).toEqual([]);
+}
+
+/** Per output, the dtypes a model misses the issue's bound for, with the figure it is held to instead. */
+type Misses = Record<string, Partial<Record<Dtype, number>>>;
+
+/** Every output within the issue's bound or its stated miss (and a stated miss really missing), argmax agreeing on every row. */
+function expectAccurate(m: Measured, misses: Misses = {}): void {
+  const failures = Object.entries(m.accuracy).flatMap(([name, d]) =>
+    dtypes.flatMap((t) => {
+      const miss = misses[name]?.[t];
+      if (miss === undefined) return d[t] <= BOUND[t] ? [] : [`${t} ${name}: ${d[t].toExponential(2)} > the bound ${BOUND[t]}`];
+      if (d[t] <= BOUND[t]) return [`${t} ${name}: ${d[t].toExponential(2)} meets the bound ${BOUND[t]}: drop its stated miss`];
+      return d[t] <= miss ? [] : [`${t} ${name}: ${d[t].toExponential(2)} > its stated miss ${miss}`];
+    }),
+  );
+  expect(failures).toEqual([]);
+  for (const [name, d] of Object.entries(m.argmax)) expect(d, name).toEqual({ f16: 1, int8: 1 });
 }
 
 describe("f16 and int8 weights on the trained PaddleOCR models", () => {
@@ -135,39 +159,51 @@ describe("f16 and int8 weights on the trained PaddleOCR models", () => {
     return measure(`${file}${flipped ? " (turned)" : ""}`, g, weights, { x: textLine("HELLO", dims[2]!, dims[3]!, flipped) }, [g.outputs[0]!.name, "logits"]);
   }
 
-  /** The issue's bound on every output for `held` (the dtypes it holds for on this model), argmax agreement on all rows for both. */
-  function expectAccurate(m: Measured, held: Dtype[]): void {
-    const failures = Object.entries(m.accuracy).flatMap(([name, d]) => held.filter((t) => !(d[t] <= BOUND[t])).map((t) => `${t} ${name}: ${d[t].toExponential(2)} > ${BOUND[t]}`));
-    expect(failures).toEqual([]);
-    for (const d of Object.values(m.argmax)) expect(d).toEqual({ f16: 1, int8: 1 });
-  }
-
-  // Measured (probabilities / logits): upright f16 3.5e-3 / 1.9e-2, int8 3.9e-3 / 2.2e-2;
-  // turned f16 3.9e-4 / 4.7e-3, int8 3.2e-4 / 4.6e-3. f16 misses 1e-3 upright and on the
-  // logits, int8 meets 5e-2 on both. (Random relative noise of f16's size, ±2^-11 on every
-  // weight, moves the logits by only 2.9e-4: why f16's rounding does 65x that is open.)
+  // All its weights are small (0.5 MB in all): int8 keeps every one float32 (none has more than
+  // 16384 elements) and moves the outputs by the arithmetic alone; f16 encodes the 64.5% above
+  // 4096 elements. Measured (probabilities / logits), upright: f16 1.4e-4 / 7.3e-4 (nearest
+  // rounding with the same float32 rule: 5.6e-5 / 3.1e-4), int8 5.0e-6 / 2.6e-5; turned: f16
+  // 5.0e-5 / 6.0e-4. Before the float32 rule (everything encoded, nearest), upright: f16 3.3e-3 /
+  // 1.7e-2, int8 3.9e-3 / 2.2e-2, most of it from the first, smallest layers: rounding conv2d_2
+  // (a depthwise 3x3 of 8 channels, 72 weights) alone moved the logits by f16 4.2e-3, int8 8.5e-2;
+  // int8 encoding every weight above 1024 elements still gave 6.1e-2. (Random relative noise of
+  // ±2^-12 on every weight, f16's typical rounding, moves the logits by 2.5e-4 .. 5.7e-3 over 8
+  // draws: f16's nearest rounding was about 4x the typical draw, not the 65x one draw suggested.)
   for (const flipped of [false, true])
     it(`the direction classifier (MobileNetV3, 2 classes) at 1x3x48x192, text ${flipped ? "turned 180 degrees" : "upright"}`, async () => {
       const m = await paddle("ch_ppocr_mobile_v2.0_cls_infer.onnx", [1, 3, 48, 192], flipped);
       expectExact(m);
-      expectAccurate(m, ["int8"]);
+      expectAccurate(m);
       for (const t of dtypes) expect(argmax(m.outputs[t].logits!, 0, 2), t).toBe(flipped ? 1 : 0);
     }, 120_000);
 
-  // Measured (probabilities / logits): f16 1.3e-2 / 8.7e-3, int8 3.6e-1 / 4.4e-1: both miss
-  // the issue's bounds, yet every timestep's argmax agrees. Most of int8's error is the stem's
-  // depthwise 3x3 conv2d_157 (16 channels of 9 weights): quantising it alone moves the logits by
-  // 3.4e-1 (the interpreter, every other weight float32), all the others but it by 1.7e-1. Its
-  // kernels are edge detectors summing to ~0 (0.004 with a largest weight of 8.27): on the flat
-  // paper their response is that sum, and int8's step (8.27/127) changes it by far more.
+  // Measured (probabilities / logits), f16 encoding 98.9% of the weights, int8 92.9%: f16 3.2e-4 /
+  // 2.8e-3, int8 1.4e-1 / 1.0e-1 (every timestep's argmax agrees, the text reads right). Keeping
+  // each channel's sum matters here: nearest f16 rounding gave 7.6e-3 / 6.0e-3 with the same
+  // float32 rule. Before both (everything encoded, nearest): f16 1.8e-2 / 1.3e-2, int8 3.6e-1 /
+  // 4.4e-1, most of int8's from the stem's depthwise 3x3 conv2d_157 (16 channels of 9 weights,
+  // edge detectors summing to ~0: 0.004 with a largest weight of 8.27, so on flat paper their
+  // response is that sum), which the rule now keeps float32. What int8 still misses is spread over
+  // the large 1x1 convolutions and the attention's linear layers: 7.7e-2 / 5.5e-2 with every
+  // weight up to 65536 elements float32 (30% of the model), 2.7e-2 / 7.4e-3 keeping the 60% whose
+  // int8 rounding error is above 0.8% RMS; sum-keeping int8 rounding made it worse (2.0e-1).
   it("the PP-OCRv4 recogniser (SVTR, 6625 classes per timestep) at 1x3x48x160 reads HELLO", async () => {
     const m = await paddle("ch_PP-OCRv4_rec_infer.onnx", [1, 3, 48, 160], false);
     expectExact(m);
-    expectAccurate(m, []);
+    expectAccurate(m, { softmax_11_tmp_0: { int8: 1.7e-1 }, logits: { f16: 3.6e-3, int8: 1.3e-1 } });
     // 6625 classes: CTC's blank, the 6623 keys, and a space.
     const keys = readFileSync(`${paddleAssets}/ppocr_keys_v1.txt`, "utf8").split("\n");
     expect(m.outputs.f16.logits!.length).toBe(20 * (keys.length + 2));
     for (const t of dtypes) expect(ctcText(m.outputs[t].logits!, keys.length + 2, keys), t).toBe("HELLO");
+  }, 120_000);
+
+  // The same line turned 180 degrees (what it reads is no text; the question is the same on other
+  // activations). Measured: f16 6.1e-4 / 1.9e-3, int8 4.1e-2 / 9.3e-2 (nearest, everything encoded:
+  // 1.0e-2 / 7.8e-3 and 7.2e-2 / 4.1e-1): both meet the bounds on the probabilities only.
+  it("the PP-OCRv4 recogniser on the line turned 180 degrees", async () => {
+    const m = await paddle("ch_PP-OCRv4_rec_infer.onnx", [1, 3, 48, 160], true);
+    expectExact(m);
+    expectAccurate(m, { logits: { f16: 2.4e-3, int8: 1.2e-1 } });
   }, 120_000);
 });
 
@@ -178,19 +214,38 @@ function ctcText(scores: Out, classes: number, keys: string[]): string {
 }
 
 /**
- * Seeded zoo models at the reduced sizes of zoo.ts (one of each family: ResNet, MobileNetV2 and V3,
- * BERT): exactness asserted, accuracy only logged, since seeded weights (uniform draws, BatchNorm
- * calibrated, nothing trained) are no model anyone ships. Measured (vs f32): resnet18 f16 9.5e-4,
- * int8 2.0e-2; mobilenet_v2 1.1e-2, 8.9e-2; mobilenet_v3_small 1.9e-2, 1.9e-1; tinybert_4l_312
- * 8.7e-4, 1.6e-2 (last_hidden_state) and 3.9e-3, 7.3e-2 (pooler_output); top-1 always agrees. The
- * module is within 1.8e-5 of the interpreter on the stored weights in every case, so these figures
- * are the networks' response to the rounding itself, not the decoding.
+ * Seeded zoo models at the reduced sizes of zoo.ts, one of each family (ResNet, MobileNetV1, V2
+ * and V3, BERT), weights from fastWeights (uniform draws at the initialisers' scales, BatchNorm
+ * calibrated on one input, nothing trained). Where these miss the f16 bound it is the network's
+ * gain, not the rounding: random relative noise of ±2^-12 (a little under f16's own rounding, up
+ * to 2^-11) on the same encoded weights, two draws, moves them about as far (mobilenet_v1 2.5e-3 /
+ * 3.2e-3, mobilenet_v2 2.2e-3 / 2.4e-3, mobilenet_v3_small 3.3e-2 / 2.5e-2, the pooler 2.7e-3 /
+ * 1.4e-3), so no storage with f16's precision meets 1e-3 on them. int8's float32 rule (16384
+ * elements) would bring f16 (nearest) to 1.8e-3, 1.5e-3 and 4.8e-3 on the MobileNets, but costs
+ * 0.002x of ResNet-50's parameters, past its 0.51x target. Before the float32 rule and sum keeping (everything
+ * encoded, nearest): resnet18 f16 9.5e-4, int8 2.0e-2; mobilenet_v2 1.1e-2, 8.9e-2;
+ * mobilenet_v3_small 1.9e-2, 1.9e-1; the pooler 3.9e-3, 7.3e-2. Top-1 agrees on every classifier.
  */
 describe("f16 and int8 weights on seeded zoo models", () => {
-  for (const name of ["resnet18", "mobilenet_v2", "mobilenet_v3_small", "tinybert_4l_312"])
+  const models: Record<string, Misses> = {
+    // f16 7.0e-4 (nearest: 9.5e-4), int8 2.0e-2.
+    resnet18: {},
+    // f16 4.3e-3 (nearest 4.0e-3), int8 4.2e-2.
+    mobilenet_v1: { logits: { f16: 5.4e-3 } },
+    // f16 3.2e-3 (nearest 3.4e-3), int8 2.6e-2.
+    mobilenet_v2: { logits: { f16: 4e-3 } },
+    // f16 1.2e-2 (nearest 2.0e-2), int8 5.2e-2: int8 misses 5e-2 too.
+    mobilenet_v3_small: { logits: { f16: 1.5e-2, int8: 6.5e-2 } },
+    // last_hidden_state f16 9.5e-4 (nearest 8.8e-4), int8 1.4e-2; pooler_output (tanh of a dense
+    // layer on the first token) f16 3.5e-3 (nearest 3.9e-3), int8 6.6e-2.
+    tinybert_4l_312: { pooler_output: { f16: 4.4e-3, int8: 8e-2 } },
+  };
+  for (const [name, misses] of Object.entries(models))
     it(name, async () => {
       const g = elaborateFile(`specs/${name}.nn`, reduced[name]).graph!;
       const classifier = g.outputs.length === 1 && g.values[g.outputs[0]!.value]!.type.shape.length === 2;
-      expectExact(await measure(name, g, fastWeights(g, 1), inputsFor(g, 7), classifier ? [g.outputs[0]!.name] : []));
+      const m = await measure(name, g, fastWeights(g, 1), inputsFor(g, 7), classifier ? [g.outputs[0]!.name] : []);
+      expectExact(m);
+      expectAccurate(m, misses);
     }, 120_000);
 });

@@ -1,12 +1,14 @@
 // Stored weights (codegen/wasm/weights.ts): f16 encoding exact per IEEE 754 (round to nearest,
-// ties to even, overflow to Inf), the wasm f16 decoder exact on all 65536 bit patterns, int8
+// ties to even, overflow to Inf), encodeF16 keeping each output channel's sum within half a step
+// with every weight on one of its two neighbouring halves, the wasm f16 decoder exact on all 65536 bit patterns, int8
 // scales per output channel (a zero channel included) and the wasm int8 decoder giving exactly
-// float32(q * scale) on every channel layout, with rows off the vector width.
+// float32(q * scale) on every channel layout, with rows off the vector width; which constants
+// are encoded (weight operands above SMALL_WEIGHT_ELEMENTS[dtype] elements) and along which axis.
 import binaryen from "binaryen";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../src/base/errors.js";
-import { decodeF16, decodeInt8, encodeInt8, f16Bits, f16Value, quantiseInt8, stagedBytes, type Channels } from "../../codegen/wasm/weights.js";
-import { rand } from "./gemm-harness.js";
+import { decodeF16, decodeInt8, encodeF16, encodeInt8, f16Bits, f16Value, quantisable, quantiseInt8, SMALL_WEIGHT_ELEMENTS, stagedBytes, type Channels } from "../../codegen/wasm/weights.js";
+import { oneNode, rand } from "./gemm-harness.js";
 
 const bits = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0]!;
 const f32 = Math.fround;
@@ -60,6 +62,49 @@ describe("f16", () => {
     const wrong = xs.map(f32).flatMap((x) => [x, -x]).filter((x) => f16Bits(x) !== nearest(x));
     expect(wrong.slice(0, 5).map((x) => `f16Bits(${x}) = 0x${f16Bits(x).toString(16)}, nearest 0x${nearest(x).toString(16)}`)).toEqual([]);
     expect(f16Bits(NaN)).toBe(0x7e00);
+  });
+
+  it("encodeF16 keeps each output channel's sum: every weight on a neighbouring half, the channel's rounding error under half its largest step", () => {
+    const ulp = (x: number) => {
+      const h = f16Bits(Math.abs(x));
+      return f16Value(h + 1) - f16Value(h);
+    };
+    for (const ch of [
+      { outer: 1, channels: 6, inner: 9 }, // 3x3 kernels
+      { outer: 40, channels: 5, inner: 1 }, // matmul B columns: a channel strided across rows
+      { outer: 2, channels: 3, inner: 50 },
+    ]) {
+      const r = rand(ch.inner);
+      const n = ch.outer * ch.channels * ch.inner;
+      const chOf = (i: number) => Math.floor(i / ch.inner) % ch.channels;
+      // Channels of mixed magnitudes and signs; channel 0 all 1 + 0.4 ulp, so that each weight
+      // rounds down and nearest rounding loses 0.4 ulp per weight; one exact and one subnormal weight.
+      const data = Float32Array.from({ length: n }, (_, i) => (chOf(i) === 0 ? f32(1 + 0.4 * 2 ** -10) : f32(r() * 10 ** (chOf(i) - 3))));
+      data[1] = 0.5;
+      data[n - 1] = f32(3e-7);
+      const got = encodeF16(data, ch);
+      for (let c = 0; c < ch.channels; c++) {
+        let [gap, nearestGap, step] = [0, 0, 0];
+        for (let i = 0; i < n; i++) {
+          if (chOf(i) !== c) continue;
+          const [w, v] = [data[i]!, f16Value(got[i]!)];
+          // One of the two halves around w: within one step of it, on the nearest when w is exact.
+          expect(Math.abs(v - w), `[${i}] ${w} -> ${v}`).toBeLessThanOrEqual(ulp(w));
+          if (f16Value(f16Bits(w)) === w) expect(got[i]).toBe(f16Bits(w));
+          gap += w - v;
+          nearestGap += w - f16Value(f16Bits(w));
+          step = Math.max(step, ulp(w));
+        }
+        expect(Math.abs(gap), `channel ${c}`).toBeLessThanOrEqual(Math.min(step / 2, Math.abs(nearestGap)));
+        if (c === 0) expect(Math.abs(nearestGap)).toBeGreaterThan(2 * step);
+      }
+    }
+  });
+
+  it("encodeF16 leaves exact channels, and Inf / NaN weights' channels, as nearest rounding", () => {
+    const ch = { outer: 1, channels: 2, inner: 3 };
+    const data = Float32Array.of(1, -2, 0.25, Infinity, 1 + 2 ** -12, NaN);
+    expect(Array.from(encodeF16(data, ch))).toEqual(Array.from(data, f16Bits));
   });
 
   it("the wasm decoder gives every half exactly, NaN payloads and -0 included", async () => {
@@ -126,5 +171,39 @@ describe("int8", () => {
   it("refuses non-finite weights, naming the tensor", () => {
     expect(() => quantiseInt8(Float32Array.of(1, NaN), { outer: 1, channels: 1, inner: 2 }, "weight fc.weight")).toThrow(UsageError);
     expect(() => quantiseInt8(Float32Array.of(Infinity), { outer: 1, channels: 1, inner: 1 }, "weight fc.weight")).toThrow(/fc\.weight holds Infinity/);
+  });
+});
+
+describe("which constants are encoded", () => {
+  const conv = { stride: [1, 1], pads: [1, 1, 1, 1], dilation: [1, 1], groups: 1, layout: "NCHW" };
+  const operand = (shape: number[], constant = false) => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)), constant });
+  /** quantisable's answer for the one-node graph, keyed by operand index. */
+  const encoded = (dtype: "f16" | "int8", op: string, operands: ReturnType<typeof operand>[], attrs: Record<string, unknown>) =>
+    Object.fromEntries([...quantisable(oneNode(op, operands, attrs as never), dtype)].map(([v, ch]) => [v, ch]));
+
+  it("a conv2d or linear weight above SMALL_WEIGHT_ELEMENTS[dtype], by output channel; its bias and smaller weights stay float32", () => {
+    expect(SMALL_WEIGHT_ELEMENTS).toEqual({ f16: 64 * 64, int8: 128 * 128 });
+    for (const dtype of ["f16", "int8"] as const) {
+      // 64 x 32 x 3 x 3 = 18432 weights: encoded; the bias is not.
+      expect(encoded(dtype, "conv2d", [operand([1, 32, 8, 8]), operand([64, 32, 3, 3], true), operand([64], true)], { ...conv, bias: true })).toEqual({ 1: { outer: 1, channels: 64, inner: 288 } });
+      // A depthwise 3x3 kernel of 384 channels (3456 weights) stays float32.
+      expect(encoded(dtype, "conv2d", [operand([1, 384, 8, 8]), operand([384, 1, 3, 3], true)], { ...conv, groups: 384 })).toEqual({});
+    }
+    // A stem's 64 x 3 x 7 x 7 = 9408: f16 encodes it, int8 keeps it float32.
+    const stem = [operand([1, 3, 16, 16]), operand([64, 3, 7, 7], true)];
+    expect(encoded("f16", "conv2d", stem, { ...conv, pads: [3, 3, 3, 3] })).toEqual({ 1: { outer: 1, channels: 64, inner: 147 } });
+    expect(encoded("int8", "conv2d", stem, { ...conv, pads: [3, 3, 3, 3] })).toEqual({});
+    // The bound itself stays float32, one more element is encoded.
+    for (const [dtype, n] of [["f16", 64], ["int8", 128]] as const) {
+      expect(encoded(dtype, "linear", [operand([1, n]), operand([n, n], true)], {})).toEqual({});
+      expect(encoded(dtype, "linear", [operand([1, n + 1]), operand([n, n + 1], true)], {})).toEqual({ 1: { outer: 1, channels: n, inner: n + 1 } });
+    }
+  });
+
+  it("a matmul's constant operands by their output axis: A's rows, B's columns", () => {
+    expect(encoded("int8", "matmul", [operand([2, 200, 100], true), operand([2, 100, 300], true)], {})).toEqual({
+      0: { outer: 2, channels: 200, inner: 100 },
+      1: { outer: 200, channels: 300, inner: 1 },
+    });
   });
 });
