@@ -327,8 +327,33 @@ describe("ONNX import problems", () => {
     expect(problems(withExternal)[0]).toMatch(/^tensor w: its data is stored outside the model \(in weights\.bin\)/);
   });
 
-  it("refuses bytes that are not an ONNX model", () => {
+  it("refuses bytes that are not an ONNX model, and a truncated one as such", () => {
     expect(problems(new TextEncoder().encode("model m() {}"))[0]).toMatch(/^bad\.onnx is not an ONNX model/);
+    const bytes = onnxModel({ opset: 13, inputs: [{ name: "x", dims: [2] }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] });
+    expect(problems(bytes.subarray(0, bytes.length - 3))).toEqual(["bad.onnx is not an ONNX model: it ends inside a field (a truncated file?)"]);
+  });
+
+  it("malformed graphs: a value defined twice, an output nothing computes, missing inputs, weights that do not fit, an input without a shape", () => {
+    const w = floatTensor("W", [4, 3], Array(12).fill(0.5));
+    const cases: [Omit<ModelSpec, "opset">, string[]][] = [
+      [{ inputs: [{ name: "x", dims: [1, 4] }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }, { op: "Sigmoid", inputs: ["x"], outputs: ["y"] }] },
+        ["bad.onnx: value `y` is defined twice, by the Relu node `Relu_0` (opset 13) and by the Sigmoid node `Sigmoid_1` (opset 13)"]],
+      [{ inputs: [{ name: "x", dims: [1, 4] }], outputs: ["z"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] },
+        ["bad.onnx: output `z` is not computed by any node, nor an input or initializer"]],
+      [{ inputs: [{ name: "x", dims: [1, 4] }], outputs: ["y"], nodes: [{ op: "Relu", inputs: [], outputs: ["r"] }, { op: "MatMul", inputs: ["x", ""], outputs: ["y"] }] },
+        ["Relu node `Relu_0` (opset 13): Relu needs 1 input, it has 0", "MatMul node `MatMul_1` (opset 13): MatMul needs 2 inputs, it has 1"]],
+      [{ inputs: [{ name: "x", dims: [1, 5] }], outputs: ["y"], initializers: [w], nodes: [{ op: "MatMul", inputs: ["x", "W"], outputs: ["y"] }] },
+        ["MatMul node `MatMul_0` (opset 13): the input [1, 5] and the weight [4, 3] do not multiply (5 vs 4)"]],
+      [{ inputs: [{ name: "x", dims: [1, 3, 8, 8] }], outputs: ["y"], initializers: [floatTensor("K", [4, 3, 3, 3], Array(108).fill(0.1))], nodes: [{ op: "Conv", inputs: ["x", "K"], outputs: ["y"], attrs: { kernel_shape: [5, 5] } }] },
+        ["Conv node `Conv_0` (opset 13): kernel_shape [5, 5] differs from the weight's kernel [3, 3]"]],
+      [{ inputs: [{ name: "x", dims: [1, 3, 8, 8] }], outputs: ["y"], nodes: [{ op: "MaxPool", inputs: ["x"], outputs: ["y"] }] },
+        ["MaxPool node `MaxPool_0` (opset 13): its kernel_shape must give 2 sizes, got none"]],
+      [{ inputs: [{ name: "x" }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] },
+        ["input `x`: the model gives no shape; give it with --shape x=DxDx..."]],
+    ];
+    for (const [spec, expected] of cases) expect(problems(onnxModel({ opset: 13, ...spec }))).toEqual(expected);
+    // With --shape, an input without a shape takes it.
+    expect(problems(onnxModel({ opset: 13, ...cases.at(-1)![0] }), { x: [2, 3] })).toEqual([]);
   });
 });
 
