@@ -61,8 +61,17 @@ export function trainOptionsFrom(values: Record<string, unknown>): TrainOptions 
     ...(batch !== undefined ? { batch: Number(batch) } : {}),
     ...(values["train-only"] !== undefined ? { trainOnly: values["train-only"] as string[] } : {}),
   };
-  return checkCompileOptions({ train }).train!;
+  try {
+    return checkCompileOptions({ train }).train!;
+  } catch (e) {
+    // The checks name compile()'s options (train.lr, weightDecay); here the flags are what was typed.
+    if (!(e instanceof UsageError)) throw e;
+    throw new UsageError(e.message.replace(/^(?:train\.)?(\w+)/, (name, key: string) => (Object.hasOwn(trainFlags, key) ? `--${trainFlags[key]}` : name)));
+  }
 }
+
+/** compile()'s train option -> its flag. */
+const trainFlags: Record<string, string> = { loss: "loss", optimizer: "optimizer", lr: "lr", momentum: "momentum", weightDecay: "weight-decay", batch: "batch", trainOnly: "train-only" };
 
 export function parse(argv: string[], options: Options): { values: Record<string, unknown>; positionals: string[] } {
   const config: NonNullable<ParseArgsConfig["options"]> = {};

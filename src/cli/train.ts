@@ -8,10 +8,10 @@ import { pathToFileURL } from "node:url";
 import type { LoadedTrainer } from "../../codegen/module/runtime.js";
 import { UsageError } from "../base/errors.js";
 import { compileTraining, elaborate } from "../driver.js";
-import { numel } from "../ir/graph.js";
+import { formatType, numel } from "../ir/graph.js";
 import { stream } from "../weights/init.js";
 import { readNpyFile } from "../weights/npy.js";
-import type { TensorData } from "../weights/tensor.js";
+import { fail, type TensorData } from "../weights/tensor.js";
 import { elaborateOptions, modelOptions, onePath, pairs, parse, trainOptions, trainOptionsFrom, type Options } from "./args.js";
 import { writeDiagnostics, type Command } from "./command.js";
 import { cliWeightOptions, weightOptions } from "./model.js";
@@ -32,7 +32,7 @@ const options: Options = {
 
 interface Dataset {
   count: number;
-  arrays: Map<string, { data: TensorData; rowSize: number; shape: number[] }>;
+  arrays: Map<string, { data: TensorData; rowSize: number; shape: number[]; path: string; dtype: string }>;
 }
 
 function readData(values: Record<string, unknown>): Dataset {
@@ -41,7 +41,7 @@ function readData(values: Record<string, unknown>): Dataset {
     if (arrays.has(name)) throw new UsageError(`--data ${name} is given twice`);
     const t = readNpyFile(path);
     if (t.shape.length === 0) throw new UsageError(`--data ${name}=${path}: a scalar; the array needs one example per leading index`);
-    arrays.set(name, { data: t.data, rowSize: numel(t.shape.slice(1)), shape: t.shape });
+    arrays.set(name, { data: t.data, rowSize: numel(t.shape.slice(1)), shape: t.shape, path, dtype: t.dtype });
   }
   if (arrays.size === 0) throw new UsageError(`give the training data with --data INPUT=ARRAY.npy\nusage: ${usage}`);
   const counts = new Set([...arrays.values()].map((a) => a.shape[0]!));
@@ -69,7 +69,7 @@ export const trainCommand: Command = {
     const file = onePath(positionals, usage);
     if (typeof values.output !== "string") throw new UsageError(`missing -o OUT.safetensors\nusage: ${usage}`);
     const stepsText = values.steps as string | undefined;
-    if (stepsText === undefined || !/^[1-9]\d*$/.test(stepsText)) throw new UsageError(stepsText === undefined ? `missing --steps N\nusage: ${usage}` : `--steps expects a positive integer, got \`${stepsText}\``);
+    if (stepsText === undefined || !/^[1-9]\d*$/.test(stepsText) || !Number.isSafeInteger(Number(stepsText))) throw new UsageError(stepsText === undefined ? `missing --steps N\nusage: ${usage}` : `--steps expects a positive integer, got \`${stepsText}\``);
     const steps = Number(stepsText);
     checkOutputFile(values.output, "-o");
     const train = trainOptionsFrom(values);
@@ -78,11 +78,20 @@ export const trainCommand: Command = {
     if (batch > data.count) throw new UsageError(`--batch ${batch} is more than the ${data.count} examples given`);
     const elaborated = elaborateOptions(values);
     // The declared inputs (default shapes), to check the data's names before the compile.
-    const inputs = elaborate({ path: file }, { ...elaborated, shapes: {} }).graph.inputs.map((p) => p.name);
+    const declared = elaborate({ path: file }, { ...elaborated, shapes: {} }).graph;
+    const inputs = declared.inputs.map((p) => p.name);
     const missing = inputs.find((n) => !data.arrays.has(n));
     if (missing) throw new UsageError(`no --data for input ${missing}`);
     const extra = [...data.arrays.keys()].find((n) => !inputs.includes(n));
     if (extra) throw new UsageError(`--data ${extra}: the model has no input ${extra} (inputs: ${inputs.join(", ")})`);
+    // The data give the shapes, not the ranks or the dtypes (f32, or integers of either width for an integer input).
+    for (const p of declared.inputs) {
+      const a = data.arrays.get(p.name)!;
+      const type = declared.values[p.value]!.type;
+      const expects = `but the model's input ${p.name} is ${formatType(type)}`;
+      if ((a.dtype === "f32") !== (type.dtype === "f32")) fail("dtype_mismatch", a.path, `holds ${a.dtype} data ${expects}`);
+      if (a.shape.length !== type.shape.length) fail("shape_mismatch", a.path, `has shape [${a.shape.join(", ")}] ${expects}: its rank must be the same`);
+    }
     // Each input takes its data's shape, the leading dimension the batch; a --shape must agree with the data.
     const shapes = Object.fromEntries(
       [...data.arrays].map(([name, a]) => {

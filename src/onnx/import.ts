@@ -13,6 +13,7 @@
 // Dynamic input dimensions must be given (`shapes`): a missing one is an error naming the input
 // and the dimension, never a silent default. They become model parameters whose defaults are the
 // given sizes; the shapes inside the model are folded for those sizes, which an assert states.
+import { UsageError } from "../base/errors.js";
 import type { TensorData } from "../weights/tensor.js";
 import { dtypeOf, identifier, Importer, KEYWORDS } from "./ctx.js";
 import { OnnxImportError, readOnnx, typeName, type OnnxModel } from "./model.js";
@@ -43,18 +44,20 @@ export interface Imported {
 /** The model's inputs with every dim known: the ONNX dims, `shapes` for the rest. */
 function inputShapes(model: OnnxModel, shapes: Readonly<Record<string, readonly number[]>>, file: string) {
   const problems: string[] = [];
+  // A given shape the model's inputs contradict is a usage error, as it is for a .nn model.
+  const misgiven: string[] = [];
   const names = new Set(model.inputs.map((p) => p.name));
-  for (const name of Object.keys(shapes)) if (!names.has(name)) problems.push(`--shape ${name}: ${file} has no input \`${name}\` (inputs: ${[...names].join(", ")})`);
+  for (const name of Object.keys(shapes)) if (!names.has(name)) misgiven.push(`--shape ${name}: ${file} has no input \`${name}\` (inputs: ${[...names].join(", ")})`);
   const ports = model.inputs.map((p) => {
     const given = shapes[p.name];
     const dtype = dtypeOf(p.elemType);
     if (!dtype) problems.push(`input \`${p.name}\`: ${typeName(p.elemType)} inputs are not supported (float, int32 and int64 are)`);
     if (!p.shaped && !given) problems.push(`input \`${p.name}\`: the model gives no shape; give it with --shape ${p.name}=DxDx...`);
-    if (given && given.length !== p.dims.length && p.shaped) problems.push(`--shape ${p.name}: the input has ${p.dims.length} dims [${p.dims.map((d) => d ?? "?").join(", ")}], got ${given.length}`);
+    if (given && given.length !== p.dims.length && p.shaped) misgiven.push(`--shape ${p.name}: the input has ${p.dims.length} dims [${p.dims.map((d) => d ?? "?").join(", ")}], got ${given.length}`);
     const dims = (given && !p.shaped ? given.map(() => undefined) : p.dims).map((d, i) => {
       const size = given?.[i];
       if (typeof d === "number") {
-        if (size !== undefined && size !== d) problems.push(`--shape ${p.name}: dim ${i} is ${d} in the model, got ${size}`);
+        if (size !== undefined && size !== d) misgiven.push(`--shape ${p.name}: dim ${i} is ${d} in the model, got ${size}`);
         return { size: d };
       }
       return { size: size ?? 0, param: d ?? `${p.name}_dim${i}`, missing: size === undefined };
@@ -66,6 +69,7 @@ function inputShapes(model: OnnxModel, shapes: Readonly<Record<string, readonly 
     }
     return { port: p, dtype: dtype ?? "f32", dims };
   });
+  if (misgiven.length) throw new UsageError(misgiven.join("\n"));
   if (problems.length) throw new OnnxImportError(problems);
   return ports;
 }
