@@ -51,8 +51,9 @@ function inputShapes(model: OnnxModel, shapes: Readonly<Record<string, readonly 
   const ports = model.inputs.map((p) => {
     const given = shapes[p.name];
     const dtype = dtypeOf(p.elemType);
-    if (!dtype) problems.push(`input \`${p.name}\`: ${typeName(p.elemType)} inputs are not supported (float, int32 and int64 are)`);
-    if (!p.shaped && !given) problems.push(`input \`${p.name}\`: the model gives no shape; give it with --shape ${p.name}=DxDx...`);
+    // Element type 0 is UNDEFINED: no tensor type at all (a sequence, a map) or an untyped one.
+    if (!dtype) problems.push(`input \`${p.name}\`: ${p.elemType === 0 ? "not a tensor of a known element type" : `${typeName(p.elemType)} inputs are not supported`} (float, int32 and int64 tensors are)`);
+    else if (!p.shaped && !given) problems.push(`input \`${p.name}\`: the model gives no shape; give it with --shape ${p.name}=DxDx...`);
     if (given && given.length !== p.dims.length && p.shaped) misgiven.push(`--shape ${p.name}: the input has ${p.dims.length} dims [${p.dims.map((d) => d ?? "?").join(", ")}], got ${given.length}`);
     const dims = (given && !p.shaped ? given.map(() => undefined) : p.dims).map((d, i) => {
       const size = given?.[i];

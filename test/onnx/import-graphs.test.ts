@@ -350,6 +350,8 @@ describe("ONNX import problems", () => {
         ["Conv node `Conv_0` (opset 13): kernel_shape [5, 5] differs from the weight's kernel [3, 3]"]],
       [{ inputs: [{ name: "x", dims: [1, 3, 8, 8] }], outputs: ["y"], nodes: [{ op: "MaxPool", inputs: ["x"], outputs: ["y"] }] },
         ["MaxPool node `MaxPool_0` (opset 13): its kernel_shape must give 2 sizes, got none"]],
+      [{ inputs: [{ name: "x", dims: [2], type: 0 }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] },
+        ["input `x`: not a tensor of a known element type (float, int32 and int64 tensors are)"]],
       [{ inputs: [{ name: "x" }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] },
         ["input `x`: the model gives no shape; give it with --shape x=DxDx..."]],
     ];
