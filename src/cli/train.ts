@@ -39,7 +39,11 @@ function readData(values: Record<string, unknown>): Dataset {
   const arrays: Dataset["arrays"] = new Map();
   for (const [name, path] of pairs(values.data, "--data")) {
     if (arrays.has(name)) throw new UsageError(`--data ${name} is given twice`);
+    if (path === "") throw new UsageError(`--data ${name}= needs the path of an .npy file`);
     const t = readNpyFile(path);
+    // A NaN or an infinity in the data would show up as a diverging loss, blamed on the learning rate.
+    const bad = t.dtype === "f32" ? (t.data as Float32Array).findIndex((v) => !Number.isFinite(v)) : -1;
+    if (bad >= 0) fail("non_finite", path, `element ${bad} (example ${Math.floor(bad / numel(t.shape.slice(1)))}) is ${(t.data as Float32Array)[bad]}`);
     if (t.shape.length === 0) throw new UsageError(`--data ${name}=${path}: a scalar; the array needs one example per leading index`);
     arrays.set(name, { data: t.data, rowSize: numel(t.shape.slice(1)), shape: t.shape, path, dtype: t.dtype });
   }

@@ -101,16 +101,19 @@ it("graphc train: a missing input's data and a bad option are usage errors", asy
 describe("graphc train's mistakes, in the CLI's error boundary (in-process)", () => {
   const stderr = captureStderr();
 
-  it("data of the wrong dtype or rank, an option the optimizer would ignore, a step count past 2^53: one named line each", async () => {
+  it("data of the wrong dtype or rank or with a NaN, an empty --data path, an option the optimizer would ignore, a step count past 2^53: one named line each", async () => {
     const model = join(dir, "mistakes.nn");
     writeFileSync(model, "model mistakes() {\n  input x: f32[1, 4]\n  input y: f32[1, 1]\n  output loss = mean(fc: linear(x, 1) - y, [0, 1])\n}\n");
     writeFileSync(join(dir, "x4.npy"), writeNpy([8, 4], new Float32Array(32)));
     writeFileSync(join(dir, "xi.npy"), writeNpy([8, 4], new Int32Array(32)));
     writeFileSync(join(dir, "x3.npy"), writeNpy([8, 2, 2], new Float32Array(32)));
     writeFileSync(join(dir, "y1.npy"), writeNpy([8, 1], new Float32Array(8)));
-    const run = (x: string, ...rest: string[]) => ["train", model, "--data", `x=${join(dir, x)}`, "--data", `y=${join(dir, "y1.npy")}`, "--steps", "1", "-o", join(dir, "never.safetensors"), ...rest];
+    writeFileSync(join(dir, "xnan.npy"), writeNpy([8, 4], Float32Array.from({ length: 32 }, (_, i) => (i === 13 ? NaN : 0))));
+    const run = (x: string, ...rest: string[]) => ["train", model, "--data", `x=${x && join(dir, x)}`, "--data", `y=${join(dir, "y1.npy")}`, "--steps", "1", "-o", join(dir, "never.safetensors"), ...rest];
     for (const [argv, code, line] of [
       [run("xi.npy"), 1, `${join(dir, "xi.npy")}: holds i32 data but the model's input x is f32[1, 4]`],
+      [run("xnan.npy"), 1, `${join(dir, "xnan.npy")}: element 13 (example 3) is NaN`],
+      [run(""), 2, "--data x= needs the path of an .npy file"],
       [run("x3.npy"), 1, `${join(dir, "x3.npy")}: has shape [8, 2, 2] but the model's input x is f32[1, 4]: its rank must be the same`],
       [run("x4.npy", "--optimizer", "adam", "--momentum", "0.9"), 2, "--momentum is for sgd; adam has betas"],
       [run("x4.npy", "--weight-decay=-1"), 2, "--weight-decay must be a number >= 0, got -1"],
