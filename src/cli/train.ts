@@ -8,9 +8,10 @@ import { pathToFileURL } from "node:url";
 import type { LoadedTrainer } from "../../codegen/module/runtime.js";
 import { UsageError } from "../base/errors.js";
 import { compileTraining, elaborate } from "../driver.js";
+import { InterpError } from "../interp/index.js";
 import { formatType, numel } from "../ir/graph.js";
 import { stream } from "../weights/init.js";
-import { readNpyFile } from "../weights/npy.js";
+import { inputData, readNpyFile, type Tensor } from "../weights/npy.js";
 import { fail, type TensorData } from "../weights/tensor.js";
 import { elaborateOptions, modelOptions, onePath, pairs, parse, trainOptions, trainOptionsFrom, type Options } from "./args.js";
 import { writeDiagnostics, type Command } from "./command.js";
@@ -32,7 +33,7 @@ const options: Options = {
 
 interface Dataset {
   count: number;
-  arrays: Map<string, { data: TensorData; rowSize: number; shape: number[]; path: string; dtype: string }>;
+  arrays: Map<string, { data: TensorData; rowSize: number; shape: number[]; path: string; dtype: Tensor["dtype"] }>;
 }
 
 function readData(values: Record<string, unknown>): Dataset {
@@ -93,7 +94,7 @@ export const trainCommand: Command = {
       const a = data.arrays.get(p.name)!;
       const type = declared.values[p.value]!.type;
       const expects = `but the model's input ${p.name} is ${formatType(type)}`;
-      if ((a.dtype === "f32") !== (type.dtype === "f32")) fail("dtype_mismatch", a.path, `holds ${a.dtype} data ${expects}`);
+      a.data = inputData({ dtype: a.dtype, shape: a.shape, data: a.data }, type.dtype as Tensor["dtype"], a.path, expects);
       if (a.shape.length !== type.shape.length) fail("shape_mismatch", a.path, `has shape [${a.shape.join(", ")}] ${expects}: its rank must be the same`);
     }
     // Each input takes its data's shape, the leading dimension the batch; a --shape must agree with the data.
@@ -131,7 +132,8 @@ export const trainCommand: Command = {
           [order[i], order[j]] = [order[j]!, order[i]!];
         }
       }
-      const out = await trainer.step(gather(data, order.splice(0, batch)));
+      // The module refuses bad values in the data (an id outside its embedding) with a RangeError.
+      const out = await trainer.step(gather(data, order.splice(0, batch))).catch((e: unknown) => Promise.reject(e instanceof RangeError ? new InterpError(`step ${s}: ${e.message}`) : e));
       const loss = (out[compiled.training.loss] as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new UsageError(`step ${s}: the loss is ${loss}; try a smaller --lr`);
       // The running loss: an exponential average over about the last 10 steps.

@@ -126,4 +126,15 @@ describe("graphc train's mistakes, in the CLI's error boundary (in-process)", ()
     }
     expect(existsSync(join(dir, "never.safetensors"))).toBe(false);
   });
+
+  it("ids: i64 data for an i32 input is narrowed; one outside the embedding is a data error naming the step (was a stack trace)", async () => {
+    const model = join(dir, "ids.nn");
+    writeFileSync(model, "model ids() {\n  input ids: i32[1, 2]\n  input y: f32[1, 1]\n  output loss = mean(fc: linear(mean(tok: embedding(ids, 4, 2), [1]), 1) - y, [0, 1])\n}\n");
+    writeFileSync(join(dir, "ids-bad.npy"), writeNpy([4, 2], BigInt64Array.of(0n, 1n, 2n, 3n, 4n, 4n, 4n, 4n)));
+    writeFileSync(join(dir, "y4.npy"), writeNpy([4, 1], new Float32Array(4)));
+    const argv = [model, "--data", `ids=${join(dir, "ids-bad.npy")}`, "--data", `y=${join(dir, "y4.npy")}`, "--steps", "1", "--batch", "4", "-o", join(dir, "never.safetensors")];
+    expect(await execute("train", trainCommand, argv), stderr.text).toBe(1);
+    expect(stderr.text).toMatch(/graphc train: step 1: graphc model "ids": input "ids"\[\d\] = 4 is outside \[0, 4\): an embedding of 4 rows reads it as an id\n$/);
+    expect(stderr.text).not.toContain("    at ");
+  });
 });
