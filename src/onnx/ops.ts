@@ -239,6 +239,8 @@ function axesOf(ctx: NodeCtx, inputSince: number): number[] | undefined {
 
 const squeeze = shapeOnly((ctx, dims) => {
   const axes = axesOf(ctx, 13)?.map((a) => F.normAxis(a, dims.length, "Squeeze"));
+  const kept = axes?.find((a) => dims[a] !== 1);
+  if (kept !== undefined) throw new Unsupported(`axis ${kept} of [${dims.join(", ")}] has size ${dims[kept]}, not 1`);
   return dims.filter((d, i) => (axes ? !axes.includes(i) : d !== 1));
 });
 
@@ -247,6 +249,7 @@ const unsqueeze = shapeOnly((ctx, dims) => {
   if (!axes) throw new Unsupported("it has no axes");
   const rank = dims.length + axes.length;
   const set = new Set(axes.map((a) => F.normAxis(a, rank, "Unsqueeze")));
+  if (set.size !== axes.length) throw new Unsupported(`axes [${axes.join(", ")}] name an axis twice`);
   const out: number[] = [];
   let k = 0;
   for (let i = 0; i < rank; i++) out.push(set.has(i) ? 1 : dims[k++]!);
@@ -256,14 +259,22 @@ const unsqueeze = shapeOnly((ctx, dims) => {
 const flatten = shapeOnly((ctx, dims) => {
   const axis = ctx.int("axis", 1);
   const a = axis < 0 ? axis + dims.length : axis;
+  if (a < 0 || a > dims.length) throw new Unsupported(`axis ${axis} is out of range for rank ${dims.length} (Flatten's is [-r, r])`);
   return [numel(dims.slice(0, a)), numel(dims.slice(a))];
 });
 
+/** Transpose's perm (default: the axes reversed), a permutation of `rank` axes. */
+function permOf(ctx: NodeCtx, rank: number): number[] {
+  const perm = ctx.ints("perm") ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
+  if (perm.length !== rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) throw new Unsupported(`perm [${perm.join(", ")}] is not a permutation of ${rank} axes`);
+  return perm;
+}
+
 const transpose: OpEntry = {
-  fold: ([x], ctx) => [F.transpose(x!, ctx.ints("perm") ?? x!.dims.map((_, i) => x!.dims.length - 1 - i))],
+  fold: ([x], ctx) => [F.transpose(x!, permOf(ctx, x!.dims.length))],
   emit: (ctx) => {
     const x = ctx.tensor(0);
-    const perm = ctx.ints("perm") ?? x.dims.map((_, i) => x.dims.length - 1 - i);
+    const perm = permOf(ctx, x.dims.length);
     if (perm.every((p, i) => p === i)) return x;
     return ctx.emit(`transpose(${x.name}, ${list(perm)})`, perm.map((p) => x.dims[p]!), x.dtype);
   },
@@ -411,6 +422,7 @@ const size: OpEntry = {
 const constantOfShape: OpEntry = {
   fold: ([s], ctx) => {
     const dims = F.values(s!);
+    if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new Unsupported(`shape [${dims.join(", ")}] has a negative dim`);
     const v = ctx.attr("value");
     const fill = v && typeof v === "object" && !Array.isArray(v) ? v : F.makeTensor("float", DataType.FLOAT, [1], [0]);
     return [F.makeTensor(fill.type, fill.onnxType, dims, new Array<number>(numel(dims)).fill(fill.data[0] ?? 0))];
@@ -420,6 +432,7 @@ const constantOfShape: OpEntry = {
 const range: OpEntry = {
   fold: ([start, limit, delta]) => {
     const [s, l, d] = [start!.data[0]!, limit!.data[0]!, delta!.data[0]!];
+    if (d === 0) throw new Unsupported("delta is 0");
     const n = Math.max(0, Math.ceil((l - s) / d));
     return [F.makeTensor(start!.type, start!.onnxType, [n], Array.from({ length: n }, (_, i) => s + i * d))];
   },

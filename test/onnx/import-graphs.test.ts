@@ -356,6 +356,23 @@ describe("ONNX import problems", () => {
         ["input `x`: the model gives no shape; give it with --shape x=DxDx..."]],
     ];
     for (const [spec, expected] of cases) expect(problems(onnxModel({ opset: 13, ...spec }))).toEqual(expected);
+    // Attributes and constant inputs the ONNX spec forbids: named, never a stack trace or a silent identity.
+    const x4 = [{ name: "x", dims: [1, 3, 4, 4] }];
+    const ints = (v: number[]) => intTensor("c", [v.length], v);
+    for (const [node, init, expected] of [
+      [{ op: "Transpose", attrs: { perm: [0, 1] } }, undefined, "perm [0, 1] is not a permutation of 4 axes"],
+      [{ op: "Unsqueeze" }, ints([0, 0]), "axes [0, 0] name an axis twice"],
+      [{ op: "Squeeze" }, ints([1]), "axis 1 of [1, 3, 4, 4] has size 3, not 1"],
+      [{ op: "Flatten", attrs: { axis: 9 } }, undefined, "axis 9 is out of range for rank 4 (Flatten's is [-r, r])"],
+      [{ op: "Pad" }, ints([0, 0, -4, -4, 0, 0, 0, 0]), "pad: pads -4 and 0 crop all 4 elements of axis 2"],
+      [{ op: "Expand" }, ints([1, 5, 4, 4]), "shapes [1, 3, 4, 4] and [1, 5, 4, 4] do not broadcast (dimension 1: 3 vs 5)"],
+    ] as const) {
+      const spec = { opset: 13, inputs: x4, outputs: ["y"], initializers: init ? [init] : [], nodes: [{ ...node, inputs: init ? ["x", "c"] : ["x"], outputs: ["y"] }] };
+      expect(problems(onnxModel(spec as ModelSpec))).toEqual([`${node.op} node \`${node.op}_0\` (opset 13): ${expected}`]);
+    }
+    const scalar = (name: string, v: number) => intTensor(name, [], [v]);
+    expect(problems(onnxModel({ opset: 13, inputs: x4, outputs: ["y"], initializers: [scalar("a", 0), scalar("b", 4), scalar("d", 0)], nodes: [{ op: "Range", inputs: ["a", "b", "d"], outputs: ["r"] }, { op: "Add", inputs: ["x", "r"], outputs: ["y"] }] })))
+      .toEqual(["Range node `Range_0` (opset 13): delta is 0"]);
     // With --shape, an input without a shape takes it.
     expect(problems(onnxModel({ opset: 13, ...cases.at(-1)![0] }), { x: [2, 3] })).toEqual([]);
   });
