@@ -118,7 +118,8 @@ describe("graphc train's mistakes, in the CLI's error boundary (in-process)", ()
       [run("x4.npy", "--optimizer", "adam", "--momentum", "0.9"), 2, "--momentum is for sgd; adam has betas"],
       [run("x4.npy", "--weight-decay=-1"), 2, "--weight-decay must be a number >= 0, got -1"],
       [run("x4.npy", "--optimizer", "rmsprop"), 2, "--optimizer must be \"sgd\", \"adam\" or \"adamw\", got \"rmsprop\""],
-      [[...run("x4.npy"), "--steps", "99999999999999999999"], 2, "--steps expects a positive integer, got `99999999999999999999`"],
+      [run("x4.npy", "--steps", "2"), 2, "--steps is given twice"],
+      [[...run("x4.npy").filter((a) => a !== "--steps" && a !== "1"), "--steps", "99999999999999999999"], 2, "--steps expects a positive integer, got `99999999999999999999`"],
     ] as const) {
       stderr.clear();
       expect(await execute("train", trainCommand, argv.slice(1)), stderr.text).toBe(code);
