@@ -44,7 +44,7 @@ export interface Imported {
 /** The model's inputs with every dim known: the ONNX dims, `shapes` for the rest. */
 function inputShapes(model: OnnxModel, shapes: Readonly<Record<string, readonly number[]>>, file: string) {
   const problems: string[] = [];
-  // A given shape the model's inputs contradict is a usage error, as it is for a .nn model.
+  // A shape for an input the model lacks is a usage error, as it is for a .nn model.
   const misgiven: string[] = [];
   const names = new Set(model.inputs.map((p) => p.name));
   for (const name of Object.keys(shapes)) if (!names.has(name)) misgiven.push(`--shape ${name}: ${file} has no input \`${name}\` (inputs: ${[...names].join(", ")})`);
@@ -54,11 +54,11 @@ function inputShapes(model: OnnxModel, shapes: Readonly<Record<string, readonly 
     // Element type 0 is UNDEFINED: no tensor type at all (a sequence, a map) or an untyped one.
     if (!dtype) problems.push(`input \`${p.name}\`: ${p.elemType === 0 ? "not a tensor of a known element type" : `${typeName(p.elemType)} inputs are not supported`} (float, int32 and int64 tensors are)`);
     else if (!p.shaped && !given) problems.push(`input \`${p.name}\`: the model gives no shape; give it with --shape ${p.name}=DxDx...`);
-    if (given && given.length !== p.dims.length && p.shaped) misgiven.push(`--shape ${p.name}: the input has ${p.dims.length} dims [${p.dims.map((d) => d ?? "?").join(", ")}], got ${given.length}`);
+    if (given && given.length !== p.dims.length && p.shaped) problems.push(`--shape ${p.name}: the input has ${p.dims.length} dims [${p.dims.map((d) => d ?? "?").join(", ")}], got ${given.length}`);
     const dims = (given && !p.shaped ? given.map(() => undefined) : p.dims).map((d, i) => {
       const size = given?.[i];
       if (typeof d === "number") {
-        if (size !== undefined && size !== d) misgiven.push(`--shape ${p.name}: dim ${i} is ${d} in the model, got ${size}`);
+        if (size !== undefined && size !== d) problems.push(`--shape ${p.name}: dim ${i} is ${d} in the model, got ${size}`);
         return { size: d };
       }
       return { size: size ?? 0, param: d ?? `${p.name}_dim${i}`, missing: size === undefined };
