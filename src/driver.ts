@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { describeNode, TargetLimitError, type Emitted, type Target, type TargetFile, type TargetOptions } from "../codegen/target.js";
 import type { TargetName } from "../codegen/targets.js";
-import { batchnormsAsElementwise, OPTIMIZERS, trainingForward, trainingGraph, TrainingError, weightsAsInputs, type TrainingGraph, type TrainingOptions } from "./autodiff/index.js";
+import { batchnormsAsElementwise, checkTrainingOptions, OPTIMIZERS, trainingForward, trainingGraph, TrainingError, weightsAsInputs, type TrainingGraph, type TrainingOptions } from "./autodiff/index.js";
 import { EnvironmentError, isSystemError, systemErrorReason, UsageError } from "./base/errors.js";
 import { elaborateFile, elaborateSource, renderDiagnostic, SOURCE_TEXT, type Diagnostic, type ElaborateOptions } from "./frontend/index.js";
 import { decompose } from "./ir/decompose.js";
@@ -491,6 +491,12 @@ const compileOptionChecks: Checkers<CompileOptions> = {
     for (const [key, v] of plainEntries(value, what)) {
       if (!Object.hasOwn(trainOptionChecks, key)) throw new UsageError(`unknown option ${what}.${key} (options: ${Object.keys(trainOptionChecks).join(", ")})`);
       if (v !== undefined) checked[key] = trainOptionChecks[key as keyof TrainOptions](v, `${what}.${key}`);
+    }
+    // The optimizers' ranges and which options each reads, before any work.
+    try {
+      checkTrainingOptions(checked);
+    } catch (e) {
+      throw e instanceof TrainingError ? new UsageError(e.message) : e;
     }
     return checked as TrainOptions;
   },

@@ -163,10 +163,15 @@ function relaxedSimdSupported() {
   }
 }
 
+const LOAD_OPTIONS = ["wasm", "relaxedWasm", "threadsWasm", "relaxedThreadsWasm", "weights", "simd", "onProgress", "threads"];
+
 async function loadModel(model, embedded, baseUrl, options) {
   const what = "graphc model " + JSON.stringify(model.name) + ": ";
   const opts = options == null ? {} : options;
   if (typeof opts !== "object") throw new TypeError(what + "load() takes an options object");
+  // A misspelt option would be silently ignored.
+  const unknown = Object.keys(opts).find((k) => !LOAD_OPTIONS.includes(k));
+  if (unknown !== undefined) throw new TypeError(what + "unknown load() option " + JSON.stringify(unknown) + " (options: " + LOAD_OPTIONS.join(", ") + ")");
   const simd = opts.simd === undefined ? "auto" : opts.simd;
   const onProgress = opts.onProgress;
   if (onProgress !== undefined && typeof onProgress !== "function") throw new TypeError(what + "onProgress must be a function, got " + typeof onProgress);

@@ -80,12 +80,15 @@ const globToRegExp = (p: string) => new RegExp(`^${p.split("*").map((s) => s.rep
 export const nextName = (weight: string) => `next.${weight}`;
 
 /** Rejects option values PyTorch's optimizers and BatchNorm reject (a TrainingError naming the option). */
-function checkOptions(o: TrainingOptions): void {
+export function checkTrainingOptions(o: TrainingOptions): void {
   const opt = o.optimizer ?? "sgd";
   if (!OPTIMIZERS.includes(opt)) throw new TrainingError(`unknown optimizer ${String(opt)} (one of ${OPTIMIZERS.join(", ")})`);
   const inRange = (name: string, v: number | undefined, ok: (v: number) => boolean, range: string) => {
     if (v !== undefined && !(typeof v === "number" && ok(v))) throw new TrainingError(`${name} must be ${range}, got ${String(v)}`);
   };
+  // An option the optimizer does not read would be silently ignored.
+  if (opt !== "sgd" && o.momentum !== undefined) throw new TrainingError(`momentum is for sgd; ${opt} has betas`);
+  if (opt === "sgd" && (o.betas !== undefined || o.eps !== undefined)) throw new TrainingError(`${o.betas !== undefined ? "betas" : "eps"} is for adam and adamw, not sgd`);
   inRange("momentum", o.momentum, (v) => v >= 0, "a number >= 0");
   inRange("weightDecay", o.weightDecay, (v) => v >= 0, "a number >= 0");
   inRange("eps", o.eps, (v) => v > 0, "a number > 0");
@@ -99,7 +102,7 @@ function checkOptions(o: TrainingOptions): void {
  * docs/TRAINING.md. Errors in the options or the model are TrainingErrors.
  */
 export function trainingGraph(model: Graph, options: TrainingOptions = {}): TrainingGraph {
-  checkOptions(options);
+  checkTrainingOptions(options);
   const opt = options.optimizer ?? "sgd";
   const lossName = options.loss ?? "loss";
   const lossPort = model.outputs.find((p) => p.name === lossName);

@@ -61,19 +61,36 @@ export function trainOptionsFrom(values: Record<string, unknown>): TrainOptions 
     ...(batch !== undefined ? { batch: Number(batch) } : {}),
     ...(values["train-only"] !== undefined ? { trainOnly: values["train-only"] as string[] } : {}),
   };
-  return checkCompileOptions({ train }).train!;
+  try {
+    return checkCompileOptions({ train }).train!;
+  } catch (e) {
+    // The checks name compile()'s options (train.lr, weightDecay); here the flags are what was typed.
+    if (!(e instanceof UsageError)) throw e;
+    throw new UsageError(e.message.replace(/^(?:train\.)?(\w+)/, (name, key: string) => (Object.hasOwn(trainFlags, key) ? `--${trainFlags[key]}` : name)));
+  }
 }
+
+/** compile()'s train option -> its flag. */
+const trainFlags: Record<string, string> = { loss: "loss", optimizer: "optimizer", lr: "lr", momentum: "momentum", weightDecay: "weight-decay", batch: "batch", trainOnly: "train-only" };
 
 export function parse(argv: string[], options: Options): { values: Record<string, unknown>; positionals: string[] } {
   const config: NonNullable<ParseArgsConfig["options"]> = {};
   for (const [name, o] of Object.entries({ ...options, ...helpOption }))
     config[name] = { type: o.value === undefined ? "boolean" : "string", ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) };
+  let parsed;
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true });
-    return { values, positionals };
+    parsed = parseArgs({ args: argv, options: config, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  // parseArgs keeps the last of a repeated value; the ones before would be dropped without a word.
+  const seen = new Set<string>();
+  for (const t of parsed.tokens) {
+    if (t.kind !== "option" || t.value === undefined || options[t.name]?.multiple) continue;
+    if (seen.has(t.name)) throw new UsageError(`${t.rawName} is given twice`);
+    seen.add(t.name);
+  }
+  return { values: parsed.values, positionals: parsed.positionals };
 }
 
 /** The options' part of a command's --help: one line each, with its default. */
@@ -94,14 +111,25 @@ export function pairs(items: unknown, flag: string): [string, string][] {
   });
 }
 
+/** pairs() as a record: a NAME given twice is an error, not the last one silently winning. */
+function uniquePairs(items: unknown, flag: string): Record<string, string> {
+  const given = pairs(items, flag);
+  const names = new Set<string>();
+  for (const [name] of given) {
+    if (names.has(name)) throw new UsageError(`${flag} ${name} is given twice`);
+    names.add(name);
+  }
+  return Object.fromEntries(given);
+}
+
 /** A decimal integer's value; any other text stays text, for the driver's checks to show as given. */
 const decimal = (text: string): number | string => (/^\d+$/.test(text) ? Number(text) : text);
 
 /** --set k=v, --shape name=1x3x224x224 and --model into frontend options. */
 export function elaborateOptions(values: Record<string, unknown>): ElaborateOptions {
   const shapes: Record<string, number[]> = {};
-  for (const [name, dims] of pairs(values.shape, "--shape")) shapes[name] = checkDims(dims.split(/[x,]/).map(decimal), `--shape ${name}=${dims}`);
-  const opts: ElaborateOptions = { set: Object.fromEntries(pairs(values.set, "--set")), shapes };
+  for (const [name, dims] of Object.entries(uniquePairs(values.shape, "--shape"))) shapes[name] = checkDims(dims.split(/[x,]/).map(decimal), `--shape ${name}=${dims}`);
+  const opts: ElaborateOptions = { set: uniquePairs(values.set, "--set"), shapes };
   if (typeof values.model === "string") opts.model = values.model;
   return opts;
 }

@@ -4,6 +4,7 @@
 import { basename, join } from "node:path";
 import { UsageError } from "../base/errors.js";
 import { elaborate, importModel, readOnnxFile } from "../driver.js";
+import { sanitizeModelName } from "../onnx/import.js";
 import { writeSafetensors } from "../weights/safetensors.js";
 import { elaborateOptions, onePath, parse, type Options } from "./args.js";
 import type { Command } from "./command.js";
@@ -29,6 +30,7 @@ export const importCommand: Command = {
     const dir = values.output;
     if (typeof dir !== "string") throw new UsageError(`missing -o DIR\nusage: ${usage}`);
     if (values.name !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(values.name as string)) throw new UsageError(`--name must be an identifier (letters, digits, _), got \`${values.name}\``);
+    if (values.name !== undefined && sanitizeModelName(values.name as string) !== values.name) throw new UsageError(`--name: \`${values.name}\` is a keyword of the .nn language`);
     checkOutputDir(dir, "-o");
     const shapes = elaborateOptions(values).shapes;
     const name = (values.name as string | undefined) ?? basename(file).replace(/\.onnx$/i, "");

@@ -8,10 +8,11 @@ import { pathToFileURL } from "node:url";
 import type { LoadedTrainer } from "../../codegen/module/runtime.js";
 import { UsageError } from "../base/errors.js";
 import { compileTraining, elaborate } from "../driver.js";
-import { numel } from "../ir/graph.js";
+import { InterpError } from "../interp/index.js";
+import { formatType, numel } from "../ir/graph.js";
 import { stream } from "../weights/init.js";
-import { readNpyFile } from "../weights/npy.js";
-import type { TensorData } from "../weights/tensor.js";
+import { inputData, readNpyFile, type Tensor } from "../weights/npy.js";
+import { fail, type TensorData } from "../weights/tensor.js";
 import { elaborateOptions, modelOptions, onePath, pairs, parse, trainOptions, trainOptionsFrom, type Options } from "./args.js";
 import { writeDiagnostics, type Command } from "./command.js";
 import { cliWeightOptions, weightOptions } from "./model.js";
@@ -32,16 +33,20 @@ const options: Options = {
 
 interface Dataset {
   count: number;
-  arrays: Map<string, { data: TensorData; rowSize: number; shape: number[] }>;
+  arrays: Map<string, { data: TensorData; rowSize: number; shape: number[]; path: string; dtype: Tensor["dtype"] }>;
 }
 
 function readData(values: Record<string, unknown>): Dataset {
   const arrays: Dataset["arrays"] = new Map();
   for (const [name, path] of pairs(values.data, "--data")) {
     if (arrays.has(name)) throw new UsageError(`--data ${name} is given twice`);
+    if (path === "") throw new UsageError(`--data ${name}= needs the path of an .npy file`);
     const t = readNpyFile(path);
+    // A NaN or an infinity in the data would show up as a diverging loss, blamed on the learning rate.
+    const bad = t.dtype === "f32" ? (t.data as Float32Array).findIndex((v) => !Number.isFinite(v)) : -1;
+    if (bad >= 0) fail("non_finite", path, `element ${bad} (example ${Math.floor(bad / numel(t.shape.slice(1)))}) is ${(t.data as Float32Array)[bad]}`);
     if (t.shape.length === 0) throw new UsageError(`--data ${name}=${path}: a scalar; the array needs one example per leading index`);
-    arrays.set(name, { data: t.data, rowSize: numel(t.shape.slice(1)), shape: t.shape });
+    arrays.set(name, { data: t.data, rowSize: numel(t.shape.slice(1)), shape: t.shape, path, dtype: t.dtype });
   }
   if (arrays.size === 0) throw new UsageError(`give the training data with --data INPUT=ARRAY.npy\nusage: ${usage}`);
   const counts = new Set([...arrays.values()].map((a) => a.shape[0]!));
@@ -69,7 +74,7 @@ export const trainCommand: Command = {
     const file = onePath(positionals, usage);
     if (typeof values.output !== "string") throw new UsageError(`missing -o OUT.safetensors\nusage: ${usage}`);
     const stepsText = values.steps as string | undefined;
-    if (stepsText === undefined || !/^[1-9]\d*$/.test(stepsText)) throw new UsageError(stepsText === undefined ? `missing --steps N\nusage: ${usage}` : `--steps expects a positive integer, got \`${stepsText}\``);
+    if (stepsText === undefined || !/^[1-9]\d*$/.test(stepsText) || !Number.isSafeInteger(Number(stepsText))) throw new UsageError(stepsText === undefined ? `missing --steps N\nusage: ${usage}` : `--steps expects a positive integer, got \`${stepsText}\``);
     const steps = Number(stepsText);
     checkOutputFile(values.output, "-o");
     const train = trainOptionsFrom(values);
@@ -78,11 +83,20 @@ export const trainCommand: Command = {
     if (batch > data.count) throw new UsageError(`--batch ${batch} is more than the ${data.count} examples given`);
     const elaborated = elaborateOptions(values);
     // The declared inputs (default shapes), to check the data's names before the compile.
-    const inputs = elaborate({ path: file }, { ...elaborated, shapes: {} }).graph.inputs.map((p) => p.name);
+    const declared = elaborate({ path: file }, { ...elaborated, shapes: {} }).graph;
+    const inputs = declared.inputs.map((p) => p.name);
     const missing = inputs.find((n) => !data.arrays.has(n));
     if (missing) throw new UsageError(`no --data for input ${missing}`);
     const extra = [...data.arrays.keys()].find((n) => !inputs.includes(n));
     if (extra) throw new UsageError(`--data ${extra}: the model has no input ${extra} (inputs: ${inputs.join(", ")})`);
+    // The data give the shapes, not the ranks or the dtypes (f32, or integers of either width for an integer input).
+    for (const p of declared.inputs) {
+      const a = data.arrays.get(p.name)!;
+      const type = declared.values[p.value]!.type;
+      const expects = `but the model's input ${p.name} is ${formatType(type)}`;
+      a.data = inputData({ dtype: a.dtype, shape: a.shape, data: a.data }, type.dtype as Tensor["dtype"], a.path, expects);
+      if (a.shape.length !== type.shape.length) fail("shape_mismatch", a.path, `has shape [${a.shape.join(", ")}] ${expects}: its rank must be the same`);
+    }
     // Each input takes its data's shape, the leading dimension the batch; a --shape must agree with the data.
     const shapes = Object.fromEntries(
       [...data.arrays].map(([name, a]) => {
@@ -118,7 +132,8 @@ export const trainCommand: Command = {
           [order[i], order[j]] = [order[j]!, order[i]!];
         }
       }
-      const out = await trainer.step(gather(data, order.splice(0, batch)));
+      // The module refuses bad values in the data (an id outside its embedding) with a RangeError.
+      const out = await trainer.step(gather(data, order.splice(0, batch))).catch((e: unknown) => Promise.reject(e instanceof RangeError ? new InterpError(`step ${s}: ${e.message}`) : e));
       const loss = (out[compiled.training.loss] as Float32Array)[0]!;
       if (!Number.isFinite(loss)) throw new UsageError(`step ${s}: the loss is ${loss}; try a smaller --lr`);
       // The running loss: an exponential average over about the last 10 steps.

@@ -47,7 +47,8 @@ const spanOf = (site: CallSite, i: number): Span => site.argSpans[i] ?? site.spa
 function ints(v: Value, what: string, span: Span): number[] {
   if (v.k === "int") return [v.v];
   if ((v.k === "list" || v.k === "tuple") && v.items.every((i) => i.k === "int")) return v.items.map((i) => (i as { v: number }).v);
-  throw error(`${what} must be an int or a list of ints, found ${describe(v)}`, span);
+  // A list shows its items, so the one that is not an int is seen.
+  throw error(`${what} must be an int or a list of ints, found ${v.k === "list" || v.k === "tuple" ? show(v) : describe(v)}`, span);
 }
 
 /** An int or an (h, w) pair, each positive. */
@@ -565,7 +566,7 @@ function constantTensor(el: Elaborator, op: string, shape: number[], values: Arr
 /** A constant's shape: non-negative dims, a size a tensor may have; its elements are charged to the budget. */
 function constantShape(el: Elaborator, op: string, v: Value, dtype: DType, site: CallSite): number[] {
   const dims = ints(v, `${op}: shape`, spanOf(site, 0));
-  if (dims.some((d) => d < 1)) throw error(`${op}: dimensions must be positive, found [${dims}]`, spanOf(site, 0));
+  if (dims.some((d) => d < 1)) throw error(`${op}: dimensions must be positive, found [${dims.join(", ")}]`, spanOf(site, 0));
   const tooLarge = tensorSizeProblem({ dtype, shape: dims });
   if (tooLarge) throw error(`${op}: ${tooLarge}`, spanOf(site, 0));
   el.step(site.span, numel(dims));
@@ -631,7 +632,7 @@ builtin("parameter", 'shape init:string="normal" std:float=0.02', ([shape, init,
   if (site.argSpans[2] !== site.span && initName !== "normal") throw error(`parameter: std applies only to init="normal", not init=${show(init!)}`, spanOf(site, 2));
   if (!(num(std!) >= 0 && Number.isFinite(num(std!)))) throw error(`parameter: std must be a finite number >= 0, found ${num(std!)}`, spanOf(site, 2));
   const dims = ints(shape!, "parameter: shape", spanOf(site, 0));
-  if (dims.some((d) => d < 1)) throw error(`parameter: dimensions must be positive, found [${dims}]`, spanOf(site, 0));
+  if (dims.some((d) => d < 1)) throw error(`parameter: dimensions must be positive, found [${dims.join(", ")}]`, spanOf(site, 0));
   return el.weight("parameter", undefined, dims, { trainable: true, init: kind }, site.span);
 });
 builtin("param", "name:string", ([name], site, el) => el.weightByName((name as { v: string }).v, spanOf(site, 0)));

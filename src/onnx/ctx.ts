@@ -1,6 +1,7 @@
 // The importer's state and the context an op entry works in (see import.ts for the whole).
 import type { DType } from "../ir/graph.js";
 import { getOp } from "../ir/ops.js";
+import { ShapeError } from "../ir/shape.js";
 import type { TensorData } from "../weights/tensor.js";
 import { values as valuesOf } from "./fold.js";
 import { OnnxImportError, type AttrValue, type OnnxModel, type OnnxNode, type Tensor } from "./model.js";
@@ -364,7 +365,7 @@ export class Importer {
           else if (o) this.poisoned.add(o);
         });
       } catch (e) {
-        if (!(e instanceof Unsupported || e instanceof RangeError || e instanceof Error && e.name === "ShapeError" || e instanceof OnnxImportError)) throw e;
+        if (!(e instanceof Unsupported || e instanceof RangeError || e instanceof ShapeError || e instanceof OnnxImportError)) throw e;
         this.problems.push(`${this.where(n)}: ${e.message}`);
         for (const o of n.outputs) this.poisoned.add(o);
       }

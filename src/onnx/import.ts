@@ -13,10 +13,11 @@
 // Dynamic input dimensions must be given (`shapes`): a missing one is an error naming the input
 // and the dimension, never a silent default. They become model parameters whose defaults are the
 // given sizes; the shapes inside the model are folded for those sizes, which an assert states.
+import { UsageError } from "../base/errors.js";
 import type { TensorData } from "../weights/tensor.js";
 import { dtypeOf, identifier, Importer, KEYWORDS } from "./ctx.js";
 import { OnnxImportError, readOnnx, typeName, type OnnxModel } from "./model.js";
-import { FLOOR_OPSET, OPS, TOP_OPSET } from "./ops.js";
+import { FLOOR_OPSET, OPS, requiredInputs, TOP_OPSET } from "./ops.js";
 
 export { OnnxImportError } from "./model.js";
 
@@ -43,14 +44,18 @@ export interface Imported {
 /** The model's inputs with every dim known: the ONNX dims, `shapes` for the rest. */
 function inputShapes(model: OnnxModel, shapes: Readonly<Record<string, readonly number[]>>, file: string) {
   const problems: string[] = [];
+  // A shape for an input the model lacks is a usage error, as it is for a .nn model.
+  const misgiven: string[] = [];
   const names = new Set(model.inputs.map((p) => p.name));
-  for (const name of Object.keys(shapes)) if (!names.has(name)) problems.push(`--shape ${name}: ${file} has no input \`${name}\` (inputs: ${[...names].join(", ")})`);
+  for (const name of Object.keys(shapes)) if (!names.has(name)) misgiven.push(`--shape ${name}: ${file} has no input \`${name}\` (inputs: ${[...names].join(", ")})`);
   const ports = model.inputs.map((p) => {
     const given = shapes[p.name];
     const dtype = dtypeOf(p.elemType);
-    if (!dtype) problems.push(`input \`${p.name}\`: ${typeName(p.elemType)} inputs are not supported (float, int32 and int64 are)`);
-    if (given && given.length !== p.dims.length && p.dims.length > 0) problems.push(`--shape ${p.name}: the input has ${p.dims.length} dims [${p.dims.map((d) => d ?? "?").join(", ")}], got ${given.length}`);
-    const dims = (given && p.dims.length === 0 ? given.map(() => undefined) : p.dims).map((d, i) => {
+    // Element type 0 is UNDEFINED: no tensor type at all (a sequence, a map) or an untyped one.
+    if (!dtype) problems.push(`input \`${p.name}\`: ${p.elemType === 0 ? "not a tensor of a known element type" : `${typeName(p.elemType)} inputs are not supported`} (float, int32 and int64 tensors are)`);
+    else if (!p.shaped && !given) problems.push(`input \`${p.name}\`: the model gives no shape; give it with --shape ${p.name}=DxDx...`);
+    if (given && given.length !== p.dims.length && p.shaped) problems.push(`--shape ${p.name}: the input has ${p.dims.length} dims [${p.dims.map((d) => d ?? "?").join(", ")}], got ${given.length}`);
+    const dims = (given && !p.shaped ? given.map(() => undefined) : p.dims).map((d, i) => {
       const size = given?.[i];
       if (typeof d === "number") {
         if (size !== undefined && size !== d) problems.push(`--shape ${p.name}: dim ${i} is ${d} in the model, got ${size}`);
@@ -65,14 +70,39 @@ function inputShapes(model: OnnxModel, shapes: Readonly<Record<string, readonly 
     }
     return { port: p, dtype: dtype ?? "f32", dims };
   });
+  if (misgiven.length) throw new UsageError(misgiven.join("\n"));
   if (problems.length) throw new OnnxImportError(problems);
   return ports;
+}
+
+/** What the graph must be before any node is imported: each value defined once, each output defined, each node's required inputs given. */
+function checkStructure(model: OnnxModel, file: string): void {
+  const problems: string[] = [];
+  const where = (n: OnnxModel["nodes"][number]) => `${n.op} node \`${n.name}\` (opset ${model.opset})`;
+  const definedBy = new Map<string, string>();
+  const define = (name: string, by: string) => {
+    const before = definedBy.get(name);
+    if (before !== undefined) problems.push(`${file}: value \`${name}\` is defined twice, by ${before} and by ${by}`);
+    else definedBy.set(name, by);
+  };
+  for (const name of model.initializers.keys()) define(name, `initializer \`${name}\``);
+  for (const p of model.inputs) define(p.name, `input \`${p.name}\``);
+  for (const n of model.nodes) {
+    for (const o of n.outputs) if (o) define(o, `the ${where(n)}`);
+    if (n.domain || !Object.hasOwn(OPS, n.op)) continue;
+    const required = requiredInputs(n.op, model.opset);
+    const given = n.inputs.slice(0, required).filter((i) => i !== "").length;
+    if (given < required) problems.push(`${where(n)}: ${n.op} needs ${required} input${required === 1 ? "" : "s"}, it has ${given}`);
+  }
+  for (const o of model.outputs) if (!definedBy.has(o.name)) problems.push(`${file}: output \`${o.name}\` is not computed by any node, nor an input or initializer`);
+  if (problems.length) throw new OnnxImportError(problems);
 }
 
 /** ONNX bytes -> .nn source and weights. `file` names the model in messages. */
 export function importOnnx(bytes: Uint8Array, file: string, options: ImportOptions = {}): Imported {
   const model = readOnnx(bytes, file);
   if (model.opset < FLOOR_OPSET || model.opset > TOP_OPSET) throw new OnnxImportError([`${file}: opset ${model.opset} is not supported (opsets ${FLOOR_OPSET} to ${TOP_OPSET} are)`]);
+  checkStructure(model, file);
   const imp = new Importer(model, OPS);
   const ports = inputShapes(model, options.shapes ?? {}, file);
 

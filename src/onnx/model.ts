@@ -42,6 +42,8 @@ export interface OnnxPort {
   name: string;
   elemType: number;
   dims: (number | string | undefined)[];
+  /** The value info gives a shape (else the rank is unknown too, and `dims` is empty). */
+  shaped: boolean;
 }
 
 export interface OnnxModel {
@@ -169,7 +171,7 @@ function attrValue(a: DecodedAttribute, where: string): AttrValue {
 function port(v: DecodedValueInfo): OnnxPort {
   const tt = v.type?.tensor_type;
   const dims = (tt?.shape?.dim ?? []).map((d) => (d.dim_value !== undefined && d.dim_value > 0 ? d.dim_value : (d.dim_param ?? undefined)));
-  return { name: v.name ?? "", elemType: tt?.elem_type ?? 0, dims };
+  return { name: v.name ?? "", elemType: tt?.elem_type ?? 0, dims, shaped: tt?.shape !== undefined };
 }
 
 /** Parses ONNX bytes; malformed bytes or an unusable model are an OnnxImportError naming `file`. */
@@ -178,7 +180,9 @@ export function readOnnx(bytes: Uint8Array, file: string): OnnxModel {
   try {
     decoded = decodeModel(bytes);
   } catch (e) {
-    throw new OnnxImportError([`${file} is not an ONNX model: ${(e as Error).message}`]);
+    // protobufjs says "index out of range" where a field runs past the end of the bytes.
+    const reason = /^index out of range/.test((e as Error).message) ? "it ends inside a field (a truncated file?)" : (e as Error).message;
+    throw new OnnxImportError([`${file} is not an ONNX model: ${reason}`]);
   }
   const g: DecodedGraph | undefined = decoded.graph;
   if (!g || !(g.node?.length || g.output?.length)) throw new OnnxImportError([`${file} is not an ONNX model: it has no graph`]);

@@ -239,6 +239,8 @@ function axesOf(ctx: NodeCtx, inputSince: number): number[] | undefined {
 
 const squeeze = shapeOnly((ctx, dims) => {
   const axes = axesOf(ctx, 13)?.map((a) => F.normAxis(a, dims.length, "Squeeze"));
+  const kept = axes?.find((a) => dims[a] !== 1);
+  if (kept !== undefined) throw new Unsupported(`axis ${kept} of [${dims.join(", ")}] has size ${dims[kept]}, not 1`);
   return dims.filter((d, i) => (axes ? !axes.includes(i) : d !== 1));
 });
 
@@ -247,6 +249,7 @@ const unsqueeze = shapeOnly((ctx, dims) => {
   if (!axes) throw new Unsupported("it has no axes");
   const rank = dims.length + axes.length;
   const set = new Set(axes.map((a) => F.normAxis(a, rank, "Unsqueeze")));
+  if (set.size !== axes.length) throw new Unsupported(`axes [${axes.join(", ")}] name an axis twice`);
   const out: number[] = [];
   let k = 0;
   for (let i = 0; i < rank; i++) out.push(set.has(i) ? 1 : dims[k++]!);
@@ -256,14 +259,22 @@ const unsqueeze = shapeOnly((ctx, dims) => {
 const flatten = shapeOnly((ctx, dims) => {
   const axis = ctx.int("axis", 1);
   const a = axis < 0 ? axis + dims.length : axis;
+  if (a < 0 || a > dims.length) throw new Unsupported(`axis ${axis} is out of range for rank ${dims.length} (Flatten's is [-r, r])`);
   return [numel(dims.slice(0, a)), numel(dims.slice(a))];
 });
 
+/** Transpose's perm (default: the axes reversed), a permutation of `rank` axes. */
+function permOf(ctx: NodeCtx, rank: number): number[] {
+  const perm = ctx.ints("perm") ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
+  if (perm.length !== rank || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) throw new Unsupported(`perm [${perm.join(", ")}] is not a permutation of ${rank} axes`);
+  return perm;
+}
+
 const transpose: OpEntry = {
-  fold: ([x], ctx) => [F.transpose(x!, ctx.ints("perm") ?? x!.dims.map((_, i) => x!.dims.length - 1 - i))],
+  fold: ([x], ctx) => [F.transpose(x!, permOf(ctx, x!.dims.length))],
   emit: (ctx) => {
     const x = ctx.tensor(0);
-    const perm = ctx.ints("perm") ?? x.dims.map((_, i) => x.dims.length - 1 - i);
+    const perm = permOf(ctx, x.dims.length);
     if (perm.every((p, i) => p === i)) return x;
     return ctx.emit(`transpose(${x.name}, ${list(perm)})`, perm.map((p) => x.dims[p]!), x.dtype);
   },
@@ -411,6 +422,7 @@ const size: OpEntry = {
 const constantOfShape: OpEntry = {
   fold: ([s], ctx) => {
     const dims = F.values(s!);
+    if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new Unsupported(`shape [${dims.join(", ")}] has a negative dim`);
     const v = ctx.attr("value");
     const fill = v && typeof v === "object" && !Array.isArray(v) ? v : F.makeTensor("float", DataType.FLOAT, [1], [0]);
     return [F.makeTensor(fill.type, fill.onnxType, dims, new Array<number>(numel(dims)).fill(fill.data[0] ?? 0))];
@@ -420,6 +432,7 @@ const constantOfShape: OpEntry = {
 const range: OpEntry = {
   fold: ([start, limit, delta]) => {
     const [s, l, d] = [start!.data[0]!, limit!.data[0]!, delta!.data[0]!];
+    if (d === 0) throw new Unsupported("delta is 0");
     const n = Math.max(0, Math.ceil((l - s) / d));
     return [F.makeTensor(start!.type, start!.onnxType, [n], Array.from({ length: n }, (_, i) => s + i * d))];
   },
@@ -581,11 +594,20 @@ function spatial(x: TensorVal): void {
   if (x.dims.length !== 4) throw new Unsupported(`only 2-D (NCHW) inputs are supported, got [${x.dims.join(", ")}]`);
 }
 
+/** A Conv or ConvTranspose weight: 4-D, and the kernel_shape attribute, when given, says its kernel. */
+function convWeight(ctx: NodeCtx): Tensor {
+  const w = floatConst(ctx, 1, "weight");
+  if (w.dims.length !== 4) throw new Unsupported(`its weight must be 4-D, got [${w.dims.join(", ")}]`);
+  const kernel = ctx.ints("kernel_shape");
+  if (kernel && kernel.join() !== w.dims.slice(2).join()) throw new Unsupported(`kernel_shape [${kernel.join(", ")}] differs from the weight's kernel [${w.dims.slice(2).join(", ")}]`);
+  return w;
+}
+
 const conv: OpEntry = {
   emit: (ctx) => {
     const x = ctx.tensor(0);
     spatial(x);
-    const w = floatConst(ctx, 1, "weight");
+    const w = convWeight(ctx);
     const b = ctx.has(2) ? floatConst(ctx, 2, "bias") : undefined;
     const [out, , kh, kw] = w.dims as [number, number, number, number];
     const stride = ctx.ints("strides") ?? [1, 1];
@@ -643,7 +665,7 @@ const convTranspose: OpEntry = {
   emit: (ctx) => {
     const x = ctx.tensor(0);
     spatial(x);
-    const w = floatConst(ctx, 1, "weight");
+    const w = convWeight(ctx);
     const b = ctx.has(2) ? floatConst(ctx, 2, "bias") : undefined;
     const [, outPerGroup, kh, kw] = w.dims as [number, number, number, number];
     const groups = ctx.int("group", 1);
@@ -753,7 +775,8 @@ function pool(kind: "maxpool" | "avgpool"): OpEntry {
       const x = ctx.tensor(0);
       spatial(x);
       if (kind === "maxpool" && ctx.node.outputs.length > 1 && ctx.node.outputs[1] && ctx.readers(1).length) throw new Unsupported("its Indices output is not supported");
-      const kernel = ctx.ints("kernel_shape")!;
+      const kernel = ctx.ints("kernel_shape");
+      if (kernel?.length !== 2) throw new Unsupported(`its kernel_shape must give 2 sizes, got ${kernel ? `[${kernel.join(", ")}]` : "none"}`);
       const stride = ctx.ints("strides") ?? [1, 1];
       const dilation = ctx.ints("dilations") ?? [1, 1];
       const pads = padsOf(ctx, x.dims, kernel, stride, dilation);
@@ -794,6 +817,7 @@ function linearOf(ctx: NodeCtx, x: TensorVal, w: { t: Tensor; origin?: string; t
   // w.t is [in, out] unless transposed ([out, in], as linear keeps it).
   const weight = w.transposed ? w.t : (w.t.transposeOf ?? F.transpose(w.t, [1, 0]));
   const [out, inF] = weight.dims as [number, number];
+  if (x.dims[x.dims.length - 1] !== inF) throw new Unsupported(`the input [${x.dims.join(", ")}] and the weight [${w.t.dims.join(", ")}] do not multiply (${x.dims[x.dims.length - 1]} vs ${inF})`);
   const wData = scale === 1 ? f32(weight) : f32(weight).map((v) => v * scale);
   const parts = [{ suffix: "weight", data: wData, dims: [out, inF], ...(w.transposed && scale === 1 && w.origin ? { onnx: w.origin } : {}) }];
   if (bias) parts.push({ suffix: "bias", data: f32(F.expand(bias.t, [out])), dims: [out], ...(bias.t.dims.length === 1 && bias.origin ? { onnx: bias.origin } : {}) });
@@ -973,6 +997,27 @@ export const OPS: Readonly<Record<string, OpEntry>> = {
   Upsample: resize,
   Where: where,
 };
+
+/**
+ * The inputs an ONNX operator requires (the spec's non-optional ones) where they are not one:
+ * a node with fewer is an error before any entry reads them. By opset where that changed.
+ */
+const REQUIRED_INPUTS: Readonly<Record<string, number | ((opset: number) => number)>> = {
+  Add: 2, Sub: 2, Mul: 2, Div: 2, Pow: 2, Equal: 2, Greater: 2, GreaterOrEqual: 2, Less: 2, LessOrEqual: 2, MatMul: 2, Gemm: 2, PRelu: 2,
+  Conv: 2, ConvTranspose: 2, LayerNormalization: 2, Expand: 2, Gather: 2, Tile: 2, BatchNormalization: 5, Range: 3, Where: 3, Constant: 0,
+  Reshape: (opset) => (opset < 5 ? 1 : 2),
+  Slice: (opset) => (opset < 10 ? 1 : 3),
+  Pad: (opset) => (opset < 11 ? 1 : 2),
+  Unsqueeze: (opset) => (opset < 13 ? 1 : 2),
+  Upsample: (opset) => (opset < 9 ? 1 : 2),
+  Resize: (opset) => (opset < 11 ? 2 : 1),
+};
+
+/** How many inputs a node of `op` must give at `opset`. */
+export function requiredInputs(op: string, opset: number): number {
+  const n = Object.hasOwn(REQUIRED_INPUTS, op) ? REQUIRED_INPUTS[op]! : 1;
+  return typeof n === "number" ? n : n(opset);
+}
 
 /** The op types with a run-time (emit) form: what the README lists as supported. */
 export const importableOps = (): string[] => Object.keys(OPS).filter((op) => OPS[op]!.emit !== undefined).sort();

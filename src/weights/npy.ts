@@ -69,10 +69,22 @@ export function readInputFile(path: string, name: string, type: TensorType): Ten
     const t = readNpyFrom(source);
     const expects = `but the model's input ${name} is ${formatType(type)}`;
     if (shapeStr(t.shape) !== shapeStr(type.shape)) fail("shape_mismatch", path, `has shape ${shapeStr(t.shape)} ${expects}`);
-    // Integer data of either width is accepted for an integer input (the module's run() takes both).
-    if ((t.dtype === "f32") !== (dtype === "f32")) fail("dtype_mismatch", path, `holds ${t.dtype} data ${expects}`);
-    return t.data;
+    return inputData(t, dtype, path, expects);
   });
+}
+
+/**
+ * `t`'s data for a model input of `dtype` (`expects` says which, for messages): f32 for an f32
+ * input; integers of either width for an integer one, i64 narrowed to i32 for an i32 input (a
+ * module's run() takes i64 data for i64 inputs only).
+ */
+export function inputData(t: Tensor, dtype: Tensor["dtype"], path: string, expects: string): TensorData {
+  if ((t.dtype === "f32") !== (dtype === "f32")) fail("dtype_mismatch", path, `holds ${t.dtype} data ${expects}`);
+  if (dtype !== "i32" || t.dtype !== "i64") return t.data;
+  const wide = t.data as BigInt64Array;
+  const bad = wide.findIndex((v) => v !== BigInt.asIntN(32, v));
+  if (bad >= 0) fail("dtype_mismatch", path, `element ${bad} is ${wide[bad]}, outside i32, ${expects}`);
+  return Int32Array.from(wide, Number);
 }
 
 function readNpyFrom(source: ByteSource): Tensor {

@@ -29,6 +29,7 @@ export type WeightsErrorCode =
   | "rename_collision"
   | "shape_mismatch"
   | "dtype_mismatch"
+  | "non_finite"
   | "invalid_init"
   | "not_a_file"
   | "unreadable"

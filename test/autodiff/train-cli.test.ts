@@ -3,10 +3,13 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeAll, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { execute } from "../../src/cli/command.js";
+import { trainCommand } from "../../src/cli/train.js";
 import { readSafetensors } from "../../src/weights/safetensors.js";
 import { writeNpy } from "../../src/weights/npy.js";
 import { cliBuild, root } from "../support/cli.js";
+import { captureStderr } from "../support/stderr.js";
 
 const { build, graphc } = cliBuild("train-cli", { timeoutMs: 120_000 });
 const spec = join(root, "specs/siamese_contrastive.nn");
@@ -94,3 +97,45 @@ it("graphc train: a missing input's data and a bad option are usage errors", asy
   expect(bad.code).toBe(2);
   expect(bad.stderr).toContain("--lr expects a number, got `fast`");
 }, 120_000);
+
+describe("graphc train's mistakes, in the CLI's error boundary (in-process)", () => {
+  const stderr = captureStderr();
+
+  it("data of the wrong dtype or rank or with a NaN, an empty --data path, an option the optimizer would ignore, a step count past 2^53: one named line each", async () => {
+    const model = join(dir, "mistakes.nn");
+    writeFileSync(model, "model mistakes() {\n  input x: f32[1, 4]\n  input y: f32[1, 1]\n  output loss = mean(fc: linear(x, 1) - y, [0, 1])\n}\n");
+    writeFileSync(join(dir, "x4.npy"), writeNpy([8, 4], new Float32Array(32)));
+    writeFileSync(join(dir, "xi.npy"), writeNpy([8, 4], new Int32Array(32)));
+    writeFileSync(join(dir, "x3.npy"), writeNpy([8, 2, 2], new Float32Array(32)));
+    writeFileSync(join(dir, "y1.npy"), writeNpy([8, 1], new Float32Array(8)));
+    writeFileSync(join(dir, "xnan.npy"), writeNpy([8, 4], Float32Array.from({ length: 32 }, (_, i) => (i === 13 ? NaN : 0))));
+    const run = (x: string, ...rest: string[]) => ["train", model, "--data", `x=${x && join(dir, x)}`, "--data", `y=${join(dir, "y1.npy")}`, "--steps", "1", "-o", join(dir, "never.safetensors"), ...rest];
+    for (const [argv, code, line] of [
+      [run("xi.npy"), 1, `${join(dir, "xi.npy")}: holds i32 data but the model's input x is f32[1, 4]`],
+      [run("xnan.npy"), 1, `${join(dir, "xnan.npy")}: element 13 (example 3) is NaN`],
+      [run(""), 2, "--data x= needs the path of an .npy file"],
+      [run("x3.npy"), 1, `${join(dir, "x3.npy")}: has shape [8, 2, 2] but the model's input x is f32[1, 4]: its rank must be the same`],
+      [run("x4.npy", "--optimizer", "adam", "--momentum", "0.9"), 2, "--momentum is for sgd; adam has betas"],
+      [run("x4.npy", "--weight-decay=-1"), 2, "--weight-decay must be a number >= 0, got -1"],
+      [run("x4.npy", "--optimizer", "rmsprop"), 2, "--optimizer must be \"sgd\", \"adam\" or \"adamw\", got \"rmsprop\""],
+      [run("x4.npy", "--steps", "2"), 2, "--steps is given twice"],
+      [[...run("x4.npy").filter((a) => a !== "--steps" && a !== "1"), "--steps", "99999999999999999999"], 2, "--steps expects a positive integer, got `99999999999999999999`"],
+    ] as const) {
+      stderr.clear();
+      expect(await execute("train", trainCommand, argv.slice(1)), stderr.text).toBe(code);
+      expect(stderr.text).toBe(`graphc train: ${line}\n`);
+    }
+    expect(existsSync(join(dir, "never.safetensors"))).toBe(false);
+  });
+
+  it("ids: i64 data for an i32 input is narrowed; one outside the embedding is a data error naming the step (was a stack trace)", async () => {
+    const model = join(dir, "ids.nn");
+    writeFileSync(model, "model ids() {\n  input ids: i32[1, 2]\n  input y: f32[1, 1]\n  output loss = mean(fc: linear(mean(tok: embedding(ids, 4, 2), [1]), 1) - y, [0, 1])\n}\n");
+    writeFileSync(join(dir, "ids-bad.npy"), writeNpy([4, 2], BigInt64Array.of(0n, 1n, 2n, 3n, 4n, 4n, 4n, 4n)));
+    writeFileSync(join(dir, "y4.npy"), writeNpy([4, 1], new Float32Array(4)));
+    const argv = [model, "--data", `ids=${join(dir, "ids-bad.npy")}`, "--data", `y=${join(dir, "y4.npy")}`, "--steps", "1", "--batch", "4", "-o", join(dir, "never.safetensors")];
+    expect(await execute("train", trainCommand, argv), stderr.text).toBe(1);
+    expect(stderr.text).toMatch(/graphc train: step 1: graphc model "ids": input "ids"\[\d\] = 4 is outside \[0, 4\): an embedding of 4 rows reads it as an id\n$/);
+    expect(stderr.text).not.toContain("    at ");
+  });
+});

@@ -115,6 +115,7 @@ it("compile(source, { train, embedWeights }) gives one module whose run() before
   for (const name of ["embedding_b", "distance", "loss"]) expectClose(got[name] as Float32Array, want[name] as Float32Array, name);
   await expect(compile(source, { train: { lr: -1 } })).rejects.toThrow(new UsageError("train.lr must be >= 0, got -1"));
   await expect(compile(source, { train: { optimizer: "lbfgs" as "sgd" } })).rejects.toThrow(UsageError);
+  await expect(compile(source, { train: { optimizer: "adam", momentum: 0.9 } })).rejects.toThrow(new UsageError("momentum is for sgd; adam has betas"));
   await expect(compile(source, { train: { steps: 3 } as object })).rejects.toThrow(/unknown option train\.steps \(options: loss, optimizer, lr, batch, trainOnly/);
   await expect(compile(source, { ...options, train: { loss: "distance" } })).rejects.toThrow(/cannot train siamese_contrastive: the loss distance must be one f32 value/);
 }, 120_000);

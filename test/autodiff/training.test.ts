@@ -185,5 +185,9 @@ describe("options", () => {
     expect(() => trainingGraph(g, { momentum: -0.5 })).toThrow(new TrainingError("momentum must be a number >= 0, got -0.5"));
     expect(() => trainingGraph(g, { optimizer: "adam", betas: [0.9, 1] })).toThrow(new TrainingError("betas[1] must be in [0, 1), got 1"));
     expect(() => trainingGraph(g, { optimizer: "adam", eps: 0 })).toThrow(new TrainingError("eps must be a number > 0, got 0"));
+    // An option the optimizer does not read is refused, not ignored.
+    expect(() => trainingGraph(g, { optimizer: "adamw", momentum: 0.9 })).toThrow(new TrainingError("momentum is for sgd; adamw has betas"));
+    expect(() => trainingGraph(g, { betas: [0.9, 0.99] })).toThrow(new TrainingError("betas is for adam and adamw, not sgd"));
+    expect(() => trainingGraph(g, { optimizer: "sgd", eps: 1e-6 })).toThrow(new TrainingError("eps is for adam and adamw, not sgd"));
   });
 });

@@ -92,6 +92,13 @@ describe("in the CLI's error boundary, in-process", () => {
     await usageError(["check", model, "--shape", "x=1x"], '--shape x=1x: dimensions are positive integers below 2^53, got ""');
   });
 
+  it("a value given twice is refused, not the last one silently winning", async () => {
+    await usageError(["compile", model, "-o", join(dir, "a"), "--output", join(dir, "b")], "--output is given twice");
+    await usageError(["init-weights", model, "-o", join(dir, "w.safetensors"), "--seed", "1", "--seed=2"], "--seed is given twice");
+    await usageError(["check", model, "--shape", "x=1x4", "--shape", "x=2x4"], "--shape x is given twice");
+    await usageError(["check", model, "--set", "hidden=3", "--set", "hidden=5"], "--set hidden is given twice");
+  });
+
   it("stray positional arguments", async () => {
     await usageError(["check", model, model], `expected one .nn or .onnx file, got 2: ${model} ${model}\nusage: ${checkCommand.usage}`);
   });

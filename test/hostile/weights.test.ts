@@ -174,6 +174,16 @@ describe("model input files", () => {
     expectCode(() => readInputFile("/dev/null", "x", x), "not_a_file");
   });
 
+  it("i64 data for an i32 input is narrowed (a module's run() takes Int32Array only there), unless a value does not fit", () => {
+    const ids = { dtype: "i32" as const, shape: [1, 3] };
+    const wide = join(dir, "ids-i64.npy");
+    writeFileSync(wide, writeNpy([1, 3], BigInt64Array.of(0n, 7n, -2n)));
+    expect(readInputFile(wide, "ids", ids)).toEqual(Int32Array.of(0, 7, -2));
+    const huge = join(dir, "ids-huge.npy");
+    writeFileSync(huge, writeNpy([1, 3], BigInt64Array.of(0n, 2n ** 40n, 1n)));
+    expect(expectCode(() => readInputFile(huge, "ids", ids), "dtype_mismatch").message).toBe(`${huge}: element 1 is 1099511627776, outside i32, but the model's input ids is i32[1, 3]`);
+  });
+
   it("reads a .npy over 2 GiB in chunks", () => {
     const count = 2 ** 29 + 16;
     const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${count},), }`;

@@ -37,7 +37,8 @@ export interface NodeSpec {
 
 export interface ModelSpec {
   opset: number;
-  inputs: { name: string; dims: (number | string)[]; type?: number }[];
+  /** `dims` absent: the value info gives no shape. */
+  inputs: { name: string; dims?: (number | string)[]; type?: number }[];
   /** Float outputs by name, others with their element type. */
   outputs: (string | { name: string; type: number })[];
   initializers?: TensorMsg[];

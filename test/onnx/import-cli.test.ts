@@ -62,10 +62,16 @@ describe("graphc import", () => {
     expectOrt(Object.values(await model.run({ x }))[0]!, await onnxruntime());
   });
 
-  it("refuses a missing -o and a --name that is not an identifier", async () => {
+  it("refuses a missing -o, a --name that is not an identifier or is a keyword, a --shape for an input it lacks", async () => {
     expect(await execute("import", importCommand, [cls])).toBe(2);
     expect(await execute("import", importCommand, [cls, "-o", dir, "--name", "a-b"])).toBe(2);
     expect(stderr.text).toContain("--name must be an identifier");
+    expect(await execute("import", importCommand, [cls, "-o", join(dir, "keyword"), "--name", "model"])).toBe(2);
+    expect(stderr.text).toContain("--name: `model` is a keyword of the .nn language");
+    expect(existsSync(join(dir, "keyword"))).toBe(false);
+    stderr.clear();
+    expect(await execute("import", importCommand, [cls, "-o", join(dir, "unknown"), "--shape", "nope=1x2"])).toBe(2);
+    expect(stderr.text).toMatch(/^graphc import: --shape nope: .* has no input `nope` \(inputs: /);
   });
 
   it("a dynamic dim without --shape is an error naming the input and its dims (exit 1)", async () => {

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { describe, expect, it } from "vitest";
-import { compile, instantiate } from "../../src/api.js";
+import { compile, instantiate, UsageError } from "../../src/api.js";
 import { modelWeights, optimise } from "../../src/driver.js";
 import { interpret } from "../../src/interp/index.js";
 import { importOnnx, OnnxImportError } from "../../src/onnx/import.js";
@@ -306,11 +306,12 @@ describe("ONNX import problems", () => {
     ]);
   });
 
-  it("a dynamic dim without a size names the input and the dim; --shape for an unknown input is named too", () => {
+  it("a dynamic dim without a size names the input and the dim; a --shape for an unknown input is a usage error (as for .nn), one the input contradicts a problem", () => {
     const bytes = onnxModel({ opset: 13, inputs: [{ name: "x", dims: ["N", 3, "H", 8] }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] });
     expect(problems(bytes)).toEqual(["input `x`: dims 0 (N), 2 (H) are dynamic; give the input's size with --shape x=Nx3xNx8 (a number for each N)"]);
-    expect(problems(bytes, { y: [1] })[0]).toBe("--shape y: bad.onnx has no input `y` (inputs: x)");
+    expect(() => importOnnx(bytes, "bad.onnx", { shapes: { y: [1] } })).toThrow(new UsageError("--shape y: bad.onnx has no input `y` (inputs: x)"));
     expect(problems(bytes, { x: [1, 4, 2, 8] })).toEqual(["--shape x: dim 1 is 3 in the model, got 4"]);
+    expect(problems(bytes, { x: [1, 3, 2] })).toEqual(["--shape x: the input has 4 dims [N, 3, H, 8], got 3"]);
   });
 
   it("refuses external data, naming the tensor and the file it lives in", () => {
@@ -327,8 +328,52 @@ describe("ONNX import problems", () => {
     expect(problems(withExternal)[0]).toMatch(/^tensor w: its data is stored outside the model \(in weights\.bin\)/);
   });
 
-  it("refuses bytes that are not an ONNX model", () => {
+  it("refuses bytes that are not an ONNX model, and a truncated one as such", () => {
     expect(problems(new TextEncoder().encode("model m() {}"))[0]).toMatch(/^bad\.onnx is not an ONNX model/);
+    const bytes = onnxModel({ opset: 13, inputs: [{ name: "x", dims: [2] }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] });
+    expect(problems(bytes.subarray(0, bytes.length - 3))).toEqual(["bad.onnx is not an ONNX model: it ends inside a field (a truncated file?)"]);
+  });
+
+  it("malformed graphs: a value defined twice, an output nothing computes, missing inputs, weights that do not fit, an input without a shape", () => {
+    const w = floatTensor("W", [4, 3], Array(12).fill(0.5));
+    const cases: [Omit<ModelSpec, "opset">, string[]][] = [
+      [{ inputs: [{ name: "x", dims: [1, 4] }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }, { op: "Sigmoid", inputs: ["x"], outputs: ["y"] }] },
+        ["bad.onnx: value `y` is defined twice, by the Relu node `Relu_0` (opset 13) and by the Sigmoid node `Sigmoid_1` (opset 13)"]],
+      [{ inputs: [{ name: "x", dims: [1, 4] }], outputs: ["z"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] },
+        ["bad.onnx: output `z` is not computed by any node, nor an input or initializer"]],
+      [{ inputs: [{ name: "x", dims: [1, 4] }], outputs: ["y"], nodes: [{ op: "Relu", inputs: [], outputs: ["r"] }, { op: "MatMul", inputs: ["x", ""], outputs: ["y"] }] },
+        ["Relu node `Relu_0` (opset 13): Relu needs 1 input, it has 0", "MatMul node `MatMul_1` (opset 13): MatMul needs 2 inputs, it has 1"]],
+      [{ inputs: [{ name: "x", dims: [1, 5] }], outputs: ["y"], initializers: [w], nodes: [{ op: "MatMul", inputs: ["x", "W"], outputs: ["y"] }] },
+        ["MatMul node `MatMul_0` (opset 13): the input [1, 5] and the weight [4, 3] do not multiply (5 vs 4)"]],
+      [{ inputs: [{ name: "x", dims: [1, 3, 8, 8] }], outputs: ["y"], initializers: [floatTensor("K", [4, 3, 3, 3], Array(108).fill(0.1))], nodes: [{ op: "Conv", inputs: ["x", "K"], outputs: ["y"], attrs: { kernel_shape: [5, 5] } }] },
+        ["Conv node `Conv_0` (opset 13): kernel_shape [5, 5] differs from the weight's kernel [3, 3]"]],
+      [{ inputs: [{ name: "x", dims: [1, 3, 8, 8] }], outputs: ["y"], nodes: [{ op: "MaxPool", inputs: ["x"], outputs: ["y"] }] },
+        ["MaxPool node `MaxPool_0` (opset 13): its kernel_shape must give 2 sizes, got none"]],
+      [{ inputs: [{ name: "x", dims: [2], type: 0 }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] },
+        ["input `x`: not a tensor of a known element type (float, int32 and int64 tensors are)"]],
+      [{ inputs: [{ name: "x" }], outputs: ["y"], nodes: [{ op: "Relu", inputs: ["x"], outputs: ["y"] }] },
+        ["input `x`: the model gives no shape; give it with --shape x=DxDx..."]],
+    ];
+    for (const [spec, expected] of cases) expect(problems(onnxModel({ opset: 13, ...spec }))).toEqual(expected);
+    // Attributes and constant inputs the ONNX spec forbids: named, never a stack trace or a silent identity.
+    const x4 = [{ name: "x", dims: [1, 3, 4, 4] }];
+    const ints = (v: number[]) => intTensor("c", [v.length], v);
+    for (const [node, init, expected] of [
+      [{ op: "Transpose", attrs: { perm: [0, 1] } }, undefined, "perm [0, 1] is not a permutation of 4 axes"],
+      [{ op: "Unsqueeze" }, ints([0, 0]), "axes [0, 0] name an axis twice"],
+      [{ op: "Squeeze" }, ints([1]), "axis 1 of [1, 3, 4, 4] has size 3, not 1"],
+      [{ op: "Flatten", attrs: { axis: 9 } }, undefined, "axis 9 is out of range for rank 4 (Flatten's is [-r, r])"],
+      [{ op: "Pad" }, ints([0, 0, -4, -4, 0, 0, 0, 0]), "pad: pads -4 and 0 crop all 4 elements of axis 2"],
+      [{ op: "Expand" }, ints([1, 5, 4, 4]), "shapes [1, 3, 4, 4] and [1, 5, 4, 4] do not broadcast (dimension 1: 3 vs 5)"],
+    ] as const) {
+      const spec = { opset: 13, inputs: x4, outputs: ["y"], initializers: init ? [init] : [], nodes: [{ ...node, inputs: init ? ["x", "c"] : ["x"], outputs: ["y"] }] };
+      expect(problems(onnxModel(spec as ModelSpec))).toEqual([`${node.op} node \`${node.op}_0\` (opset 13): ${expected}`]);
+    }
+    const scalar = (name: string, v: number) => intTensor(name, [], [v]);
+    expect(problems(onnxModel({ opset: 13, inputs: x4, outputs: ["y"], initializers: [scalar("a", 0), scalar("b", 4), scalar("d", 0)], nodes: [{ op: "Range", inputs: ["a", "b", "d"], outputs: ["r"] }, { op: "Add", inputs: ["x", "r"], outputs: ["y"] }] })))
+      .toEqual(["Range node `Range_0` (opset 13): delta is 0"]);
+    // With --shape, an input without a shape takes it.
+    expect(problems(onnxModel({ opset: 13, ...cases.at(-1)![0] }), { x: [2, 3] })).toEqual([]);
   });
 });
 

@@ -144,6 +144,8 @@ describe("wasm threads: options, dispose, a worker that traps", () => {
     await expect(loadParts(parts, { threads: 17 })).rejects.toThrow(/threads must lie in \[1, 16\], got 17/);
     await expect(loadParts(parts, { threads: 2.5 })).rejects.toThrow(/threads must be an integer, got 2.5/);
     await expect(loadParts(parts, { threads: "2" as never })).rejects.toThrow(TypeError);
+    // A misspelt option is refused, not ignored.
+    await expect(loadParts(parts, { thread: 2 } as never)).rejects.toThrow(/unknown load\(\) option "thread" \(options: wasm, relaxedWasm, threadsWasm, relaxedThreadsWasm, weights, simd, onProgress, threads\)/);
   });
 
   it("reports a trap in a worker's share (integer division by zero), and refuses to run again", async () => {
