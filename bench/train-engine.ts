@@ -9,15 +9,17 @@ import { dirname } from "node:path";
 import { pathToFileURL } from "node:url";
 import type * as Tf from "@tensorflow/tfjs-core";
 import type { LoadedTrainer } from "../codegen/module/runtime.js";
+import type { Graph } from "../src/ir/graph.js";
 import { readSafetensors } from "../src/weights/safetensors.js";
 import type { InputFile } from "./engine.js";
 import { readGraphFile } from "./peers/graph-file.js";
 import { peakRss } from "./rss.js";
 
-export type TrainEngine = "graphc-baseline" | "graphc-relaxed" | "tfjs-wasm" | "tfjs-cpu";
+export type TrainEngine = "graphc-baseline" | "graphc-relaxed" | "tfjs-wasm" | "tfjs-wasm-convgrad" | "tfjs-cpu";
 
 export interface TrainJob {
   engine: TrainEngine;
+  model: string;
   /** graphc: the training module's NAME.mjs. */
   module: string;
   /** TF.js: the training forward graph (core form, BatchNorm in training mode) as JSON, its weights unbound. */
@@ -54,6 +56,8 @@ export interface TrainResult {
   tfPeakBytes?: number;
   /** TF.js: one profiled step's kernel time by kernel name (ms), largest first. */
   kernels?: [string, number][];
+  /** TF.js: the backends registered in the process (a tfjs-wasm process registers no CPU backend to fall back on). */
+  backends?: string[];
   /** tfjs-cpu: the kernels of that step tfjs-backend-wasm does not register. */
   missingOnWasm?: string[];
 }
@@ -88,11 +92,12 @@ async function graphc(job: TrainJob, inputs: InputFile): Promise<Trainer> {
 
 async function tfjs(job: TrainJob, inputs: InputFile): Promise<Trainer> {
   const tf = await import("@tensorflow/tfjs-core");
-  if (job.engine === "tfjs-wasm") {
+  const onWasm = job.engine !== "tfjs-cpu";
+  if (onWasm) {
     const wasm = await import("@tensorflow/tfjs-backend-wasm");
     wasm.setWasmPaths(dirname(createRequire(import.meta.url).resolve("@tensorflow/tfjs-backend-wasm")) + "/");
   } else await import("@tensorflow/tfjs-backend-cpu");
-  const backend = job.engine === "tfjs-wasm" ? "wasm" : "cpu";
+  const backend = onWasm ? "wasm" : "cpu";
   if (!(await tf.setBackend(backend))) throw new Error(`${job.engine}: the ${backend} backend did not initialise`);
   register(new URL("./tfjs-esm-resolve.js", import.meta.url));
   const { runTfGraph, toTf } = await import("../test/autodiff/tf-graph.js");
@@ -100,7 +105,7 @@ async function tfjs(job: TrainJob, inputs: InputFile): Promise<Trainer> {
   const stored = readSafetensors(new Uint8Array(readFileSync(job.weights)));
   const shapeOf = (v: number) => g.values[v]!.type.shape;
 
-  // As tf.layers.dense keeps its kernel: a weight only linears read as their weight is stored
+  // Written as a TF.js user would. As tf.layers.dense keeps its kernel: a weight only linears read as their weight is stored
   // [in, out], so the forward matmul is the plain one TF.js's wasm backend sends to XNNPACK.
   const readers = new Map<number, { op: string; slot: number }[]>();
   for (const n of g.nodes) n.inputs.forEach((v, slot) => readers.set(v, [...(readers.get(v) ?? []), { op: n.op, slot }]));
@@ -134,6 +139,45 @@ async function tfjs(job: TrainJob, inputs: InputFile): Promise<Trainer> {
     if (b) y = tf.add(y, b);
     return tf.reshape(y, [...shape.slice(0, -1), w!.shape[1]!]);
   };
+  // tf.softmax over the last axis, whose gradient is its closed form (the oracle's table composes exp, max and sum).
+  const softmax = ([x]: Tf.Tensor[], a: Graph["nodes"][number]["attrs"]) => {
+    const axis = a.axis as number;
+    if (axis !== -1 && axis !== x!.rank - 1) throw new Error(`${job.engine}: softmax over the last axis only`);
+    return tf.softmax(x!);
+  };
+  /**
+   * tfjs-wasm-convgrad: a conv2d whose gradient the user writes with tf.customGrad, in kernels
+   * tfjs-backend-wasm has: the input's as conv2dTranspose (Conv2DBackpropInput), the filter's
+   * (Conv2DBackpropFilter, which it lacks) as a conv2d of the padded input, batch and channels
+   * swapped, with dy as the filter and the stride as its dilation, cropped to the kernel.
+   */
+  const conv2d = ([x, w, b]: Tf.Tensor[], a: Graph["nodes"][number]["attrs"]) => {
+    const [pt, pl, pb, pr] = a.pads as number[];
+    const stride = a.stride as [number, number];
+    if (a.groups !== 1 || (a.dilation as number[]).some((d) => d !== 1)) throw new Error(`${job.engine}: the user's conv2d gradient covers groups 1, dilation 1`);
+    const [n, c, h, wd] = x!.shape as [number, number, number, number];
+    const [k, , kh, kw] = w!.shape as [number, number, number, number];
+    const conv = tf.customGrad((...args) => {
+      const [xs, ws, save] = args as [Tf.Tensor, Tf.Tensor, (saved: Tf.Tensor[]) => void];
+      const padded = tf.pad(tf.transpose(xs, [0, 2, 3, 1]), [[0, 0], [pt!, pb!], [pl!, pr!], [0, 0]]) as Tf.Tensor4D;
+      const hwio = tf.transpose(ws, [2, 3, 1, 0]) as Tf.Tensor4D;
+      save([padded, hwio]);
+      return {
+        value: tf.transpose(tf.conv2d(padded, hwio, stride, "valid"), [0, 3, 1, 2]),
+        gradFunc: (dy: Tf.Tensor, [p, f]: Tf.Tensor[]) => {
+          const dyNhwc = tf.transpose(dy, [0, 2, 3, 1]) as Tf.Tensor4D;
+          const dPadded = tf.conv2dTranspose(dyNhwc, f as Tf.Tensor4D, p!.shape as [number, number, number, number], stride, "valid");
+          const dx = tf.transpose(tf.slice(dPadded, [0, pt!, pl!, 0], [n, h, wd, c]), [0, 3, 1, 2]);
+          const taps = tf.conv2d(tf.transpose(p!, [3, 1, 2, 0]) as Tf.Tensor4D, tf.transpose(dyNhwc, [1, 2, 0, 3]) as Tf.Tensor4D, 1, "valid", "NHWC", stride);
+          const dw = tf.transpose(tf.slice(taps, [0, 0, 0, 0], [c, kh, kw, k]), [3, 0, 1, 2]);
+          return [dx, dw];
+        },
+      };
+    });
+    const y = conv(x!, w!);
+    return b ? tf.add(y, tf.reshape(b, [k, 1, 1])) : y;
+  };
+  const overrides = { linear, softmax, ...(job.engine === "tfjs-wasm-convgrad" ? { conv2d } : {}) };
   const lossValue = g.outputs.find((p) => p.name === "loss")!.value;
   const runningOut = job.running.map((r) => ({ v: vars.get(r.weight)!, out: g.outputs.find((p) => p.name === r.output)!.value }));
   const params = job.parameters.map((name) => vars.get(name)!);
@@ -142,7 +186,7 @@ async function tfjs(job: TrainJob, inputs: InputFile): Promise<Trainer> {
   const step = () => {
     const next: Tf.Tensor[] = [];
     const cost = optimizer.minimize(() => {
-      const env = runTfGraph(g, new Map(vals), { linear });
+      const env = runTfGraph(g, new Map(vals), overrides);
       for (const r of runningOut) next.push(tf.keep(env.get(r.out)!));
       return tf.sum(env.get(lossValue)!) as Tf.Scalar;
     }, true, params)!;
@@ -164,8 +208,8 @@ async function tfjs(job: TrainJob, inputs: InputFile): Promise<Trainer> {
       }),
     memory: () => {
       const live = tf.memory().numBytes;
-      const heap = job.engine === "tfjs-wasm" ? (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength : undefined;
-      return { tfLiveBytes: live, ...(heap !== undefined ? { wasmMemoryBytes: heap } : {}) };
+      const heap = onWasm ? (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength : undefined;
+      return { tfLiveBytes: live, backends: Object.keys(tf.engine().registryFactory), ...(heap !== undefined ? { wasmMemoryBytes: heap } : {}) };
     },
     // One more step under tf.profile: its peak bytes and its kernels' times.
     profile: async () => {
