@@ -362,7 +362,7 @@ function markdown(): string {
     "\n## Target (graphc / TF.js wasm <= 0.5; median of the runs' ratios)\n",
     ...verdicts,
     ...(kernels.length ? ["\n## TF.js kernel time of one profiled step (ms, top 12)\n", ...kernels] : []),
-    ...(profileLines.length ? ["\n## graphc: self time by wasm kernel (node --cpu-prof over the whole process, every step; the wasm built with its names section)\n", ...profileLines] : []),
+    ...(profileLines.length ? ["\n## graphc: self time by wasm kernel (node --cpu-prof over the whole process, every step; the wasm built with its names section; this run's step times include the profiler's sampling)\n", ...profileLines] : []),
     ...(missing.length ? ["\n## Kernels of the TF.js step (tfjs-cpu's profile) that tfjs-backend-wasm 4.22 does not register\n", ...missing] : []),
     "",
   ].join("\n");
