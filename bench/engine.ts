@@ -3,6 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import type { LoadedModel, LoadOptions } from "../codegen/module/runtime.js";
+import { peakRss } from "./rss.js";
 
 export type EngineName = "graphc-baseline" | "graphc-relaxed" | "graphc-relaxed-2t" | "tfjs-wasm" | "ort-web" | "ort-web-2t" | "ort-node";
 
@@ -40,15 +41,6 @@ export interface EngineResult {
 
 export interface InputFile {
   [name: string]: { dtype: "f32" | "i32"; shape: number[]; data: number[] };
-}
-
-/**
- * This process's peak RSS. On Linux, getrusage's maxRSS survives execve and so starts at the size
- * of the (large) parent; VmHWM belongs to this process's own address space.
- */
-function peakRss(): number {
-  const hwm = existsSync("/proc/self/status") ? /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8")) : null;
-  return (hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS) * 1024;
 }
 
 /** CPU time (clock ticks) of each of this process's threads, by thread id; null without /proc. */

@@ -88,6 +88,11 @@ export class Emit {
     return this.oneMinus(this.positive(this.un("abs", a)));
   }
 
+  /** The 0/1 mask of a == 0 for integer-valued a: relu(1 - |a|), three cheap ops where isZero's pow is an exp and a log a lane. */
+  isZeroInteger(a: number): number {
+    return this.un("relu", this.oneMinus(this.un("abs", a)));
+  }
+
   /** a broadcast to `shape`. */
   expandTo(a: number, shape: readonly number[]): number {
     return sameShape(this.shape(a), shape) ? a : this.node("expand", [a], { shape: [...shape] });

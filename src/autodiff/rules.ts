@@ -426,7 +426,8 @@ export const gradRules: { readonly [N in OpName]: GradRule<N> | Unsupported } = 
     const id = e.node("cast", [e.reshape(ids!, [m, 1])], { to: "f32" });
     const wrapped = e.add(id, e.mul(e.c(d), e.positive(e.neg(id))));
     const rows = e.constant([1, d], Float32Array.from({ length: d }, (_, i) => i));
-    const oneHot = e.isZero(e.sub(wrapped, rows));
+    // Ids and row numbers are integers (exact in f32 below 2^24).
+    const oneHot = e.isZeroInteger(e.sub(wrapped, rows));
     const dx = e.node("matmul", [e.transpose(oneHot, [1, 0]), e.reshape(dy!, [outer, m, inner])]);
     return [needs[0] ? e.reshape(dx, xs) : undefined, undefined];
   },
