@@ -12,7 +12,7 @@
 import binaryen from "binaryen";
 import type { E, X } from "./lanes.js";
 
-import { CONTROL } from "./thread-limits.js";
+import { CONTROL, MAX_THREADS } from "./thread-limits.js";
 
 export { CONTROL, MAX_THREADS } from "./thread-limits.js";
 
@@ -38,6 +38,13 @@ export function share(mod: binaryen.Module, n: number): [X, X] {
   return [() => bound(mod.global.get(G.id, I32)), () => bound(mod.i32.add(mod.global.get(G.id, I32), mod.i32.const(1)))];
 }
 
+/** Whether this run's thread count passes `test`: decided at compile time for each count, as a mask read at run time. */
+export function countIn(mod: binaryen.Module, test: (count: number) => boolean): E {
+  let mask = 0;
+  for (let t = 1; t <= MAX_THREADS; t++) if (test(t)) mask |= 1 << t;
+  return mod.i32.and(mod.i32.shr_u(mod.i32.const(mask), mod.global.get(G.count, I32)), mod.i32.const(1));
+}
+
 /** `e` on thread 0 only. */
 export const onThreadZero = (mod: binaryen.Module, e: E): E => mod.if(mod.i32.eqz(mod.global.get(G.id, I32)), e);
 
@@ -49,8 +56,16 @@ export interface ThreadedCall {
   parallel: boolean;
 }
 
+/**
+ * What a profiling build (buildWasm's `profile`) reports through its import `profile.mark(call,
+ * phase)`: around call i of `run` (its barrier before, then the kernel), and around every barrier
+ * (call -1), so a script can time each kernel on each thread (bench/threads-profile.ts).
+ */
+export const PROFILE_PHASE = { segment: 0, kernel: 1, done: 2, barrier: 3, barrierDone: 4 } as const;
+const MARK = "profile_mark";
+
 /** Adds the barrier, `thread`, `run` and `work` (exported but the barrier), the control block at `control`. */
-export function addThreadedRun(mod: binaryen.Module, control: number, calls: ThreadedCall[]): string[] {
+export function addThreadedRun(mod: binaryen.Module, control: number, calls: ThreadedCall[], profile = false): string[] {
   const m = mod;
   const word = (k: number) => m.i32.const(control + k);
   const get = (name: string) => m.global.get(name, I32);
@@ -63,7 +78,7 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
     const [gen, spins] = [0, 1];
     const last = m.i32.eq(m.i32.atomic.rmw.add(0, word(CONTROL.arrived), m.i32.const(1)), m.i32.sub(get(G.count), m.i32.const(1)));
     const moved = () => m.i32.ne(m.i32.atomic.load(0, word(CONTROL.generation)), m.local.get(gen, I32));
-    m.addFunction(BARRIER, binaryen.none, binaryen.none, [I32, I32], m.block(null, [
+    m.addFunction(profile ? `${BARRIER}_timed` : BARRIER, binaryen.none, binaryen.none, [I32, I32], m.block(null, [
       m.if(m.i32.le_u(get(G.count), m.i32.const(1)), m.return()),
       m.local.set(gen, m.i32.atomic.load(0, word(CONTROL.generation))),
       m.if(last, m.block(null, [
@@ -84,6 +99,11 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
       ]))]),
     ]));
   }
+  const mark = (call: number, phase: number): E[] => (profile ? [m.call(MARK, [m.i32.const(call), m.i32.const(phase)], binaryen.none)] : []);
+  if (profile) {
+    m.addFunctionImport(MARK, "profile", "mark", binaryen.createType([I32, I32]), binaryen.none);
+    m.addFunction(BARRIER, binaryen.none, binaryen.none, [], m.block(null, [...mark(-1, PROFILE_PHASE.barrier), m.call(`${BARRIER}_timed`, [], binaryen.none), ...mark(-1, PROFILE_PHASE.barrierDone)]));
+  }
 
   m.addFunction("thread", binaryen.createType([I32, I32, I32]), binaryen.none, [], m.block(null, [
     m.global.set(G.id, m.local.get(0, I32)),
@@ -95,13 +115,14 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
   // ones in a row all run on thread 0, in order); one at the end, so run() returns when all is done.
   const body: E[] = [];
   let previous: boolean | undefined;
-  for (const c of calls) {
+  calls.forEach((c, i) => {
+    body.push(...mark(i, PROFILE_PHASE.segment));
     if (previous !== undefined && (c.parallel || previous)) body.push(barrierCall(m));
     const call = m.call(c.fn, [], binaryen.none);
-    body.push(c.parallel ? call : onThreadZero(m, call));
+    body.push(...mark(i, PROFILE_PHASE.kernel), c.parallel ? call : onThreadZero(m, call), ...mark(i, PROFILE_PHASE.done));
     previous = c.parallel;
-  }
-  body.push(barrierCall(m));
+  });
+  body.push(...mark(calls.length, PROFILE_PHASE.segment), barrierCall(m), ...mark(calls.length, PROFILE_PHASE.kernel));
   m.addFunction("run", binaryen.none, binaryen.none, [], m.block(null, body));
 
   {
@@ -116,5 +137,5 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
     ])));
   }
   for (const name of ["thread", "run", "work"]) m.addFunctionExport(name, name);
-  return [BARRIER, "thread", "run", "work"];
+  return [BARRIER, ...(profile ? [`${BARRIER}_timed`] : []), "thread", "run", "work"];
 }
