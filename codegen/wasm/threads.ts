@@ -16,10 +16,17 @@ import { CONTROL, MAX_THREADS } from "./thread-limits.js";
 
 export { CONTROL, MAX_THREADS } from "./thread-limits.js";
 
-const G = { id: "thread_id", count: "thread_count", mayWait: "thread_may_wait" } as const;
+const G = { id: "thread_id", count: "thread_count", mayWait: "thread_may_wait", spins: "thread_spins" } as const;
 const BARRIER = "thread_barrier";
-/** Spins at a barrier before sleeping: kernels are short, a futex round trip is not. */
-const SPINS = 4096;
+/**
+ * Spins at a barrier before sleeping (one spin is ~1 ns): kernels are short, and a futex round
+ * trip is not (MobileNetV2 has ~60 kernels of 0.1 to 1 ms). Adaptive, per thread: the budget
+ * doubles after a wait the spin covered and halves after one it did not, so a thread whose
+ * partner keeps arriving soon spins up to ~250 µs rather than sleep, and one whose partner is off
+ * its core (a loaded machine: the spin would only hold the core the partner needs) sleeps after
+ * a few µs.
+ */
+const SPINS = { min: 4096, max: 1 << 18 };
 
 const I32 = binaryen.i32;
 
@@ -28,6 +35,7 @@ export function addThreadGlobals(mod: binaryen.Module): void {
   mod.addGlobal(G.id, I32, true, mod.i32.const(0));
   mod.addGlobal(G.count, I32, true, mod.i32.const(1));
   mod.addGlobal(G.mayWait, I32, true, mod.i32.const(1));
+  mod.addGlobal(G.spins, I32, true, mod.i32.const(SPINS.min));
 }
 
 export const threadId = (mod: binaryen.Module): X => () => mod.global.get(G.id, I32);
@@ -75,10 +83,12 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
   // Sense by generation: read it, arrive; the last to arrive resets the count, then moves the
   // generation on (in that order: a thread seeing the new generation arrives on a fresh count).
   {
-    const [gen, spins] = [0, 1];
+    const [gen, spins, slept] = [0, 1, 2];
     const last = m.i32.eq(m.i32.atomic.rmw.add(0, word(CONTROL.arrived), m.i32.const(1)), m.i32.sub(get(G.count), m.i32.const(1)));
     const moved = () => m.i32.ne(m.i32.atomic.load(0, word(CONTROL.generation)), m.local.get(gen, I32));
-    m.addFunction(profile ? `${BARRIER}_timed` : BARRIER, binaryen.none, binaryen.none, [I32, I32], m.block(null, [
+    const halved = () => m.i32.shr_u(get(G.spins), m.i32.const(1));
+    const doubled = () => m.i32.shl(get(G.spins), m.i32.const(1));
+    m.addFunction(profile ? `${BARRIER}_timed` : BARRIER, binaryen.none, binaryen.none, [I32, I32, I32], m.block(null, [
       m.if(m.i32.le_u(get(G.count), m.i32.const(1)), m.return()),
       m.local.set(gen, m.i32.atomic.load(0, word(CONTROL.generation))),
       m.if(last, m.block(null, [
@@ -88,15 +98,21 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
         m.return(),
       ])),
       m.local.set(spins, m.i32.const(0)),
+      m.local.set(slept, m.i32.const(0)),
       m.block("done", [m.loop("wait", m.block(null, [
         m.br("done", moved()),
         // A worker that trapped never arrives; its runtime sets `failed`, and the others trap too.
         m.if(m.i32.atomic.load(0, word(CONTROL.failed)), m.unreachable()),
         m.local.set(spins, m.i32.add(m.local.get(spins, I32), m.i32.const(1))),
-        m.if(m.i32.and(get(G.mayWait), m.i32.gt_u(m.local.get(spins, I32), m.i32.const(SPINS))),
-          m.drop(m.memory.atomic.wait32(word(CONTROL.generation), m.local.get(gen, I32), forever()))),
+        m.if(m.i32.and(get(G.mayWait), m.i32.gt_u(m.local.get(spins, I32), get(G.spins))), m.block(null, [
+          m.local.set(slept, m.i32.const(1)),
+          m.drop(m.memory.atomic.wait32(word(CONTROL.generation), m.local.get(gen, I32), forever())),
+        ])),
         m.br("wait"),
       ]))]),
+      m.global.set(G.spins, m.if(m.local.get(slept, I32),
+        m.select(m.i32.gt_u(halved(), m.i32.const(SPINS.min)), halved(), m.i32.const(SPINS.min)),
+        m.select(m.i32.lt_u(doubled(), m.i32.const(SPINS.max)), doubled(), m.i32.const(SPINS.max)))),
     ]));
   }
   const mark = (call: number, phase: number): E[] => (profile ? [m.call(MARK, [m.i32.const(call), m.i32.const(phase)], binaryen.none)] : []);
@@ -113,11 +129,13 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
 
   // A barrier before each parallel kernel and before a serial one after a parallel one (serial
   // ones in a row all run on thread 0, in order); one at the end, so run() returns when all is done.
+  // One at the start: the runtime wakes the workers before it copies the inputs, so that their
+  // wake-up (a futex round trip, up to a few hundred µs on a VM) overlaps the copy.
   const body: E[] = [];
   let previous: boolean | undefined;
   calls.forEach((c, i) => {
     body.push(...mark(i, PROFILE_PHASE.segment));
-    if (previous !== undefined && (c.parallel || previous)) body.push(barrierCall(m));
+    if (previous === undefined || c.parallel || previous) body.push(barrierCall(m));
     const call = m.call(c.fn, [], binaryen.none);
     body.push(...mark(i, PROFILE_PHASE.kernel), c.parallel ? call : onThreadZero(m, call), ...mark(i, PROFILE_PHASE.done));
     previous = c.parallel;
