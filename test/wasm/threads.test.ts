@@ -78,7 +78,7 @@ describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
   output p = pad(x, (1, 2), value=0.5)`),
     ));
 
-  it("rows: softmax (both axes), layernorm, reductions", () =>
+  it("rows: softmax (both axes), layernorm, reductions (one over all but the last axis splits its lanes)", () =>
     check(
       fc.record({ a: n(1, 6), b: n(1, 9), c: n(1, 19) }).map(({ a, b, c }) => `${f32("x", [a, b, c])}
   output s = softmax(x, axis=-1)
@@ -86,6 +86,7 @@ describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
   output l = ln: layernorm(x)
   output m = mean(x, 1)
   output q = sum(x, [0, 2])
+  output u = sum(x, [0, 1])
   output r = amax(x, 2)`),
     ));
 
