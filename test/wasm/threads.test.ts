@@ -65,6 +65,11 @@ describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
       }),
     ));
 
+  it("conv2d over several chunks: Winograd F(4x4) tiles (48, 48, 32), im2col rows (4 x 108 + 18: whole chunks per thread on 2, every thread on each chunk on 3 and 4)", () =>
+    sameOnEveryThreadCount(`${f32("v", [2, 64, 30, 30])}
+  output a = relu(c1: conv2d(v, 64, 3, pad=1))
+  output b = c2: conv2d(v, 24, 3, stride=2, pad=1)`));
+
   it("pools: maxpool, avgpool, global_avgpool", () =>
     check(fc.tuple(poolCase("maxpool", 9), poolCase("avgpool", 9)).map(([mx, av]) => `${mx.replace("output y", "output y1")}\n${av.replace(/\bx\b/g, "w").replace("output y", "output y2")}\n  output y3 = global_avgpool(w)`)));
 
