@@ -73,9 +73,10 @@ describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
   it("pools: maxpool, avgpool, global_avgpool", () =>
     check(fc.tuple(poolCase("maxpool", 9), poolCase("avgpool", 9)).map(([mx, av]) => `${mx.replace("output y", "output y1")}\n${av.replace(/\bx\b/g, "w").replace("output y", "output y2")}\n  output y3 = global_avgpool(w)`)));
 
-  it("elementwise (vector ranges and the scalar tail), broadcasting, movement copies", () =>
+  it("elementwise (vector ranges and the scalar tail), broadcasting, movement copies, gather", () =>
     check(
-      fc.record({ a: n(1, 5), b: n(1, 9), c: n(1, 13) }).map(({ a, b, c }) => `${f32("x", [a, b, c])}\n${f32("s", [1, b, 1])}
+      fc.record({ a: n(1, 5), b: n(1, 9), c: n(1, 13) }).map(({ a, b, c }) => `${f32("x", [a, b, c])}\n${f32("s", [1, b, 1])}\n  input ids: i32[${a}, ${b}]
+  output g = e: embedding(ids, 12, ${c})
   output y = gelu(x) * s + 1.0
   output t = transpose(x, [2, 0, 1])
   output k = concat([x, tanh(x)], 1)
