@@ -250,8 +250,11 @@ function carried(c: Carry, e: Emitted): [number, number, number] {
   return [to.offset, from.offset, numel(to.shape) * 4];
 }
 
-/** `shared` (default: this build's own) carries the measured data size and the weights file to the next build of `g`. */
-/** `profile`: a build that reports each kernel's start and end through an import (threads.ts PROFILE_PHASE), for timing scripts. */
+/**
+ * `shared` (default: this build's own) carries the measured data size and the weights file to
+ * the next build of `g`. `profile`: a build that reports each kernel's start and end through an
+ * import (threads.ts PROFILE_PHASE), for timing scripts.
+ */
 export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShared; carry?: readonly Carry[]; profile?: boolean }): WasmBuild {
   const shared = opts.shared ?? wasmShared(g);
   if (shared.graph !== g) throw new Error("wasm: WasmShared of another graph");

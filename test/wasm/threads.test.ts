@@ -7,6 +7,8 @@ import { availableParallelism } from "node:os";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buildModule, loadParts } from "../../codegen/module/index.js";
+import { buildWasm } from "../../codegen/wasm/module.js";
+import { PROFILE_PHASE } from "../../codegen/wasm/threads.js";
 import { interpret } from "../../src/interp/index.js";
 import { defaultPipeline } from "../../src/passes/index.js";
 import { dims, f32, poolCase } from "../support/source.js";
@@ -130,6 +132,17 @@ describe("wasm threads: options, dispose, a worker that traps", () => {
     await expect(loadParts(parts, { threads: 17 })).rejects.toThrow(/threads must lie in \[1, 16\], got 17/);
     await expect(loadParts(parts, { threads: 2.5 })).rejects.toThrow(/threads must be an integer, got 2.5/);
     await expect(loadParts(parts, { threads: "2" as never })).rejects.toThrow(TypeError);
+  });
+
+  it("a profiling build marks each call of run (its barrier, the kernel) and each barrier, and names the calls' nodes", async () => {
+    const build = buildWasm(g, { relaxed: true, profile: true });
+    expect(build.profiled).toEqual([{ fn: expect.any(String), parallel: true, node: 0 }]);
+    expect(buildWasm(g, { relaxed: true }).profiled).toBeUndefined();
+    const marks: [number, number][] = [];
+    const { instance } = await WebAssembly.instantiate(build.wasm as Uint8Array<ArrayBuffer>, { profile: { mark: (call: number, phase: number) => marks.push([call, phase]) } });
+    (instance.exports.run as () => void)();
+    const { segment, kernel, done, barrier, barrierDone } = PROFILE_PHASE;
+    expect(marks).toEqual([[0, segment], [-1, barrier], [-1, barrierDone], [0, kernel], [0, done], [1, segment], [-1, barrier], [-1, barrierDone], [1, kernel]]);
   });
 
   it("reports a trap in a worker's share (integer division by zero), and refuses to run again", async () => {
