@@ -3,7 +3,6 @@
 import type binaryen from "binaryen";
 import type { Graph } from "../../src/ir/graph.js";
 import type { NodeOf, OpName } from "../../src/ir/ops.js";
-import type { Claims } from "./threads.js";
 import type { Transform } from "./weights.js";
 
 export interface KernelContext {
@@ -34,11 +33,6 @@ export interface KernelContext {
   part(n: number): [() => binaryen.ExpressionRef, () => binaryen.ExpressionRef];
   /** Scratch of `bytes` per thread after `shared` bytes all threads see: the shared part's address, this thread's part's, thread `id`'s (id < MAX_THREADS). */
   threadScratch(bytes: number, shared?: number): { shared: number; mine: () => binaryen.ExpressionRef; of: (id: number) => number };
-  /**
-   * Work units for the threads to take as they come (threads.ts claims): a kernel that asks runs
-   * on every thread. Between two loops of them there must be a barrier (a kernel's end is one).
-   */
-  claims(): Claims;
   /** An i32 condition: whether this run's thread count passes `test` (a kernel with a plan per count). */
   threadCountIn(test: (count: number) => boolean): binaryen.ExpressionRef;
   /** `e` on thread 0 only (a step of a partitioned kernel that must not run twice). */

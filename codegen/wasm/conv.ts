@@ -97,20 +97,20 @@ function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: number, x: V, y: V
   const M = s.N * s.OH * s.OW;
   const chunk = im2colRows(s);
   const common = { N: kg, K: Kd, ldc: s.K, epi: e.epi };
-  if (chunk === 0) return gemm(ctx, f, { ...common, ...e, M, lda: Kd, a: x, b, c: y, claims: ctx.claims });
+  if (chunk === 0) return gemm(ctx, f, { ...common, ...e, M, lda: Kd, a: x, b, c: y, part: ctx.part });
   const gi = f.local(binaryen.i32);
   const group = (g: V | undefined, bytes: number) => plus(ctx, g, f.get(gi), bytes);
   const perChannel = (v: V | undefined) => group(v, kg * 4);
   const fill = im2col(ctx, s, x);
-  // Rows m0 .. m0+rows-1 of group g's output from the im2col rows in `a`; `claims` splits the GEMM.
-  const groupRows = (m0: V, rows: number, a: V, claims?: KernelContext["claims"]): Expr => {
+  // Rows m0 .. m0+rows-1 of group g's output from the im2col rows in `a`; `part` splits the GEMM.
+  const groupRows = (m0: V, rows: number, a: V, part?: KernelContext["part"]): Expr => {
     const out = (v: V | undefined) => v && group(plus(ctx, v, m0, s.K * 4), kg * 4);
     return gemm(ctx, f, {
       ...common, M: rows, lda: Kd, a, b: group(b, slice * 4)!, c: out(y)!,
       ...(e.bias ? { bias: perChannel(e.bias) } : {}),
       ...(e.residual ? { residual: out(e.residual) } : {}),
       ...(e.slope ? { slope: e.epi.slope === "vector" ? perChannel(e.slope) : e.slope } : {}),
-      ...(claims ? { claims } : {}),
+      ...(part ? { part } : {}),
     });
   };
   const eachGroup = (body: (g: V) => Expr[]) => f.loop(f.c(0), s.groups, 1, (g) => [f.set(gi, g()), ...body(g)]);
@@ -138,7 +138,7 @@ function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: number, x: V, y: V
       return eachGroup((g) => [
         m.call(fill, [m0(), g(), buffer(), lo(), hi()], binaryen.none),
         ctx.barrier(),
-        groupRows(m0, rows, buffer, ctx.claims),
+        groupRows(m0, rows, buffer, ctx.part),
         f.set(turn, m.i32.add(f.get(turn)(), f.c(1))),
       ]);
     };

@@ -24,7 +24,7 @@ import { emitKernel } from "./kernels.js";
 import { MAX_MEMORY_BYTES, memoryMessage } from "./memory-limit.js";
 import { TargetLimitError } from "../target.js";
 import { byteCount } from "../../src/ir/rewrite.js";
-import { addThreadedRun, addThreadGlobals, barrierCall, claims, CONTROL, countIn, MAX_THREADS, onThreadZero, share, threadId, type ThreadedCall } from "./threads.js";
+import { addThreadedRun, addThreadGlobals, barrierCall, CONTROL, countIn, MAX_THREADS, onThreadZero, share, threadId, type ThreadedCall } from "./threads.js";
 import { decodeF16, decodeInt8, encodeF16, encodeInt8, quantisable, stagedBytes, storedBytes, type Channels, type Transform, type WeightsDtype } from "./weights.js";
 
 export interface PortLayout {
@@ -75,7 +75,6 @@ export interface WasmShared {
 export const wasmShared = (graph: Graph, weightsDtype: WeightsDtype = "f32"): WasmShared => ({ graph, weightsDtype });
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
-const align64 = (n: number) => Math.ceil(n / 64) * 64;
 const PAGE = 65536;
 
 type Data = Uint8Array | Float32Array | Int32Array;
@@ -163,8 +162,6 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
   const scratch = (bytes: number) => ((out.scratchBytes = Math.max(out.scratchBytes, bytes)), out.scratchAt);
   let parallel = false;
   addThreadGlobals(mod);
-  // The work-unit counter (threads.ts claims), a line of its own.
-  const claimWord = align64(addData(new Int32Array(32)));
   const ctx: KernelContext = {
     mod,
     relaxed,
@@ -180,7 +177,6 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
       return { shared: base, mine: () => mod.i32.add(mod.i32.const(base + at), mod.i32.mul(threadId(mod)(), mod.i32.const(own))), of: (id) => base + at + id * own };
     },
     threadCountIn: (test) => countIn(mod, test),
-    claims: () => ((parallel = true), claims(mod, claimWord)),
     // A kernel with a serial step or a barrier runs on every thread (a barrier on thread 0 alone would wait forever).
     serial: (e) => ((parallel = true), onThreadZero(mod, e)),
     barrier: () => ((parallel = true), barrierCall(mod)),

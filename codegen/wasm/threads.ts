@@ -16,7 +16,7 @@ import { CONTROL, MAX_THREADS } from "./thread-limits.js";
 
 export { CONTROL, MAX_THREADS } from "./thread-limits.js";
 
-const G = { id: "thread_id", count: "thread_count", mayWait: "thread_may_wait", spins: "thread_spins", claimed: "thread_claimed" } as const;
+const G = { id: "thread_id", count: "thread_count", mayWait: "thread_may_wait", spins: "thread_spins" } as const;
 const BARRIER = "thread_barrier";
 /**
  * Spins at a barrier before sleeping (one spin is ~1 ns): kernels are short, and a futex round
@@ -36,34 +36,6 @@ export function addThreadGlobals(mod: binaryen.Module): void {
   mod.addGlobal(G.count, I32, true, mod.i32.const(1));
   mod.addGlobal(G.mayWait, I32, true, mod.i32.const(1));
   mod.addGlobal(G.spins, I32, true, mod.i32.const(SPINS.min));
-  mod.addGlobal(G.claimed, I32, true, mod.i32.const(0));
-}
-
-/** Work units handed out at run time (KernelContext.claims). */
-export interface Claims {
-  /** The index of this thread's next unit; `units` or more when none is left. */
-  next: () => E;
-  /** Once on every thread after its last `next()`, with the loop's unit count. */
-  done: (units: E) => E;
-  /** The run's thread count. */
-  count: () => E;
-}
-
-/**
- * Work units to whichever thread asks first, so a thread the OS took off its core leaves the
- * rest to the others. The counter at `word` only grows: every thread asks until it is refused,
- * once, so a loop of `units` takes units + count from it, and each thread moves its base on by
- * as much (i32 arithmetic wraps alike on every thread). Two loops must have a barrier between
- * them: then a thread asking in the second has seen every ask of the first.
- */
-export function claims(mod: binaryen.Module, word: number): Claims {
-  const claimed = () => mod.global.get(G.claimed, I32);
-  const count = () => mod.global.get(G.count, I32);
-  return {
-    next: () => mod.i32.sub(mod.i32.atomic.rmw.add(0, mod.i32.const(word), mod.i32.const(1)), claimed()),
-    done: (units) => mod.global.set(G.claimed, mod.i32.add(claimed(), mod.i32.add(units, count()))),
-    count,
-  };
 }
 
 export const threadId = (mod: binaryen.Module): X => () => mod.global.get(G.id, I32);

@@ -13,7 +13,6 @@
 import binaryen from "binaryen";
 import { epilogue, type Epi } from "./act.js";
 import { addr, cached, Fn, type Emit, type V } from "./fn.js";
-import type { Claims } from "../threads.js";
 import { copies, type Copy, type Transform } from "../weights.js";
 
 type Expr = binaryen.ExpressionRef;
@@ -43,18 +42,11 @@ export interface Gemm {
   slope?: V;
   epi: Epi;
   /**
-   * Splits the GEMM over the threads (KernelContext.claims; a barrier must follow): its row
-   * tiles, or its column panels when there are more of those, in CLAIM_UNITS runs that threads
-   * take as they come; every tile is computed as on one thread. One thread takes all at once.
+   * Partitions the GEMM over the threads (KernelContext.part): its row tiles, or its column
+   * panels when there are more of those; every tile is computed as on one thread.
    */
-  claims?: () => Claims;
+  part?: (n: number) => [V, V];
 }
-
-/**
- * Runs of tiles a split GEMM hands out: enough that a thread slowed down (another process on its
- * core) leaves its share to the others, few enough that each run reuses its B block.
- */
-const CLAIM_UNITS = 16;
 
 export const packedFloats = (K: number, N: number) => Math.ceil(N / NR) * NR * K;
 
@@ -186,14 +178,11 @@ export function gemm(e: Emit, f: Fn, g: Gemm): Expr {
   const mFull = g.M - (g.M % mr);
   const [tiles, fullTiles] = [Math.ceil(g.M / mr), mFull / mr];
   const out: Expr[] = [];
-  // The tiles [lo, hi) of rows (byRows) or of panels being computed, in locals; everything without `claims`.
+  // This thread's tiles [lo, hi) of rows (byRows) or of panels, in locals; everything without `part`.
   const byRows = tiles >= panels;
   const [lo, hi] = [f.local(I32), f.local(I32)];
-  const n = byRows ? tiles : panels;
-  const grain = Math.ceil(n / Math.min(n, CLAIM_UNITS));
-  const units = Math.ceil(n / grain);
-  const split = g.claims?.();
-  const range = split !== undefined;
+  const range = g.part?.(byRows ? tiles : panels);
+  if (range) out.push(f.set(lo, range[0]()), f.set(hi, range[1]()));
   const min = (a: V, b: number): V => () => m.select(m.i32.lt_s(a(), f.c(b)), a(), f.c(b));
   const max = (a: V, b: number): V => () => m.select(m.i32.gt_s(a(), f.c(b)), a(), f.c(b));
   const mine = (test: Expr, e: Expr[]): Expr[] => (e.length ? [m.if(test, m.block(null, e))] : []);
@@ -217,25 +206,7 @@ export function gemm(e: Emit, f: Fn, g: Gemm): Expr {
     if (mFull > 0) out.push(f.loop(f.c(0), mFull, mr, (i) => rowTile(mr, i)));
     if (g.M > mFull) out.push(...rowTile(g.M - mFull, () => f.c(mFull)));
   }
-  if (!split) return m.block(null, out);
-  // Unit after unit while there are any; on one thread, one unit of everything.
-  const alone = () => m.i32.le_u(split.count(), f.c(1));
-  const [unitsNow, grainNow] = [() => m.select(alone(), f.c(1), f.c(units)), () => m.select(alone(), f.c(n), f.c(grain))];
-  const u = f.local(I32);
-  const [next, done] = [f.label(), f.label()];
-  return m.block(null, [
-    m.block(done, [
-      m.loop(next, m.block(null, [
-        f.set(u, split.next()),
-        m.br(done, m.i32.ge_u(f.get(u)(), unitsNow())),
-        f.set(lo, m.i32.mul(f.get(u)(), grainNow())),
-        f.set(hi, min(() => m.i32.add(f.get(lo)(), grainNow()), n)()),
-        ...out,
-        m.br(next),
-      ])),
-    ]),
-    split.done(unitsNow()),
-  ]);
+  return m.block(null, out);
 }
 
 /**

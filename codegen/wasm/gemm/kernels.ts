@@ -37,7 +37,7 @@ function linear(ctx: KernelContext, node: NodeOf<"linear">): string {
   const zero = () => ctx.mod.i32.const(0);
   return f.finish(ctx.fnName("linear"), [
     ...(B.pack ? packOnce(ctx, B.pack(zero)) : []),
-    gemm(ctx, f, { M, N, K, lda: K, ldc: N, a: at(ctx, ctx.addr(x)), b: B.b(zero), c: at(ctx, ctx.addr(node.outputs[0]!)), ...nodeEpilogue(ctx, node), claims: ctx.claims }),
+    gemm(ctx, f, { M, N, K, lda: K, ldc: N, a: at(ctx, ctx.addr(x)), b: B.b(zero), c: at(ctx, ctx.addr(node.outputs[0]!)), ...nodeEpilogue(ctx, node), part: ctx.part }),
   ]);
 }
 
@@ -60,7 +60,7 @@ function matmul(ctx: KernelContext, node: NodeOf<"matmul">): string {
   if (batches === 1) {
     const B = operandB(ctx, bv, K, N, N, 1, bSlices, at(ctx, packBytes ? ctx.scratch(packBytes) : 0));
     const zero = () => ctx.mod.i32.const(0);
-    return f.finish(name, [...(B.pack ? packOnce(ctx, B.pack(zero)) : []), gemm(ctx, f, { ...base, a: aAddr, b: B.b(zero), c: cAddr, claims: ctx.claims })]);
+    return f.finish(name, [...(B.pack ? packOnce(ctx, B.pack(zero)) : []), gemm(ctx, f, { ...base, a: aAddr, b: B.b(zero), c: cAddr, part: ctx.part })]);
   }
   // Batches go to the threads whole, each packing its B slices into its own scratch.
   const B = operandB(ctx, bv, K, N, N, 1, bSlices, packBytes ? ctx.threadScratch(packBytes).mine : at(ctx, 0));
