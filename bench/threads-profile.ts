@@ -11,6 +11,9 @@
 //   node ... threads-profile.js ab --model resnet50 DIR_A DIR_B [--runs 15] [--rounds 2]
 //     Both modules in one process on 1 and 2 threads, runs interleaved: wall medians and the
 //     busiest thread's CPU time per run (Linux /proc, 10 ms ticks summed over the runs).
+//   ... ab ... --quiet 0 [--runs 2] [--rounds 1000] [--seconds 120]: short rounds, and the
+//     figures of only those before each of whose runs no other task was runnable (/proc/stat
+//     procs_running): a shared machine's quiet moments.
 // Weights are seeded (cached as bench/results/tmp/MODEL.safetensors, as bench.ts does).
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -39,6 +42,8 @@ const { values, positionals } = parseArgs({
     rounds: { type: "string", default: "2" },
     top: { type: "string", default: "30" },
     out: { type: "string" },
+    quiet: { type: "string" },
+    seconds: { type: "string", default: "120" },
   },
 });
 const [mode, ...dirs] = positionals;
@@ -309,6 +314,7 @@ async function ab(): Promise<void> {
       entries.push({ name: `${dir} ${threads}t`, model: m, walls: [], ticks: new Map() });
     }
   }
+  if (values.quiet !== undefined) return quietRounds(entries, feeds, Number(values.quiet));
   console.log(`${model}: ${runs} runs x ${values.rounds} rounds, interleaved`);
   for (let round = 0; round < Number(values.rounds); round++) {
     for (const e of entries) {
@@ -334,6 +340,41 @@ async function ab(): Promise<void> {
       console.log(`  ${a.name.split(" ")[0]}: 2t/1t median ${(median(b.walls) / median(a.walls)).toFixed(3)}, min ${(Math.min(...b.walls) / Math.min(...a.walls)).toFixed(3)}`);
     }
   }
+  for (const e of entries) e.model.dispose();
+}
+
+/** Runnable tasks on the machine besides the reader (/proc/stat procs_running, which counts it). */
+const othersRunning = () => Number(/^procs_running (\d+)/m.exec(readFileSync("/proc/stat", "utf8"))![1]) - 1;
+
+/**
+ * Rounds of `runs` interleaved runs until --rounds or --seconds; the figures of the rounds before
+ * each of whose runs at most `quiet` other tasks were runnable.
+ */
+async function quietRounds(entries: { name: string; model: LoadedModel }[], feeds: Record<string, Float32Array | Int32Array>, quiet: number): Promise<void> {
+  const runs = Number(values.runs);
+  const walls = entries.map(() => [] as number[]);
+  let [rounds, kept] = [0, 0];
+  const end = performance.now() + Number(values.seconds) * 1000;
+  while (rounds < Number(values.rounds) && performance.now() < end) {
+    const round = entries.map(() => [] as number[]);
+    let busiest = 0;
+    for (let r = 0; r < runs; r++)
+      for (const [k, e] of entries.entries()) {
+        busiest = Math.max(busiest, othersRunning());
+        const t = performance.now();
+        await e.model.run(feeds);
+        round[k]!.push(performance.now() - t);
+      }
+    rounds++;
+    if (Math.max(busiest, othersRunning()) > quiet) continue;
+    kept++;
+    round.forEach((w, k) => walls[k]!.push(...w));
+  }
+  console.log(`${values.model}: ${kept} of ${rounds} rounds of ${runs} runs had at most ${quiet} other tasks runnable before each run`);
+  if (!kept) return;
+  entries.forEach((e, k) => console.log(`  ${e.name.padEnd(50)} median ${median(walls[k]!).toFixed(2).padStart(8)} ms  min ${Math.min(...walls[k]!).toFixed(2).padStart(8)} ms  (${walls[k]!.length} runs)`));
+  for (let k = 0; k + 1 < entries.length; k += 2)
+    console.log(`  ${entries[k]!.name.split(" ")[0]}: 2t/1t median ${(median(walls[k + 1]!) / median(walls[k]!)).toFixed(3)}, min ${(Math.min(...walls[k + 1]!) / Math.min(...walls[k]!)).toFixed(3)}`);
   for (const e of entries) e.model.dispose();
 }
 
