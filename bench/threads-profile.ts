@@ -63,8 +63,12 @@ function weightsFor(model: string, g: Graph): Map<string, TensorData> {
 
 // ---- profile -------------------------------------------------------------------------------
 
-/** Per call of `run`, per thread: [busy ms, inner barriers, ms waiting in them, ms from this kernel's start to the next's (thread 0: the wall)]. */
-const SLOTS = 4;
+/**
+ * Per call of `run`, per thread: [busy ms, inner barriers, ms waiting in them, ms from this
+ * kernel's start to the next's (thread 0: the wall), barrier sleeps (inside it or in the barrier
+ * after it; the first barrier's with kernel 0)].
+ */
+const SLOTS = 5;
 
 /**
  * The profile.mark import of one thread, accumulating into `acc` (calls + 1 rows of SLOTS); the
@@ -80,21 +84,22 @@ function makeMark(acc: Float64Array) {
   let inner = 0;
   return (call: number, phase: number) => {
     const now = performance.now();
-    if (phase === 1) {
-      if (cur >= 0) acc[cur * 4 + 3]! += now - startedAt;
+    if (phase === 5) acc[Math.max(cur, 0) * 5 + 4]! += 1;
+    else if (phase === 1) {
+      if (cur >= 0) acc[cur * 5 + 3]! += now - startedAt;
       cur = call;
       startedAt = now;
       kernelAt = now;
       inner = 0;
       inKernel = true;
     } else if (phase === 2) {
-      acc[call * 4]! += now - kernelAt - inner;
+      acc[call * 5]! += now - kernelAt - inner;
       inKernel = false;
     } else if (phase === 3) barrierAt = now;
     else if (phase === 4 && inKernel) {
       inner += now - barrierAt;
-      acc[cur * 4 + 1]! += 1;
-      acc[cur * 4 + 2]! += now - barrierAt;
+      acc[cur * 5 + 1]! += 1;
+      acc[cur * 5 + 2]! += now - barrierAt;
     } else if (phase === 0 && call === 0) cur = -1;
   };
 }
@@ -171,6 +176,8 @@ interface KernelRow {
   wall: number;
   busy: number[];
   inner: number;
+  /** Barrier sleeps per run, every thread. */
+  sleeps: number;
 }
 
 function describe(g: Graph, node: number | undefined, fn: string): string {
@@ -216,6 +223,7 @@ async function profile(): Promise<void> {
     wall: many.acc[0]![i * SLOTS + 3]!,
     busy: many.acc.map((a) => a[i * SLOTS]!),
     inner: many.acc[0]![i * SLOTS + 1]!,
+    sleeps: many.acc.reduce((n, a) => n + a[i * SLOTS + 4]!, 0),
   }));
   const sum = (f: (r: KernelRow) => number) => rows.reduce((s, r) => s + f(r), 0);
   const busiest = many.acc.map((_, t) => sum((r) => r.busy[t]!));
@@ -226,12 +234,13 @@ async function profile(): Promise<void> {
   console.log(`sum of kernel times: 1 thread ${sum((r) => r.t1).toFixed(2)} ms; ${threads} threads: wall ${sum((r) => r.wall).toFixed(2)} ms, busy per thread ${busiest.map((b) => b.toFixed(2)).join(" / ")} ms (busiest / 1t = ${(Math.max(...busiest) / sum((r) => r.t1)).toFixed(3)})`);
   const maxBusy = sum((r) => Math.max(...r.busy));
   console.log(`of the ${threads}-thread wall: busiest thread per kernel ${maxBusy.toFixed(2)} ms (imbalance over the mean ${(maxBusy - sum((r) => r.busy.reduce((a, b) => a + b, 0) / threads)).toFixed(2)} ms), waiting beyond that ${(sum((r) => r.wall) - maxBusy).toFixed(2)} ms; CPU inflation (sum of busy / t1) ${(sum((r) => r.busy.reduce((a, b) => a + b, 0)) / sum((r) => r.t1)).toFixed(3)}`);
+  console.log(`barrier sleeps (the spin ran out) per run: ${many.acc.map((a) => a.filter((_, k) => k % SLOTS === 4).reduce((x, y) => x + y, 0).toFixed(1)).join(" / ")} by thread`);
   // Time lost per kernel: its 2-thread wall less an even split of its 1-thread time.
   const lost = (r: KernelRow) => r.wall - r.t1 / threads;
   console.log(`lost (wall - t1/${threads}) in total ${sum(lost).toFixed(2)} ms; in serial kernels ${sum((r) => (r.serial ? lost(r) : 0)).toFixed(2)} ms`);
-  console.log(`\n   # | t1 ms    | wall ms  | busy ms per thread        | inner barriers | lost ms  | kernel`);
+  console.log(`\n   # | t1 ms    | wall ms  | busy ms per thread        | inner barriers | sleeps | lost ms  | kernel`);
   for (const r of [...rows].sort((a, b) => lost(b) - lost(a)).slice(0, Number(values.top)))
-    console.log(`${String(r.i).padStart(4)} |${fmt(r.t1)}  |${fmt(r.wall)}  | ${r.busy.map(fmt).join(" ")} | ${String(r.inner).padStart(5)} |${fmt(lost(r))}  | ${r.serial ? "[serial] " : ""}${r.what}`);
+    console.log(`${String(r.i).padStart(4)} |${fmt(r.t1)}  |${fmt(r.wall)}  | ${r.busy.map(fmt).join(" ")} | ${String(r.inner).padStart(5)} | ${r.sleeps.toFixed(1).padStart(6)} |${fmt(lost(r))}  | ${r.serial ? "[serial] " : ""}${r.what}`);
   // By op: where the lost time is.
   const byOp = new Map<string, [number, number, number]>();
   for (const r of rows) {

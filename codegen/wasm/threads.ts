@@ -21,10 +21,11 @@ const BARRIER = "thread_barrier";
 /**
  * Spins at a barrier before sleeping (one spin is ~1 ns): kernels are short, and a futex round
  * trip is not (MobileNetV2 has ~60 kernels of 0.1 to 1 ms). Adaptive, per thread: the budget
- * doubles after a wait the spin covered and halves after one it did not, so a thread whose
- * partner keeps arriving soon spins up to ~250 µs rather than sleep, and one whose partner is off
- * its core (a loaded machine: the spin would only hold the core the partner needs) sleeps after
- * a few µs.
+ * starts at the most, doubles after a wait the spin covered and halves after one it did not, so
+ * a thread whose partner keeps arriving soon spins up to ~250 µs rather than sleep, and one whose
+ * partner is off its core (a loaded machine: the spin would only hold the core the partner
+ * needs) sleeps after a few µs. (Started at the least, it stays there: waits of tens of µs, the
+ * usual imbalance of a kernel, rarely end within a few µs.)
  */
 const SPINS = { min: 4096, max: 1 << 18 };
 
@@ -35,7 +36,7 @@ export function addThreadGlobals(mod: binaryen.Module): void {
   mod.addGlobal(G.id, I32, true, mod.i32.const(0));
   mod.addGlobal(G.count, I32, true, mod.i32.const(1));
   mod.addGlobal(G.mayWait, I32, true, mod.i32.const(1));
-  mod.addGlobal(G.spins, I32, true, mod.i32.const(SPINS.min));
+  mod.addGlobal(G.spins, I32, true, mod.i32.const(SPINS.max));
 }
 
 export const threadId = (mod: binaryen.Module): X => () => mod.global.get(G.id, I32);
@@ -66,10 +67,11 @@ export interface ThreadedCall {
 
 /**
  * What a profiling build (buildWasm's `profile`) reports through its import `profile.mark(call,
- * phase)`: around call i of `run` (its barrier before, then the kernel), and around every barrier
- * (call -1), so a script can time each kernel on each thread (bench/threads-profile.ts).
+ * phase)`: around call i of `run` (its barrier before, then the kernel), around every barrier
+ * (call -1) and where a barrier sleeps (the spin ran out), so a script can time each kernel on
+ * each thread (bench/threads-profile.ts).
  */
-export const PROFILE_PHASE = { segment: 0, kernel: 1, done: 2, barrier: 3, barrierDone: 4 } as const;
+export const PROFILE_PHASE = { segment: 0, kernel: 1, done: 2, barrier: 3, barrierDone: 4, sleep: 5 } as const;
 const MARK = "profile_mark";
 
 /** Adds the barrier, `thread`, `run` and `work` (exported but the barrier), the control block at `control`. */
@@ -79,6 +81,8 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
   const get = (name: string) => m.global.get(name, I32);
   // A timeout of -1 waits without one; binaryen.js 132 takes i64 constants as a bigint (its typings lag).
   const forever = () => (m.i64 as unknown as { const(v: bigint): E }).const(-1n);
+  const mark = (call: number, phase: number): E[] => (profile ? [m.call(MARK, [m.i32.const(call), m.i32.const(phase)], binaryen.none)] : []);
+  if (profile) m.addFunctionImport(MARK, "profile", "mark", binaryen.createType([I32, I32]), binaryen.none);
 
   // Sense by generation: read it, arrive; the last to arrive resets the count, then moves the
   // generation on (in that order: a thread seeing the new generation arrives on a fresh count).
@@ -105,6 +109,7 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
         m.if(m.i32.atomic.load(0, word(CONTROL.failed)), m.unreachable()),
         m.local.set(spins, m.i32.add(m.local.get(spins, I32), m.i32.const(1))),
         m.if(m.i32.and(get(G.mayWait), m.i32.gt_u(m.local.get(spins, I32), get(G.spins))), m.block(null, [
+          ...mark(-1, PROFILE_PHASE.sleep),
           m.local.set(slept, m.i32.const(1)),
           m.drop(m.memory.atomic.wait32(word(CONTROL.generation), m.local.get(gen, I32), forever())),
         ])),
@@ -115,9 +120,7 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
         m.select(m.i32.lt_u(doubled(), m.i32.const(SPINS.max)), doubled(), m.i32.const(SPINS.max)))),
     ]));
   }
-  const mark = (call: number, phase: number): E[] => (profile ? [m.call(MARK, [m.i32.const(call), m.i32.const(phase)], binaryen.none)] : []);
   if (profile) {
-    m.addFunctionImport(MARK, "profile", "mark", binaryen.createType([I32, I32]), binaryen.none);
     m.addFunction(BARRIER, binaryen.none, binaryen.none, [], m.block(null, [...mark(-1, PROFILE_PHASE.barrier), m.call(`${BARRIER}_timed`, [], binaryen.none), ...mark(-1, PROFILE_PHASE.barrierDone)]));
   }
 
