@@ -5,7 +5,9 @@
 //     A profiling build (buildWasm's `profile`: an import marks each kernel and barrier) on its
 //     own thread harness: per kernel, the 1-thread time, the 2-thread wall time and each thread's
 //     busy time (the kernel's span less its inner barrier waits); kernels on thread 0 alone are
-//     marked serial. Barriers per run, and the cost of an empty one.
+//     marked serial. Barriers and barrier sleeps (the spin ran out) per run.
+//   node ... threads-profile.js barrier [--runs 200]
+//     The cost of a barrier: a chain of 200 tiny kernels on 1 and 2 threads.
 //   node ... threads-profile.js compile --model resnet50 --out DIR
 //     The model's module (as `graphc compile` writes it) into DIR, to A/B against another checkout's.
 //   node ... threads-profile.js ab --model resnet50 DIR_A DIR_B [--runs 15] [--rounds 2]
