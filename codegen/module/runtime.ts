@@ -405,6 +405,8 @@ async function loadModel(model, embedded, baseUrl, options) {
       if (bad) throw new RangeError(what + bad);
       return v;
     });
+    // The workers wake while the inputs are copied: run() starts with a barrier (codegen/wasm/threads.ts).
+    if (pool) pool.wake();
     ins.forEach((p, i) => {
       const dest = new p.View(memory.buffer, p.offset, p.size);
       const v = values[i];
@@ -413,7 +415,6 @@ async function loadModel(model, embedded, baseUrl, options) {
       else dest.set(v);
     });
     try {
-      if (pool) pool.wake();
       run();
     } catch (e) {
       if (!pool) throw trapped(e);

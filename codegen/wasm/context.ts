@@ -31,8 +31,10 @@ export interface KernelContext {
    * so each of its steps must be partitioned, `serial`, or identical work on private scratch.
    */
   part(n: number): [() => binaryen.ExpressionRef, () => binaryen.ExpressionRef];
-  /** Scratch of `bytes` per thread after `shared` bytes all threads see: the shared part's address, this thread's part's. */
-  threadScratch(bytes: number, shared?: number): { shared: number; mine: () => binaryen.ExpressionRef };
+  /** Scratch of `bytes` per thread after `shared` bytes all threads see: the shared part's address, this thread's part's, thread `id`'s (id < MAX_THREADS). */
+  threadScratch(bytes: number, shared?: number): { shared: number; mine: () => binaryen.ExpressionRef; of: (id: number) => number };
+  /** An i32 condition: whether this run's thread count passes `test` (a kernel with a plan per count). */
+  threadCountIn(test: (count: number) => boolean): binaryen.ExpressionRef;
   /** `e` on thread 0 only (a step of a partitioned kernel that must not run twice). */
   serial(e: binaryen.ExpressionRef): binaryen.ExpressionRef;
   /** Waits for every thread: between a partitioned kernel's steps that read each other's outputs. */

@@ -12,10 +12,11 @@ export interface ConvScratch {
   perThread: number;
 }
 
-/** Scratch as a convolution body sees it: the shared part's address, this thread's part's. */
+/** Scratch as a convolution body sees it: the shared part's address, this thread's part's, and thread id's (with per-thread scratch). */
 export interface Scratch {
   shared: number;
   mine: V;
+  of?: (id: number) => number;
 }
 
 export interface ConvShape {

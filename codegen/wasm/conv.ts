@@ -28,6 +28,12 @@ function convScratch(s: ConvShape): ConvScratch {
 }
 
 
+/**
+ * How much more than an even share of the rows the busiest thread may take when threads take
+ * whole im2col chunks; beyond it, all threads work on each chunk (a barrier per chunk).
+ */
+const CHUNK_IMBALANCE = 1.08;
+
 /** Rows of A im2col gathers at a time (0 when A is the input itself). */
 function im2colRows(s: ConvShape): number {
   const direct = s.kh === 1 && s.kw === 1 && s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && s.groups === 1;
@@ -38,10 +44,11 @@ function im2colRows(s: ConvShape): number {
   return Math.min(s.N * s.OH * s.OW, rows - (rows % 12));
 }
 
-/** (m0, g, dst) -> (): im2col rows m0 .. m0+rows-1 of group g into dst, columns ordered (ky, kx, c). */
-function im2col(ctx: KernelContext, s: ConvShape, x: V, rows: number): string {
+/** (m0, g, dst, lo, hi) -> (): im2col rows m0+lo .. m0+hi-1 of group g into rows lo .. hi-1 of dst, columns ordered (ky, kx, c). */
+function im2col(ctx: KernelContext, s: ConvShape, x: V): string {
   const m = ctx.mod;
-  const f = new Fn(m, ctx.relaxed, [binaryen.i32, binaryen.i32, binaryen.i32]);
+  const I32 = binaryen.i32;
+  const f = new Fn(m, ctx.relaxed, [I32, I32, I32, I32, I32]);
   const cg = s.C / s.groups;
   const [mi, src, d, iy, ix] = [0, 0, 0, 0, 0].map(() => f.local(binaryen.i32)) as [number, number, number, number, number];
   const g = (i: number) => f.get(i)();
@@ -58,7 +65,7 @@ function im2col(ctx: KernelContext, s: ConvShape, x: V, rows: number): string {
       f.set(d, add(g(d), f.c(cg * 4))),
     ];
   };
-  const body = f.loop(f.c(0), rows, 1, (r) => [
+  const body = f.loop(f.get(3)(), f.get(4), 1, (r) => [
     f.set(mi, add(f.get(0)(), r())),
     // src: pixel (n, 0, 0), channel g*cg; iy, ix: the window's top-left corner.
     f.set(src, add(add(x(), mul(m.i32.div_u(g(mi), f.c(ohw)), s.H * s.W * s.C * 4)), mul(f.get(1)(), cg * 4))),
@@ -73,7 +80,7 @@ function im2col(ctx: KernelContext, s: ConvShape, x: V, rows: number): string {
       }),
     ]),
   ]);
-  return f.finish(ctx.fnName("im2col"), [f.set(d, f.get(2)()), body]);
+  return f.finish(ctx.fnName("im2col"), [f.set(d, add(f.get(2)(), mul(f.get(3)(), cg * s.kh * s.kw * 4))), body]);
 }
 
 /** The NHWC conv from x to y (addresses), epilogue included, split over the threads. */
@@ -94,29 +101,60 @@ function convNHWC(ctx: KernelContext, f: Fn, s: ConvShape, w: number, x: V, y: V
   const gi = f.local(binaryen.i32);
   const group = (g: V | undefined, bytes: number) => plus(ctx, g, f.get(gi), bytes);
   const perChannel = (v: V | undefined) => group(v, kg * 4);
-  // Rows m0 .. m0+rows-1 of the output, every group.
-  const rowsAt = (m0: V, rows: number): Expr => {
-    const fill = im2col(ctx, s, x, rows);
+  const fill = im2col(ctx, s, x);
+  // Rows m0 .. m0+rows-1 of group g's output from the im2col rows in `a`; `part` splits the GEMM.
+  const groupRows = (m0: V, rows: number, a: V, part?: KernelContext["part"]): Expr => {
     const out = (v: V | undefined) => v && group(plus(ctx, v, m0, s.K * 4), kg * 4);
-    return f.loop(f.c(0), s.groups, 1, (g) => [
-      f.set(gi, g()),
-      m.call(fill, [m0(), g(), scratch.mine()], binaryen.none),
-      gemm(ctx, f, {
-        ...common, M: rows, lda: Kd, a: scratch.mine, b: group(b, slice * 4)!, c: out(y)!,
-        ...(e.bias ? { bias: perChannel(e.bias) } : {}),
-        ...(e.residual ? { residual: out(e.residual) } : {}),
-        ...(e.slope ? { slope: e.epi.slope === "vector" ? perChannel(e.slope) : e.slope } : {}),
-      }),
+    return gemm(ctx, f, {
+      ...common, M: rows, lda: Kd, a, b: group(b, slice * 4)!, c: out(y)!,
+      ...(e.bias ? { bias: perChannel(e.bias) } : {}),
+      ...(e.residual ? { residual: out(e.residual) } : {}),
+      ...(e.slope ? { slope: e.epi.slope === "vector" ? perChannel(e.slope) : e.slope } : {}),
+      ...(part ? { part } : {}),
+    });
+  };
+  const eachGroup = (body: (g: V) => Expr[]) => f.loop(f.c(0), s.groups, 1, (g) => [f.set(gi, g()), ...body(g)]);
+  // Whole chunks per thread, each gathered into the thread's own scratch; the short last one with the last share.
+  const fullChunks = Math.floor(M / chunk);
+  const chunks = Math.ceil(M / chunk);
+  const byChunks = (): Expr => {
+    const rowsAt = (m0: V, rows: number) => eachGroup((g) => [m.call(fill, [m0(), g(), scratch.mine(), f.c(0), f.c(rows)], binaryen.none), groupRows(m0, rows, scratch.mine)]);
+    const [lo, hi] = ctx.part(chunks);
+    const end = () => m.select(m.i32.lt_s(hi(), f.c(fullChunks)), hi(), f.c(fullChunks));
+    return m.block(null, [
+      f.loop(m.i32.mul(lo(), f.c(chunk)), () => m.i32.mul(end(), f.c(chunk)), chunk, (m0) => [rowsAt(m0, chunk)]),
+      ...(M % chunk ? [m.if(m.i32.gt_s(hi(), f.c(fullChunks)), rowsAt(() => f.c(fullChunks * chunk), M % chunk))] : []),
     ]);
   };
-  // Chunks [lo, hi) on this thread, gathered into its own scratch; the short last one with the last share.
-  const fullChunks = Math.floor(M / chunk);
-  const [lo, hi] = ctx.part(Math.ceil(M / chunk));
-  const end = () => m.select(m.i32.lt_s(hi(), f.c(fullChunks)), hi(), f.c(fullChunks));
-  return m.block(null, [
-    f.loop(m.i32.mul(lo(), f.c(chunk)), () => m.i32.mul(end(), f.c(chunk)), chunk, (m0) => [rowsAt(m0, chunk)]),
-    ...(M % chunk ? [m.if(m.i32.gt_s(hi(), f.c(fullChunks)), rowsAt(() => f.c(fullChunks * chunk), M % chunk))] : []),
-  ]);
+  // Too few chunks to split evenly (the 7x7 maps at the end of ResNet-50 are one): every thread
+  // on each chunk, gathering its share of the rows, then its share of the GEMM. Two buffers (the
+  // first two threads' scratch) taken in turn, so one barrier per chunk: a thread writing a buffer
+  // has passed the barrier every thread reached after its last GEMM on that buffer.
+  const together = (): Expr => {
+    const turn = f.local(binaryen.i32);
+    const buffer = () => m.select(m.i32.and(f.get(turn)(), f.c(1)), f.c(scratch.of!(1)), f.c(scratch.of!(0)));
+    const rowsAt = (m0: V, rows: number) => {
+      const [lo, hi] = ctx.part(rows);
+      return eachGroup((g) => [
+        m.call(fill, [m0(), g(), buffer(), lo(), hi()], binaryen.none),
+        ctx.barrier(),
+        groupRows(m0, rows, buffer, ctx.part),
+        f.set(turn, m.i32.add(f.get(turn)(), f.c(1))),
+      ]);
+    };
+    return m.block(null, [
+      f.set(turn, f.c(0)),
+      ...(fullChunks > 0 ? [f.loop(f.c(0), fullChunks * chunk, chunk, (m0) => [rowsAt(m0, chunk)])] : []),
+      ...(M % chunk ? [rowsAt(() => f.c(fullChunks * chunk), M % chunk)] : []),
+    ]);
+  };
+  // The busiest thread's rows with whole chunks, against an even split.
+  const evenly = (count: number) => {
+    const rows = (k: number) => Math.min(M, Math.floor((chunks * (k + 1)) / count) * chunk) - Math.min(M, Math.floor((chunks * k) / count) * chunk);
+    return Math.max(...Array.from({ length: count }, (_, k) => rows(k))) <= (M / count) * CHUNK_IMBALANCE;
+  };
+  if (!scratch.of) throw new Error("wasm conv2d: im2col needs per-thread scratch");
+  return m.if(ctx.threadCountIn(evenly), byChunks(), together());
 }
 
 /** (src, dst) -> (): dst[b][c][r] = src[b][r][c]. */

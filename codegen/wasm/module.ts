@@ -24,7 +24,7 @@ import { emitKernel } from "./kernels.js";
 import { MAX_MEMORY_BYTES, memoryMessage } from "./memory-limit.js";
 import { TargetLimitError } from "../target.js";
 import { byteCount } from "../../src/ir/rewrite.js";
-import { addThreadedRun, addThreadGlobals, barrierCall, CONTROL, MAX_THREADS, onThreadZero, share, threadId, type ThreadedCall } from "./threads.js";
+import { addThreadedRun, addThreadGlobals, barrierCall, CONTROL, countIn, MAX_THREADS, onThreadZero, share, threadId, type ThreadedCall } from "./threads.js";
 import { decodeF16, decodeInt8, encodeF16, encodeInt8, quantisable, stagedBytes, storedBytes, type Channels, type Transform, type WeightsDtype } from "./weights.js";
 
 export interface PortLayout {
@@ -50,6 +50,8 @@ export interface WasmBuild {
   /** i64 model inputs and outputs are held as i32. */
   inputs: PortLayout[];
   outputs: PortLayout[];
+  /** A profiling build's calls of `run`, in order (what its marks number): the kernel, on every thread or on thread 0, and its node. */
+  profiled?: { fn: string; parallel: boolean; node?: number }[];
 }
 
 /**
@@ -98,6 +100,8 @@ interface Emitted {
   scratchAt: number;
   scratchBytes: number;
   calls: ThreadedCall[];
+  /** The node of each call. */
+  nodes: number[];
   inputs: PortLayout[];
   outputs: PortLayout[];
   segments: Segment[];
@@ -107,7 +111,7 @@ interface Emitted {
 /** Emits every kernel into `mod`, the inputs placed from `dataEnd` (0 in the measuring pass). */
 function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number, shared: WasmShared): Emitted {
   const plan = planMemory(g);
-  const out: Emitted = { dataBytes: 0, scratchAt: 0, scratchBytes: 0, calls: [], inputs: [], outputs: [], segments: [], chunks: [] };
+  const out: Emitted = { dataBytes: 0, scratchAt: 0, scratchBytes: 0, calls: [], nodes: [], inputs: [], outputs: [], segments: [], chunks: [] };
   const inputAt = new Map<number, number>();
   let at = dataEnd;
   for (const p of g.inputs) {
@@ -170,19 +174,21 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
     threadScratch: (bytes, shared = 0) => {
       const [own, at] = [align16(bytes), align16(shared)];
       const base = scratch(at + own * MAX_THREADS);
-      return { shared: base, mine: () => mod.i32.add(mod.i32.const(base + at), mod.i32.mul(threadId(mod)(), mod.i32.const(own))) };
+      return { shared: base, mine: () => mod.i32.add(mod.i32.const(base + at), mod.i32.mul(threadId(mod)(), mod.i32.const(own))), of: (id) => base + at + id * own };
     },
+    threadCountIn: (test) => countIn(mod, test),
     // A kernel with a serial step or a barrier runs on every thread (a barrier on thread 0 alone would wait forever).
     serial: (e) => ((parallel = true), onThreadZero(mod, e)),
     barrier: () => ((parallel = true), barrierCall(mod)),
     fnName: (base) => `${base.replace(/[^\w]/g, "_")}_${names++}`,
   };
-  for (const n of g.nodes) {
-    if (n.op === "reshape" && addr(n.inputs[0]!) === addr(n.outputs[0]!)) continue;
+  g.nodes.forEach((n, i) => {
+    if (n.op === "reshape" && addr(n.inputs[0]!) === addr(n.outputs[0]!)) return;
     parallel = false;
     const fn = emitKernel(ctx, n);
     out.calls.push({ fn, parallel });
-  }
+    out.nodes.push(i);
+  });
   for (const p of g.outputs) {
     const t = g.values[p.value]!.type;
     out.outputs.push({ name: p.name, dtype: t.dtype === "f32" ? "f32" : "i32", shape: [...t.shape], offset: addr(p.value) });
@@ -240,8 +246,12 @@ function carried(c: Carry, e: Emitted): [number, number, number] {
   return [to.offset, from.offset, numel(to.shape) * 4];
 }
 
-/** `shared` (default: this build's own) carries the measured data size and the weights file to the next build of `g`. */
-export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShared; carry?: readonly Carry[] }): WasmBuild {
+/**
+ * `shared` (default: this build's own) carries the measured data size and the weights file to
+ * the next build of `g`. `profile`: a build that reports each kernel's start and end through an
+ * import (threads.ts PROFILE_PHASE), for timing scripts.
+ */
+export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShared; carry?: readonly Carry[]; profile?: boolean }): WasmBuild {
   const shared = opts.shared ?? wasmShared(g);
   if (shared.graph !== g) throw new Error("wasm: WasmShared of another graph");
   const features =
@@ -284,7 +294,7 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
       mod.addFunction("carry", binaryen.none, binaryen.none, [], mod.block(null, copies.map(([to, from, bytes]) => mod.memory.copy(mod.i32.const(to), mod.i32.const(from), mod.i32.const(bytes))), binaryen.none));
       calls.push({ fn: "carry", parallel: false });
     }
-    const threading = addThreadedRun(mod, control, calls);
+    const threading = addThreadedRun(mod, control, calls, opts.profile);
     if (!mod.validate()) throw new Error("wasm: the generated module does not validate");
     // Function by function: module-level inlining would merge the kernels (and spill).
     for (const name of [...calls.map((c) => c.fn), ...threading]) mod.optimizeFunction(name);
@@ -294,7 +304,8 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
     const wasm = mod.emitBinary();
     mod.setMemory(pages, pages, null, [], true); // the export "memory" stays
     mod.addMemoryImport("0", "env", "memory", true);
-    return { wasm, threadsWasm: mod.emitBinary(), memoryBytes, control, weights: shared.stored.weights, weightSegments: layout.sizes, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs };
+    const profiled = opts.profile ? { profiled: calls.map((c, i) => ({ ...c, ...(i < e.nodes.length ? { node: e.nodes[i]! } : {}) })) } : {};
+    return { wasm, threadsWasm: mod.emitBinary(), memoryBytes, control, weights: shared.stored.weights, weightSegments: layout.sizes, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs, ...profiled };
   } finally {
     mod.dispose();
   }

@@ -55,7 +55,7 @@ function reduction(ctx: KernelContext, node: Node, axes: number[], kind: Kind): 
     if (!mean) return s;
     return e === "f32" ? L.div(s, L.f(count)) : () => m.i32.div_s(s(), m.i32.const(count));
   };
-  // Kept positions split over the threads (a total reduction runs on one).
+  // Kept positions split over the threads (a total reduction runs on one, see below for the innermost kept dim).
   const overKept = (body: (ki: X[]) => void) => (kept.length ? c.nestPart(kept.map((k) => k.n), ctx.part, body) : c.nest([], body));
   overKept((ki) => {
     const xb = c.let(address(m, () => m.i32.const(ctx.addr(x)), ki.map((i, l) => [i, kept[l]!.stride * 4])), binaryen.i32);
@@ -73,17 +73,15 @@ function reduction(ctx: KernelContext, node: Node, axes: number[], kind: Kind): 
       L1.store(e, yb, 1, finish(L1, total.get));
       return;
     }
-    // Innermost dim kept: lanes run along it, each accumulating over the reduced groups.
-    c.lanes(
-      inner.n,
-      ctx.relaxed,
-      (L, j) => {
-        const acc = c.mut(init(L), L.type(e));
-        overReduced((base) => acc.set(step(L)(acc.get, L.load(e, at(m, base, j), 1))));
-        L.store(e, at(m, yb, j), 1, finish(L, acc.get));
-      },
-      e === "i32" && mean,
-    );
+    // Innermost dim kept: lanes run along it, each accumulating over the reduced groups; split
+    // over the threads when no other dim is kept (global_avgpool of one image).
+    const lane = (L: Lanes, j: X) => {
+      const acc = c.mut(init(L), L.type(e));
+      overReduced((base) => acc.set(step(L)(acc.get, L.load(e, at(m, base, j), 1))));
+      L.store(e, at(m, yb, j), 1, finish(L, acc.get));
+    };
+    if (kept.length) c.lanes(inner.n, ctx.relaxed, lane, e === "i32" && mean);
+    else c.lanesPart(inner.n, ctx.relaxed, ctx.part, lane, e === "i32" && mean);
   });
   return c.finish(ctx.fnName(node.op));
 }

@@ -12,14 +12,22 @@
 import binaryen from "binaryen";
 import type { E, X } from "./lanes.js";
 
-import { CONTROL } from "./thread-limits.js";
+import { CONTROL, MAX_THREADS } from "./thread-limits.js";
 
 export { CONTROL, MAX_THREADS } from "./thread-limits.js";
 
-const G = { id: "thread_id", count: "thread_count", mayWait: "thread_may_wait" } as const;
+const G = { id: "thread_id", count: "thread_count", mayWait: "thread_may_wait", spins: "thread_spins" } as const;
 const BARRIER = "thread_barrier";
-/** Spins at a barrier before sleeping: kernels are short, a futex round trip is not. */
-const SPINS = 4096;
+/**
+ * Spins at a barrier before sleeping (one spin is ~1 ns): kernels are short, and a futex round
+ * trip is not (MobileNetV2 has ~60 kernels of 0.1 to 1 ms). Adaptive, per thread: the budget
+ * starts at the most, doubles after a wait the spin covered and halves after one it did not, so
+ * a thread whose partner keeps arriving soon spins up to ~250 µs rather than sleep, and one whose
+ * partner is off its core (a loaded machine: the spin would only hold the core the partner
+ * needs) sleeps after a few µs. (Started at the least, it stays there: waits of tens of µs, the
+ * usual imbalance of a kernel, rarely end within a few µs.)
+ */
+const SPINS = { min: 4096, max: 1 << 18 };
 
 const I32 = binaryen.i32;
 
@@ -28,6 +36,7 @@ export function addThreadGlobals(mod: binaryen.Module): void {
   mod.addGlobal(G.id, I32, true, mod.i32.const(0));
   mod.addGlobal(G.count, I32, true, mod.i32.const(1));
   mod.addGlobal(G.mayWait, I32, true, mod.i32.const(1));
+  mod.addGlobal(G.spins, I32, true, mod.i32.const(SPINS.max));
 }
 
 export const threadId = (mod: binaryen.Module): X => () => mod.global.get(G.id, I32);
@@ -36,6 +45,13 @@ export const threadId = (mod: binaryen.Module): X => () => mod.global.get(G.id, 
 export function share(mod: binaryen.Module, n: number): [X, X] {
   const bound = (k: E) => mod.i32.div_u(mod.i32.mul(mod.i32.const(n), k), mod.global.get(G.count, I32));
   return [() => bound(mod.global.get(G.id, I32)), () => bound(mod.i32.add(mod.global.get(G.id, I32), mod.i32.const(1)))];
+}
+
+/** Whether this run's thread count passes `test`: decided at compile time for each count, as a mask read at run time. */
+export function countIn(mod: binaryen.Module, test: (count: number) => boolean): E {
+  let mask = 0;
+  for (let t = 1; t <= MAX_THREADS; t++) if (test(t)) mask |= 1 << t;
+  return mod.i32.and(mod.i32.shr_u(mod.i32.const(mask), mod.global.get(G.count, I32)), mod.i32.const(1));
 }
 
 /** `e` on thread 0 only. */
@@ -49,21 +65,34 @@ export interface ThreadedCall {
   parallel: boolean;
 }
 
+/**
+ * What a profiling build (buildWasm's `profile`) reports through its import `profile.mark(call,
+ * phase)`: around call i of `run` (its barrier before, then the kernel), around every barrier
+ * (call -1) and where a barrier sleeps (the spin ran out), so a script can time each kernel on
+ * each thread (bench/threads-profile.ts).
+ */
+export const PROFILE_PHASE = { segment: 0, kernel: 1, done: 2, barrier: 3, barrierDone: 4, sleep: 5 } as const;
+const MARK = "profile_mark";
+
 /** Adds the barrier, `thread`, `run` and `work` (exported but the barrier), the control block at `control`. */
-export function addThreadedRun(mod: binaryen.Module, control: number, calls: ThreadedCall[]): string[] {
+export function addThreadedRun(mod: binaryen.Module, control: number, calls: ThreadedCall[], profile = false): string[] {
   const m = mod;
   const word = (k: number) => m.i32.const(control + k);
   const get = (name: string) => m.global.get(name, I32);
   // A timeout of -1 waits without one; binaryen.js 132 takes i64 constants as a bigint (its typings lag).
   const forever = () => (m.i64 as unknown as { const(v: bigint): E }).const(-1n);
+  const mark = (call: number, phase: number): E[] => (profile ? [m.call(MARK, [m.i32.const(call), m.i32.const(phase)], binaryen.none)] : []);
+  if (profile) m.addFunctionImport(MARK, "profile", "mark", binaryen.createType([I32, I32]), binaryen.none);
 
   // Sense by generation: read it, arrive; the last to arrive resets the count, then moves the
   // generation on (in that order: a thread seeing the new generation arrives on a fresh count).
   {
-    const [gen, spins] = [0, 1];
+    const [gen, spins, slept] = [0, 1, 2];
     const last = m.i32.eq(m.i32.atomic.rmw.add(0, word(CONTROL.arrived), m.i32.const(1)), m.i32.sub(get(G.count), m.i32.const(1)));
     const moved = () => m.i32.ne(m.i32.atomic.load(0, word(CONTROL.generation)), m.local.get(gen, I32));
-    m.addFunction(BARRIER, binaryen.none, binaryen.none, [I32, I32], m.block(null, [
+    const halved = () => m.i32.shr_u(get(G.spins), m.i32.const(1));
+    const doubled = () => m.i32.shl(get(G.spins), m.i32.const(1));
+    m.addFunction(profile ? `${BARRIER}_timed` : BARRIER, binaryen.none, binaryen.none, [I32, I32, I32], m.block(null, [
       m.if(m.i32.le_u(get(G.count), m.i32.const(1)), m.return()),
       m.local.set(gen, m.i32.atomic.load(0, word(CONTROL.generation))),
       m.if(last, m.block(null, [
@@ -73,16 +102,26 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
         m.return(),
       ])),
       m.local.set(spins, m.i32.const(0)),
+      m.local.set(slept, m.i32.const(0)),
       m.block("done", [m.loop("wait", m.block(null, [
         m.br("done", moved()),
         // A worker that trapped never arrives; its runtime sets `failed`, and the others trap too.
         m.if(m.i32.atomic.load(0, word(CONTROL.failed)), m.unreachable()),
         m.local.set(spins, m.i32.add(m.local.get(spins, I32), m.i32.const(1))),
-        m.if(m.i32.and(get(G.mayWait), m.i32.gt_u(m.local.get(spins, I32), m.i32.const(SPINS))),
-          m.drop(m.memory.atomic.wait32(word(CONTROL.generation), m.local.get(gen, I32), forever()))),
+        m.if(m.i32.and(get(G.mayWait), m.i32.gt_u(m.local.get(spins, I32), get(G.spins))), m.block(null, [
+          ...mark(-1, PROFILE_PHASE.sleep),
+          m.local.set(slept, m.i32.const(1)),
+          m.drop(m.memory.atomic.wait32(word(CONTROL.generation), m.local.get(gen, I32), forever())),
+        ])),
         m.br("wait"),
       ]))]),
+      m.global.set(G.spins, m.if(m.local.get(slept, I32),
+        m.select(m.i32.gt_u(halved(), m.i32.const(SPINS.min)), halved(), m.i32.const(SPINS.min)),
+        m.select(m.i32.lt_u(doubled(), m.i32.const(SPINS.max)), doubled(), m.i32.const(SPINS.max)))),
     ]));
+  }
+  if (profile) {
+    m.addFunction(BARRIER, binaryen.none, binaryen.none, [], m.block(null, [...mark(-1, PROFILE_PHASE.barrier), m.call(`${BARRIER}_timed`, [], binaryen.none), ...mark(-1, PROFILE_PHASE.barrierDone)]));
   }
 
   m.addFunction("thread", binaryen.createType([I32, I32, I32]), binaryen.none, [], m.block(null, [
@@ -93,15 +132,18 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
 
   // A barrier before each parallel kernel and before a serial one after a parallel one (serial
   // ones in a row all run on thread 0, in order); one at the end, so run() returns when all is done.
+  // One at the start: the runtime wakes the workers before it copies the inputs, so that their
+  // wake-up (a futex round trip, up to a few hundred µs on a VM) overlaps the copy.
   const body: E[] = [];
   let previous: boolean | undefined;
-  for (const c of calls) {
-    if (previous !== undefined && (c.parallel || previous)) body.push(barrierCall(m));
+  calls.forEach((c, i) => {
+    body.push(...mark(i, PROFILE_PHASE.segment));
+    if (previous === undefined || c.parallel || previous) body.push(barrierCall(m));
     const call = m.call(c.fn, [], binaryen.none);
-    body.push(c.parallel ? call : onThreadZero(m, call));
+    body.push(...mark(i, PROFILE_PHASE.kernel), c.parallel ? call : onThreadZero(m, call), ...mark(i, PROFILE_PHASE.done));
     previous = c.parallel;
-  }
-  body.push(barrierCall(m));
+  });
+  body.push(...mark(calls.length, PROFILE_PHASE.segment), barrierCall(m), ...mark(calls.length, PROFILE_PHASE.kernel));
   m.addFunction("run", binaryen.none, binaryen.none, [], m.block(null, body));
 
   {
@@ -116,5 +158,5 @@ export function addThreadedRun(mod: binaryen.Module, control: number, calls: Thr
     ])));
   }
   for (const name of ["thread", "run", "work"]) m.addFunctionExport(name, name);
-  return [BARRIER, "thread", "run", "work"];
+  return [BARRIER, ...(profile ? [`${BARRIER}_timed`] : []), "thread", "run", "work"];
 }

@@ -83,7 +83,9 @@ function plan(s: ConvShape, t: WinogradTile): Plan {
   const [Hp, Wp] = [tH * t.m + 2, tW * t.m + 2];
   const per = a * a * (s.C + s.K) * 4;
   const fit = Math.max(6, Math.floor(2 ** 20 / per));
-  const TC = fit >= T ? T : fit - (fit % 6);
+  // Chunks of about one size (a multiple of 6, the relaxed GEMM's row tile): ResNet-50's 28x28
+  // maps (49 tiles, 28 fit) as 30 + 19, not 24 + 24 + 1 (a pass over every weight for one tile).
+  const TC = fit >= T ? T : Math.min(T, Math.ceil(Math.ceil(T / Math.ceil(T / fit)) / 6) * 6);
   const u = s.N * Hp * Wp * s.C * 4;
   const mb = u + a * a * TC * s.C * 4;
   return { t, a, tH, tW, T, Hp, Wp, TC, pad: 0, u, mb, shared: mb + a * a * TC * s.K * 4, tmp: a * a * 16 };

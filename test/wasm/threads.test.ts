@@ -7,6 +7,8 @@ import { availableParallelism } from "node:os";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buildModule, loadParts } from "../../codegen/module/index.js";
+import { buildWasm } from "../../codegen/wasm/module.js";
+import { PROFILE_PHASE } from "../../codegen/wasm/threads.js";
 import { trainingForward } from "../../src/autodiff/index.js";
 import { elaborate, optimise } from "../../src/driver.js";
 import type { Graph, TensorData } from "../../src/ir/graph.js";
@@ -77,12 +79,18 @@ describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
       }),
     ));
 
+  it("conv2d over several chunks: Winograd F(4x4) tiles (48, 48, 32), im2col rows (4 x 108 + 18: whole chunks per thread on 2, every thread on each chunk on 3 and 4)", () =>
+    sameOnEveryThreadCount(`${f32("v", [2, 64, 30, 30])}
+  output a = relu(c1: conv2d(v, 64, 3, pad=1))
+  output b = c2: conv2d(v, 24, 3, stride=2, pad=1)`));
+
   it("pools: maxpool, avgpool, global_avgpool", () =>
     check(fc.tuple(poolCase("maxpool", 9), poolCase("avgpool", 9)).map(([mx, av]) => `${mx.replace("output y", "output y1")}\n${av.replace(/\bx\b/g, "w").replace("output y", "output y2")}\n  output y3 = global_avgpool(w)`)));
 
-  it("elementwise (vector ranges and the scalar tail), broadcasting, movement copies", () =>
+  it("elementwise (vector ranges and the scalar tail), broadcasting, movement copies, gather", () =>
     check(
-      fc.record({ a: n(1, 5), b: n(1, 9), c: n(1, 13) }).map(({ a, b, c }) => `${f32("x", [a, b, c])}\n${f32("s", [1, b, 1])}
+      fc.record({ a: n(1, 5), b: n(1, 9), c: n(1, 13) }).map(({ a, b, c }) => `${f32("x", [a, b, c])}\n${f32("s", [1, b, 1])}\n  input ids: i32[${a}, ${b}]
+  output g = e: embedding(ids, 12, ${c})
   output y = gelu(x) * s + 1.0
   output t = transpose(x, [2, 0, 1])
   output k = concat([x, tanh(x)], 1)
@@ -90,7 +98,7 @@ describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
   output p = pad(x, (1, 2), value=0.5)`),
     ));
 
-  it("rows: softmax (both axes), layernorm, reductions", () =>
+  it("rows: softmax (both axes), layernorm, reductions (one over all but the last axis splits its lanes)", () =>
     check(
       fc.record({ a: n(1, 6), b: n(1, 9), c: n(1, 19) }).map(({ a, b, c }) => `${f32("x", [a, b, c])}
   output s = softmax(x, axis=-1)
@@ -98,6 +106,7 @@ describe("wasm threads: bit-identical outputs on 1 to 4 threads", () => {
   output l = ln: layernorm(x)
   output m = mean(x, 1)
   output q = sum(x, [0, 2])
+  output u = sum(x, [0, 1])
   output r = amax(x, 2)`),
     ));
 
@@ -146,6 +155,17 @@ describe("wasm threads: options, dispose, a worker that traps", () => {
     await expect(loadParts(parts, { threads: "2" as never })).rejects.toThrow(TypeError);
     // A misspelt option is refused, not ignored.
     await expect(loadParts(parts, { thread: 2 } as never)).rejects.toThrow(/unknown load\(\) option "thread" \(options: wasm, relaxedWasm, threadsWasm, relaxedThreadsWasm, weights, simd, onProgress, threads\)/);
+  });
+
+  it("a profiling build marks each call of run (its barrier, the kernel) and each barrier, and names the calls' nodes", async () => {
+    const build = buildWasm(g, { relaxed: true, profile: true });
+    expect(build.profiled).toEqual([{ fn: expect.any(String), parallel: true, node: 0 }]);
+    expect(buildWasm(g, { relaxed: true }).profiled).toBeUndefined();
+    const marks: [number, number][] = [];
+    const { instance } = await WebAssembly.instantiate(build.wasm as Uint8Array<ArrayBuffer>, { profile: { mark: (call: number, phase: number) => marks.push([call, phase]) } });
+    (instance.exports.run as () => void)();
+    const { segment, kernel, done, barrier, barrierDone } = PROFILE_PHASE;
+    expect(marks).toEqual([[0, segment], [-1, barrier], [-1, barrierDone], [0, kernel], [0, done], [1, segment], [-1, barrier], [-1, barrierDone], [1, kernel]]);
   });
 
   it("reports a trap in a worker's share (integer division by zero), and refuses to run again", async () => {
