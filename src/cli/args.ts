@@ -42,6 +42,14 @@ export const trainOptions: Options = {
 
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
 
+/** A count flag (--batch, --steps): a positive decimal integer that a double holds exactly; undefined when not given. */
+export function positiveInteger(values: Record<string, unknown>, flag: string): number | undefined {
+  const text = values[flag] as string | undefined;
+  if (text === undefined) return undefined;
+  if (!/^[1-9]\d*$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`--${flag} expects a positive integer, got \`${text}\``);
+  return Number(text);
+}
+
 /** The training options of the command line, checked as compile()'s are. */
 export function trainOptionsFrom(values: Record<string, unknown>): TrainOptions {
   const number = (flag: string) => {
@@ -50,15 +58,14 @@ export function trainOptionsFrom(values: Record<string, unknown>): TrainOptions 
     if (!NUMBER.test(text)) throw new UsageError(`--${flag} expects a number, got \`${text}\``);
     return Number(text);
   };
-  const batch = values.batch as string | undefined;
-  if (batch !== undefined && !/^[1-9]\d*$/.test(batch)) throw new UsageError(`--batch expects a positive integer, got \`${batch}\``);
+  const batch = positiveInteger(values, "batch");
   const train: TrainOptions = {
     ...(values.loss !== undefined ? { loss: values.loss as string } : {}),
     ...(values.optimizer !== undefined ? { optimizer: values.optimizer as TrainOptions["optimizer"] } : {}),
     ...(values.lr !== undefined ? { lr: number("lr")! } : {}),
     ...(values.momentum !== undefined ? { momentum: number("momentum")! } : {}),
     ...(values["weight-decay"] !== undefined ? { weightDecay: number("weight-decay")! } : {}),
-    ...(batch !== undefined ? { batch: Number(batch) } : {}),
+    ...(batch !== undefined ? { batch } : {}),
     ...(values["train-only"] !== undefined ? { trainOnly: values["train-only"] as string[] } : {}),
   };
   try {
