@@ -15,6 +15,7 @@ import { elaborateFile } from "../src/frontend/index.js";
 import { exportOnnx } from "../src/onnx/export.js";
 import { randomInputs } from "../src/weights/calibrate.js";
 import { loadWeights } from "../src/weights/load.js";
+import { median } from "./measure.js";
 
 const dtypes = ["f32", "f16", "int8"] as const;
 type Dtype = (typeof dtypes)[number];
@@ -59,7 +60,6 @@ function loadInChild(mjs: string, inputsFile: string): LoadResult {
   return JSON.parse(out.trim().split("\n").pop()!) as LoadResult;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const gz = (b: Uint8Array | string) => gzipSync(b).byteLength;
 const bytes = (b: Uint8Array | string) => (typeof b === "string" ? Buffer.byteLength(b) : b.byteLength);
 

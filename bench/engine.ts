@@ -3,7 +3,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import type { LoadedModel, LoadOptions } from "../codegen/module/runtime.js";
-import { peakRss } from "./rss.js";
+import { peakRss } from "./measure.js";
 
 export type EngineName = "graphc-baseline" | "graphc-relaxed" | "graphc-relaxed-2t" | "tfjs-wasm" | "ort-web" | "ort-web-2t" | "ort-node";
 

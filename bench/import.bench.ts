@@ -11,11 +11,11 @@ import { compile, instantiate, type LoadedModel } from "../src/api.js";
 import { elaborateFile } from "../src/frontend/index.js";
 import { exportOnnx } from "../src/onnx/export.js";
 import { fastWeights } from "../test/module/weights.js";
+import { median } from "./measure.js";
 
 const RUNS = 15;
 const WARMUP = 3;
 
-const median = (xs: number[]) => xs.toSorted((a, b) => a - b)[xs.length >> 1]!;
 
 test("resnet50: hand-written vs imported from its ONNX export", async () => {
   const g = elaborateFile("specs/resnet50.nn").graph!;

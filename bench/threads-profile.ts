@@ -32,6 +32,7 @@ import { elaborateFile } from "../src/frontend/index.js";
 import type { Graph } from "../src/ir/graph.js";
 import { randomInputs } from "../src/weights/calibrate.js";
 import { loadWeights } from "../src/weights/load.js";
+import { median } from "./measure.js";
 import { writeSafetensors } from "../src/weights/safetensors.js";
 import type { TensorData } from "../src/weights/tensor.js";
 
@@ -51,7 +52,6 @@ const { values, positionals } = parseArgs({
 const [mode, ...dirs] = positionals;
 const tmp = "bench/results/tmp";
 const log = (s: string) => process.stderr.write(`threads-profile: ${s}\n`);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 function weightsFor(model: string, g: Graph): Map<string, TensorData> {
   const cache = join(tmp, `${model}.safetensors`);

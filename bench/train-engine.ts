@@ -13,7 +13,7 @@ import type { Graph } from "../src/ir/graph.js";
 import { readSafetensors } from "../src/weights/safetensors.js";
 import type { InputFile } from "./engine.js";
 import { readGraphFile } from "./peers/graph-file.js";
-import { peakRss } from "./rss.js";
+import { peakRss } from "./measure.js";
 
 export type TrainEngine = "graphc-baseline" | "graphc-relaxed" | "tfjs-wasm" | "tfjs-wasm-convgrad" | "tfjs-cpu";
 

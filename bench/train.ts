@@ -25,6 +25,7 @@ import type { TensorData } from "../src/weights/tensor.js";
 import type { InputFile } from "./engine.js";
 import { writeGraphFile } from "./peers/graph-file.js";
 import type { TrainEngine, TrainJob, TrainResult } from "./train-engine.js";
+import { median } from "./measure.js";
 
 const ENGINES: Record<TrainEngine, string> = {
   "graphc-baseline": "graphc's training module, SIMD128, one thread (training modules run on one thread)",
@@ -275,10 +276,6 @@ const mib = (b: number | undefined) => (b === undefined ? "-" : (b / 2 ** 20).to
 const fixed = (x: number | undefined, d = 2) => (x === undefined ? "-" : x.toFixed(d));
 /** A time ratio: two decimals, or two significant digits below 0.1. */
 const ratio = (x: number | undefined) => (x === undefined ? "-" : x < 0.1 ? x.toPrecision(2) : x.toFixed(2));
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 const rows: Row[] = [];
 const notes: string[] = [];
