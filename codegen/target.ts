@@ -16,6 +16,11 @@ export interface TargetOptions {
   embedWeights?: boolean;
   /** wasm: how weights.bin stores conv / linear / matmul / embedding weights (f32, f16, or int8 per output channel); default f32. */
   weightsDtype?: "f32" | "f16" | "int8";
+  /**
+   * wasm, with f16 / int8 weights: inputs like the model's, on which the biases are corrected for
+   * the weights' rounding (codegen/wasm/bias-correction.ts); without them, none are.
+   */
+  calibration?: Record<string, Float32Array | Int32Array | BigInt64Array>;
   /** Called before each long step, e.g. to print progress. */
   onProgress?: (step: string) => void;
 }

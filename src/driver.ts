@@ -17,6 +17,7 @@ import { importOnnx, OnnxImportError, type Imported } from "./onnx/import.js";
 import { defaultPipeline, getPass, runPipeline, type PassStat, type PipelineOptions } from "./passes/index.js";
 import { compileStats, type CompileStats } from "./passes/stats.js";
 import { matchCheckpoint, renamedName, unreadBuffers, type Renames } from "./weights/bind.js";
+import { randomInputs } from "./weights/calibrate.js";
 import { loadWeights } from "./weights/load.js";
 import { WeightsError, type TensorData } from "./weights/tensor.js";
 
@@ -252,9 +253,43 @@ export async function compileModel(source: ModelSource, options: CompileOptions 
   // An ONNX model brings its weights; a given checkpoint replaces them.
   const weights = modelWeights(model.graph, model.weights && options.weights === undefined ? { ...options, weights: model.weights } : options);
   const weightsMs = lap();
+  const calibration = calibrationInputs(model.graph, options, options.weights === undefined && !model.weights);
   options.onProgress?.("optimising the graph");
-  const built = compileGraph(model.graph, weights.data, chosen, options);
-  return { ...built, warnings: [...model.warnings, ...weights.warnings], phasesMs: { frontend, weights: weightsMs, ...built.phasesMs } };
+  const built = compileGraph(model.graph, weights.data, chosen, { ...options, ...calibration });
+  return { ...built, warnings: [...model.warnings, ...weights.warnings, ...calibration.warnings], phasesMs: { frontend, weights: weightsMs, ...built.phasesMs } };
+}
+
+/**
+ * What bias correction under f16 / int8 weights (codegen/wasm/bias-correction.ts) measures the
+ * layers' mean inputs on: the given inputs, checked against the graph's; else for seeded weights
+ * (`seeded`) the input their BatchNorm statistics came from, randomInputs with the weights' seed;
+ * else none, with a warning: a checkpoint's inputs are the user's to give.
+ */
+export function calibrationInputs(graph: Graph, options: Pick<CompileOptions, "weightsDtype" | "calibration" | "seed">, seeded: boolean, what = "calibration"): { calibration?: Record<string, TensorData>; warnings: string[] } {
+  const dtype = options.weightsDtype ?? "f32";
+  const given = options.calibration;
+  if (dtype === "f32") {
+    if (given) throw new UsageError(`${what} goes with f16 or int8 weights (weightsDtype / --weights-dtype)`);
+    return { warnings: [] };
+  }
+  if (given) return { calibration: checkInputs(graph, given, what), warnings: [] };
+  if (seeded) return { calibration: randomInputs(graph, options.seed ?? 0), warnings: [] };
+  return { warnings: [`warning: ${dtype} weights without calibration inputs: the biases are not corrected for the weights' rounding (give inputs like the model's: --calibrate NAME=PATH, or the calibration option)`] };
+}
+
+/** `inputs` as the graph takes them: every input, Float32Array for f32, Int32Array for i32, BigInt64Array for i64, of its element count. */
+function checkInputs(graph: Graph, inputs: Record<string, TensorData>, what: string): Record<string, TensorData> {
+  const names = graph.inputs.map((p) => p.name);
+  for (const name of Object.keys(inputs)) if (!names.includes(name)) throw new UsageError(`${what}: model ${graph.name} has no input ${show(name)} (inputs: ${names.join(", ")})`);
+  for (const p of graph.inputs) {
+    const t = graph.values[p.value]!.type;
+    const data = inputs[p.name];
+    if (data === undefined) throw new UsageError(`${what}: no data for input ${p.name} (every input needs one)`);
+    const kind = t.dtype === "f32" ? Float32Array : t.dtype === "i64" ? BigInt64Array : Int32Array;
+    if (!(data instanceof kind) || data.length !== numel(t.shape))
+      throw new UsageError(`${what}.${p.name} must be a ${kind.name} of ${numel(t.shape)} elements (${t.dtype}[${t.shape.join(", ")}]), got ${show(data)}`);
+  }
+  return inputs;
 }
 
 /** What a training compile takes beside the model's options (docs/TRAINING.md). */
@@ -300,7 +335,7 @@ function batchShapes(source: ModelSource, options: ElaborateOptions, batch: numb
 export async function compileTraining(source: ModelSource, options: CompileOptions & { train: TrainOptions }): Promise<CompiledTraining> {
   const { train, ...rest } = options;
   if ((rest.target ?? "wasm") !== "wasm") throw new UsageError(`training modules are built for the wasm target, not ${rest.target}`);
-  if (rest.weightsDtype !== undefined && rest.weightsDtype !== "f32") throw new UsageError("a training module keeps its weights in float32: --weights-dtype goes with inference modules");
+  if ((rest.weightsDtype !== undefined && rest.weightsDtype !== "f32") || rest.calibration) throw new UsageError("a training module keeps its weights in float32: --weights-dtype and calibration go with inference modules");
   const target = await loadTarget("wasm", rest);
   const lap = stopwatch();
   const { lr, batch, ...trainingOptions } = train;
@@ -485,6 +520,13 @@ const compileOptionChecks: Checkers<CompileOptions> = {
   relaxedSimd: (value, what) => checkChoice(value, relaxedSimdModes, what),
   embedWeights: checkType("boolean", "true or false"),
   weightsDtype: (value, what) => checkChoice(value, weightsDtypes, what),
+  calibration: (value, what) =>
+    Object.fromEntries(
+      plainEntries(value, what).map(([name, data]) => {
+        if (!isTensorData(data)) throw new UsageError(`${what}.${name} must be a Float32Array, Int32Array or BigInt64Array, got ${show(data)}`);
+        return [name, data];
+      }),
+    ),
   onProgress: checkType("function", "a function"),
   train: (value, what) => {
     const checked: Record<string, unknown> = {};

@@ -3,6 +3,8 @@
 import binaryen from "binaryen";
 import { EnvironmentError } from "../../src/base/errors.js";
 import type { Graph } from "../../src/ir/graph.js";
+import type { TensorData } from "../../src/weights/tensor.js";
+import { correctBiases } from "../wasm/bias-correction.js";
 import { buildWasm, wasmShared, type Carry, type WasmBuild } from "../wasm/module.js";
 import type { WeightsDtype } from "../wasm/weights.js";
 import { idChecks } from "./checks.js";
@@ -20,6 +22,8 @@ export interface ModuleOptions {
   embedWeights?: boolean;
   /** How weights.bin stores the weights (codegen/wasm/weights.ts); default f32. */
   weightsDtype?: WeightsDtype;
+  /** With f16 / int8 weights: the inputs bias correction measures the layers' mean inputs on. */
+  calibration?: Record<string, TensorData>;
   /** Called before each long step, e.g. to print progress. */
   onProgress?: (step: string) => void;
 }
@@ -55,7 +59,12 @@ function binaryenError(g: Graph, e: unknown): unknown {
 /** The SIMD builds `relaxedSimd` asks for; the second reuses the first's data layout and packed weights. */
 function builds(g: Graph, opts: ModuleOptions, carry?: readonly Carry[], what?: string): { baseline?: WasmBuild; relaxed?: WasmBuild } {
   const mode = opts.relaxedSimd ?? "auto";
-  const shared = wasmShared(g, opts.weightsDtype);
+  const dtype = opts.weightsDtype ?? "f32";
+  if (dtype !== "f32" && opts.calibration) {
+    opts.onProgress?.(`correcting the biases for the ${dtype} weights' rounding (one interpreter pass on the calibration inputs)`);
+    g = correctBiases(g, dtype, opts.calibration);
+  }
+  const shared = wasmShared(g, dtype);
   const build = (relaxed: boolean) => {
     opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm${what ? ` of the ${what}` : ""}`);
     try {

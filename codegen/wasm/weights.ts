@@ -187,6 +187,13 @@ export function quantiseInt8(data: Float32Array, ch: Channels, what: string): { 
   return { scales, q };
 }
 
+/** The float32 values the module decodes for `data` stored as `dtype`: the halves encodeF16 chose, or float32(q * scale). */
+export function decodedWeights(dtype: "f16" | "int8", data: Float32Array, ch: Channels, what: string): Float32Array {
+  if (dtype === "f16") return Float32Array.from(encodeF16(data, ch), f16Value);
+  const { scales, q } = quantiseInt8(data, ch, what);
+  return Float32Array.from(q, (v, i) => v * scales[Math.floor(i / ch.inner) % ch.channels]!);
+}
+
 // ---- Decoding at load time (the module's prepare) ----
 
 const I32 = binaryen.i32;

@@ -1,13 +1,13 @@
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { TargetFile, TargetOptions } from "../../codegen/target.js";
 import { UsageError } from "../base/errors.js";
-import { checkChoice, compileTraining, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes, weightsDtypes } from "../driver.js";
+import { calibrationInputs, checkChoice, type Elaborated, compileTraining, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes, weightsDtypes } from "../driver.js";
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats, weightsFileStat } from "../passes/stats.js";
 import { elaborateOptions, modelOptions, noPositionals, onePath, parse, seedOf, trainOptions, trainOptionsFrom, type Options } from "./args.js";
 import type { Command } from "./command.js";
-import { cliWeightOptions, modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
+import { cliWeightOptions, inputFiles, modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { writeDiagnostics } from "./command.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
 import { formatBytes } from "./table.js";
@@ -22,6 +22,12 @@ const options: Options = {
   "relaxed-simd": { value: "auto|on|off", default: "auto", description: "with -o, wasm: auto ships both builds and picks at load time; off baseline only; on relaxed only" },
   "embed-weights": { description: "with -o, wasm: the wasm and weights inside the .mjs, base64 (one file to ship)" },
   "weights-dtype": { value: "f32|f16|int8", default: "f32", description: "with -o, wasm: how weights.bin stores conv, linear, matmul and embedding weights (f16 half, int8 a quarter: per-output-channel scales); compute stays float32" },
+  calibrate: {
+    value: "NAME=PATH",
+    multiple: true,
+    default: "seeded weights: their seeded input; a checkpoint: none",
+    description: "with --weights-dtype f16|int8: an input like the model's (.npy or raw .bin; one per input), on which each layer's bias is corrected for its weights' rounding",
+  },
   passes: { value: "a,b,c", default: "the target's pipeline", description: "the passes to run, in order (see `graphc passes`)" },
   "print-after": { value: "PASS", multiple: true, description: "print the graph after PASS to stdout" },
   "print-after-all": { description: "print the graph after every pass to stdout" },
@@ -39,7 +45,7 @@ export const compileCommand: Command = {
     const { values, positionals } = parse(argv, options);
     const file = onePath(positionals, usage);
     const out = values.output as string | undefined;
-    for (const flag of ["target", "relaxed-simd", "embed-weights", "weights-dtype"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
+    for (const flag of ["target", "relaxed-simd", "embed-weights", "weights-dtype", "calibrate"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
     const relaxedSimd = values["relaxed-simd"] === undefined ? undefined : checkChoice(values["relaxed-simd"], relaxedSimdModes, "--relaxed-simd");
     const weightsDtype = values["weights-dtype"] === undefined ? undefined : checkChoice(values["weights-dtype"], weightsDtypes, "--weights-dtype");
     const targetOptions: TargetOptions = {
@@ -66,12 +72,13 @@ export const compileCommand: Command = {
     if (output) checkOutputDir(output.dir, "-o");
     const start = performance.now();
     const model = modelFromArgs(file, values);
+    const calibrated = output ? calibration(model, values, weightsDtype) : {};
     const { graph, stats } = optimise(model.graph, weightsFromArgs(model, values), pipeline, {
       after: (pass, out) => {
         if (values["print-after-all"] || printAfter.has(pass)) process.stdout.write(`; after ${pass}\n${printGraph(out)}`);
       },
     });
-    const files = output ? generate(graph, output.target, targetOptions).files : undefined;
+    const files = output ? generate(graph, output.target, { ...targetOptions, ...calibrated }).files : undefined;
     if (values.stats) {
       const s = { ...compileStats(graph, stats), ...weightsFileStat(files) };
       if (values.json) process.stdout.write(JSON.stringify(s) + "\n");
@@ -86,6 +93,14 @@ export const compileCommand: Command = {
   },
 };
 
+/** --calibrate's inputs (or the seeded one, for seeded weights) for the weights' bias correction. */
+function calibration(model: Elaborated, values: Record<string, unknown>, weightsDtype: TargetOptions["weightsDtype"]): Pick<TargetOptions, "calibration"> {
+  const given = values.calibrate === undefined ? undefined : inputFiles(model.graph, values.calibrate, "--calibrate");
+  const { calibration: inputs, warnings } = calibrationInputs(model.graph, { ...(weightsDtype ? { weightsDtype } : {}), ...(given ? { calibration: given } : {}), seed: seedOf(values) }, values.weights === undefined && !model.weights, "--calibrate");
+  for (const w of warnings) process.stderr.write(`${w}\n`);
+  return inputs ? { calibration: inputs } : {};
+}
+
 function written(dir: string, files: readonly TargetFile[], start: number): void {
   writeFiles(dir, files);
   const sizes = files.map((f) => `${f.name} ${formatBytes(typeof f.contents === "string" ? Buffer.byteLength(f.contents) : f.contents.byteLength)}`);
@@ -99,7 +114,7 @@ async function compileTrainingModule(file: string, values: Record<string, unknow
   if (dir === undefined) throw new UsageError("--train goes with -o DIR");
   for (const flag of ["stats", "print-after", "print-after-all"]) if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with --train`);
   if ((values.target ?? "wasm") !== "wasm") throw new UsageError("--train builds a wasm module (--target wasm)");
-  if (targetOptions.weightsDtype !== undefined) throw new UsageError("--weights-dtype does not go with --train: a training module keeps its weights in float32");
+  if (targetOptions.weightsDtype !== undefined || values.calibrate !== undefined) throw new UsageError("--weights-dtype and --calibrate do not go with --train: a training module keeps its weights in float32");
   checkOutputDir(dir, "-o");
   const start = performance.now();
   const compiled = await compileTraining({ path: file }, { ...elaborateOptions(values), ...cliWeightOptions(values), ...targetOptions, ...(passes ? { passes } : {}), train: { ...trainOptionsFrom(values), seed: seedOf(values) } });

@@ -2,9 +2,26 @@
 // stages, with the command line's messages.
 import { UsageError } from "../base/errors.js";
 import { elaborate, modelWeights, type Elaborated, type WeightOptions } from "../driver.js";
+import type { Graph } from "../ir/graph.js";
+import { readInputFile } from "../weights/npy.js";
 import type { TensorData } from "../weights/tensor.js";
 import { elaborateOptions, pairs, seedOf, type Options } from "./args.js";
 import { writeDiagnostics } from "./command.js";
+
+/** The inputs given as NAME=PATH items of `flag` (.npy or raw little-endian .bin files), by name. */
+export function inputFiles(g: Graph, items: unknown, flag: string): Record<string, TensorData> {
+  const inputs: Record<string, TensorData> = {};
+  for (const item of (items as string[] | undefined) ?? []) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new UsageError(`${flag} expects NAME=PATH, got \`${item}\``);
+    const name = item.slice(0, eq);
+    const port = g.inputs.find((p) => p.name === name);
+    if (!port) throw new UsageError(`model ${g.name} has no input \`${name}\` (inputs: ${g.inputs.map((p) => p.name).join(", ")})`);
+    if (name in inputs) throw new UsageError(`${flag} gives input \`${name}\` twice`);
+    inputs[name] = readInputFile(item.slice(eq + 1), name, g.values[port.value]!.type);
+  }
+  return inputs;
+}
 
 /** The model of FILE (.nn, or .onnx imported with its weights); its errors are a CompileError (main prints them). */
 export function modelFromArgs(file: string, values: Record<string, unknown>): Elaborated {

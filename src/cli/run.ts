@@ -8,11 +8,11 @@ import { compileGraph, plan } from "../driver.js";
 import { formatType, numel, type Graph, type TensorType } from "../ir/graph.js";
 import { randomInputs } from "../weights/calibrate.js";
 import { interpret, InterpError } from "../interp/index.js";
-import { readInputFile, writeNpy } from "../weights/npy.js";
+import { writeNpy } from "../weights/npy.js";
 import type { TensorData } from "../weights/tensor.js";
 import { modelOptions, onePath, parse, seedOf, type Options } from "./args.js";
 import type { Command } from "./command.js";
-import { modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
+import { inputFiles, modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
 import { MAX_THREADS } from "../../codegen/wasm/thread-limits.js";
 
@@ -115,19 +115,10 @@ function isClassifierOutput(name: string, t: TensorType): boolean {
 }
 
 function inputsFromArgs(g: Graph, values: Record<string, unknown>): Record<string, TensorData> {
-  const given = (values.input as string[] | undefined) ?? [];
-  const inputs = randomInputs(g, seedOf(values));
-  for (const item of given) {
-    const eq = item.indexOf("=");
-    if (eq <= 0) throw new UsageError(`--input expects NAME=PATH, got \`${item}\``);
-    const name = item.slice(0, eq);
-    const port = g.inputs.find((p) => p.name === name);
-    if (!port) throw new UsageError(`model ${g.name} has no input \`${name}\` (inputs: ${g.inputs.map((p) => p.name).join(", ")})`);
-    inputs[name] = readInputFile(item.slice(eq + 1), name, g.values[port.value]!.type);
-  }
-  const missing = g.inputs.filter((p) => !given.some((i) => i.startsWith(`${p.name}=`))).map((p) => p.name);
-  if (given.length > 0 && missing.length > 0) process.stderr.write(`graphc: no --input for ${missing.join(", ")}: using seeded random data\n`);
-  return inputs;
+  const given = inputFiles(g, values.input, "--input");
+  const missing = g.inputs.filter((p) => !(p.name in given)).map((p) => p.name);
+  if (Object.keys(given).length > 0 && missing.length > 0) process.stderr.write(`graphc: no --input for ${missing.join(", ")}: using seeded random data\n`);
+  return { ...randomInputs(g, seedOf(values)), ...given };
 }
 
 /** --threads N: an integer in [1, MAX_THREADS], for the wasm backend. */

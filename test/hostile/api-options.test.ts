@@ -104,6 +104,19 @@ describe("compile() options, one by one", () => {
     ).toBe(mine);
   });
 
+  it("calibration: not tensors by input name, the wrong inputs, or without f16 / int8 weights", async () => {
+    await expectOptionErrors([
+      ["calibration", 5, /^calibration must be a plain object, got 5$/],
+      ["calibration", { x: [1, 2, 3, 4] }, /^calibration\.x must be a Float32Array, Int32Array or BigInt64Array, got \[1, 2, 3, 4\]$/],
+    ]);
+    const x = new Float32Array(4);
+    await expectUsageError(compile, [source, { calibration: { x } }], /^calibration goes with f16 or int8 weights \(weightsDtype \/ --weights-dtype\)$/);
+    await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: { x, z: x } }], /^calibration: model tiny has no input "z" \(inputs: x\)$/);
+    await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: {} }], /^calibration: no data for input x \(every input needs one\)$/);
+    await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: { x: new Float32Array(3) } }], /^calibration\.x must be a Float32Array of 4 elements \(f32\[1, 4\]\), got /);
+    await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: { x: new Int32Array(4) } }], /^calibration\.x must be a Float32Array of 4 elements/);
+  });
+
   it("unknown options, and options that are not an object", async () => {
     await expectUsageError(compile, [source, { shape: { x: [2, 4] } }], /^unknown option "shape" \(options: set, shapes, model, .*\)$/);
     await expectUsageError(compile, [source, { seed: 1, __proto__: null, toString: 3 }], /^unknown option "toString"/);

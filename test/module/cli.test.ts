@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 import { cliBuild } from "../support/cli.js";
+import { writeNpy } from "../../src/weights/npy.js";
+import { writeSafetensors } from "../../src/weights/safetensors.js";
 import { importModule } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "graphc-cli-"));
@@ -59,6 +61,42 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
     const scale = Math.max(...Array.from(runs.f32!.y, Math.abs));
     for (const [dtype, bound] of [["f16", 1e-3], ["int8", 5e-2]] as const)
       for (let i = 0; i < 128; i++) expect(Math.abs(runs[dtype]!.y[i]! - runs.f32!.y[i]!)).toBeLessThanOrEqual(bound * scale);
+  });
+
+  test("--calibrate: a checkpoint's int8 biases are corrected on the given input; without it a warning says they are not", async () => {
+    const cnet = join(dir, "cnet.nn");
+    writeFileSync(cnet, "model cnet() {\n  input x: f32[8, 256]\n  output y = fc: linear(x, 128)\n}\n");
+    const w = Float32Array.from({ length: 128 * 256 }, (_, i) => Math.sin(i * 0.37));
+    const b = Float32Array.from({ length: 128 }, (_, i) => Math.cos(i));
+    writeFileSync(join(dir, "cnet.safetensors"), writeSafetensors([{ name: "fc.weight", shape: [128, 256], data: w }, { name: "fc.bias", shape: [128], data: b }]));
+    // Features with means of their own (as after a ReLU), where int8 rounding shifts the outputs' means.
+    const x = Float32Array.from({ length: 8 * 256 }, (_, i) => 1 + Math.sin((i % 256) * 1.3) + 0.3 * Math.cos(i));
+    writeFileSync(join(dir, "cal.npy"), writeNpy([8, 256], x));
+    const compiled = async (out: string, ...args: string[]) => {
+      const r = await graphc("compile", cnet, "-o", join(dir, out), "--weights", join(dir, "cnet.safetensors"), ...args);
+      expect(r.code, r.stderr).toBe(0);
+      return { stderr: r.stderr, y: (await (await (await importModule(join(dir, out), "cnet.mjs")).load({ simd: "baseline" })).run({ x })).y as Float32Array };
+    };
+    const [f32, plain, calibrated] = await Promise.all([compiled("c-f32"), compiled("c-plain", "--weights-dtype", "int8"), compiled("c-cal", "--weights-dtype", "int8", "--calibrate", `x=${join(dir, "cal.npy")}`)]);
+    expect(plain.stderr).toContain("warning: int8 weights without calibration inputs: the biases are not corrected for the weights' rounding");
+    expect(calibrated.stderr).not.toContain("warning");
+    expect(calibrated.stderr).toContain("graphc: correcting the biases for the int8 weights' rounding");
+    // The largest shift of a feature's mean over the 8 rows, relative to max |y|: removed by the correction.
+    const scale = Math.max(...Array.from(f32.y, Math.abs));
+    const meanShift = (y: Float32Array) => Math.max(...Array.from({ length: 128 }, (_, j) => Math.abs(Array.from({ length: 8 }, (_, r) => y[r * 128 + j]! - f32.y[r * 128 + j]!).reduce((s, d) => s + d, 0) / 8))) / scale;
+    expect(meanShift(plain.y)).toBeGreaterThan(1e-3);
+    expect(meanShift(calibrated.y)).toBeLessThan(1e-5);
+    for (const [args, message] of [
+      [["--calibrate", `x=${join(dir, "cal.npy")}`], /--calibrate goes with f16 or int8 weights/],
+      [["--weights-dtype", "f16", "--calibrate", `z=${join(dir, "cal.npy")}`], /model cnet has no input `z` \(inputs: x\)/],
+      [["--weights-dtype", "f16", "--calibrate", `x=${join(dir, "cal.npy")}`, "--calibrate", `x=${join(dir, "cal.npy")}`], /--calibrate gives input `x` twice/],
+      [["--weights-dtype", "f16", "--calibrate", "x"], /--calibrate expects NAME=PATH, got `x`/],
+    ] as const) {
+      const r = await graphc("compile", cnet, "-o", join(dir, "c-bad"), ...args);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toContain("    at ");
+    }
   });
 
   test("usage errors: exit 2, one line, nothing written", async () => {
