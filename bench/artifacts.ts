@@ -166,7 +166,8 @@ for (const model of models) {
   let f32: LoadResult | undefined;
   for (const dtype of dtypes) {
     log(`${model}: compiling, weights ${dtype}`);
-    const { files, report } = await compile({ path: file }, { weights, weightsDtype: dtype });
+    // Given as a Map, the seeded weights need their calibration input given too (compile's own seeded weights get it).
+    const { files, report } = await compile({ path: file }, { weights, weightsDtype: dtype, ...(dtype !== "f32" ? { calibration: randomInputs(g, 0) } : {}) });
     row.parameterBytes = report.stats.parameterBytes;
     const out = join(dir, dtype);
     rmSync(out, { recursive: true, force: true });

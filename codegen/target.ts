@@ -16,13 +16,18 @@ export interface TargetOptions {
   embedWeights?: boolean;
   /** wasm: how weights.bin stores conv / linear / matmul / embedding weights (f32, f16, or int8 per output channel); default f32. */
   weightsDtype?: "f32" | "f16" | "int8";
-  /**
-   * wasm, with f16 / int8 weights: inputs like the model's, on which the biases are corrected for
-   * the weights' rounding (codegen/wasm/bias-correction.ts); without them, none are.
-   */
-  calibration?: Record<string, Float32Array | Int32Array | BigInt64Array>;
   /** Called before each long step, e.g. to print progress. */
   onProgress?: (step: string) => void;
+}
+
+/** What emit() takes besides the options: figures the driver measured on the graph. */
+export interface EmitOptions extends TargetOptions {
+  /**
+   * wasm, with f16 / int8 weights: per conv2d / linear node id, the mean of each element of its
+   * fan-in on calibration inputs, for the bias correction (codegen/wasm/bias-correction.ts);
+   * without it, no bias is corrected.
+   */
+  fanInMeans?: ReadonlyMap<number, Float64Array>;
 }
 
 /** A node as messages name it: its op and its label path. */
@@ -62,5 +67,5 @@ export interface Target {
   checkOptions?(options: TargetOptions): string | undefined;
   /** The target's own limits (memory, buffer sizes) that a lowered graph exceeds: the driver reports them before emit(). */
   limits?(graph: Graph): LimitProblem[];
-  emit(graph: Graph, options: TargetOptions): Emitted;
+  emit(graph: Graph, options: EmitOptions): Emitted;
 }

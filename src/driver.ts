@@ -17,7 +17,7 @@ import { importOnnx, OnnxImportError, type Imported } from "./onnx/import.js";
 import { defaultPipeline, getPass, runPipeline, type PassStat, type PipelineOptions } from "./passes/index.js";
 import { compileStats, type CompileStats } from "./passes/stats.js";
 import { matchCheckpoint, renamedName, unreadBuffers, type Renames } from "./weights/bind.js";
-import { randomInputs } from "./weights/calibrate.js";
+import { fanInMeans, randomInputs } from "./weights/calibrate.js";
 import { loadWeights } from "./weights/load.js";
 import { WeightsError, type TensorData } from "./weights/tensor.js";
 
@@ -145,7 +145,13 @@ export function pipelineFor(target: Target | undefined, passes?: readonly string
   return [...passes];
 }
 
-export interface PlanOptions extends TargetOptions {
+/** What generate() takes: the target's options, and the inputs f16 / int8 weights' biases are corrected on. */
+export interface GenerateOptions extends TargetOptions {
+  /** With f16 / int8 weights: inputs like the model's, by input name (see calibrationInputs); without them no bias is corrected. */
+  calibration?: Record<string, TensorData>;
+}
+
+export interface PlanOptions extends GenerateOptions {
   /** A name from codegen/targets.ts (default "wasm"). */
   target?: string;
   /** The pass pipeline (default: the target's own). */
@@ -199,12 +205,18 @@ function targetError(message: string, n?: Node): string {
 }
 
 /** Stage 5: the target's files for an optimised graph (consumed by the lowering); a CompileError for a graph over the target's limits. */
-export function generate(graph: Graph, target: Target, options: TargetOptions = {}): Emitted {
+export function generate(graph: Graph, target: Target, options: GenerateOptions = {}): Emitted {
   const lowered = lower(graph, target);
   const problems = target.limits?.(lowered) ?? [];
   if (problems.length) throw new CompileError(problems.map((p) => targetError(p.message, p.node)));
+  const { calibration, ...targetOptions } = options;
+  let fanIn: Map<number, Float64Array> | undefined;
+  if (calibration && (options.weightsDtype ?? "f32") !== "f32") {
+    options.onProgress?.(`measuring each layer's mean input on the calibration inputs (one interpreter pass), to correct the biases for the ${options.weightsDtype} weights' rounding`);
+    fanIn = fanInMeans(lowered, calibration);
+  }
   try {
-    return target.emit(lowered, options);
+    return target.emit(lowered, { ...targetOptions, ...(fanIn ? { fanInMeans: fanIn } : {}) });
   } catch (e) {
     if (e instanceof TargetLimitError) throw new CompileError([targetError(e.message)]);
     throw e;
@@ -222,7 +234,7 @@ export interface Built extends Emitted {
 }
 
 /** Stages 3 to 5 for an elaborated model and its weights (consuming `graph`). */
-export function compileGraph(graph: Graph, weights: ReadonlyMap<string, TensorData>, { target, passes }: Plan, options: TargetOptions = {}): Built {
+export function compileGraph(graph: Graph, weights: ReadonlyMap<string, TensorData>, { target, passes }: Plan, options: GenerateOptions = {}): Built {
   const lap = stopwatch();
   const optimised = optimise(graph, weights, passes);
   const stats = compileStats(optimised.graph, optimised.stats);

@@ -3,7 +3,6 @@
 import binaryen from "binaryen";
 import { EnvironmentError } from "../../src/base/errors.js";
 import type { Graph } from "../../src/ir/graph.js";
-import type { TensorData } from "../../src/weights/tensor.js";
 import { correctBiases } from "../wasm/bias-correction.js";
 import { buildWasm, wasmShared, type Carry, type WasmBuild } from "../wasm/module.js";
 import type { WeightsDtype } from "../wasm/weights.js";
@@ -22,8 +21,8 @@ export interface ModuleOptions {
   embedWeights?: boolean;
   /** How weights.bin stores the weights (codegen/wasm/weights.ts); default f32. */
   weightsDtype?: WeightsDtype;
-  /** With f16 / int8 weights: the inputs bias correction measures the layers' mean inputs on. */
-  calibration?: Record<string, TensorData>;
+  /** With f16 / int8 weights: the layers' mean fan-in inputs, by node id, for bias correction (EmitOptions). */
+  fanInMeans?: ReadonlyMap<number, Float64Array>;
   /** Called before each long step, e.g. to print progress. */
   onProgress?: (step: string) => void;
 }
@@ -60,10 +59,7 @@ function binaryenError(g: Graph, e: unknown): unknown {
 function builds(g: Graph, opts: ModuleOptions, carry?: readonly Carry[], what?: string): { baseline?: WasmBuild; relaxed?: WasmBuild } {
   const mode = opts.relaxedSimd ?? "auto";
   const dtype = opts.weightsDtype ?? "f32";
-  if (dtype !== "f32" && opts.calibration) {
-    opts.onProgress?.(`correcting the biases for the ${dtype} weights' rounding (one interpreter pass on the calibration inputs)`);
-    g = correctBiases(g, dtype, opts.calibration);
-  }
+  if (dtype !== "f32" && opts.fanInMeans) g = correctBiases(g, dtype, opts.fanInMeans);
   const shared = wasmShared(g, dtype);
   const build = (relaxed: boolean) => {
     opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm${what ? ` of the ${what}` : ""}`);

@@ -19,6 +19,7 @@ import { numel, type Graph, type Node } from "../ir/graph.js";
 import { initWeights } from "./init.js";
 import type { TensorData } from "./tensor.js";
 import { interpret } from "../interp/index.js";
+import { isNHWC } from "../ir/ops.js";
 
 /** Deterministic inputs: N(0, 1) for float inputs, 0 or 1 for integer ones (valid ids and masks). */
 export function randomInputs(g: Graph, seed = 0): Record<string, TensorData> {
@@ -102,4 +103,56 @@ export function calibrateBatchNorm(g: Graph, weights: ReadonlyMap<string, Tensor
       variance![ci] = branchScale * Math.max(v, VARIANCE_FLOOR * layerSquare);
     }
   });
+}
+
+/**
+ * For every conv2d and linear node of `g` (constants bound), by node id: the mean of each element
+ * of its fan-in over its output positions on `inputs`, for the bias correction of f16 / int8
+ * weights (codegen/wasm/bias-correction.ts). For linear [.., K] the mean of each input feature
+ * over the rows; for conv2d the mean of input channel c at kernel offset (ky, kx), zero padding
+ * included, in the weight's [C, kh, kw] order.
+ */
+export function fanInMeans(g: Graph, inputs: Record<string, TensorData>): Map<number, Float64Array> {
+  const out = new Map<number, Float64Array>();
+  interpret(g, new Map(), inputs, (node, [x]) => {
+    if (node.op === "conv2d" || node.op === "linear") out.set(node.id, nodeFanInMeans(g, node, x as Float32Array));
+  });
+  return out;
+}
+
+function nodeFanInMeans(g: Graph, node: Node, x: Float32Array): Float64Array {
+  const xs = g.values[node.inputs[0]!]!.type.shape;
+  if (node.op === "linear") {
+    const k = xs.at(-1)!;
+    const rows = x.length / k;
+    const m = new Float64Array(k);
+    for (let r = 0; r < rows; r++) for (let i = 0; i < k; i++) m[i]! += x[r * k + i]!;
+    return m.map((v) => v / rows);
+  }
+  const nhwc = isNHWC(node.attrs);
+  const [n, c, h, w] = nhwc ? [xs[0]!, xs[3]!, xs[1]!, xs[2]!] : [xs[0]!, xs[1]!, xs[2]!, xs[3]!];
+  const [, , kh, kw] = g.values[node.inputs[1]!]!.type.shape as [number, number, number, number];
+  const ys = g.values[node.outputs[0]!]!.type.shape;
+  const [oh, ow] = nhwc ? [ys[1]!, ys[2]!] : [ys[2]!, ys[3]!];
+  const [sy, sx] = node.attrs.stride as number[];
+  const [py, px] = node.attrs.pads as number[];
+  const [dy, dx] = node.attrs.dilation as number[];
+  const at = nhwc ? (b: number, ci: number, i: number, j: number) => ((b * h + i) * w + j) * c + ci : (b: number, ci: number, i: number, j: number) => ((b * c + ci) * h + i) * w + j;
+  const m = new Float64Array(c * kh * kw);
+  for (let ci = 0; ci < c; ci++)
+    for (let ky = 0; ky < kh; ky++)
+      for (let kx = 0; kx < kw; kx++) {
+        let sum = 0;
+        for (let b = 0; b < n; b++)
+          for (let y = 0; y < oh; y++) {
+            const i = y * sy! - py! + ky * dy!;
+            if (i < 0 || i >= h) continue;
+            for (let z = 0; z < ow; z++) {
+              const j = z * sx! - px! + kx * dx!;
+              if (j >= 0 && j < w) sum += x[at(b, ci, i, j)]!;
+            }
+          }
+        m[(ci * kh + ky) * kw + kx] = sum / (n * oh * ow);
+      }
+  return m;
 }

@@ -80,7 +80,7 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
     const [f32, plain, calibrated] = await Promise.all([compiled("c-f32"), compiled("c-plain", "--weights-dtype", "int8"), compiled("c-cal", "--weights-dtype", "int8", "--calibrate", `x=${join(dir, "cal.npy")}`)]);
     expect(plain.stderr).toContain("warning: int8 weights without calibration inputs: the biases are not corrected for the weights' rounding");
     expect(calibrated.stderr).not.toContain("warning");
-    expect(calibrated.stderr).toContain("graphc: correcting the biases for the int8 weights' rounding");
+    expect(calibrated.stderr).toContain("graphc: measuring each layer's mean input on the calibration inputs (one interpreter pass), to correct the biases for the int8 weights' rounding...");
     // The largest shift of a feature's mean over the 8 rows, relative to max |y|: removed by the correction.
     const scale = Math.max(...Array.from(f32.y, Math.abs));
     const meanShift = (y: Float32Array) => Math.max(...Array.from({ length: 128 }, (_, j) => Math.abs(Array.from({ length: 8 }, (_, r) => y[r * 128 + j]! - f32.y[r * 128 + j]!).reduce((s, d) => s + d, 0) / 8))) / scale;

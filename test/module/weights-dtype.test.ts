@@ -30,7 +30,7 @@ import type { TensorData } from "../../src/weights/tensor.js";
 import { inputsFor, maxDiff } from "../onnx/helpers.js";
 import { paddleAssets, textLine } from "../onnx/paddle.js";
 import { reduced } from "../onnx/zoo.js";
-import { randomInputs } from "../../src/weights/calibrate.js";
+import { fanInMeans, randomInputs } from "../../src/weights/calibrate.js";
 import { fastWeights } from "./weights.js";
 
 const dtypes = ["f16", "int8"] as const;
@@ -94,7 +94,7 @@ async function measure(what: string, g0: Graph, data: ReadonlyMap<string, Tensor
   for (const dtype of dtypes) {
     const encoded = quantisable(g, dtype);
     m.encoded[dtype] = share((v) => encoded.has(v)) / share(() => true);
-    const constants = (calibration ? correctBiases(g, dtype, calibration) : g).constants.map((c) => {
+    const constants = (calibration ? correctBiases(g, dtype, fanInMeans(g, calibration)) : g).constants.map((c) => {
       const ch = encoded.get(c.value);
       return ch ? { ...c, data: decodedWeights(dtype, c.data as Float32Array, ch, "a weight") } : c;
     });

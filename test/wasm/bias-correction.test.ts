@@ -1,8 +1,8 @@
-// Bias correction for f16 / int8 weights (codegen/wasm/bias-correction.ts): on the calibration
-// input, each corrected layer's output has the float32 layer's mean per output channel (over
-// batch and positions), for convolutions of every stride, padding, dilation, group count and
-// layout, and for linear layers of any rank; a bias two layers share is corrected once, for the
-// mean over both. Tolerance: 2e-5 of max |y|, the float32 rounding of the outputs and of the
+// Bias correction for f16 / int8 weights (codegen/wasm/bias-correction.ts, on the means that
+// src/weights/calibrate.ts's fanInMeans measures): on the calibration input, each corrected
+// layer's output has the float32 layer's mean per output channel (over batch and positions), for
+// convolutions of every stride, padding, dilation, group count and layout, and for linear layers
+// of any rank; a bias two layers share is corrected once, for the mean over both. Tolerance: 2e-5 of max |y|, the float32 rounding of the outputs and of the
 // corrected bias (sums of up to ~2000 products); the shift corrected is up to ~1e-2 of max |y|
 // (int8) and asserted to be 10x the tolerance or more, so a correction that does nothing fails.
 import fc from "fast-check";
@@ -11,6 +11,7 @@ import { correctBiases } from "../../codegen/wasm/bias-correction.js";
 import { decodedWeights, quantisable } from "../../codegen/wasm/weights.js";
 import type { Attrs, Graph } from "../../src/ir/graph.js";
 import { interpret } from "../../src/interp/index.js";
+import { fanInMeans } from "../../src/weights/calibrate.js";
 import { rng } from "../support/source.js";
 import { oneNode, inputsOf, type Operand } from "./gemm-harness.js";
 
@@ -48,7 +49,7 @@ function meanShifts(got: Float32Array, want: Float32Array, shape: number[], axis
 function shifts(g: Graph, inputs: Record<string, Float32Array>, dtype: "f16" | "int8", axis: number): { before: number; after: number } {
   const want = interpret(g, new Map(), inputs);
   const worst = (h: Graph) => Math.max(...g.outputs.flatMap((p) => meanShifts(interpret(h, new Map(), inputs)[p.name] as Float32Array, want[p.name] as Float32Array, g.values[p.value]!.type.shape, axis)));
-  return { before: worst(decoded(g, dtype)), after: worst(decoded(correctBiases(g, dtype, inputs), dtype)) };
+  return { before: worst(decoded(g, dtype)), after: worst(decoded(correctBiases(g, dtype, fanInMeans(g, inputs)), dtype)) };
 }
 
 function expectCorrected({ before, after }: { before: number; after: number }, dtype: string): void {
@@ -123,7 +124,7 @@ describe("bias correction of f16 / int8 weights", () => {
     g.outputs.push({ name: "y2", value: y2 });
     const inputs = { ...inputsOf(operands), x2: shifted([4, 160], 1, 2) };
     const want = interpret(g, new Map(), inputs);
-    const got = interpret(decoded(correctBiases(g, "int8", inputs), "int8"), new Map(), inputs);
+    const got = interpret(decoded(correctBiases(g, "int8", fanInMeans(g, inputs)), "int8"), new Map(), inputs);
     // Each layer keeps its own shift; their average is zero.
     const both = (o: Record<string, unknown>) => Float32Array.from({ length: 8 * 128 }, (_, i) => (o[i < 512 ? "y" : "y2"] as Float32Array)[i % 512]!);
     expect(Math.max(...meanShifts(both(got), both(want), [8, 128], 1))).toBeLessThanOrEqual(TOLERANCE);

@@ -23,7 +23,14 @@ describe("graphc with the WGSL target", () => {
     const [gpu, interp] = await Promise.all([graphc("run", ...model, "--backend", "wgsl"), graphc("run", ...model)]);
     expect(gpu.code, gpu.stderr).toBe(0);
     expect(gpu.stderr).toContain("on wgsl (Dawn)");
-    // Six significant digits of min / max / mean and the top-5 logits: the GPU sums in another order.
-    expect(gpu.stdout).toBe(interp.stdout);
+    // The same lines, classes and shapes; the numbers printed (six significant digits of min / max
+    // / mean, five of the top-5 logits) within 1e-4 of the largest: the GPU sums in another order,
+    // which moves float32 results by ~1e-6 relative and can flip a last printed digit.
+    const numbers = /-?\d+\.\d+(?:e[-+]?\d+)?/g;
+    expect(gpu.stdout.replace(numbers, "#")).toBe(interp.stdout.replace(numbers, "#"));
+    const [got, want] = [gpu.stdout, interp.stdout].map((out) => Array.from(out.match(numbers) ?? [], Number));
+    const scale = Math.max(...want!.map(Math.abs));
+    expect(want!.length).toBeGreaterThan(5);
+    want!.forEach((w, i) => expect(Math.abs(got![i]! - w), `number ${i}: ${got![i]} vs ${w}`).toBeLessThanOrEqual(1e-4 * scale));
   });
 });
