@@ -204,6 +204,22 @@ function targetError(message: string, n?: Node): string {
   return lines.join("\n");
 }
 
+/** fanInMeans on the calibration inputs, its failures said as theirs; a non-finite mean (NaN or Inf in the inputs) would corrupt every bias after it. */
+function measuredFanIn(g: Graph, calibration: Record<string, TensorData>): Map<number, Float64Array> {
+  let means: Map<number, Float64Array>;
+  try {
+    means = fanInMeans(g, calibration);
+  } catch (e) {
+    throw e instanceof InterpError ? new InterpError(`the calibration inputs: ${e.message}`) : e;
+  }
+  for (const [id, m] of means)
+    if (!m.every(Number.isFinite)) {
+      const n = g.nodes.find((k) => k.id === id)!;
+      throw new InterpError(`the calibration inputs give ${describeNode(n)} a non-finite mean input (NaN or Inf in the inputs, or an overflow): no bias can be corrected on them`);
+    }
+  return means;
+}
+
 /** Stage 5: the target's files for an optimised graph (consumed by the lowering); a CompileError for a graph over the target's limits. */
 export function generate(graph: Graph, target: Target, options: GenerateOptions = {}): Emitted {
   const lowered = lower(graph, target);
@@ -213,7 +229,7 @@ export function generate(graph: Graph, target: Target, options: GenerateOptions 
   let fanIn: Map<number, Float64Array> | undefined;
   if (calibration && (options.weightsDtype ?? "f32") !== "f32") {
     options.onProgress?.(`measuring each layer's mean input on the calibration inputs (one interpreter pass), to correct the biases for the ${options.weightsDtype} weights' rounding`);
-    fanIn = fanInMeans(lowered, calibration);
+    fanIn = measuredFanIn(lowered, calibration);
   }
   try {
     return target.emit(lowered, { ...targetOptions, ...(fanIn ? { fanInMeans: fanIn } : {}) });

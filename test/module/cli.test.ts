@@ -97,6 +97,12 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toContain("    at ");
     }
+    // Inputs that make a mean NaN would corrupt every bias: a data error (exit 1), said as the calibration's.
+    writeFileSync(join(dir, "nan.npy"), writeNpy([8, 256], x.map((v, i) => (i === 5 ? NaN : v))));
+    const nan = await graphc("compile", cnet, "-o", join(dir, "c-nan"), "--weights-dtype", "int8", "--calibrate", `x=${join(dir, "nan.npy")}`);
+    expect(nan.code, nan.stderr).toBe(1);
+    expect(nan.stderr).toMatch(/the calibration inputs give `linear` \(in `fc`\) a non-finite mean input/);
+    expect(nan.stderr).not.toContain("    at ");
   });
 
   test("usage errors: exit 2, one line, nothing written", async () => {
