@@ -104,6 +104,11 @@ export interface WeightOptions {
   rename?: Renames;
 }
 
+/** Whether `model` gets seeded weights: no checkpoint given and no ONNX weights of its own. */
+export function hasSeededWeights(model: Elaborated, weights: WeightOptions["weights"]): boolean {
+  return weights === undefined && !model.weights;
+}
+
 /** Stage 2: the model's weights, and warnings about them ("warning: ..."). */
 export function modelWeights(graph: Graph, options: WeightOptions = {}): { data: Map<string, TensorData>; warnings: string[] } {
   const { weights, seed = 0, strict, allowUnexpected, rename } = options;
@@ -281,7 +286,7 @@ export async function compileModel(source: ModelSource, options: CompileOptions 
   // An ONNX model brings its weights; a given checkpoint replaces them.
   const weights = modelWeights(model.graph, model.weights && options.weights === undefined ? { ...options, weights: model.weights } : options);
   const weightsMs = lap();
-  const calibration = calibrationInputs(model.graph, options, options.weights === undefined && !model.weights);
+  const calibration = calibrationInputs(model.graph, options, hasSeededWeights(model, options.weights));
   options.onProgress?.("optimising the graph");
   const built = compileGraph(model.graph, weights.data, chosen, { ...options, ...calibration });
   return { ...built, warnings: [...model.warnings, ...weights.warnings, ...calibration.warnings], phasesMs: { frontend, weights: weightsMs, ...built.phasesMs } };

@@ -1,7 +1,7 @@
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { TargetFile, TargetOptions } from "../../codegen/target.js";
 import { UsageError } from "../base/errors.js";
-import { calibrationInputs, checkChoice, type Elaborated, type GenerateOptions, compileTraining, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes, weightsDtypes } from "../driver.js";
+import { calibrationInputs, checkChoice, hasSeededWeights, type Elaborated, type GenerateOptions, compileTraining, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes, weightsDtypes } from "../driver.js";
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats, weightsFileStat } from "../passes/stats.js";
@@ -96,7 +96,7 @@ export const compileCommand: Command = {
 /** --calibrate's inputs (or the seeded one, for seeded weights) for the weights' bias correction. */
 function calibration(model: Elaborated, values: Record<string, unknown>, weightsDtype: TargetOptions["weightsDtype"]): Pick<GenerateOptions, "calibration"> {
   const given = values.calibrate === undefined ? undefined : inputFiles(model.graph, values.calibrate, "--calibrate");
-  const { calibration: inputs, warnings } = calibrationInputs(model.graph, { ...(weightsDtype ? { weightsDtype } : {}), ...(given ? { calibration: given } : {}), seed: seedOf(values) }, values.weights === undefined && !model.weights, "--calibrate");
+  const { calibration: inputs, warnings } = calibrationInputs(model.graph, { ...(weightsDtype ? { weightsDtype } : {}), ...(given ? { calibration: given } : {}), seed: seedOf(values) }, hasSeededWeights(model, cliWeightOptions(values).weights), "--calibrate");
   for (const w of warnings) process.stderr.write(`${w}\n`);
   return inputs ? { calibration: inputs } : {};
 }

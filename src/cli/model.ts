@@ -1,7 +1,7 @@
 // Shared by the commands that need an elaborated model and its weights: the driver's first two
 // stages, with the command line's messages.
 import { UsageError } from "../base/errors.js";
-import { elaborate, modelWeights, type Elaborated, type WeightOptions } from "../driver.js";
+import { elaborate, hasSeededWeights, modelWeights, type Elaborated, type WeightOptions } from "../driver.js";
 import type { Graph } from "../ir/graph.js";
 import { readInputFile } from "../weights/npy.js";
 import type { TensorData } from "../weights/tensor.js";
@@ -49,7 +49,7 @@ export function cliWeightOptions(values: Record<string, unknown>): WeightOptions
 export function weightsFromArgs(model: Elaborated, values: Record<string, unknown>): Map<string, TensorData> {
   const g = model.graph;
   const options = cliWeightOptions(values);
-  if (options.weights === undefined && !model.weights && g.nodes.some((n) => n.op === "batchnorm"))
+  if (hasSeededWeights(model, options.weights) && g.nodes.some((n) => n.op === "batchnorm"))
     process.stderr.write(`graphc: no --weights: seeded weights, BatchNorm statistics calibrated by one interpreter pass...\n`);
   const { data, warnings } = modelWeights(g, { ...options, weights: options.weights ?? model.weights });
   for (const w of warnings) process.stderr.write(`${w}\n`);
