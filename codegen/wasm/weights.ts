@@ -111,9 +111,9 @@ function f16Step(h: number, up: boolean): number {
   return negative === up ? h - 1 : h + 1;
 }
 
-/** f16Value of every bit pattern, made on first use. */
-let halves: Float64Array | undefined;
-const halfValue = (h: number) => (halves ??= Float64Array.from({ length: 65536 }, (_, i) => f16Value(i)))[h]!;
+/** f16Value of every bit pattern, made on first use (a table: encoding and decoding read it per weight). */
+let halfTable: Float32Array | undefined;
+const halves = () => (halfTable ??= Float32Array.from({ length: 65536 }, (_, i) => f16Value(i)));
 
 /**
  * Half floats for `data`, each output channel rounded so that its sum is kept (the "largest
@@ -127,7 +127,9 @@ const halfValue = (h: number) => (halves ??= Float64Array.from({ length: 65536 }
  * (to 2^-20 of a step) go to the lower index.
  */
 export function encodeF16(data: Float32Array, ch: Channels): Uint16Array {
-  const out = Uint16Array.from(data, f16Bits);
+  const out = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = f16Bits(data[i]!);
+  const half = halves();
   const { outer, channels, inner } = ch;
   const at = new Int32Array(outer * inner);
   // A move as one sortable number: its extra error in steps (0 .. 1) to 2^-20, then its place in `at`.
@@ -137,15 +139,16 @@ export function encodeF16(data: Float32Array, ch: Channels): Uint16Array {
     let k = 0;
     for (let o = 0; o < outer; o++) for (let i = 0, p = (o * channels + c) * inner; i < inner; i++, p++) at[k++] = p;
     let gap = 0; // Σ (w - rounded w) over the channel, in double
-    for (const p of at) gap += data[p]! - halfValue(out[p]!);
+    for (let j = 0; j < at.length; j++) gap += data[at[j]!]! - half[out[at[j]!]!]!;
     if (!Number.isFinite(gap) || gap === 0) continue; // Inf / NaN weights: nearest, as they are
     const up = gap > 0;
     let moves = 0;
     for (let j = 0; j < at.length; j++) {
       const p = at[j]!;
-      const [w, v] = [data[p]!, halfValue(out[p]!)];
+      const w = data[p]!;
+      const v = half[out[p]!]!;
       if (w > v !== up || w === v) continue;
-      const step = halfValue(f16Step(out[p]!, up)) - v;
+      const step = half[f16Step(out[p]!, up)]! - v;
       if (!Number.isFinite(step)) continue;
       keys[moves++] = Math.max(0, Math.floor((1 - (2 * Math.abs(w - v)) / Math.abs(step)) * 2 ** 20)) * place + j;
     }
@@ -153,7 +156,7 @@ export function encodeF16(data: Float32Array, ch: Channels): Uint16Array {
     for (const key of order) {
       const p = at[key % place]!;
       const to = f16Step(out[p]!, up);
-      const step = halfValue(to) - halfValue(out[p]!);
+      const step = half[to]! - half[out[p]!]!;
       if (Math.abs(gap - step) >= Math.abs(gap)) continue;
       out[p] = to;
       gap -= step;
@@ -189,9 +192,15 @@ export function quantiseInt8(data: Float32Array, ch: Channels, what: string): { 
 
 /** The float32 values the module decodes for `data` stored as `dtype`: the halves encodeF16 chose, or float32(q * scale). */
 export function decodedWeights(dtype: "f16" | "int8", data: Float32Array, ch: Channels, what: string): Float32Array {
-  if (dtype === "f16") return Float32Array.from(encodeF16(data, ch), f16Value);
+  const out = new Float32Array(data.length);
+  if (dtype === "f16") {
+    const [bits, half] = [encodeF16(data, ch), halves()];
+    for (let i = 0; i < out.length; i++) out[i] = half[bits[i]!]!;
+    return out;
+  }
   const { scales, q } = quantiseInt8(data, ch, what);
-  return Float32Array.from(q, (v, i) => v * scales[Math.floor(i / ch.inner) % ch.channels]!);
+  for (let i = 0; i < out.length; i++) out[i] = q[i]! * scales[Math.floor(i / ch.inner) % ch.channels]!;
+  return out;
 }
 
 // ---- Decoding at load time (the module's prepare) ----
