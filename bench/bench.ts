@@ -27,7 +27,7 @@ import { TFJS_PASSES } from "./peers/tfjs.js";
 const ENGINES: Record<EngineName, string> = {
   "graphc-baseline": "graphc's wasm module, SIMD128 (one thread)",
   "graphc-relaxed": "graphc's wasm module, relaxed SIMD (one thread)",
-  "graphc-relaxed-2t": "graphc's wasm module, relaxed SIMD, load({ threads: 2 }) (the .threads.wasm build: the caller and one worker)",
+  "graphc-relaxed-2t": "graphc's wasm module, relaxed SIMD, load({ threads: 2 }) (the caller and one worker, on a shared memory)",
   "tfjs-wasm": "TensorFlow.js 4.22, tfjs-core + tfjs-backend-wasm (XNNPACK, SIMD), built from graphc's IR after fold-batchnorm, fuse-epilogue and layout (bench/peers/tfjs.ts); one thread: under Node it loads the SIMD binary without threads (WASM_HAS_MULTITHREAD_SUPPORT is false), so setThreadsCount has no effect",
   "ort-web": "onnxruntime-web 1.30, wasm execution provider, numThreads = 1",
   "ort-web-2t": "onnxruntime-web 1.30, wasm execution provider, numThreads = 2",
@@ -123,7 +123,7 @@ async function prepare(model: string) {
     artifact: {
       "graphc-baseline": [base("mjs"), base("wasm"), base("weights.bin")],
       "graphc-relaxed": [base("mjs"), base("relaxed.wasm"), base("weights.bin")],
-      "graphc-relaxed-2t": [base("mjs"), base("relaxed.threads.wasm"), base("weights.bin")],
+      "graphc-relaxed-2t": [base("mjs"), base("relaxed.wasm"), base("weights.bin")],
       "tfjs-wasm": [irFile, binPath(irFile)],
       "ort-web": [onnx],
       "ort-web-2t": [onnx],

@@ -25,6 +25,7 @@ import { Worker } from "node:worker_threads";
 import { wasmTarget } from "../codegen/wasm/target.js";
 import { buildWasm, type WasmBuild } from "../codegen/wasm/module.js";
 import { CONTROL } from "../codegen/wasm/threads.js";
+import { onSharedMemory } from "../codegen/module/threads.js";
 import type { LoadedModel, LoadOptions } from "../codegen/module/runtime.js";
 import { compile } from "../src/api.js";
 import { elaborate, lower, optimise, pipelineFor } from "../src/driver.js";
@@ -129,7 +130,7 @@ async function harness(build: WasmBuild, count: number, inputs: Record<string, F
   const calls = build.profiled!.length + 1;
   const pages = Math.ceil(build.memoryBytes / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-  const module = await WebAssembly.compile(build.threadsWasm as Uint8Array<ArrayBuffer>);
+  const module = await WebAssembly.compile(onSharedMemory(build.wasm) as Uint8Array<ArrayBuffer>);
   const acc = Array.from({ length: count }, () => new Float64Array(new SharedArrayBuffer(calls * SLOTS * 8)));
   const instance = await WebAssembly.instantiate(module, { env: { memory }, profile: { mark: makeMark(acc[0]!) } });
   const ex = instance.exports as { prepare(i: number): void; run(): void; thread(id: number, count: number, mayWait: number): void };

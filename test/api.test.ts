@@ -31,7 +31,7 @@ function reference(hidden = 8, seed = 0) {
 describe("compile()", () => {
   it("compiles a source string to module files, a report and a loadable result", async () => {
     const result = await compile(source);
-    expect(result.files.map((f) => f.name).sort()).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.threads.wasm", "tiny.relaxed.wasm", "tiny.threads.wasm", "tiny.wasm", "tiny.weights.bin"]);
+    expect(result.files.map((f) => f.name).sort()).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.wasm", "tiny.wasm", "tiny.weights.bin"]);
     const { report } = result;
     expect(report.model).toBe("tiny");
     expect(report.inputs).toEqual([{ name: "x", dtype: "f32", shape: [1, 4] }]);
@@ -64,9 +64,9 @@ describe("compile()", () => {
   });
 
   it("ships one build for relaxedSimd on / off, and everything in the .mjs with embedWeights", async () => {
-    expect((await compile(source, { relaxedSimd: "off" })).files.map((f) => f.name).sort()).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.threads.wasm", "tiny.wasm", "tiny.weights.bin"]);
+    expect((await compile(source, { relaxedSimd: "off" })).files.map((f) => f.name).sort()).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.wasm", "tiny.weights.bin"]);
     const on = await compile(source, { relaxedSimd: "on" });
-    expect(on.files.map((f) => f.name).sort()).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.threads.wasm", "tiny.relaxed.wasm", "tiny.weights.bin"]);
+    expect(on.files.map((f) => f.name).sort()).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.wasm", "tiny.weights.bin"]);
     expect((await instantiate(on)).simd).toBe("relaxed");
     const embedded = await compile(source, { embedWeights: true });
     expect(embedded.files.map((f) => f.name).sort()).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs"]);

@@ -1,7 +1,7 @@
 // The files of a compiled model: NAME.mjs (manifest + runtime), its typed ports twice — NAME.d.ts
 // (the documented name) and NAME.d.mts (what TypeScript's NodeNext resolution looks for beside
-// NAME.mjs) — and NAME.wasm / NAME.relaxed.wasm (each also as NAME[.relaxed].threads.wasm, on a
-// shared memory) / NAME.weights.bin, or everything base64 inside
+// NAME.mjs) — and NAME.wasm / NAME.relaxed.wasm (load() puts either on a shared memory for
+// threads) / NAME.weights.bin, or everything base64 inside
 // NAME.mjs. The files of one compile share a build id (checks.ts) that load() checks.
 import { UsageError } from "../../src/base/errors.js";
 import type { WasmBuild } from "../wasm/module.js";
@@ -44,8 +44,8 @@ function offsets(build: WasmBuild, kind: "inputs" | "outputs", ports: PortInfo[]
   });
 }
 
-function buildInfo(build: WasmBuild, file: string, threadsFile: string | undefined, e: EmitInput): BuildInfo {
-  return { file, ...(threadsFile ? { threadsFile } : {}), memoryBytes: build.memoryBytes, control: build.control, weightsOffset: build.weightsOffset, inputs: offsets(build, "inputs", e.inputs), outputs: offsets(build, "outputs", e.outputs) };
+function buildInfo(build: WasmBuild, file: string, threaded: boolean, e: EmitInput): BuildInfo {
+  return { file, ...(threaded ? { threaded } : {}), memoryBytes: build.memoryBytes, control: build.control, weightsOffset: build.weightsOffset, inputs: offsets(build, "inputs", e.inputs), outputs: offsets(build, "outputs", e.outputs) };
 }
 
 const base64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("base64");
@@ -80,8 +80,6 @@ export interface LoadOptions {
   /** Bytes of the files next to this module, instead of reading them (or the embedded copies). */
   wasm?: ArrayBuffer | ArrayBufferView;
   relaxedWasm?: ArrayBuffer | ArrayBufferView;
-  threadsWasm?: ArrayBuffer | ArrayBufferView;
-  relaxedThreadsWasm?: ArrayBuffer | ArrayBufferView;
   weights?: ArrayBuffer | ArrayBufferView;
   /** "auto" (default): relaxed SIMD where the engine supports it, else the baseline build. */
   simd?: "auto" | "relaxed" | "baseline";
@@ -111,15 +109,15 @@ export declare function load(options?: LoadOptions): Promise<Model>;
 `;
 }
 
-type Binary = "wasm" | "relaxedWasm" | "threadsWasm" | "relaxedThreadsWasm" | "weights" | "state";
+type Binary = "wasm" | "relaxedWasm" | "weights" | "state";
 
-/** One build's manifest and the bytes of its files, named from `base`; `threaded`: with the shared-memory builds. */
+/** One build's manifest and the bytes of its files, named from `base`; `threaded`: builds that may run on several threads. */
 function describeModule(e: EmitInput, base: string, threaded = true): { manifest: Manifest; parts: ModuleParts; binaries: Partial<Record<Binary, { file: string; bytes: Uint8Array }>> } {
   const { baseline, relaxed } = e;
   const any = baseline ?? relaxed;
   if (!any) throw new Error("emitModule: no wasm build");
   if (baseline && relaxed && Buffer.compare(baseline.weights, relaxed.weights) !== 0) throw new Error("emitModule: the two SIMD builds disagree on the weights");
-  const file = { wasm: `${base}.wasm`, relaxedWasm: `${base}.relaxed.wasm`, threadsWasm: `${base}.threads.wasm`, relaxedThreadsWasm: `${base}.relaxed.threads.wasm`, weights: `${base}.weights.bin`, state: `${base}.state.bin` };
+  const file = { wasm: `${base}.wasm`, relaxedWasm: `${base}.relaxed.wasm`, weights: `${base}.weights.bin`, state: `${base}.state.bin` };
   const state = e.held && stateFile(e.held.start);
   const described: Omit<Manifest, "buildId"> = {
     name: e.name,
@@ -127,23 +125,23 @@ function describeModule(e: EmitInput, base: string, threaded = true): { manifest
     outputs: e.outputs,
     weights: { file: file.weights, bytes: any.weights.byteLength, segments: any.weightSegments },
     builds: {
-      ...(baseline ? { baseline: buildInfo(baseline, file.wasm, threaded ? file.threadsWasm : undefined, e) } : {}),
-      ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, threaded ? file.relaxedThreadsWasm : undefined, e) } : {}),
+      ...(baseline ? { baseline: buildInfo(baseline, file.wasm, threaded, e) } : {}),
+      ...(relaxed ? { relaxed: buildInfo(relaxed, file.relaxedWasm, threaded, e) } : {}),
     },
     idChecks: e.idChecks,
     ...(e.held ? { held: e.held.names } : {}),
     ...(state ? { state: { file: file.state, tensors: state.tensors } } : {}),
   };
-  const id = buildId([json(described), ...[baseline, relaxed].flatMap((b) => (b ? [b.wasm, ...(threaded ? [b.threadsWasm] : [])] : [])), any.weights, ...(state ? [state.bytes] : [])]);
+  const id = buildId([json(described), ...[baseline, relaxed].flatMap((b) => (b ? [b.wasm] : [])), any.weights, ...(state ? [state.bytes] : [])]);
   const manifest: Manifest = { ...described, buildId: id };
   const parts: ModuleParts = {
     manifest,
     weights: weightsFile(any.weights, id),
-    ...(baseline ? { wasm: withBuildSection(baseline.wasm, id), ...(threaded ? { threadsWasm: withBuildSection(baseline.threadsWasm, id) } : {}) } : {}),
-    ...(relaxed ? { relaxedWasm: withBuildSection(relaxed.wasm, id), ...(threaded ? { relaxedThreadsWasm: withBuildSection(relaxed.threadsWasm, id) } : {}) } : {}),
+    ...(baseline ? { wasm: withBuildSection(baseline.wasm, id) } : {}),
+    ...(relaxed ? { relaxedWasm: withBuildSection(relaxed.wasm, id) } : {}),
   };
   const binaries: Partial<Record<Binary, { file: string; bytes: Uint8Array }>> = {};
-  for (const k of ["wasm", "relaxedWasm", "threadsWasm", "relaxedThreadsWasm", "weights"] as const) if (parts[k] !== undefined) binaries[k] = { file: file[k], bytes: parts[k] };
+  for (const k of ["wasm", "relaxedWasm", "weights"] as const) if (parts[k] !== undefined) binaries[k] = { file: file[k], bytes: parts[k] };
   if (state) binaries.state = { file: file.state, bytes: state.bytes };
   return { manifest, parts, binaries };
 }

@@ -24,8 +24,8 @@ export interface PortInfo {
 /** Where one SIMD build keeps things: port offsets in the order of Manifest.inputs / .outputs. */
 export interface BuildInfo {
   file: string;
-  /** The same build on a shared memory, for threads > 1 (codegen/wasm/threads.ts); absent in a training module's builds, which run on one thread. */
-  threadsFile?: string;
+  /** Whether it may run on several threads (load() puts it on a shared memory: threads.ts onSharedMemory); absent in a training module's builds, which run on one thread. */
+  threaded?: boolean;
   memoryBytes: number;
   /** The threads' control block. */
   control: number;
@@ -74,8 +74,6 @@ export interface LoadProgress {
 export interface LoadOptions {
   wasm?: Bytes;
   relaxedWasm?: Bytes;
-  threadsWasm?: Bytes;
-  relaxedThreadsWasm?: Bytes;
   weights?: Bytes;
   simd?: Simd;
   /** Default: min(4, the cores); 1 in a browser page that is not cross-origin isolated. */
@@ -139,14 +137,12 @@ export interface ModuleParts {
   manifest: Manifest;
   wasm?: Uint8Array;
   relaxedWasm?: Uint8Array;
-  threadsWasm?: Uint8Array;
-  relaxedThreadsWasm?: Uint8Array;
   /** The weights file: the weights, then the build id. */
   weights: Uint8Array;
 }
 
 /** Base64 of every embedded file, by LoadOptions key. */
-export type Embedded = Partial<Record<"wasm" | "relaxedWasm" | "threadsWasm" | "relaxedThreadsWasm" | "weights" | "state", string>>;
+export type Embedded = Partial<Record<"wasm" | "relaxedWasm" | "weights" | "state", string>>;
 
 export type LoadModel = (model: Manifest, embedded: Embedded | null, baseUrl: string | undefined, options?: LoadOptions) => Promise<LoadedModel>;
 
@@ -163,7 +159,7 @@ function relaxedSimdSupported() {
   }
 }
 
-const LOAD_OPTIONS = ["wasm", "relaxedWasm", "threadsWasm", "relaxedThreadsWasm", "weights", "simd", "onProgress", "threads"];
+const LOAD_OPTIONS = ["wasm", "relaxedWasm", "weights", "simd", "onProgress", "threads"];
 
 async function loadModel(model, embedded, baseUrl, options) {
   const what = "graphc model " + JSON.stringify(model.name) + ": ";
@@ -267,19 +263,25 @@ async function loadModel(model, embedded, baseUrl, options) {
     for (let at = 0; at < bytes.byteLength; at += PROGRESS_CHUNK) sink.take(bytes.subarray(at, at + PROGRESS_CHUNK));
   };
 
-  const wasmKey = threads > 1 ? (kind === "relaxed" ? "relaxedThreadsWasm" : "threadsWasm") : kind === "relaxed" ? "relaxedWasm" : "wasm";
-  if (threads > 1 && !build.threadsFile) throw new Error(what + "this module has no threaded build: load it with threads: 1");
-  const wasmFile = threads > 1 ? build.threadsFile : build.file;
-  const wasmFrom = from(wasmKey, wasmFile);
+  const wasmKey = kind === "relaxed" ? "relaxedWasm" : "wasm";
+  if (threads > 1 && !build.threaded) throw new Error(what + "this module has no threaded build: load it with threads: 1");
+  const wasmFrom = from(wasmKey, build.file);
+  const wasmBytes = await bytesOf(wasmKey, build.file);
   let wasmModule;
   try {
-    wasmModule = await WebAssembly.compile(await bytesOf(wasmKey, wasmFile));
+    wasmModule = await WebAssembly.compile(wasmBytes);
   } catch (e) {
     if (!(e instanceof WebAssembly.CompileError)) throw e;
     throw new Error(what + wasmFrom + " is not a WebAssembly module (" + e.message + ")");
   }
   const section = WebAssembly.Module.customSections(wasmModule, BUILD_SECTION)[0];
   notOurs(foreignBuild(wasmFrom, section && new Uint8Array(section), model.buildId));
+  if (threads > 1) {
+    // Checked as ours above: the same module on a shared memory is valid too.
+    const onShared = onSharedMemory(wasmBytes);
+    if (!onShared) throw new Error(what + wasmFrom + " has no memory of its own to share between threads");
+    wasmModule = await WebAssembly.compile(onShared);
+  }
   let shared;
   if (threads > 1) {
     const pages = Math.max(1, Math.ceil(build.memoryBytes / 65536));

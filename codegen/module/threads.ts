@@ -37,7 +37,69 @@ const WORKER = String.raw`(async () => {
 })();
 `;
 
-export const THREADS_RUNTIME = String.raw`
+/**
+ * The threads' build from the one-thread build's bytes, as text: the same bytes, its memory (the
+ * memory section's one entry, with a maximum) imported as env.memory, shared, of the same limits.
+ * The import goes first in the import section (where Binaryen puts it), or in a new one before
+ * the first section past the types; a memory import does not renumber functions, and the module keeps one memory, so no
+ * other byte changes. Binaryen writes the same module (test/module/shared-memory.test.ts). So a
+ * compile ships one .wasm per SIMD build, not two.
+ */
+const SHARED_MEMORY = String.raw`function onSharedMemory(wasm) {
+  const leb = (n) => {
+    const out = [];
+    do {
+      out.push((n & 127) | (n > 127 ? 128 : 0));
+      n = Math.floor(n / 128);
+    } while (n > 0);
+    return out;
+  };
+  const readLeb = (at) => {
+    let n = 0;
+    for (let shift = 1; ; shift *= 128) {
+      const b = wasm[at++];
+      n += (b & 127) * shift;
+      if (b < 128) return [n, at];
+    }
+  };
+  const sections = [];
+  for (let at = 8; at < wasm.length; ) {
+    const [size, body] = readLeb(at + 1);
+    sections.push({ id: wasm[at], start: at, body, end: body + size });
+    at = body + size;
+  }
+  const memory = sections.find((s) => s.id === 5);
+  // One memory (count 1), limits flag 1: a minimum and a maximum.
+  if (!memory || wasm[memory.body] !== 1 || wasm[memory.body + 1] !== 1) return null;
+  const name = (text) => [text.length, ...Array.from(text, (c) => c.charCodeAt(0))];
+  // Kind 2 (memory), limits flag 3: shared, with the maximum.
+  const entry = [...name("env"), ...name("memory"), 2, 3, ...wasm.subarray(memory.body + 2, memory.end)];
+  const section = (id, body) => [id, ...leb(body.length), ...body];
+  const parts = [wasm.subarray(0, 8)];
+  let imported = false;
+  for (const s of sections) {
+    if (s.id === 2) {
+      const [count, entries] = readLeb(s.body);
+      parts.push(Uint8Array.from(section(2, [...leb(count + 1), ...entry, ...wasm.subarray(entries, s.end)])));
+      imported = true;
+      continue;
+    }
+    if (s.id > 2 && !imported) {
+      parts.push(Uint8Array.from(section(2, [1, ...entry])));
+      imported = true;
+    }
+    if (s.id !== 5) parts.push(wasm.subarray(s.start, s.end));
+  }
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}
+`;
+
+/** The runtime's onSharedMemory, to call here: a one-thread build's bytes on a shared memory, or null if it has no memory of its own. */
+export const onSharedMemory = new Function(`${SHARED_MEMORY}\nreturn onSharedMemory;`)() as (wasm: Uint8Array) => Uint8Array | null;
+
+export const THREADS_RUNTIME = SHARED_MEMORY + String.raw`
 const MAX_THREADS = ${MAX_THREADS};
 const CONTROL = ${JSON.stringify(CONTROL)};
 const IN_NODE = typeof process !== "undefined" && process.versions != null && typeof process.versions.node === "string";

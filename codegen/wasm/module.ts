@@ -14,8 +14,9 @@
 // is known only after every kernel is emitted, so the first build of a graph emits twice: once
 // to measure the data region, once with the final addresses. Later builds sharing its
 // WasmShared skip the measuring pass and reuse its weights file.
-// After both: the threads' control block (threads.ts). Each build is written twice: with its
-// own memory (one thread, as any engine runs it) and importing a shared one (threads).
+// After both: the threads' control block (threads.ts). The build has its own memory (one thread,
+// as any engine runs it); load() makes the threads' build from it, the same code importing a
+// shared memory (codegen/module/threads.ts onSharedMemory).
 import binaryen from "binaryen";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { planMemory } from "../../src/ir/memory.js";
@@ -37,8 +38,6 @@ export interface PortLayout {
 export interface WasmBuild {
   /** Exports "memory" (its own, not shared), "prepare" and "run": () => void, and "thread" and "work" (threads.ts). */
   wasm: Uint8Array;
-  /** The same code importing env.memory, shared, of memoryBytes rounded up to pages. */
-  threadsWasm: Uint8Array;
   memoryBytes: number;
   /** The threads' control block (threads.ts CONTROL). */
   control: number;
@@ -301,11 +300,8 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
     // The first build's file, when this build placed the same segments (emitModule checks that the builds agree).
     const key = JSON.stringify(e.segments.map((s) => [s.data.byteLength, s.data.constructor.name, s.encoded ?? null]));
     if (shared.stored?.layout !== key) shared.stored = { layout: key, weights: weightsFile(e.segments, dtype, layout.sizes) };
-    const wasm = mod.emitBinary();
-    mod.setMemory(pages, pages, null, [], true); // the export "memory" stays
-    mod.addMemoryImport("0", "env", "memory", true);
     const profiled = opts.profile ? { profiled: calls.map((c, i) => ({ ...c, ...(i < e.nodes.length ? { node: e.nodes[i]! } : {}) })) } : {};
-    return { wasm, threadsWasm: mod.emitBinary(), memoryBytes, control, weights: shared.stored.weights, weightSegments: layout.sizes, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs, ...profiled };
+    return { wasm: mod.emitBinary(), memoryBytes, control, weights: shared.stored.weights, weightSegments: layout.sizes, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs, ...profiled };
   } finally {
     mod.dispose();
   }

@@ -25,8 +25,8 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^kernels \d+, arena/m);
     expect(r.stderr).toMatch(/graphc: generating baseline SIMD wasm\.\.\./);
-    expect(r.stderr).toMatch(/graphc: wrote lnet\.mjs [\d.]+ KiB, lnet\.d\.ts .*, lnet\.d\.mts .*, lnet\.wasm .*, lnet\.relaxed\.wasm .*, lnet\.threads\.wasm .*, lnet\.relaxed\.threads\.wasm .*, lnet\.weights\.bin \d+ B to .* in [\d.]+ s\n/);
-    expect(readdirSync(out).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs", "lnet.relaxed.threads.wasm", "lnet.relaxed.wasm", "lnet.threads.wasm", "lnet.wasm", "lnet.weights.bin"]);
+    expect(r.stderr).toMatch(/graphc: wrote lnet\.mjs [\d.]+ KiB, lnet\.d\.ts .*, lnet\.d\.mts .*, lnet\.wasm .*, lnet\.relaxed\.wasm .*, lnet\.weights\.bin \d+ B to .* in [\d.]+ s\n/);
+    expect(readdirSync(out).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs", "lnet.relaxed.wasm", "lnet.wasm", "lnet.weights.bin"]);
     const m = await (await importModule(out, "lnet.mjs")).load({ simd: "baseline" });
     const { soft } = await m.run({ x: new Float32Array(16) });
     expect(Array.from(soft!)).toEqual(Array(16).fill(0.125));
@@ -35,7 +35,7 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
   test("--relaxed-simd=off ships the baseline build only; --embed-weights one .mjs", async () => {
     const off = join(dir, "off");
     expect((await graphc("compile", model, "-o", off, "--relaxed-simd=off")).code).toBe(0);
-    expect(readdirSync(off).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs", "lnet.threads.wasm", "lnet.wasm", "lnet.weights.bin"]);
+    expect(readdirSync(off).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs", "lnet.wasm", "lnet.weights.bin"]);
     const embedded = join(dir, "embedded");
     expect((await graphc("compile", model, "-o", embedded, "--embed-weights", "--relaxed-simd=on", "--target", "wasm")).code).toBe(0);
     expect(readdirSync(embedded).sort()).toEqual(["lnet.d.mts", "lnet.d.ts", "lnet.mjs"]);

@@ -42,7 +42,7 @@ function plainNode(code: string): string {
 describe("generated module", () => {
   it("ships the files next to each other and loads them from disk", async () => {
     const { files } = emit();
-    expect(fileNames(files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.threads.wasm", "tiny.relaxed.wasm", "tiny.threads.wasm", "tiny.wasm", "tiny.weights.bin"]);
+    expect(fileNames(files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.wasm", "tiny.wasm", "tiny.weights.bin"]);
     const dir = writeFiles(files);
     const { load } = await importModule(dir, "tiny.mjs");
     for (const simd of ["auto", "relaxed", "baseline"] as const) {
@@ -68,30 +68,28 @@ describe("generated module", () => {
     const { files, parts } = emit();
     const dir = writeFiles(files.filter((f) => f.name.endsWith(".mjs")));
     const { load } = await importModule(dir, "tiny.mjs");
-    await expect(load()).rejects.toThrow(/tiny\.relaxed\.threads\.wasm|ENOENT/);
-    const single = { wasm: parts.wasm!, relaxedWasm: parts.relaxedWasm!.slice().buffer, weights: parts.weights };
-    expect(await (await load({ ...single, threads: 1 })).run({ x, ids })).toEqual(want);
-    // More threads read the shared-memory builds.
-    await expect(load({ ...single, threads: 2 })).rejects.toThrow(/tiny\.relaxed\.threads\.wasm|ENOENT/);
-    const bytes = { ...single, threadsWasm: parts.threadsWasm!, relaxedThreadsWasm: parts.relaxedThreadsWasm!, threads: 2 };
-    expect(await (await load(bytes)).run({ x, ids })).toEqual(want);
-    expect(await (await load({ ...bytes, simd: "baseline" })).run({ x, ids })).toEqual(want);
+    await expect(load()).rejects.toThrow(/tiny\.relaxed\.wasm|ENOENT/);
+    const bytes = { wasm: parts.wasm!, relaxedWasm: parts.relaxedWasm!.slice().buffer, weights: parts.weights };
+    // One thread, and more: the same bytes, put on a shared memory.
+    for (const threads of [1, 2]) {
+      expect(await (await load({ ...bytes, threads })).run({ x, ids })).toEqual(want);
+      expect(await (await load({ ...bytes, threads, simd: "baseline" })).run({ x, ids })).toEqual(want);
+    }
     const inMemory = await loadParts(parts);
     expect(relaxedSimdSupported()).toBe(true);
     expect(inMemory.simd).toBe("relaxed");
     expect(await inMemory.run({ x, ids })).toEqual(want);
     await expect(load({ ...bytes, weights: new Uint8Array(8) })).rejects.toThrow(/options\.weights holds 8 bytes, the module's weights file 24: it is not the weights this module was built with/);
     await expect(load({ ...bytes, wasm: "nope" as never, simd: "baseline", threads: 1 })).rejects.toThrow(/wasm must be an ArrayBuffer or a typed array/);
-    await expect(load({ ...bytes, threadsWasm: "nope" as never, simd: "baseline" })).rejects.toThrow(/threadsWasm must be an ArrayBuffer or a typed array/);
   });
 
   it("ships one build for relaxedSimd on / off and says so when the other is asked for", async () => {
     const off = emit("off");
-    expect(fileNames(off.files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.threads.wasm", "tiny.wasm", "tiny.weights.bin"]);
+    expect(fileNames(off.files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.wasm", "tiny.weights.bin"]);
     expect((await loadParts(off.parts)).simd).toBe("baseline");
     await expect(loadParts(off.parts, { simd: "relaxed" })).rejects.toThrow(/compiled without relaxed SIMD/);
     const on = emit("on");
-    expect(fileNames(on.files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.threads.wasm", "tiny.relaxed.wasm", "tiny.weights.bin"]);
+    expect(fileNames(on.files)).toEqual(["tiny.d.mts", "tiny.d.ts", "tiny.mjs", "tiny.relaxed.wasm", "tiny.weights.bin"]);
     expect((await loadParts(on.parts)).simd).toBe("relaxed");
     await expect(loadParts(on.parts, { simd: "baseline" })).rejects.toThrow(/relaxed SIMD only/);
     await expect(loadParts(on.parts, { simd: "fast" as never })).rejects.toThrow(/simd must be "auto", "relaxed" or "baseline"/);
@@ -129,7 +127,7 @@ describe("generated module", () => {
     const names = { x: "__proto__", ids: 'a"b', y: "y */ }; throw 1; //", n: "line\u2028break" };
     const name = 'evil"\u2028name';
     const { files } = emit("auto", false, name, names);
-    expect(fileNames(files)).toEqual(["evil__name.d.mts", "evil__name.d.ts", "evil__name.mjs", "evil__name.relaxed.threads.wasm", "evil__name.relaxed.wasm", "evil__name.threads.wasm", "evil__name.wasm", "evil__name.weights.bin"]);
+    expect(fileNames(files)).toEqual(["evil__name.d.mts", "evil__name.d.ts", "evil__name.mjs", "evil__name.relaxed.wasm", "evil__name.wasm", "evil__name.weights.bin"]);
     const { load } = await importModule(writeFiles(files), "evil__name.mjs");
     const model = await load();
     expect(model.name).toBe(name);

@@ -32,7 +32,7 @@ export function fakeBuild(relaxed: boolean, names: FakeNames = plainNames): Wasm
   const w = "(v128.load (i32.const 64))";
   const ids = "(f32x4.convert_i32x4_s (v128.load (i32.const 16)))";
   const y = relaxed ? `(f32x4.relaxed_madd ${x} ${w} ${ids})` : `(f32x4.add (f32x4.mul ${x} ${w}) ${ids})`;
-  // As a real build: its own memory, or (threads) a shared one imported; one thread's work, so `work` has nothing to wait for.
+  // As a real build: its own memory (load() imports it shared for threads); one thread's work, so `work` has nothing to wait for.
   const text = (memory: string) => `(module ${memory} (func (export "prepare") (param i32)) (func (export "run")
     (v128.store (i32.const 32) ${y})
     (v128.store (i32.const 48) (i32x4.add (v128.load (i32.const 16)) (v128.const i32x4 1 1 1 1))))
@@ -44,12 +44,10 @@ export function fakeBuild(relaxed: boolean, names: FakeNames = plainNames): Wasm
     mod.dispose();
     return bytes;
   };
-  const wasm = binary(`(memory (export "memory") 1)`);
-  const threadsWasm = binary(`(import "env" "memory" (memory 1 1 shared)) (export "memory" (memory 0))`);
+  const wasm = binary(`(memory (export "memory") 1 1)`);
   const port = (name: string, dtype: "f32" | "i32", shape: number[], offset: number) => ({ name, dtype, shape, offset });
   return {
     wasm,
-    threadsWasm,
     memoryBytes: 65536,
     control: 65536 - 64,
     weights: new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer),
