@@ -152,9 +152,10 @@ export function encodeF16(data: Float32Array, ch: Channels): Uint16Array {
       if (!Number.isFinite(step)) continue;
       keys[moves++] = Math.max(0, Math.floor((1 - (2 * Math.abs(w - v)) / Math.abs(step)) * 2 ** 20)) * place + j;
     }
-    const order = keys.subarray(0, moves).sort();
-    for (const key of order) {
-      const p = at[key % place]!;
+    // Smallest key first, from a heap: the gap closes after a few moves, so most are never taken.
+    const heap = new MinHeap(keys, moves);
+    while (heap.size > 0) {
+      const p = at[heap.pop() % place]!;
       const to = f16Step(out[p]!, up);
       const step = half[to]! - half[out[p]!]!;
       if (Math.abs(gap - step) >= Math.abs(gap)) continue;
@@ -164,6 +165,34 @@ export function encodeF16(data: Float32Array, ch: Channels): Uint16Array {
     }
   }
   return out;
+}
+
+/** A binary min-heap over the first `size` numbers of `items`, in place. */
+class MinHeap {
+  constructor(
+    private readonly items: Float64Array,
+    public size: number,
+  ) {
+    for (let i = (size >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
+  pop(): number {
+    const top = this.items[0]!;
+    this.items[0] = this.items[--this.size]!;
+    this.down(0);
+    return top;
+  }
+
+  private down(i: number): void {
+    const { items, size } = this;
+    const v = items[i]!;
+    for (let c = 2 * i + 1; c < size; i = c, c = 2 * i + 1) {
+      if (c + 1 < size && items[c + 1]! < items[c]!) c++;
+      if (items[c]! >= v) break;
+      items[i] = items[c]!;
+    }
+    items[i] = v;
+  }
 }
 
 /** Symmetric int8 per output channel: w ≈ q * scales[c], |q| <= 127; an all-zero channel gets scale 0. */

@@ -126,33 +126,48 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     const [dh, dw] = a.dilation;
     const kPerGroup = k / a.groups;
     const y = floats(numel(yt!.shape));
-    const acc = new Float64Array(oh! * ow!);
-    for (let ni = 0; ni < n; ni++) {
-      for (let ko = 0; ko < k; ko++) {
-        acc.fill(0);
-        const g = Math.floor(ko / kPerGroup);
-        for (let ci = 0; ci < cg; ci++) {
-          const xBase = (ni * c + g * cg + ci) * h * wd;
-          for (let ky = 0; ky < kh; ky++) {
-            for (let kx = 0; kx < kw; kx++) {
-              const wv = w![((ko * cg + ci) * kh + ky) * kw + kx]!;
-              // Output columns whose input column ox*sw - pl + kx*dw lies inside the row.
-              const shift = kx * dw! - pl!;
-              const oxLo = Math.max(0, Math.ceil(-shift / sw!));
-              const oxHi = Math.min(ow!, Math.ceil((wd - shift) / sw!));
-              for (let oy = 0; oy < oh!; oy++) {
-                const iy = oy * sh! - pt! + ky * dh!;
-                if (iy < 0 || iy >= h) continue;
-                const row = xBase + iy * wd + shift;
-                const accRow = oy * ow!;
-                for (let ox = oxLo; ox < oxHi; ox++) acc[accRow + ox]! += wv * x![row + ox * sw!]!;
+    const plane = oh! * ow!;
+    // Four output channels at a time where a group has them: each input element read once for
+    // four sums. Every output still sums its products in the same order (ci, ky, kx), in double.
+    const block = kPerGroup >= 4 ? 4 : 1;
+    const acc = new Float64Array(block * plane);
+    const [p1, p2, p3] = [plane, 2 * plane, 3 * plane];
+    for (let ni = 0; ni < n; ni++)
+      for (let g = 0; g < a.groups; g++)
+        for (let k0 = g * kPerGroup; k0 < (g + 1) * kPerGroup; k0 += block) {
+          // The group's last block may have fewer channels: the rest weigh 0.
+          const kb = Math.min(block, (g + 1) * kPerGroup - k0);
+          acc.fill(0);
+          for (let ci = 0; ci < cg; ci++) {
+            const xBase = (ni * c + g * cg + ci) * h * wd;
+            for (let ky = 0; ky < kh; ky++) {
+              for (let kx = 0; kx < kw; kx++) {
+                const wOf = (j: number) => (j < kb ? w![(((k0 + j) * cg + ci) * kh + ky) * kw + kx]! : 0);
+                const [w0, w1, w2, w3] = [wOf(0), wOf(1), wOf(2), wOf(3)];
+                // Output columns whose input column ox*sw - pl + kx*dw lies inside the row.
+                const shift = kx * dw! - pl!;
+                const oxLo = Math.max(0, Math.ceil(-shift / sw!));
+                const oxHi = Math.min(ow!, Math.ceil((wd - shift) / sw!));
+                for (let oy = 0; oy < oh!; oy++) {
+                  const iy = oy * sh! - pt! + ky * dh!;
+                  if (iy < 0 || iy >= h) continue;
+                  const row = xBase + iy * wd + shift;
+                  const accRow = oy * ow!;
+                  if (block === 1) for (let ox = oxLo; ox < oxHi; ox++) acc[accRow + ox]! += w0 * x![row + ox * sw!]!;
+                  else
+                    for (let ox = oxLo, i = accRow + oxLo; ox < oxHi; ox++, i++) {
+                      const xv = x![row + ox * sw!]!;
+                      acc[i]! += w0 * xv;
+                      acc[p1 + i]! += w1 * xv;
+                      acc[p2 + i]! += w2 * xv;
+                      acc[p3 + i]! += w3 * xv;
+                    }
+                }
               }
             }
           }
+          for (let j = 0; j < kb; j++) y.set(acc.subarray(j * plane, (j + 1) * plane), (ni * k + k0 + j) * plane);
         }
-        y.set(acc, (ni * k + ko) * oh! * ow!);
-      }
-    }
     return [epilogue(y, yt!.shape, 1, ins, a)];
   }),
 
@@ -258,12 +273,30 @@ const kernels: { readonly [N in OpName]: Kernel<N> } = {
     const [out, inF] = wt!.shape as [number, number];
     const rows = numel(xt!.shape) / inF;
     const y = floats(rows * out);
-    for (let r = 0; r < rows; r++)
-      for (let o = 0; o < out; o++) {
+    // Four outputs at a time (four independent sums, each x read once for them), the rest one by
+    // one; each sum runs over i in order, in double.
+    const whole = out - (out % 4);
+    for (let r = 0; r < rows; r++) {
+      const xr = r * inF;
+      for (let o = 0; o < whole; o += 4) {
+        const [w0, w1, w2, w3] = [o * inF, (o + 1) * inF, (o + 2) * inF, (o + 3) * inF];
+        let [s0, s1, s2, s3] = [0, 0, 0, 0];
+        for (let i = 0; i < inF; i++) {
+          const xv = x![xr + i]!;
+          s0 += xv * w![w0 + i]!;
+          s1 += xv * w![w1 + i]!;
+          s2 += xv * w![w2 + i]!;
+          s3 += xv * w![w3 + i]!;
+        }
+        const at = r * out + o;
+        [y[at], y[at + 1], y[at + 2], y[at + 3]] = [s0, s1, s2, s3];
+      }
+      for (let o = whole; o < out; o++) {
         let s = 0;
-        for (let i = 0; i < inF; i++) s += x![r * inF + i]! * w![o * inF + i]!;
+        for (let i = 0; i < inF; i++) s += x![xr + i]! * w![o * inF + i]!;
         y[r * out + o] = s;
       }
+    }
     return [epilogue(y, yt!.shape, yt!.shape.length - 1, ins, a)];
   },
 
