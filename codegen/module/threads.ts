@@ -41,9 +41,9 @@ const WORKER = String.raw`(async () => {
  * The threads' build from the one-thread build's bytes, as text: the same bytes, its memory (the
  * memory section's one entry, with a maximum) imported as env.memory, shared, of the same limits.
  * The import goes first in the import section (where Binaryen puts it), or in a new one before
- * the first section past the types; a memory import does not renumber functions, and the module keeps one memory, so no
- * other byte changes. Binaryen writes the same module (test/module/shared-memory.test.ts). So a
- * compile ships one .wasm per SIMD build, not two.
+ * the first section past the types; a memory import renumbers no function and the module keeps
+ * one memory, so no other byte changes. Binaryen writes the same module
+ * (test/module/shared-memory.test.ts). So a compile ships one .wasm per SIMD build, not two.
  */
 const SHARED_MEMORY = String.raw`function onSharedMemory(wasm) {
   const leb = (n) => {
