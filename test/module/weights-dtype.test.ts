@@ -194,7 +194,7 @@ describe("f16 and int8 weights on the trained PaddleOCR models", () => {
   // timestep's argmax agrees and the upright line reads right; what the turned line reads is no
   // text, the question is the same on other activations). Without bias correction: upright f16
   // 3.2e-4 / 2.8e-3, int8 1.4e-1 / 1.0e-1; turned f16 6.1e-4 / 1.9e-3, int8 4.1e-2 / 9.3e-2: the
-  // correction trades some of f16's probabilities for its logits. Corrected on seeded N(0, 1)
+  // correction costs f16's probabilities and helps its logits. Corrected on seeded N(0, 1)
   // images instead, which are nothing like text, f16's probabilities went to 3.7e-3: the
   // calibration inputs must be like the model's. Keeping each
   // channel's sum matters too: nearest f16 rounding gave 7.6e-3 / 6.0e-3 with the same float32
