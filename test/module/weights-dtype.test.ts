@@ -193,12 +193,12 @@ describe("f16 and int8 weights on the trained PaddleOCR models", () => {
   // 9.7e-4 / 7.9e-4, int8 3.5e-2 / 3.0e-2; turned f16 4.9e-4 / 5.6e-4, int8 1.2e-2 / 3.3e-2 (every
   // timestep's argmax agrees and the upright line reads right; what the turned line reads is no
   // text, the question is the same on other activations). Without bias correction: upright f16
-  // 3.2e-4 / 2.8e-3, int8 1.4e-1 / 1.0e-1; turned f16 6.1e-4 / 1.9e-3, int8 4.1e-2 / 9.3e-2: the
-  // correction costs f16's probabilities and helps its logits. Corrected on seeded N(0, 1)
-  // images instead, which are nothing like text, f16's probabilities went to 3.7e-3: the
-  // calibration inputs must be like the model's. Keeping each
-  // channel's sum matters too: nearest f16 rounding gave 7.6e-3 / 6.0e-3 with the same float32
-  // rule. Before both (everything encoded, nearest): f16 1.8e-2 / 1.3e-2, int8 3.6e-1 / 4.4e-1,
+  // 3.2e-4 / 2.8e-3, int8 1.4e-1 / 1.0e-1; turned f16 6.1e-4 / 1.9e-3, int8 4.1e-2 / 9.3e-2 (on
+  // the upright line the correction costs f16's probabilities and helps its logits). Corrected on
+  // seeded N(0, 1) images instead, which are nothing like text, f16's probabilities went to
+  // 3.7e-3: the calibration inputs must be like the model's. Keeping each channel's sum matters
+  // too: nearest f16 rounding gave 7.6e-3 / 6.0e-3 with the same float32 rule. Before both
+  // (everything encoded, nearest): f16 1.8e-2 / 1.3e-2, int8 3.6e-1 / 4.4e-1,
   // most of int8's from the stem's depthwise 3x3 conv2d_157 (16 channels of 9 weights, edge
   // detectors summing to ~0: 0.004 with a largest weight of 8.27, so on flat paper their response
   // is that sum), which the rule now keeps float32. What int8 misses without bias correction is
