@@ -2,9 +2,10 @@
 // src/weights/calibrate.ts's fanInMeans measures): on the calibration input, each corrected
 // layer's output has the float32 layer's mean per output channel (over batch and positions), for
 // convolutions of every stride, padding, dilation, group count and layout, and for linear layers
-// of any rank; a bias two layers share is corrected once, for the mean over both. Tolerance: 2e-5 of max |y|, the float32 rounding of the outputs and of the
-// corrected bias (sums of up to ~2000 products); the shift corrected is up to ~1e-2 of max |y|
-// (int8) and asserted to be 10x the tolerance or more, so a correction that does nothing fails.
+// of any rank; a bias two layers share is corrected once, for the mean over both. Tolerance:
+// 2e-5 of max |y|, the float32 rounding of the outputs and of the corrected bias (sums of up to
+// ~2000 products); the shift corrected is up to ~1e-2 of max |y| (int8) and asserted to be 10x
+// the tolerance or more, so a correction that does nothing fails.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { correctBiases } from "../../codegen/wasm/bias-correction.js";

@@ -1,6 +1,7 @@
 // Stored weights (codegen/wasm/weights.ts): f16 encoding exact per IEEE 754 (round to nearest,
 // ties to even, overflow to Inf), encodeF16 keeping each output channel's sum within half a step
-// with every weight on one of its two neighbouring halves, the wasm f16 decoder exact on all 65536 bit patterns, int8
+// with every weight on one of its two neighbouring halves (those nearest halfway moved first),
+// the wasm f16 decoder exact on all 65536 bit patterns, int8
 // scales per output channel (a zero channel included) and the wasm int8 decoder giving exactly
 // float32(q * scale) on every channel layout, with rows off the vector width; which constants
 // are encoded (weight operands above SMALL_WEIGHT_ELEMENTS[dtype] elements) and along which axis.
@@ -98,6 +99,28 @@ describe("f16", () => {
         expect(Math.abs(gap), `channel ${c}`).toBeLessThanOrEqual(Math.min(step / 2, Math.abs(nearestGap)));
         if (c === 0) expect(Math.abs(nearestGap)).toBeGreaterThan(2 * step);
       }
+    }
+  });
+
+  it("encodeF16 moves the weights nearest halfway first, ties to the lower index", () => {
+    // Every weight in [1, 2), one step (2^-10) apart: w = 1 + (k + f) 2^-10. Channel 0 has
+    // fractions f at random, channel 1 all f = 0.3 (each rounds down; the gap takes 0.3 n moves up).
+    const [inner, step] = [200, 2 ** -10];
+    const r = rand(11);
+    const fraction = (c: number) => (c === 0 ? 0.02 + 0.96 * r() : 0.3);
+    const data = Float32Array.from({ length: 2 * inner }, (_, i) => f32(1 + ((Math.floor(i / 2) % 512) + fraction(Math.floor(i / inner))) * step));
+    const got = encodeF16(data, { outer: 1, channels: 2, inner });
+    for (let c = 0; c < 2; c++) {
+      const at = Array.from({ length: inner }, (_, i) => c * inner + i);
+      const moved = at.filter((i) => got[i] !== f16Bits(data[i]!));
+      expect(moved.length, `channel ${c}`).toBeGreaterThan(0);
+      // The direction of the moves, and the weights that could have moved that way.
+      const up = f16Value(got[moved[0]!]!) > data[moved[0]!]!;
+      const candidates = at.filter((i) => f16Value(f16Bits(data[i]!)) < data[i]! === up);
+      const distance = (i: number) => Math.abs(data[i]! - f16Value(f16Bits(data[i]!)));
+      const unmoved = candidates.filter((i) => !moved.includes(i));
+      if (c === 0) expect(Math.min(...moved.map(distance))).toBeGreaterThanOrEqual(Math.max(...unmoved.map(distance)));
+      else expect(moved).toEqual(candidates.slice(0, moved.length));
     }
   });
 
