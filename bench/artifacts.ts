@@ -99,6 +99,8 @@ interface Variant {
   /** With several outputs: the one whose relDiff on its own is largest. */
   worstOutput?: { name: string; relDiff: number };
   top1AgreesWithF32?: boolean;
+  /** f16 / int8: the weights compile kept float32 to meet its tolerance on the calibration input (seed 0; the outputs compared here are on seed 1). */
+  keptFloat32?: { count: number; share: number };
 }
 
 interface Row {
@@ -122,14 +124,15 @@ function writeReport(): void {
     "Download: NAME.mjs + NAME.wasm (baseline) + NAME.weights.bin. All files: everything `compile` writes (both wasm builds, the .d.ts / .d.mts).",
     "Load: load() in a fresh Node process (read weights.bin, instantiate, prepare: decode and transform the weights), median of " + loads + ".",
     "rel diff: max |out - f32 out| / max |f32 out| on seeded weights and random inputs (targets: f16 1e-3, int8 5e-2), over all outputs; in brackets the output of the largest on its own, for models of several.",
+    "kept f32: the weights compile kept float32 for every output to meet those bounds on its calibration input (seed 0; rel diff is on seed 1), and their share of the elements the dtype would encode.",
     "",
-    "| model | params f32 MiB | ONNX MiB (gzip) | dtype | download MiB (gzip) | all files MiB | all files / params | load ms | first run ms | rel diff vs f32 | top-1 = f32 |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| model | params f32 MiB | ONNX MiB (gzip) | dtype | download MiB (gzip) | all files MiB | all files / params | load ms | first run ms | rel diff vs f32 | top-1 = f32 | kept f32 |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rows)
     for (const v of r.variants)
       lines.push(
-        `| ${r.model} | ${MiB(r.parameterBytes)} | ${MiB(r.onnxBytes)} (${MiB(r.onnxGzipBytes)}) | ${v.dtype} | ${MiB(v.downloadBytes)} (${MiB(v.downloadGzipBytes)}) | ${MiB(v.allFilesBytes)} | ${(v.allFilesBytes / r.parameterBytes).toFixed(3)} | ${v.loadMs.toFixed(0)} | ${v.firstRunMs.toFixed(0)} | ${v.relDiffVsF32?.toExponential(1) ?? "-"}${v.worstOutput ? ` (${v.worstOutput.name} ${v.worstOutput.relDiff.toExponential(1)})` : ""} | ${v.top1AgreesWithF32 === undefined ? "-" : v.top1AgreesWithF32 ? "yes" : "no"} |`,
+        `| ${r.model} | ${MiB(r.parameterBytes)} | ${MiB(r.onnxBytes)} (${MiB(r.onnxGzipBytes)}) | ${v.dtype} | ${MiB(v.downloadBytes)} (${MiB(v.downloadGzipBytes)}) | ${MiB(v.allFilesBytes)} | ${(v.allFilesBytes / r.parameterBytes).toFixed(3)} | ${v.loadMs.toFixed(0)} | ${v.firstRunMs.toFixed(0)} | ${v.relDiffVsF32?.toExponential(1) ?? "-"}${v.worstOutput ? ` (${v.worstOutput.name} ${v.worstOutput.relDiff.toExponential(1)})` : ""} | ${v.top1AgreesWithF32 === undefined ? "-" : v.top1AgreesWithF32 ? "yes" : "no"} | ${v.keptFloat32 ? `${v.keptFloat32.count} (${(100 * v.keptFloat32.share).toFixed(1)}%)` : "-"} |`,
       );
   const missing = models.filter((m) => !rows.some((r) => r.model === m));
   if (missing.length) lines.push("", `Not measured (the run stopped first): ${missing.join(", ")}.`);
@@ -189,6 +192,7 @@ for (const model of models) {
       ...(dtype !== "f32" ? { relDiffVsF32: relDiff(first.outputs, f32.outputs) } : {}),
       ...(dtype !== "f32" && worstOutput(first.outputs, f32.outputs) ? { worstOutput: worstOutput(first.outputs, f32.outputs)! } : {}),
       ...(dtype !== "f32" && logits ? { top1AgreesWithF32: argmax(first.outputs[logits]!) === argmax(f32.outputs[logits]!) } : {}),
+      ...(report.precision ? { keptFloat32: { count: report.precision.keptFloat32.length, share: report.precision.keptShare } } : {}),
     });
   }
   rows.push(row);

@@ -28,6 +28,15 @@ export interface EmitOptions extends TargetOptions {
    * without it, no bias is corrected.
    */
   fanInMeans?: ReadonlyMap<number, Float64Array>;
+  /** wasm, with f16 / int8 weights: constants (by value) to store float32 all the same. */
+  keepFloat32?: ReadonlySet<number>;
+}
+
+/** A weight as a target with f16 / int8 storage decodes it at load, and the biases it corrects for its rounding. */
+export interface RoundedWeight {
+  weight: number;
+  decoded: Float32Array;
+  biases: { value: number; data: Float32Array }[];
 }
 
 /** A node as messages name it: its op and its label path. */
@@ -68,4 +77,9 @@ export interface Target {
   /** The target's own limits (memory, buffer sizes) that a lowered graph exceeds: the driver reports them before emit(). */
   limits?(graph: Graph): LimitProblem[];
   emit(graph: Graph, options: EmitOptions): Emitted;
+  /**
+   * The weights emit() would encode for `options.weightsDtype` (f16 / int8; keepFloat32 left
+   * out), as the module decodes them, for the driver to measure what their rounding does.
+   */
+  roundedWeights?(graph: Graph, options: EmitOptions): RoundedWeight[];
 }

@@ -6,10 +6,12 @@ import { UsageError } from "./base/errors.js";
 import { checkChoice, checkCompileOptions, checkSource, compileModel, compileTraining, namedError, show, type CompiledTraining, type CompileOptions, type Phase, type TrainOptions } from "./driver.js";
 import type { DType, Graph } from "./ir/graph.js";
 import { weightsFileStat, type CompileStats } from "./passes/stats.js";
+import type { PrecisionReport } from "./precision.js";
 
 export { EnvironmentError, UsageError } from "./base/errors.js";
 export { CompileError, InternalError, type CompileOptions, type TrainOptions } from "./driver.js";
 export { WeightsError, type TensorData } from "./weights/tensor.js";
+export type { PrecisionReport } from "./precision.js";
 export type { LoadedTrainer } from "../codegen/module/runtime.js";
 export type { LoadedModel, LoadOptions, ModuleFile, ModuleParts, PortInfo, RelaxedSimd } from "../codegen/module/index.js";
 export type { TargetFile } from "../codegen/target.js";
@@ -31,6 +33,8 @@ export interface CompileReport {
   compileMs: number;
   /** Milliseconds per phase: frontend, weights, passes, codegen. */
   phasesMs: Record<Phase, number>;
+  /** With f16 / int8 weights checked on calibration inputs: the weights kept float32 to meet the tolerance, and the errors left. */
+  precision?: PrecisionReport;
 }
 
 export interface CompileResult {
@@ -110,6 +114,7 @@ async function compileChecked(source: CompileSource, options: CompileOptions): P
       stats: { ...compiled.stats, ...weightsFileStat(compiled.files) },
       compileMs: performance.now() - start,
       phasesMs: compiled.phasesMs,
+      ...(compiled.precision ? { precision: compiled.precision } : {}),
     },
   };
 }

@@ -4,7 +4,7 @@
 // look in between (--print-after); compileModel() runs them all and times them.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { describeNode, TargetLimitError, type Emitted, type Target, type TargetFile, type TargetOptions } from "../codegen/target.js";
+import { describeNode, TargetLimitError, type Emitted, type EmitOptions, type Target, type TargetFile, type TargetOptions } from "../codegen/target.js";
 import type { TargetName } from "../codegen/targets.js";
 import { batchnormsAsElementwise, checkTrainingOptions, OPTIMIZERS, trainingForward, trainingGraph, TrainingError, weightsAsInputs, type TrainingGraph, type TrainingOptions } from "./autodiff/index.js";
 import { EnvironmentError, isSystemError, systemErrorReason, UsageError } from "./base/errors.js";
@@ -17,7 +17,8 @@ import { importOnnx, OnnxImportError, type Imported } from "./onnx/import.js";
 import { defaultPipeline, getPass, runPipeline, type PassStat, type PipelineOptions } from "./passes/index.js";
 import { compileStats, type CompileStats } from "./passes/stats.js";
 import { matchCheckpoint, renamedName, unreadBuffers, type Renames } from "./weights/bind.js";
-import { fanInMeans, randomInputs } from "./weights/calibrate.js";
+import { calibrationRun, randomInputs } from "./weights/calibrate.js";
+import { DEFAULT_TOLERANCE, keepWithinTolerance, type PrecisionReport } from "./precision.js";
 import { loadWeights } from "./weights/load.js";
 import { WeightsError, type TensorData } from "./weights/tensor.js";
 
@@ -150,10 +151,16 @@ export function pipelineFor(target: Target | undefined, passes?: readonly string
   return [...passes];
 }
 
-/** What generate() takes: the target's options, and the inputs f16 / int8 weights' biases are corrected on. */
+/** What generate() takes: the target's options, and the inputs f16 / int8 weights are corrected and checked on. */
 export interface GenerateOptions extends TargetOptions {
-  /** With f16 / int8 weights: inputs like the model's, by input name (see calibrationInputs); without them no bias is corrected. */
+  /** With f16 / int8 weights: inputs like the model's, by input name (see calibrationInputs); without them no bias is corrected and no output checked. */
   calibration?: Record<string, TensorData>;
+  /**
+   * With f16 / int8 weights and calibration inputs: the largest max |out - f32 out| / max |f32 out|
+   * allowed on any output there; the smallest weights stay float32 until every output meets it
+   * (src/precision.ts). Default DEFAULT_TOLERANCE (f16 1e-3, int8 5e-2); "off" checks nothing.
+   */
+  weightsTolerance?: number | "off";
 }
 
 export interface PlanOptions extends GenerateOptions {
@@ -209,35 +216,50 @@ function targetError(message: string, n?: Node): string {
   return lines.join("\n");
 }
 
-/** fanInMeans on the calibration inputs, its failures said as theirs; a non-finite mean (NaN or Inf in the inputs) would corrupt every bias after it. */
-function measuredFanIn(g: Graph, calibration: Record<string, TensorData>): Map<number, Float64Array> {
-  let means: Map<number, Float64Array>;
+/** calibrationRun on the calibration inputs, its failures said as theirs; a non-finite mean (NaN or Inf in the inputs) would corrupt every bias after it. */
+function measuredFanIn(g: Graph, calibration: Record<string, TensorData>): ReturnType<typeof calibrationRun> {
+  let run: ReturnType<typeof calibrationRun>;
   try {
-    means = fanInMeans(g, calibration);
+    run = calibrationRun(g, calibration);
   } catch (e) {
     throw e instanceof InterpError ? new InterpError(`the calibration inputs: ${e.message}`) : e;
   }
-  for (const [id, m] of means)
+  for (const [id, m] of run.means)
     if (!m.every(Number.isFinite)) {
       const n = g.nodes.find((k) => k.id === id)!;
       throw new InterpError(`the calibration inputs give ${describeNode(n)} a non-finite mean input (NaN or Inf in the inputs, or an overflow): no bias can be corrected on them`);
     }
-  return means;
+  return run;
+}
+
+/** What generate() gives: the target's files, and with f16 / int8 weights checked on calibration inputs, what the check kept float32. */
+export interface Generated extends Emitted {
+  precision?: PrecisionReport;
 }
 
 /** Stage 5: the target's files for an optimised graph (consumed by the lowering); a CompileError for a graph over the target's limits. */
-export function generate(graph: Graph, target: Target, options: GenerateOptions = {}): Emitted {
+export function generate(graph: Graph, target: Target, options: GenerateOptions = {}): Generated {
   const lowered = lower(graph, target);
   const problems = target.limits?.(lowered) ?? [];
   if (problems.length) throw new CompileError(problems.map((p) => targetError(p.message, p.node)));
-  const { calibration, ...targetOptions } = options;
-  let fanIn: Map<number, Float64Array> | undefined;
-  if (calibration && (options.weightsDtype ?? "f32") !== "f32") {
-    options.onProgress?.(`measuring each layer's mean input on the calibration inputs (one interpreter pass), to correct the biases for the ${options.weightsDtype} weights' rounding`);
-    fanIn = measuredFanIn(lowered, calibration);
+  const { calibration, weightsTolerance, ...targetOptions } = options;
+  const dtype = options.weightsDtype ?? "f32";
+  let emitOptions: EmitOptions = targetOptions;
+  let precision: PrecisionReport | undefined;
+  if (calibration && dtype !== "f32") {
+    options.onProgress?.(`measuring each layer's mean input on the calibration inputs (one interpreter pass), to correct the biases for the ${dtype} weights' rounding`);
+    const run = measuredFanIn(lowered, calibration);
+    emitOptions = { ...emitOptions, fanInMeans: run.means };
+    const tolerance = weightsTolerance ?? DEFAULT_TOLERANCE[dtype];
+    if (tolerance !== "off" && target.roundedWeights) {
+      const rounded = target.roundedWeights(lowered, emitOptions);
+      const chosen = keepWithinTolerance(lowered, rounded, calibration, run.outputs, dtype, tolerance, options.onProgress);
+      emitOptions = { ...emitOptions, keepFloat32: chosen.kept };
+      precision = chosen.report;
+    }
   }
   try {
-    return target.emit(lowered, { ...targetOptions, ...(fanIn ? { fanInMeans: fanIn } : {}) });
+    return { ...target.emit(lowered, emitOptions), ...(precision ? { precision } : {}) };
   } catch (e) {
     if (e instanceof TargetLimitError) throw new CompileError([targetError(e.message)]);
     throw e;
@@ -246,7 +268,7 @@ export function generate(graph: Graph, target: Target, options: GenerateOptions 
 
 export type Phase = "frontend" | "weights" | "passes" | "codegen";
 
-export interface Built extends Emitted {
+export interface Built extends Generated {
   /** The graph compiled: its name and ports are the module's. */
   graph: Graph;
   /** The pass pipeline's figures, taken before lowering (as `--stats` reports them). */
@@ -298,16 +320,18 @@ export async function compileModel(source: ModelSource, options: CompileOptions 
  * (`seeded`) the input their BatchNorm statistics came from, randomInputs with the weights' seed;
  * else none, with a warning: a checkpoint's inputs are the user's to give.
  */
-export function calibrationInputs(graph: Graph, options: Pick<CompileOptions, "weightsDtype" | "calibration" | "seed">, seeded: boolean, what = "calibration"): { calibration?: Record<string, TensorData>; warnings: string[] } {
+export function calibrationInputs(graph: Graph, options: Pick<CompileOptions, "weightsDtype" | "calibration" | "seed" | "weightsTolerance">, seeded: boolean, what = "calibration", toleranceWhat = "weightsTolerance"): { calibration?: Record<string, TensorData>; warnings: string[] } {
   const dtype = options.weightsDtype ?? "f32";
   const given = options.calibration;
   if (dtype === "f32") {
     if (given) throw new UsageError(`${what} goes with f16 or int8 weights (weightsDtype / --weights-dtype)`);
+    if (options.weightsTolerance !== undefined) throw new UsageError(`${toleranceWhat} goes with f16 or int8 weights (weightsDtype / --weights-dtype)`);
     return { warnings: [] };
   }
   if (given) return { calibration: checkInputs(graph, given, what), warnings: [] };
   if (seeded) return { calibration: randomInputs(graph, options.seed ?? 0), warnings: [] };
-  return { warnings: [`warning: ${dtype} weights without calibration inputs: the biases are not corrected for the weights' rounding (give inputs like the model's: --calibrate NAME=PATH, or the calibration option)`] };
+  if (options.weightsTolerance !== undefined && options.weightsTolerance !== "off") throw new UsageError(`${toleranceWhat} is checked on calibration inputs: give inputs like the model's (${what})`);
+  return { warnings: [`warning: ${dtype} weights without calibration inputs: the biases are not corrected for the weights' rounding and no output is checked against float32 (give inputs like the model's: --calibrate NAME=PATH, or the calibration option)`] };
 }
 
 /** `inputs` as the graph takes them: every input, Float32Array for f32, Int32Array for i32, BigInt64Array for i64, of its element count. */
@@ -368,7 +392,8 @@ function batchShapes(source: ModelSource, options: ElaborateOptions, batch: numb
 export async function compileTraining(source: ModelSource, options: CompileOptions & { train: TrainOptions }): Promise<CompiledTraining> {
   const { train, ...rest } = options;
   if ((rest.target ?? "wasm") !== "wasm") throw new UsageError(`training modules are built for the wasm target, not ${rest.target}`);
-  if ((rest.weightsDtype !== undefined && rest.weightsDtype !== "f32") || rest.calibration) throw new UsageError("a training module keeps its weights in float32: --weights-dtype and calibration go with inference modules");
+  if ((rest.weightsDtype !== undefined && rest.weightsDtype !== "f32") || rest.calibration || rest.weightsTolerance !== undefined)
+    throw new UsageError("a training module keeps its weights in float32: --weights-dtype, calibration and the weights tolerance go with inference modules");
   const target = await loadTarget("wasm", rest);
   const lap = stopwatch();
   const { lr, batch, ...trainingOptions } = train;
@@ -553,6 +578,7 @@ const compileOptionChecks: Checkers<CompileOptions> = {
   relaxedSimd: (value, what) => checkChoice(value, relaxedSimdModes, what),
   embedWeights: checkType("boolean", "true or false"),
   weightsDtype: (value, what) => checkChoice(value, weightsDtypes, what),
+  weightsTolerance: checkTolerance,
   calibration: (value, what) =>
     Object.fromEntries(
       plainEntries(value, what).map(([name, data]) => {
@@ -576,6 +602,12 @@ const compileOptionChecks: Checkers<CompileOptions> = {
     return checked as TrainOptions;
   },
 };
+
+/** A tolerance of f16 / int8 weights: a number >= 0 or "off". */
+export function checkTolerance(value: unknown, what: string): number | "off" {
+  if (value === "off" || (typeof value === "number" && value >= 0 && value !== Infinity)) return value;
+  throw new UsageError(`${what} must be a number >= 0 (the largest max |out - f32 out| / max |f32 out|) or "off", got ${show(value)}`);
+}
 
 /** A finite number; the ranges are the optimizers' own checks (trainingGraph). */
 const checkNumber = (value: unknown, what: string): number => {

@@ -23,6 +23,8 @@ export interface ModuleOptions {
   weightsDtype?: WeightsDtype;
   /** With f16 / int8 weights: the layers' mean fan-in inputs, by node id, for bias correction (EmitOptions). */
   fanInMeans?: ReadonlyMap<number, Float64Array>;
+  /** Constants stored float32 whatever weightsDtype says (EmitOptions). */
+  keepFloat32?: ReadonlySet<number>;
   /** Called before each long step, e.g. to print progress. */
   onProgress?: (step: string) => void;
 }
@@ -59,8 +61,8 @@ function binaryenError(g: Graph, e: unknown): unknown {
 function builds(g: Graph, opts: ModuleOptions, carry?: readonly Carry[], what?: string): { baseline?: WasmBuild; relaxed?: WasmBuild } {
   const mode = opts.relaxedSimd ?? "auto";
   const dtype = opts.weightsDtype ?? "f32";
-  if (dtype !== "f32" && opts.fanInMeans) g = correctBiases(g, dtype, opts.fanInMeans);
-  const shared = wasmShared(g, dtype);
+  if (dtype !== "f32" && opts.fanInMeans) g = correctBiases(g, dtype, opts.fanInMeans, opts.keepFloat32);
+  const shared = wasmShared(g, dtype, opts.keepFloat32);
   const build = (relaxed: boolean) => {
     opts.onProgress?.(`generating ${relaxed ? "relaxed" : "baseline"} SIMD wasm${what ? ` of the ${what}` : ""}`);
     try {

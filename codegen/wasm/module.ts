@@ -66,12 +66,14 @@ export interface Carry {
 export interface WasmShared {
   graph: Graph;
   weightsDtype: WeightsDtype;
+  /** Constants stored float32 whatever weightsDtype says (EmitOptions.keepFloat32). */
+  kept: ReadonlySet<number>;
   dataBytes?: number;
   /** The first build's weights file, by the segments it was made of. */
   stored?: { layout: string; weights: Uint8Array };
 }
 
-export const wasmShared = (graph: Graph, weightsDtype: WeightsDtype = "f32"): WasmShared => ({ graph, weightsDtype });
+export const wasmShared = (graph: Graph, weightsDtype: WeightsDtype = "f32", kept: ReadonlySet<number> = new Set()): WasmShared => ({ graph, weightsDtype, kept });
 
 const align16 = (n: number) => Math.ceil(n / 16) * 16;
 const PAGE = 65536;
@@ -123,7 +125,7 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
   out.scratchAt = align16(arena + plan.arenaBytes);
   const constAt = new Map<number, number>();
   const segmentOf = new Map<number, number>();
-  const encode = shared.weightsDtype === "f32" ? new Map<number, Channels>() : quantisable(g, shared.weightsDtype);
+  const encode = shared.weightsDtype === "f32" ? new Map<number, Channels>() : quantisable(g, shared.weightsDtype, shared.kept);
   let names = 0;
 
   const chunk = (bytes: number, fill: Omit<Chunk, "at" | "bytes">): number => {

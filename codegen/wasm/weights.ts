@@ -41,12 +41,12 @@ export interface Channels {
 export const SMALL_WEIGHT_ELEMENTS: Record<"f16" | "int8", number> = { f16: 4096, int8: 16384 };
 
 /** The constants `dtype` stores encoded, with their output-channel axis. */
-export function quantisable(g: Graph, dtype: "f16" | "int8"): Map<number, Channels> {
+export function quantisable(g: Graph, dtype: "f16" | "int8", kept: ReadonlySet<number> = new Set()): Map<number, Channels> {
   const out = new Map<number, Channels>();
   const shape = (v: number) => g.values[v]!.type.shape;
   const isF32 = (v: number) => g.constants.some((c) => c.value === v && c.data instanceof Float32Array);
   const mark = (v: number | undefined, axis: (s: number[]) => number) => {
-    if (v === undefined || out.has(v) || !isF32(v)) return;
+    if (v === undefined || out.has(v) || kept.has(v) || !isF32(v)) return;
     const s = shape(v);
     if (numel(s) <= SMALL_WEIGHT_ELEMENTS[dtype]) return;
     const a = axis(s);

@@ -1,7 +1,7 @@
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import type { TargetFile, TargetOptions } from "../../codegen/target.js";
 import { UsageError } from "../base/errors.js";
-import { calibrationInputs, checkChoice, hasSeededWeights, type Elaborated, type GenerateOptions, compileTraining, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes, weightsDtypes } from "../driver.js";
+import { calibrationInputs, checkChoice, checkTolerance, hasSeededWeights, type Elaborated, type GenerateOptions, compileTraining, generate, loadTarget, optimise, pipelineFor, relaxedSimdModes, weightsDtypes } from "../driver.js";
 import { printGraph } from "../ir/print.js";
 import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats, weightsFileStat } from "../passes/stats.js";
@@ -11,6 +11,7 @@ import { cliWeightOptions, inputFiles, modelFromArgs, weightOptions, weightsFrom
 import { writeDiagnostics } from "./command.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
 import { formatBytes } from "./table.js";
+import { describePrecision } from "../precision.js";
 
 const usage = "graphc compile FILE.nn|FILE.onnx (-o DIR | --stats | --print-after PASS | --print-after-all) [options]";
 
@@ -22,6 +23,11 @@ const options: Options = {
   "relaxed-simd": { value: "auto|on|off", default: "auto", description: "with -o, wasm: auto ships both builds and picks at load time; off baseline only; on relaxed only" },
   "embed-weights": { description: "with -o, wasm: the wasm and weights inside the .mjs, base64 (one file to ship)" },
   "weights-dtype": { value: "f32|f16|int8", default: "f32", description: "with -o, wasm: how weights.bin stores conv, linear, matmul and embedding weights (f16 half, int8 a quarter: per-output-channel scales); compute stays float32" },
+  "weights-tolerance": {
+    value: "REL|off",
+    default: "f16 1e-3, int8 5e-2",
+    description: "with --weights-dtype f16|int8 and calibration inputs: the most any output may move from float32's there (max |out - f32 out| / max |f32 out|); the smallest weights stay float32 until every output is within it. off: no check",
+  },
   calibrate: {
     value: "NAME=PATH",
     multiple: true,
@@ -45,7 +51,7 @@ export const compileCommand: Command = {
     const { values, positionals } = parse(argv, options);
     const file = onePath(positionals, usage);
     const out = values.output as string | undefined;
-    for (const flag of ["target", "relaxed-simd", "embed-weights", "weights-dtype", "calibrate"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
+    for (const flag of ["target", "relaxed-simd", "embed-weights", "weights-dtype", "weights-tolerance", "calibrate"]) if (values[flag] !== undefined && out === undefined) throw new UsageError(`--${flag} goes with -o DIR`);
     const relaxedSimd = values["relaxed-simd"] === undefined ? undefined : checkChoice(values["relaxed-simd"], relaxedSimdModes, "--relaxed-simd");
     const weightsDtype = values["weights-dtype"] === undefined ? undefined : checkChoice(values["weights-dtype"], weightsDtypes, "--weights-dtype");
     const targetOptions: TargetOptions = {
@@ -78,7 +84,8 @@ export const compileCommand: Command = {
         if (values["print-after-all"] || printAfter.has(pass)) process.stdout.write(`; after ${pass}\n${printGraph(out)}`);
       },
     });
-    const files = output ? generate(graph, output.target, { ...targetOptions, ...calibrated }).files : undefined;
+    const generated = output ? generate(graph, output.target, { ...targetOptions, ...calibrated }) : undefined;
+    const files = generated?.files;
     if (values.stats) {
       const s = { ...compileStats(graph, stats), ...weightsFileStat(files) };
       if (values.json) process.stdout.write(JSON.stringify(s) + "\n");
@@ -89,16 +96,20 @@ export const compileCommand: Command = {
       }
     }
     if (output && files) written(output.dir, files, start);
+    if (generated?.precision) process.stderr.write(`graphc: ${describePrecision(generated.precision)}\n`);
     return 0;
   },
 };
 
-/** --calibrate's inputs (or the seeded one, for seeded weights) for the weights' bias correction. */
-function calibration(model: Elaborated, values: Record<string, unknown>, weightsDtype: TargetOptions["weightsDtype"]): Pick<GenerateOptions, "calibration"> {
+/** --calibrate's inputs (or the seeded one, for seeded weights) for the weights' bias correction and check, and --weights-tolerance. */
+function calibration(model: Elaborated, values: Record<string, unknown>, weightsDtype: TargetOptions["weightsDtype"]): Pick<GenerateOptions, "calibration" | "weightsTolerance"> {
   const given = values.calibrate === undefined ? undefined : inputFiles(model.graph, values.calibrate, "--calibrate");
-  const { calibration: inputs, warnings } = calibrationInputs(model.graph, { ...(weightsDtype ? { weightsDtype } : {}), ...(given ? { calibration: given } : {}), seed: seedOf(values) }, hasSeededWeights(model, cliWeightOptions(values).weights), "--calibrate");
+  const raw = values["weights-tolerance"] as string | undefined;
+  const weightsTolerance = raw === undefined ? undefined : checkTolerance(raw === "off" || raw.trim() === "" || Number.isNaN(Number(raw)) ? raw : Number(raw), "--weights-tolerance");
+  const options = { ...(weightsDtype ? { weightsDtype } : {}), ...(given ? { calibration: given } : {}), ...(weightsTolerance !== undefined ? { weightsTolerance } : {}), seed: seedOf(values) };
+  const { calibration: inputs, warnings } = calibrationInputs(model.graph, options, hasSeededWeights(model, cliWeightOptions(values).weights), "--calibrate", "--weights-tolerance");
   for (const w of warnings) process.stderr.write(`${w}\n`);
-  return inputs ? { calibration: inputs } : {};
+  return { ...(inputs ? { calibration: inputs } : {}), ...(weightsTolerance !== undefined ? { weightsTolerance } : {}) };
 }
 
 function written(dir: string, files: readonly TargetFile[], start: number): void {
@@ -114,7 +125,8 @@ async function compileTrainingModule(file: string, values: Record<string, unknow
   if (dir === undefined) throw new UsageError("--train goes with -o DIR");
   for (const flag of ["stats", "print-after", "print-after-all"]) if (values[flag] !== undefined) throw new UsageError(`--${flag} does not go with --train`);
   if ((values.target ?? "wasm") !== "wasm") throw new UsageError("--train builds a wasm module (--target wasm)");
-  if (targetOptions.weightsDtype !== undefined || values.calibrate !== undefined) throw new UsageError("--weights-dtype and --calibrate do not go with --train: a training module keeps its weights in float32");
+  if (targetOptions.weightsDtype !== undefined || values.calibrate !== undefined || values["weights-tolerance"] !== undefined)
+    throw new UsageError("--weights-dtype, --weights-tolerance and --calibrate do not go with --train: a training module keeps its weights in float32");
   checkOutputDir(dir, "-o");
   const start = performance.now();
   const compiled = await compileTraining({ path: file }, { ...elaborateOptions(values), ...cliWeightOptions(values), ...targetOptions, ...(passes ? { passes } : {}), train: { ...trainOptionsFrom(values), seed: seedOf(values) } });

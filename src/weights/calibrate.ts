@@ -20,18 +20,52 @@ import { initWeights } from "./init.js";
 import type { TensorData } from "./tensor.js";
 import { interpret } from "../interp/index.js";
 import { isNHWC } from "../ir/ops.js";
+import { randomKey, uniformAt } from "../ir/random.js";
 
-/** Deterministic inputs: N(0, 1) for float inputs, 0 or 1 for integer ones (valid ids and masks). */
+/**
+ * Deterministic inputs: N(0, 1) for float inputs; for integer ones, uniform ids over the rows of
+ * the embedding tables they index (token ids over the vocabulary, as text has them), and 0 or 1
+ * for any other (masks, flags, and ids that are also computed with: 0 or 1 stays valid whatever
+ * they index after).
+ */
 export function randomInputs(g: Graph, seed = 0): Record<string, TensorData> {
   const out: Record<string, TensorData> = {};
   for (const p of g.inputs) {
     const t = g.values[p.value]!.type;
     const normal = initWeights([{ name: `input:${p.name}`, value: p.value, type: { dtype: "f32", shape: t.shape }, trainable: false, init: { kind: "normal", std: 1 } }], seed).get(`input:${p.name}`) as Float32Array;
-    if (t.dtype === "f32") out[p.name] = normal;
-    else if (t.dtype === "i64") out[p.name] = BigInt64Array.from(normal, (v) => (v > 0 ? 1n : 0n));
-    else out[p.name] = Int32Array.from(normal, (v) => (v > 0 ? 1 : 0));
+    if (t.dtype === "f32") {
+      out[p.name] = normal;
+      continue;
+    }
+    const rows = idRows(g, p.value);
+    const key = randomKey(seed, p.value, 0);
+    const ids = rows === undefined ? Array.from(normal, (v) => (v > 0 ? 1 : 0)) : Array.from(normal, (_, i) => Math.floor(uniformAt(key, i) * rows));
+    out[p.name] = t.dtype === "i64" ? BigInt64Array.from(ids, BigInt) : Int32Array.from(ids);
   }
   return out;
+}
+
+/** Ops that move ids without computing with them. */
+const MOVES_IDS = new Set(["reshape", "cast", "transpose", "expand", "slice", "tile"]);
+
+/** The fewest rows of the tables integer value `v` indexes (through moves alone), or undefined if anything else reads it or nothing indexes with it. */
+function idRows(g: Graph, v: number): number | undefined {
+  let rows = Infinity;
+  for (let frontier = [v]; frontier.length; ) {
+    const next: number[] = [];
+    for (const n of g.nodes)
+      for (const [at, input] of n.inputs.entries()) {
+        if (!frontier.includes(input)) continue;
+        if (n.op === "gather" && at === 1) {
+          const table = g.values[n.inputs[0]!]!.type.shape;
+          const axis = ((n.attrs.axis as number | undefined) ?? 0) + (((n.attrs.axis as number | undefined) ?? 0) < 0 ? table.length : 0);
+          rows = Math.min(rows, table[axis]!);
+        } else if (MOVES_IDS.has(n.op) && at === 0) next.push(n.outputs[0]!);
+        else return undefined;
+      }
+    frontier = next;
+  }
+  return rows === Infinity ? undefined : rows;
 }
 
 /** Fewer samples per channel than this: use the layer's statistics instead of the channel's. */
@@ -113,11 +147,16 @@ export function calibrateBatchNorm(g: Graph, weights: ReadonlyMap<string, Tensor
  * included, in the weight's [C, kh, kw] order.
  */
 export function fanInMeans(g: Graph, inputs: Record<string, TensorData>): Map<number, Float64Array> {
-  const out = new Map<number, Float64Array>();
-  interpret(g, new Map(), inputs, (node, [x]) => {
-    if (node.op === "conv2d" || node.op === "linear") out.set(node.id, nodeFanInMeans(g, node, x as Float32Array));
+  return calibrationRun(g, inputs).means;
+}
+
+/** fanInMeans and, from the same interpreter pass, the graph's outputs on `inputs`. */
+export function calibrationRun(g: Graph, inputs: Record<string, TensorData>): { means: Map<number, Float64Array>; outputs: Record<string, TensorData> } {
+  const means = new Map<number, Float64Array>();
+  const outputs = interpret(g, new Map(), inputs, (node, [x]) => {
+    if (node.op === "conv2d" || node.op === "linear") means.set(node.id, nodeFanInMeans(g, node, x as Float32Array));
   });
-  return out;
+  return { means, outputs };
 }
 
 function nodeFanInMeans(g: Graph, node: Node, x: Float32Array): Float64Array {

@@ -40,6 +40,7 @@ const folders: [prefix: string, layer: Layer][] = [
   ["src/cli/", "driver"],
   ["src/driver.ts", "driver"],
   ["src/api.ts", "driver"],
+  ["src/precision.ts", "driver"],
 ];
 
 function layerOf(file: string): Layer | undefined {

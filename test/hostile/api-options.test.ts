@@ -117,6 +117,23 @@ describe("compile() options, one by one", () => {
     await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: { x: new Int32Array(4) } }], /^calibration\.x must be a Float32Array of 4 elements/);
   });
 
+  it("weightsTolerance: not a number >= 0 or \"off\", without f16 / int8 weights, or with no calibration inputs to check on", async () => {
+    const message = (got: string) => new RegExp(`^weightsTolerance must be a number >= 0 \\(the largest max \\|out - f32 out\\| / max \\|f32 out\\|\\) or "off", got ${got}$`);
+    await expectOptionErrors([
+      ["weightsTolerance", -1e-3, message("-0.001")],
+      ["weightsTolerance", Number.NaN, message("NaN")],
+      ["weightsTolerance", Infinity, message("Infinity")],
+      ["weightsTolerance", "loose", message('"loose"')],
+      ["weightsTolerance", "1e-3", message('"1e-3"')],
+    ]);
+    await expectUsageError(compile, [source, { weightsTolerance: 1e-3 }], /^weightsTolerance goes with f16 or int8 weights \(weightsDtype \/ --weights-dtype\)$/);
+    // A checkpoint's weights have no seeded input: the check needs the caller's.
+    const weights = new Map([["fc.weight", new Float32Array(32)], ["fc.bias", new Float32Array(8)]]);
+    await expectUsageError(compile, [source, { weights, weightsDtype: "f16", weightsTolerance: 1e-3 }], /^weightsTolerance is checked on calibration inputs: give inputs like the model's \(calibration\)$/);
+    // "off" asks for no check, which needs no inputs.
+    expect((await compile(source, { weights, weightsDtype: "f16", weightsTolerance: "off" })).report.precision).toBeUndefined();
+  });
+
   it("unknown options, and options that are not an object", async () => {
     await expectUsageError(compile, [source, { shape: { x: [2, 4] } }], /^unknown option "shape" \(options: set, shapes, model, .*\)$/);
     await expectUsageError(compile, [source, { seed: 1, __proto__: null, toString: 3 }], /^unknown option "toString"/);

@@ -53,6 +53,8 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
       const bytes = statSync(join(out, "wnet.weights.bin")).size;
       // 256 x 128 weights (above SMALL_WEIGHT_ELEMENTS, so encoded) and 128 biases, float32.
       expect(r.stdout).toContain(`parameters ${(256 * 128 + 128) * 4} bytes (float32), weights file ${bytes} bytes`);
+      // Seeded weights: checked on their seeded input against the default tolerance, which one layer meets.
+      if (dtype !== "f32") expect(r.stderr).toMatch(new RegExp(`graphc: ${dtype} weights: no weight kept float32 \\(1 encoded\\); every output within ${dtype === "f16" ? "1e-3" : "0.05"} of float32 on the calibration inputs \\(worst \\d\\.\\d\\de-\\d, y\\)\n`));
       const m = await (await importModule(out, "wnet.mjs")).load({ simd: "baseline" });
       runs[dtype] = { bytes, y: (await m.run({ x })).y as Float32Array };
     }
@@ -91,6 +93,7 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
       [["--weights-dtype", "f16", "--calibrate", `z=${join(dir, "cal.npy")}`], /model cnet has no input `z` \(inputs: x\)/],
       [["--weights-dtype", "f16", "--calibrate", `x=${join(dir, "cal.npy")}`, "--calibrate", `x=${join(dir, "cal.npy")}`], /--calibrate gives input `x` twice/],
       [["--weights-dtype", "f16", "--calibrate", "x"], /--calibrate expects NAME=PATH, got `x`/],
+      [["--weights", join(dir, "cnet.safetensors"), "--weights-dtype", "f16", "--weights-tolerance", "1e-3"], /--weights-tolerance is checked on calibration inputs: give inputs like the model's \(--calibrate\)/],
     ] as const) {
       const r = await graphc("compile", cnet, "-o", join(dir, "c-bad"), ...args);
       expect(r.code, r.stderr).toBe(2);
@@ -112,13 +115,17 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
       [["-o", join(dir, "bad2"), "--target", "webgpu"], /unknown target `webgpu` \(available: wasm, wgsl\)/],
       [["-o", join(dir, "bad3"), "--weights-dtype", "f8"], /--weights-dtype must be "f32", "f16" or "int8", got "f8"/],
       [["-o", join(dir, "bad4"), "--target", "wgsl", "--weights-dtype", "int8"], /--weights-dtype f16\|int8 are for --target wasm/],
+      [["--weights-tolerance", "1e-3"], /--weights-tolerance goes with -o DIR/],
+      [["-o", join(dir, "bad5"), "--weights-tolerance", "1e-3"], /--weights-tolerance goes with f16 or int8 weights/],
+      [["-o", join(dir, "bad6"), "--weights-dtype", "f16", "--weights-tolerance", "tight"], /--weights-tolerance must be a number >= 0 \(the largest max \|out - f32 out\| \/ max \|f32 out\|\) or "off", got "tight"/],
+      [["-o", join(dir, "bad7"), "--weights-dtype", "f16", "--weights-tolerance=-1"], /--weights-tolerance must be a number >= 0 .* got -1$/m],
     ] as const) {
       const r = await graphc("compile", model, ...args);
       expect(r.code, r.stderr).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toContain("    at ");
     }
-    for (const bad of ["bad1", "bad2", "bad3", "bad4"]) expect(existsSync(join(dir, bad))).toBe(false);
+    for (const bad of ["bad1", "bad2", "bad3", "bad4", "bad5", "bad6", "bad7"]) expect(existsSync(join(dir, bad))).toBe(false);
   });
 
   test("run --backend wasm prints what the interpreter prints", async () => {

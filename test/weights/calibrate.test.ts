@@ -2,6 +2,7 @@
 // residual branch, and the statistics every batchnorm gets.
 import { describe, expect, it } from "vitest";
 import { elaborateFile } from "../../src/frontend/index.js";
+import { elaborate } from "../../src/driver.js";
 import { numel } from "../../src/ir/graph.js";
 import { interpret } from "../../src/interp/index.js";
 import { calibrateBatchNorm, randomInputs, residualBranchEnds } from "../../src/weights/calibrate.js";
@@ -52,5 +53,32 @@ describe("BatchNorm calibration of seeded weights", () => {
     }
     // layer1's and layer2's (8x8 and 4x4 maps at 32x32); layer3's and layer4's have too few samples.
     expect(variances.filter((v) => v.end)).toHaveLength(4);
+  });
+});
+
+describe("randomInputs", () => {
+  it("draws token ids over the table they index, masks and computed-with ids as 0 or 1", () => {
+    const inputs = randomInputs(elaborateFile("specs/bert_base.nn", { set: { seq: 64 } }).graph!, 2);
+    const ids = Array.from(inputs.input_ids as BigInt64Array, Number);
+    // 64 draws over 30522 rows: all in range, spread over it (no two-valued set as before).
+    expect(ids.every((v) => Number.isInteger(v) && v >= 0 && v < 30522)).toBe(true);
+    expect(new Set(ids).size).toBeGreaterThan(60);
+    expect(Math.max(...ids)).toBeGreaterThan(15000);
+    // Two token types; the mask feeds arithmetic, not a table.
+    for (const name of ["token_type_ids", "attention_mask"]) expect(new Set(Array.from(inputs[name] as BigInt64Array, Number))).toEqual(new Set([0, 1]));
+    // An id that is also computed with (`other + other` may leave the table): 0 or 1, valid wherever it goes.
+    const g = elaborate(`model ids() {
+  input ids: i64[1, 64]
+  input other: i64[1, 64]
+  output y = emb: embedding(ids, 50, 4)
+  output z = emb2: embedding(other, 3000, 4) + emb3: embedding(other + other, 3000, 4)
+}
+`).graph;
+    const drawn = randomInputs(g, 2);
+    const values = (name: string) => new Set(Array.from(drawn[name] as BigInt64Array, Number));
+    expect([...values("ids")].every((v) => v >= 0 && v < 50) && values("ids").size > 20).toBe(true);
+    expect(values("other")).toEqual(new Set([0, 1]));
+    // The same seed, the same draws.
+    expect(randomInputs(elaborateFile("specs/bert_base.nn", { set: { seq: 64 } }).graph!, 2)).toEqual(inputs);
   });
 });

@@ -1,0 +1,124 @@
+// Mixed precision by measurement (as onnxruntime's fp16 auto-mixed-precision converter does):
+// f16 / int8 storage rounds every large weight, and on some models the rounding moves the outputs
+// further than the user's tolerance. Which weights matter is the model's: one early pointwise
+// convolution of MobileNetV1 (0.2% of its weights) moves its logits more than all of ResNet-50's
+// rounding moves ResNet-50's. So the compile measures: the interpreter runs the graph on the
+// calibration inputs with the weights as the module will decode them (biases corrected), and
+// while some output is off by more than the tolerance, more weights stay float32. The smallest
+// go first: they cost the fewest bytes, and measured one at a time, a layer's rounding moves the
+// outputs about as much whatever its size (a relative rounding of each weight is a relative
+// change of the layer's output), the early and narrow layers most. The number kept is the
+// smallest that meets the tolerance, found by bisection (the error falls as more are kept,
+// though not strictly: bisection finds a count that meets it, not always the least).
+import type { RoundedWeight } from "../codegen/target.js";
+import type { Graph } from "./ir/graph.js";
+import { interpret } from "./interp/index.js";
+import type { TensorData } from "./weights/tensor.js";
+
+/**
+ * The default tolerance per storage dtype: the largest max |out - f32 out| / max |f32 out| on any
+ * output. f16 rounds each weight by up to 2^-12 of itself, and a deep network on it typically moves
+ * its outputs by 1e-4 to 1e-3 of their range; int8 rounds by up to 1/254 of each output channel's
+ * largest weight, typically 1e-2. The bounds are where a model's outputs are still the model's
+ * (top-1 agreeing on every classifier measured) and most models meet them with no weight kept.
+ */
+export const DEFAULT_TOLERANCE: Record<"f16" | "int8", number> = { f16: 1e-3, int8: 5e-2 };
+
+/** What the measurement chose, as compile's report gives it. */
+export interface PrecisionReport {
+  dtype: "f16" | "int8";
+  tolerance: number;
+  /** How many weights the dtype would encode. */
+  encodable: number;
+  /** The weights stored float32 to meet the tolerance, by name. */
+  keptFloat32: string[];
+  /** The share of the weight elements the dtype would encode that it keeps float32 instead. */
+  keptShare: number;
+  /** Per output: max |out - f32 out| / max |f32 out| on the calibration inputs, with the weights as stored. */
+  calibrationError: Record<string, number>;
+}
+
+/** A weight as the report names it: its checkpoint name, or for one a pass made (packed Q/K/V), the layer that reads it. */
+export function weightLabel(g: Graph, v: number): string {
+  const name = g.constants.find((c) => c.value === v)?.name;
+  if (name !== undefined) return name;
+  const reader = g.nodes.find((n) => n.inputs.includes(v));
+  if (!reader) return `constant %${v}`;
+  const at = reader.inputs.indexOf(v);
+  return `${at === 1 ? "the weight" : `input ${at}`} of \`${reader.op}\` in \`${reader.path}\``;
+}
+
+/** max |got - want| / max |want| (max |got - want| where want is all zeros); NaN against a number is Infinity. */
+export function relativeError(got: ArrayLike<number | bigint>, want: ArrayLike<number | bigint>): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    const [x, y] = [Number(got[i]!), Number(want[i]!)];
+    const d = x === y || (Number.isNaN(x) && Number.isNaN(y)) ? 0 : Number.isNaN(x - y) ? Infinity : Math.abs(x - y);
+    diff = Math.max(diff, d);
+    if (Number.isFinite(y)) scale = Math.max(scale, Math.abs(y));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+/**
+ * Which of `rounded` (the weights the target would encode, with the biases it would correct)
+ * to keep float32 so that every output of `g` on `inputs` is within `tolerance` of `reference`
+ * (its float32 outputs on them). `progress` hears of each interpreter pass.
+ */
+export function keepWithinTolerance(
+  g: Graph,
+  rounded: readonly RoundedWeight[],
+  inputs: Record<string, TensorData>,
+  reference: Record<string, TensorData>,
+  dtype: "f16" | "int8",
+  tolerance: number,
+  progress?: (step: string) => void,
+): { kept: Set<number>; report: PrecisionReport } {
+  // Smallest first; the sort is stable, so equal sizes keep the graph's order.
+  const order = [...rounded].sort((a, b) => a.decoded.length - b.decoded.length);
+  const errorsKeeping = (count: number): Record<string, number> => {
+    progress?.(`checking the ${dtype} weights against float32 on the calibration inputs, ${count} of ${order.length} kept float32 (one interpreter pass)`);
+    const stored = new Map<number, Float32Array>();
+    for (const r of order.slice(count)) {
+      stored.set(r.weight, r.decoded);
+      for (const b of r.biases) stored.set(b.value, b.data);
+    }
+    const outputs = interpret({ ...g, constants: g.constants.map((c) => (stored.has(c.value) ? { ...c, data: stored.get(c.value)! } : c)) }, new Map(), inputs);
+    return Object.fromEntries(g.outputs.map((p) => [p.name, relativeError(outputs[p.name]!, reference[p.name]!)]));
+  };
+  const within = (errors: Record<string, number>) => Object.values(errors).every((e) => e <= tolerance);
+  // Every weight kept is float32 throughout: no error, no pass needed.
+  let [fails, meets] = [-1, order.length];
+  let meetsErrors: Record<string, number> = Object.fromEntries(g.outputs.map((p) => [p.name, 0]));
+  const first = errorsKeeping(0);
+  if (within(first)) [meets, meetsErrors] = [0, first];
+  else fails = 0;
+  while (meets - fails > 1) {
+    const mid = (fails + meets) >> 1;
+    const errors = errorsKeeping(mid);
+    if (within(errors)) [meets, meetsErrors] = [mid, errors];
+    else fails = mid;
+  }
+  const kept = order.slice(0, meets);
+  const elements = (rs: readonly RoundedWeight[]) => rs.reduce((n, r) => n + r.decoded.length, 0);
+  return {
+    kept: new Set(kept.map((r) => r.weight)),
+    report: {
+      dtype,
+      tolerance,
+      encodable: order.length,
+      keptFloat32: kept.map((r) => weightLabel(g, r.weight)),
+      keptShare: order.length ? elements(kept) / elements(order) : 0,
+      calibrationError: meetsErrors,
+    },
+  };
+}
+
+/** One line for a person: what the check kept float32, and the worst output left. */
+export function describePrecision(r: PrecisionReport): string {
+  const [worst, error] = Object.entries(r.calibrationError).reduce((a, b) => (b[1] > a[1] ? b : a));
+  const kept = r.keptFloat32.length ? `the ${r.keptFloat32.length} smallest of ${r.encodable} weights kept float32 (${(100 * r.keptShare).toFixed(1)}% of their elements)` : `no weight kept float32 (${r.encodable} encoded)`;
+  const tolerance = r.tolerance > 0 && r.tolerance < 0.01 ? r.tolerance.toExponential() : String(r.tolerance);
+  return `${r.dtype} weights: ${kept}; every output within ${tolerance} of float32 on the calibration inputs (worst ${error.toExponential(2)}, ${worst})`;
+}

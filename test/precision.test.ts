@@ -1,0 +1,133 @@
+// The tolerance check of f16 / int8 weights (src/precision.ts): which weights compile keeps
+// float32 so that every output on the calibration inputs stays within the tolerance of float32's.
+// - keepWithinTolerance on a chain of linear layers of five sizes, for tolerances from "all
+//   encoded meets it" to 0: the weights kept are the smallest, as many as the bisection found;
+//   with them the outputs (recomputed here from the decoded weights) meet the tolerance, and with
+//   one fewer they do not, so the count is a boundary, not a guess;
+// - compile() end to end: the module it writes, run on the calibration input, is within the
+//   tolerance of the float32 module, and report.precision says what it kept.
+import { describe, expect, it } from "vitest";
+import { wasmTarget } from "../codegen/wasm/target.js";
+import { compile, instantiate } from "../src/api.js";
+import { elaborate, lower, optimise } from "../src/driver.js";
+import type { Graph } from "../src/ir/graph.js";
+import { interpret } from "../src/interp/index.js";
+import { defaultPipeline } from "../src/passes/index.js";
+import { describePrecision, keepWithinTolerance, relativeError, weightLabel } from "../src/precision.js";
+import { calibrationRun, randomInputs } from "../src/weights/calibrate.js";
+import { fastWeights } from "./module/weights.js";
+
+// Six weights of 20480 to 73728 elements, all above SMALL_WEIGHT_ELEMENTS (which stay float32
+// whatever the tolerance), so both dtypes encode all six; two outputs, one of them off a branch (of
+// its own input: linears that share one are packed into one).
+const source = `model chain() {
+  input x: f32[16, 128]
+  a = relu(l1: linear(x, 160))
+  b = relu(l2: linear(a, 192))
+  c = relu(l3: linear(b, 224))
+  d = relu(l4: linear(c, 256))
+  output y = l5: linear(d, 288)
+  output z = l6: linear(a * a, 200)
+}
+`;
+
+function lowered(): Graph {
+  const g = elaborate(source).graph;
+  return lower(optimise(g, fastWeights(g, 3), wasmTarget.pipeline(defaultPipeline)).graph, wasmTarget);
+}
+
+/** Per output, the error of `g` on `inputs` with every rounded weight but `kept` as decoded (and its biases corrected). */
+function errorsKeeping(g: Graph, kept: ReadonlySet<number>, dtype: "f16" | "int8", inputs: Record<string, Float32Array>): Record<string, number> {
+  const { means, outputs: want } = calibrationRun(g, inputs);
+  const stored = new Map<number, Float32Array>();
+  for (const r of wasmTarget.roundedWeights!(g, { weightsDtype: dtype, fanInMeans: means, keepFloat32: kept })) {
+    stored.set(r.weight, r.decoded);
+    for (const b of r.biases) stored.set(b.value, b.data);
+  }
+  const got = interpret({ ...g, constants: g.constants.map((c) => (stored.has(c.value) ? { ...c, data: stored.get(c.value)! } : c)) }, new Map(), inputs);
+  return Object.fromEntries(g.outputs.map((p) => [p.name, relativeError(got[p.name]!, want[p.name]!)]));
+}
+
+const worst = (errors: Record<string, number>) => Math.max(...Object.values(errors));
+
+describe("keepWithinTolerance", () => {
+  const g = lowered();
+  const inputs = randomInputs(g, 5) as Record<string, Float32Array>;
+  for (const dtype of ["f16", "int8"] as const) {
+    const { means, outputs } = calibrationRun(g, inputs);
+    const rounded = wasmTarget.roundedWeights!(g, { weightsDtype: dtype, fanInMeans: means });
+    const bySize = [...rounded].sort((a, b) => a.decoded.length - b.decoded.length).map((r) => r.weight);
+    const allEncoded = worst(errorsKeeping(g, new Set(), dtype, inputs));
+
+    it(`${dtype}: encodes all six weights, with an error to check`, () => {
+      expect(rounded.map((r) => weightLabel(g, r.weight)).sort()).toEqual(["l1.weight", "l2.weight", "l3.weight", "l4.weight", "l5.weight", "l6.weight"]);
+      expect(allEncoded).toBeGreaterThan(dtype === "f16" ? 1e-5 : 1e-3);
+    });
+
+    it(`${dtype}: a tolerance the encoded weights meet keeps none, after one pass`, () => {
+      const steps: string[] = [];
+      const { kept, report } = keepWithinTolerance(g, rounded, inputs, outputs, dtype, allEncoded, (s) => steps.push(s));
+      expect([kept.size, report.keptFloat32, report.keptShare, report.encodable, steps.length]).toEqual([0, [], 0, 6, 1]);
+      expect(worst(report.calibrationError)).toBe(allEncoded);
+    });
+
+    it(`${dtype}: tolerance 0 keeps every weight, and the outputs are float32's`, () => {
+      const { kept, report } = keepWithinTolerance(g, rounded, inputs, outputs, dtype, 0);
+      expect([kept.size, report.keptShare, worst(report.calibrationError)]).toEqual([6, 1, 0]);
+    });
+
+    for (const fraction of [0.9, 0.6, 0.3, 0.1])
+      it(`${dtype}: tolerance ${fraction} of the all-encoded error keeps the fewest smallest weights that meet it`, () => {
+        const tolerance = fraction * allEncoded;
+        const steps: string[] = [];
+        const { kept, report } = keepWithinTolerance(g, rounded, inputs, outputs, dtype, tolerance, (s) => steps.push(s));
+        const count = kept.size;
+        expect([...kept].sort(), "the smallest").toEqual(bySize.slice(0, count).sort());
+        expect(report.keptFloat32).toEqual(bySize.slice(0, count).map((v) => weightLabel(g, v)));
+        const elements = (vs: number[]) => vs.reduce((n, v) => n + rounded.find((r) => r.weight === v)!.decoded.length, 0);
+        expect(report.keptShare).toBeCloseTo(elements(bySize.slice(0, count)) / elements(bySize), 12);
+        // The figures reported are the outputs' with these weights kept, and they meet the tolerance; one fewer does not.
+        expect(report.calibrationError).toEqual(errorsKeeping(g, kept, dtype, inputs));
+        expect(worst(report.calibrationError)).toBeLessThanOrEqual(tolerance);
+        expect(count).toBeGreaterThan(0);
+        expect(worst(errorsKeeping(g, new Set(bySize.slice(0, count - 1)), dtype, inputs))).toBeGreaterThan(tolerance);
+        // Bisection over 0..6: the first pass, then at most three.
+        expect(steps.length).toBeLessThanOrEqual(4);
+      });
+  }
+});
+
+describe("compile() with f16 / int8 weights and a tolerance", () => {
+  it("writes a module within the tolerance of float32's on the calibration input, and reports what it kept", async () => {
+    const g = elaborate(source).graph;
+    const calibration = randomInputs(g, 5) as Record<string, Float32Array>;
+    const weights = fastWeights(g, 3);
+    const f32 = await instantiate(await compile(source, { weights }));
+    const want = await f32.run(calibration);
+    for (const dtype of ["f16", "int8"] as const) {
+      const loose = await compile(source, { weights, weightsDtype: dtype, calibration, weightsTolerance: 1 });
+      const allEncoded = worst(loose.report.precision!.calibrationError);
+      const tolerance = allEncoded / 4;
+      const tight = await compile(source, { weights, weightsDtype: dtype, calibration, weightsTolerance: tolerance });
+      const report = tight.report.precision!;
+      expect([report.dtype, report.tolerance, loose.report.precision!.keptFloat32]).toEqual([dtype, tolerance, []]);
+      expect(report.keptFloat32.length).toBeGreaterThan(0);
+      const got = await (await instantiate(tight)).run(calibration);
+      for (const name of ["y", "z"]) {
+        // The module's float32 arithmetic differs from the interpreter's by ~1e-7 of the range.
+        expect(relativeError(got[name]!, want[name]!), `${dtype} ${name}`).toBeLessThanOrEqual(tolerance + 1e-6);
+        expect(Math.abs(relativeError(got[name]!, want[name]!) - report.calibrationError[name]!)).toBeLessThan(1e-6);
+      }
+      // Each weight kept float32 costs its 2 (f16) or 3 (int8) bytes per element more.
+      expect(tight.report.stats.weightsFileBytes).toBeGreaterThan(loose.report.stats.weightsFileBytes!);
+    }
+  });
+});
+
+describe("describePrecision", () => {
+  it("says how many of how many were kept, their share, the tolerance and the worst output", () => {
+    const report = { dtype: "f16" as const, tolerance: 1e-3, encodable: 27, keptFloat32: Array(12).fill("w"), keptShare: 0.0694, calibrationError: { logits: 9.96e-4, probs: 2e-4 } };
+    expect(describePrecision(report)).toBe("f16 weights: the 12 smallest of 27 weights kept float32 (6.9% of their elements); every output within 1e-3 of float32 on the calibration inputs (worst 9.96e-4, logits)");
+    expect(describePrecision({ ...report, dtype: "int8", tolerance: 0.05, keptFloat32: [], keptShare: 0 })).toBe("int8 weights: no weight kept float32 (27 encoded); every output within 0.05 of float32 on the calibration inputs (worst 9.96e-4, logits)");
+  });
+});
