@@ -78,8 +78,9 @@ export interface Target {
   limits?(graph: Graph): LimitProblem[];
   emit(graph: Graph, options: EmitOptions): Emitted;
   /**
-   * The weights emit() would encode for `options.weightsDtype` (f16 / int8; keepFloat32 left
-   * out), as the module decodes them, for the driver to measure what their rounding does.
+   * The weights emit() would encode for `options.weightsDtype` (f16 / int8; those of keepFloat32
+   * left out), as the module decodes them, with the biases fanInMeans corrects: for the driver to
+   * measure what their rounding does to the outputs.
    */
   roundedWeights?(graph: Graph, options: EmitOptions): RoundedWeight[];
 }

@@ -13,8 +13,9 @@
 // (each within one ulp, each output channel's sum kept: encodeF16) or as int8 with one float32
 // scale per output channel (symmetric: scale = max |w| / 127 over the channel, q = round(w /
 // scale)); biases, norm parameters, integer tables, every other constant and the small weights
-// (SMALL_WEIGHT_ELEMENTS) stay float32. Decoding gives float32 again, and all arithmetic stays
-// float32.
+// (SMALL_WEIGHT_ELEMENTS) stay float32, and so do the weights the compile's tolerance check
+// chose (EmitOptions.keepFloat32, src/precision.ts). Decoding gives float32 again, and all
+// arithmetic stays float32.
 import binaryen from "binaryen";
 import { numel, type Graph } from "../../src/ir/graph.js";
 import { UsageError } from "../../src/base/errors.js";
@@ -40,7 +41,7 @@ export interface Channels {
  */
 export const SMALL_WEIGHT_ELEMENTS: Record<"f16" | "int8", number> = { f16: 4096, int8: 16384 };
 
-/** The constants `dtype` stores encoded, with their output-channel axis. */
+/** The constants `dtype` stores encoded (none of `kept`, which the driver's tolerance check keeps float32), with their output-channel axis. */
 export function quantisable(g: Graph, dtype: "f16" | "int8", kept: ReadonlySet<number> = new Set()): Map<number, Channels> {
   const out = new Map<number, Channels>();
   const shape = (v: number) => g.values[v]!.type.shape;
