@@ -91,7 +91,8 @@ export function keepWithinTolerance(
   // Every weight kept is float32 throughout: no error, no pass needed.
   let [fails, meets] = [-1, order.length];
   let meetsErrors: Record<string, number> = Object.fromEntries(g.outputs.map((p) => [p.name, 0]));
-  const first = errorsKeeping(0);
+  // Nothing encoded: the outputs are float32's, no pass needed either.
+  const first = order.length ? errorsKeeping(0) : meetsErrors;
   if (within(first)) [meets, meetsErrors] = [0, first];
   else fails = 0;
   while (meets - fails > 1) {

@@ -71,6 +71,13 @@ describe("keepWithinTolerance", () => {
       expect(worst(report.calibrationError)).toBe(allEncoded);
     });
 
+    if (dtype === "f16")
+      it("nothing to encode: no pass, and the outputs are float32's", () => {
+        const steps: string[] = [];
+        const { kept, report } = keepWithinTolerance(g, [], inputs, outputs, dtype, 0, (s) => steps.push(s));
+        expect([kept.size, report.encodable, steps, report.calibrationError]).toEqual([0, 0, [], { y: 0, z: 0 }]);
+      });
+
     it(`${dtype}: tolerance 0 keeps every weight, and the outputs are float32's`, () => {
       const { kept, report } = keepWithinTolerance(g, rounded, inputs, outputs, dtype, 0);
       expect([kept.size, report.keptShare, worst(report.calibrationError)]).toEqual([6, 1, 0]);
