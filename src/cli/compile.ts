@@ -105,7 +105,8 @@ export const compileCommand: Command = {
 function calibration(model: Elaborated, values: Record<string, unknown>, weightsDtype: TargetOptions["weightsDtype"]): Pick<GenerateOptions, "calibration" | "weightsTolerance"> {
   const given = values.calibrate === undefined ? undefined : inputFiles(model.graph, values.calibrate, "--calibrate");
   const raw = values["weights-tolerance"] as string | undefined;
-  const weightsTolerance = raw === undefined ? undefined : checkTolerance(raw === "off" || raw.trim() === "" || Number.isNaN(Number(raw)) ? raw : Number(raw), "--weights-tolerance");
+  // A number where the text is one, else the text itself (off, or what the error shows).
+  const weightsTolerance = raw === undefined ? undefined : checkTolerance(raw.trim() !== "" && !Number.isNaN(Number(raw)) ? Number(raw) : raw, "--weights-tolerance");
   const options = { ...(weightsDtype ? { weightsDtype } : {}), ...(given ? { calibration: given } : {}), ...(weightsTolerance !== undefined ? { weightsTolerance } : {}), seed: seedOf(values) };
   const { calibration: inputs, warnings } = calibrationInputs(model.graph, options, hasSeededWeights(model, cliWeightOptions(values).weights), "--calibrate", "--weights-tolerance");
   for (const w of warnings) process.stderr.write(`${w}\n`);

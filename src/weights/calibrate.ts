@@ -58,8 +58,8 @@ function idRows(g: Graph, v: number): number | undefined {
         if (!frontier.includes(input)) continue;
         if (n.op === "gather" && at === 1) {
           const table = g.values[n.inputs[0]!]!.type.shape;
-          const axis = ((n.attrs.axis as number | undefined) ?? 0) + (((n.attrs.axis as number | undefined) ?? 0) < 0 ? table.length : 0);
-          rows = Math.min(rows, table[axis]!);
+          const axis = (n.attrs.axis as number | undefined) ?? 0;
+          rows = Math.min(rows, table.at(axis)!);
         } else if (MOVES_IDS.has(n.op) && at === 0) next.push(n.outputs[0]!);
         else return undefined;
       }
