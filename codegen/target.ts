@@ -1,7 +1,7 @@
 // The contract between the compile driver and a backend. A target names the pass pipeline it
 // wants, says which nodes it runs (the driver decomposes the others into core ops, or reports
 // them), and turns an optimised graph (weights bound as constants) into the files of an ES module.
-import type { Graph, Node } from "../src/ir/graph.js";
+import type { Graph, Node, TensorData } from "../src/ir/graph.js";
 
 export interface TargetFile {
   name: string;
@@ -83,4 +83,12 @@ export interface Target {
    * measure what their rounding does to the outputs.
    */
   roundedWeights?(graph: Graph, options: EmitOptions): RoundedWeight[];
+  /** With roundedWeights: `graph` built once to run in this process, for the driver to run the rounded weights through the module's own kernels. */
+  constantsRunner?(graph: Graph): ConstantsRunner;
 }
+
+/**
+ * Runs a built graph on each of `inputs` with the data of some of its constants (by value)
+ * replaced by others of their length; the outputs come back per input, by name.
+ */
+export type ConstantsRunner = (constants: ReadonlyMap<number, Float32Array>, inputs: readonly Record<string, TensorData>[]) => Promise<Record<string, ArrayLike<number>>[]>;

@@ -2,17 +2,16 @@
 // f16 / int8 storage rounds every large weight, and on some models the rounding moves the outputs
 // further than the user's tolerance. Which weights matter is the model's: one early pointwise
 // convolution of MobileNetV1 (0.2% of its weights) moves its logits more than all of ResNet-50's
-// rounding moves ResNet-50's. So the compile measures: the interpreter runs the graph on the
-// calibration inputs with the weights as the module will decode them (biases corrected), and
-// while some output is off by more than the tolerance, more weights stay float32. The smallest
+// rounding moves ResNet-50's. So the compile measures: the module runs on the calibration inputs
+// with the weights as it will decode them (biases corrected), and while some output is off by
+// more than the tolerance on some input, more weights stay float32. The smallest
 // go first: they cost the fewest bytes, and measured one at a time, a layer's rounding moves the
 // outputs about as much whatever its size (a relative rounding of each weight is a relative
 // change of the layer's output), the early and narrow layers most. How many is found by
 // bisection: with that count kept the tolerance is met and with one fewer it is not (the error
 // falls as more are kept, though not strictly, so a smaller count may meet it too).
-import type { RoundedWeight } from "../codegen/target.js";
+import type { ConstantsRunner, RoundedWeight } from "../codegen/target.js";
 import type { Graph } from "./ir/graph.js";
-import { interpret } from "./interp/index.js";
 import type { TensorData } from "./weights/tensor.js";
 
 /**
@@ -35,7 +34,9 @@ export interface PrecisionReport {
   keptFloat32: string[];
   /** The share of the weight elements the dtype would encode that it keeps float32 instead. */
   keptShare: number;
-  /** Per output: max |out - f32 out| / max |f32 out| on the calibration inputs, with the weights as stored. */
+  /** How many samples of the inputs it was checked on. */
+  samples: number;
+  /** Per output: max |out - f32 out| / max |f32 out|, the worst over the samples, with the weights as stored. */
   calibrationError: Record<string, number>;
 }
 
@@ -64,41 +65,45 @@ export function relativeError(got: ArrayLike<number | bigint>, want: ArrayLike<n
 
 /**
  * Which of `rounded` (the weights the target would encode, with the biases it would correct)
- * to keep float32 so that every output of `g` on `inputs` is within `tolerance` of `reference`
- * (its float32 outputs on them). `progress` hears of each interpreter pass.
+ * to keep float32 so that every output of `g` on each of `inputs` is within `tolerance` of its
+ * float32 output there, both measured by `run` (the target's module, built once: the float32
+ * module's outputs are the reference, so the figures are the rounding's alone). `progress` hears
+ * of each measurement.
  */
-export function keepWithinTolerance(
+export async function keepWithinTolerance(
   g: Graph,
   rounded: readonly RoundedWeight[],
-  inputs: Record<string, TensorData>,
-  reference: Record<string, TensorData>,
+  run: ConstantsRunner,
+  inputs: readonly Record<string, TensorData>[],
   dtype: "f16" | "int8",
   tolerance: number,
   progress?: (step: string) => void,
-): { kept: Set<number>; report: PrecisionReport } {
+): Promise<{ kept: Set<number>; report: PrecisionReport }> {
   // Smallest first; the sort is stable, so equal sizes keep the graph's order.
   const order = [...rounded].sort((a, b) => a.decoded.length - b.decoded.length);
-  const errorsKeeping = (count: number): Record<string, number> => {
-    progress?.(`checking the ${dtype} weights against float32 on the calibration inputs, ${count} of ${order.length} kept float32 (one interpreter pass)`);
+  let reference: Record<string, ArrayLike<number>>[] | undefined;
+  const errorsKeeping = async (count: number): Promise<Record<string, number>> => {
+    progress?.(`checking the ${dtype} weights against float32 on ${samplesName(inputs.length)}, ${count} of ${order.length} kept float32`);
     const stored = new Map<number, Float32Array>();
     for (const r of order.slice(count)) {
       stored.set(r.weight, r.decoded);
       for (const b of r.biases) stored.set(b.value, b.data);
     }
-    const outputs = interpret({ ...g, constants: g.constants.map((c) => (stored.has(c.value) ? { ...c, data: stored.get(c.value)! } : c)) }, new Map(), inputs);
-    return Object.fromEntries(g.outputs.map((p) => [p.name, relativeError(outputs[p.name]!, reference[p.name]!)]));
+    const want = (reference ??= await run(new Map(), inputs));
+    const outputs = await run(stored, inputs);
+    return Object.fromEntries(g.outputs.map((p) => [p.name, Math.max(...outputs.map((o, i) => relativeError(o[p.name]!, want[i]![p.name]!)))]));
   };
   const within = (errors: Record<string, number>) => Object.values(errors).every((e) => e <= tolerance);
   // Every weight kept is float32 throughout: no error, no pass needed.
   let [fails, meets] = [-1, order.length];
   let meetsErrors: Record<string, number> = Object.fromEntries(g.outputs.map((p) => [p.name, 0]));
   // Nothing encoded: the outputs are float32's, no pass needed either.
-  const first = order.length ? errorsKeeping(0) : meetsErrors;
+  const first = order.length ? await errorsKeeping(0) : meetsErrors;
   if (within(first)) [meets, meetsErrors] = [0, first];
   else fails = 0;
   while (meets - fails > 1) {
     const mid = (fails + meets) >> 1;
-    const errors = errorsKeeping(mid);
+    const errors = await errorsKeeping(mid);
     if (within(errors)) [meets, meetsErrors] = [mid, errors];
     else fails = mid;
   }
@@ -112,15 +117,18 @@ export function keepWithinTolerance(
       encodable: order.length,
       keptFloat32: kept.map((r) => weightLabel(g, r.weight)),
       keptShare: order.length ? elements(kept) / elements(order) : 0,
+      samples: inputs.length,
       calibrationError: meetsErrors,
     },
   };
 }
+
+const samplesName = (n: number) => (n > 1 ? `${n} calibration samples` : "the calibration inputs");
 
 /** One line for a person: what the check kept float32, and the worst output left. */
 export function describePrecision(r: PrecisionReport): string {
   const [worst, error] = Object.entries(r.calibrationError).reduce((a, b) => (b[1] > a[1] ? b : a));
   const kept = r.keptFloat32.length ? `the ${r.keptFloat32.length} smallest of ${r.encodable} weights kept float32 (${(100 * r.keptShare).toFixed(1)}% of their elements)` : `no weight kept float32 (${r.encodable} encoded)`;
   const tolerance = r.tolerance > 0 && r.tolerance < 0.01 ? r.tolerance.toExponential() : String(r.tolerance);
-  return `${r.dtype} weights: ${kept}; every output within ${tolerance} of float32 on the calibration inputs (worst ${error.toExponential(2)}, ${worst})`;
+  return `${r.dtype} weights: ${kept}; every output within ${tolerance} of float32 on ${samplesName(r.samples)} (worst ${error.toExponential(2)}, ${worst})`;
 }

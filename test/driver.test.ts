@@ -78,7 +78,7 @@ describe("lowering for a target", () => {
     expect((err as CompileError).diagnostics).toEqual(["error: the norelu target cannot run `relu`: no activations\n  --> <source>:3:7"]);
   });
 
-  it("reports a limit the target finds only while emitting (wasm memory with packed weights) as a diagnostic", () => {
+  it("reports a limit the target finds only while emitting (wasm memory with packed weights) as a diagnostic", async () => {
     const small: Target = {
       name: "small",
       description: "has room for nothing",
@@ -88,7 +88,7 @@ describe("lowering for a target", () => {
         throw new TargetLimitError("the small target needs 10 bytes of memory; it has 4");
       },
     };
-    expect(() => generate(optimised(cnn), small)).toThrow(CompileError);
-    expect(() => generate(optimised(cnn), small)).toThrow(/error: the small target needs 10 bytes of memory; it has 4/);
+    await expect(generate(optimised(cnn), small)).rejects.toThrow(CompileError);
+    await expect(generate(optimised(cnn), small)).rejects.toThrow(/error: the small target needs 10 bytes of memory; it has 4/);
   });
 });

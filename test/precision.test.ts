@@ -1,9 +1,12 @@
 // The tolerance check of f16 / int8 weights (src/precision.ts): which weights compile keeps
 // float32 so that every output on the calibration inputs stays within the tolerance of float32's.
+// - the wasm target's constantsRunner, which the check measures with: the module with some
+//   constants replaced gives the interpreter's outputs on the same constants;
 // - keepWithinTolerance on a chain of linear layers of five sizes, for tolerances from "all
 //   encoded meets it" to 0: the weights kept are the smallest, as many as the bisection found;
 //   with them the outputs (recomputed here from the decoded weights) meet the tolerance, and with
-//   one fewer they do not, so the count is a boundary, not a guess;
+//   one fewer they do not, so the count is a boundary, not a guess; on two inputs, every output
+//   meets it on both;
 // - compile() end to end: the module it writes, run on the calibration input, is within the
 //   tolerance of the float32 module, and report.precision says what it kept.
 import { describe, expect, it } from "vitest";
@@ -14,7 +17,7 @@ import type { Graph } from "../src/ir/graph.js";
 import { interpret } from "../src/interp/index.js";
 import { defaultPipeline } from "../src/passes/index.js";
 import { describePrecision, keepWithinTolerance, relativeError, weightLabel } from "../src/precision.js";
-import { calibrationRun, randomInputs } from "../src/weights/calibrate.js";
+import { fanInMeans, randomInputs } from "../src/weights/calibrate.js";
 import { fastWeights } from "./module/weights.js";
 
 // Six weights of 20480 to 73728 elements, all above SMALL_WEIGHT_ELEMENTS (which stay float32
@@ -36,71 +39,106 @@ function lowered(): Graph {
   return lower(optimise(g, fastWeights(g, 3), wasmTarget.pipeline(defaultPipeline)).graph, wasmTarget);
 }
 
-/** Per output, the error of `g` on `inputs` with every rounded weight but `kept` as decoded (and its biases corrected). */
-function errorsKeeping(g: Graph, kept: ReadonlySet<number>, dtype: "f16" | "int8", inputs: Record<string, Float32Array>): Record<string, number> {
-  const { means, outputs: want } = calibrationRun(g, inputs);
-  const stored = new Map<number, Float32Array>();
+/** The rounded weights and corrected biases of `g` under `dtype` for means `means`, all but `kept`, by value. */
+function stored(g: Graph, dtype: "f16" | "int8", means: ReadonlyMap<number, Float64Array>, kept: ReadonlySet<number> = new Set()): Map<number, Float32Array> {
+  const out = new Map<number, Float32Array>();
   for (const r of wasmTarget.roundedWeights!(g, { weightsDtype: dtype, fanInMeans: means, keepFloat32: kept })) {
-    stored.set(r.weight, r.decoded);
-    for (const b of r.biases) stored.set(b.value, b.data);
+    out.set(r.weight, r.decoded);
+    for (const b of r.biases) out.set(b.value, b.data);
   }
-  const got = interpret({ ...g, constants: g.constants.map((c) => (stored.has(c.value) ? { ...c, data: stored.get(c.value)! } : c)) }, new Map(), inputs);
-  return Object.fromEntries(g.outputs.map((p) => [p.name, relativeError(got[p.name]!, want[p.name]!)]));
+  return out;
 }
+
+const withConstants = (g: Graph, data: ReadonlyMap<number, Float32Array>): Graph => ({ ...g, constants: g.constants.map((c) => (data.has(c.value) ? { ...c, data: data.get(c.value)! } : c)) });
 
 const worst = (errors: Record<string, number>) => Math.max(...Object.values(errors));
 
 describe("keepWithinTolerance", () => {
   const g = lowered();
+  const run = wasmTarget.constantsRunner!(g);
   const inputs = randomInputs(g, 5) as Record<string, Float32Array>;
+  const means = fanInMeans(g, [inputs]);
+  /** Per output, the error of the module on `x` with every rounded weight but `kept` as decoded (and its biases corrected), against the float32 module, as the check measures it. */
+  const errorsKeeping = async (kept: ReadonlySet<number>, dtype: "f16" | "int8", x = inputs): Promise<Record<string, number>> => {
+    const [[got], [want]] = await Promise.all([run(stored(g, dtype, means, kept), [x]), run(new Map(), [x])]);
+    return Object.fromEntries(g.outputs.map((p) => [p.name, relativeError(got![p.name]!, want![p.name]!)]));
+  };
+
+  it("the module with constants replaced gives the interpreter's outputs on them, and its own again after", async () => {
+    const rounded = stored(g, "int8", means);
+    const [got, again] = await run(rounded, [inputs, inputs]);
+    const want = interpret(withConstants(g, rounded), new Map(), inputs);
+    const [plain] = await run(new Map(), [inputs]);
+    const float32 = interpret(g, new Map(), inputs);
+    for (const p of g.outputs) {
+      // The same float32 arithmetic in another order: ~1e-7 of the range.
+      expect(relativeError(got![p.name]!, want[p.name]!), p.name).toBeLessThan(1e-6);
+      expect(again![p.name]).toEqual(got![p.name]);
+      // Replacing is per call: the float32 weights again.
+      expect(relativeError(plain![p.name]!, float32[p.name]!), p.name).toBeLessThan(1e-6);
+      expect(relativeError(plain![p.name]!, want[p.name]!), p.name).toBeGreaterThan(1e-4);
+    }
+  });
+
   for (const dtype of ["f16", "int8"] as const) {
-    const { means, outputs } = calibrationRun(g, inputs);
     const rounded = wasmTarget.roundedWeights!(g, { weightsDtype: dtype, fanInMeans: means });
     const bySize = [...rounded].sort((a, b) => a.decoded.length - b.decoded.length).map((r) => r.weight);
-    const allEncoded = worst(errorsKeeping(g, new Set(), dtype, inputs));
+    const keep = (tolerance: number, steps?: string[], samples = [inputs]) => keepWithinTolerance(g, rounded, run, samples, dtype, tolerance, steps && ((s: string) => steps.push(s)));
 
-    it(`${dtype}: encodes all six weights, with an error to check`, () => {
+    it(`${dtype}: encodes all six weights, with an error to check`, async () => {
       expect(rounded.map((r) => weightLabel(g, r.weight)).sort()).toEqual(["l1.weight", "l2.weight", "l3.weight", "l4.weight", "l5.weight", "l6.weight"]);
-      expect(allEncoded).toBeGreaterThan(dtype === "f16" ? 1e-5 : 1e-3);
+      expect(worst(await errorsKeeping(new Set(), dtype))).toBeGreaterThan(dtype === "f16" ? 1e-5 : 1e-3);
     });
 
-    it(`${dtype}: a tolerance the encoded weights meet keeps none, after one pass`, () => {
+    it(`${dtype}: a tolerance the encoded weights meet keeps none, after one pass`, async () => {
+      const allEncoded = worst(await errorsKeeping(new Set(), dtype));
       const steps: string[] = [];
-      const { kept, report } = keepWithinTolerance(g, rounded, inputs, outputs, dtype, allEncoded, (s) => steps.push(s));
-      expect([kept.size, report.keptFloat32, report.keptShare, report.encodable, steps.length]).toEqual([0, [], 0, 6, 1]);
+      const { kept, report } = await keep(allEncoded, steps);
+      expect([kept.size, report.keptFloat32, report.keptShare, report.encodable, report.samples, steps.length]).toEqual([0, [], 0, 6, 1, 1]);
       expect(worst(report.calibrationError)).toBe(allEncoded);
     });
 
     if (dtype === "f16")
-      it("nothing to encode: no pass, and the outputs are float32's", () => {
+      it("nothing to encode: no pass, and the outputs are float32's", async () => {
         const steps: string[] = [];
-        const { kept, report } = keepWithinTolerance(g, [], inputs, outputs, dtype, 0, (s) => steps.push(s));
+        const { kept, report } = await keepWithinTolerance(g, [], () => Promise.reject(new Error("no run expected")), [inputs], dtype, 0, (s) => steps.push(s));
         expect([kept.size, report.encodable, steps, report.calibrationError]).toEqual([0, 0, [], { y: 0, z: 0 }]);
       });
 
-    it(`${dtype}: tolerance 0 keeps every weight, and the outputs are float32's`, () => {
-      const { kept, report } = keepWithinTolerance(g, rounded, inputs, outputs, dtype, 0);
+    it(`${dtype}: tolerance 0 keeps every weight, and the outputs are float32's`, async () => {
+      const { kept, report } = await keep(0);
       expect([kept.size, report.keptShare, worst(report.calibrationError)]).toEqual([6, 1, 0]);
     });
 
     for (const fraction of [0.9, 0.6, 0.3, 0.1])
-      it(`${dtype}: tolerance ${fraction} of the all-encoded error keeps the fewest smallest weights that meet it`, () => {
-        const tolerance = fraction * allEncoded;
+      it(`${dtype}: tolerance ${fraction} of the all-encoded error keeps the fewest smallest weights that meet it`, async () => {
+        const tolerance = fraction * worst(await errorsKeeping(new Set(), dtype));
         const steps: string[] = [];
-        const { kept, report } = keepWithinTolerance(g, rounded, inputs, outputs, dtype, tolerance, (s) => steps.push(s));
+        const { kept, report } = await keep(tolerance, steps);
         const count = kept.size;
         expect([...kept].sort(), "the smallest").toEqual(bySize.slice(0, count).sort());
         expect(report.keptFloat32).toEqual(bySize.slice(0, count).map((v) => weightLabel(g, v)));
         const elements = (vs: number[]) => vs.reduce((n, v) => n + rounded.find((r) => r.weight === v)!.decoded.length, 0);
         expect(report.keptShare).toBeCloseTo(elements(bySize.slice(0, count)) / elements(bySize), 12);
-        // The figures reported are the outputs' with these weights kept, and they meet the tolerance; one fewer does not.
-        expect(report.calibrationError).toEqual(errorsKeeping(g, kept, dtype, inputs));
+        // The figures reported are the outputs' with these weights kept (with all kept, float32's: 0), and they meet the tolerance; one fewer does not.
+        expect(report.calibrationError).toEqual(count === bySize.length ? { y: 0, z: 0 } : await errorsKeeping(kept, dtype));
         expect(worst(report.calibrationError)).toBeLessThanOrEqual(tolerance);
         expect(count).toBeGreaterThan(0);
-        expect(worst(errorsKeeping(g, new Set(bySize.slice(0, count - 1)), dtype, inputs))).toBeGreaterThan(tolerance);
+        expect(worst(await errorsKeeping(new Set(bySize.slice(0, count - 1)), dtype))).toBeGreaterThan(tolerance);
         // Bisection over 0..6: the first pass, then at most three.
         expect(steps.length).toBeLessThanOrEqual(4);
       });
+
+    it(`${dtype}: on two inputs, each output's error is its worst on either, and what is kept meets the tolerance on both`, async () => {
+      const other = randomInputs(g, 6) as Record<string, Float32Array>;
+      const tolerance = 0.5 * worst(await errorsKeeping(new Set(), dtype));
+      const { kept, report } = await keep(tolerance, undefined, [inputs, other]);
+      const [a, b] = [await errorsKeeping(kept, dtype), await errorsKeeping(kept, dtype, other)];
+      expect(report.samples).toBe(2);
+      for (const p of g.outputs) expect(report.calibrationError[p.name], p.name).toBe(kept.size === bySize.length ? 0 : Math.max(a[p.name]!, b[p.name]!));
+      expect(worst(report.calibrationError)).toBeLessThanOrEqual(tolerance);
+      expect(kept.size).toBeGreaterThanOrEqual((await keep(tolerance)).kept.size);
+    });
   }
 });
 
@@ -133,8 +171,8 @@ describe("compile() with f16 / int8 weights and a tolerance", () => {
 
 describe("describePrecision", () => {
   it("says how many of how many were kept, their share, the tolerance and the worst output", () => {
-    const report = { dtype: "f16" as const, tolerance: 1e-3, encodable: 27, keptFloat32: Array(12).fill("w"), keptShare: 0.0694, calibrationError: { logits: 9.96e-4, probs: 2e-4 } };
-    expect(describePrecision(report)).toBe("f16 weights: the 12 smallest of 27 weights kept float32 (6.9% of their elements); every output within 1e-3 of float32 on the calibration inputs (worst 9.96e-4, logits)");
-    expect(describePrecision({ ...report, dtype: "int8", tolerance: 0.05, keptFloat32: [], keptShare: 0 })).toBe("int8 weights: no weight kept float32 (27 encoded); every output within 0.05 of float32 on the calibration inputs (worst 9.96e-4, logits)");
+    const report = { dtype: "f16" as const, tolerance: 1e-3, encodable: 27, keptFloat32: Array(12).fill("w"), keptShare: 0.0694, samples: 4, calibrationError: { logits: 9.96e-4, probs: 2e-4 } };
+    expect(describePrecision(report)).toBe("f16 weights: the 12 smallest of 27 weights kept float32 (6.9% of their elements); every output within 1e-3 of float32 on 4 calibration samples (worst 9.96e-4, logits)");
+    expect(describePrecision({ ...report, dtype: "int8", tolerance: 0.05, keptFloat32: [], keptShare: 0, samples: 1 })).toBe("int8 weights: no weight kept float32 (27 encoded); every output within 0.05 of float32 on the calibration inputs (worst 9.96e-4, logits)");
   });
 });

@@ -8,7 +8,8 @@ import { buildWasm, wasmShared, type Carry, type WasmBuild } from "../wasm/modul
 import type { WeightsDtype } from "../wasm/weights.js";
 import { idChecks } from "./checks.js";
 import { emitModule, emitTrainingModule, type ModuleFile } from "./emit.js";
-import type { ModuleParts, PortInfo, TrainingManifest } from "./runtime.js";
+import { loadParts, type ModuleParts, type PortInfo, type TrainingManifest } from "./runtime.js";
+import type { ConstantsRunner } from "../target.js";
 
 export type { ModuleFile } from "./emit.js";
 export { loadParts, relaxedSimdSupported, type LoadedModel, type LoadOptions, type LoadProgress, type ModuleParts, type PortInfo } from "./runtime.js";
@@ -83,6 +84,34 @@ export function buildModule(g: Graph, opts: ModuleOptions = {}): { files: Module
     embedWeights: opts.embedWeights ?? false,
     idChecks: idChecks(g),
   });
+}
+
+/**
+ * `g`'s baseline build with float32 weights; each call loads it with the constants given written
+ * over theirs in its weights file (f32 stores each as the graph has it) and runs it single-threaded.
+ * The tolerance check measures f16 / int8 rounding so: the decoded weights are float32, so the
+ * outputs are those of the module the dtype builds (as loaded, Winograd and all), without
+ * building one per choice of weights.
+ */
+export function constantsRunner(g: Graph): ConstantsRunner {
+  const built = builds(g, { relaxedSimd: "off" }).baseline!;
+  const { parts } = emitModule({ name: g.name, inputs: ports(g, "inputs"), outputs: ports(g, "outputs"), baseline: built, embedWeights: false, idChecks: idChecks(g) });
+  const offsets = built.weightSegments.map((_, i) => built.weightSegments.slice(0, i).reduce((a, b) => a + b, 0));
+  return async (constants, inputs) => {
+    const weights = parts.weights.slice();
+    built.segmentValues.forEach((v, i) => {
+      const data = v === undefined ? undefined : constants.get(v);
+      if (data) weights.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), offsets[i]);
+    });
+    const model = await loadParts({ ...parts, weights }, { simd: "baseline", threads: 1 });
+    try {
+      const outputs = [];
+      for (const x of inputs) outputs.push(await model.run(x));
+      return outputs;
+    } finally {
+      model.dispose();
+    }
+  };
 }
 
 /** A graph to build for a training module: its held inputs and their starting values. */

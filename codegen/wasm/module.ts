@@ -45,6 +45,8 @@ export interface WasmBuild {
   weights: Uint8Array;
   /** Bytes of each segment: load() copies segment i into memory at weightsOffset, then calls prepare(i), before the first run. */
   weightSegments: number[];
+  /** The graph constant each segment stores (undefined: kernel data). */
+  segmentValues: (number | undefined)[];
   weightsOffset: number;
   /** i64 model inputs and outputs are held as i32. */
   inputs: PortLayout[];
@@ -86,6 +88,8 @@ interface Segment {
   data: Data;
   encoded?: Channels;
   what: string;
+  /** The graph constant it stores, if it stores one. */
+  value?: number;
 }
 
 /** A piece of the data region and how prepare fills it: a copy of a segment, its transform, or nothing (zeros). */
@@ -141,7 +145,7 @@ function emit(g: Graph, mod: binaryen.Module, relaxed: boolean, dataEnd: number,
       const c = g.constants.find((k) => k.value === v)!;
       const what = c.name !== undefined ? `weight ${c.name}` : `a constant of shape [${g.values[v]!.type.shape.join(", ")}]`;
       const channels = encode.get(v);
-      segmentOf.set(v, (i = segment({ data: c.data, what, ...(channels ? { encoded: channels } : {}) })));
+      segmentOf.set(v, (i = segment({ data: c.data, what, value: v, ...(channels ? { encoded: channels } : {}) })));
     }
     return i;
   };
@@ -303,7 +307,7 @@ export function buildWasm(g: Graph, opts: { relaxed: boolean; shared?: WasmShare
     const key = JSON.stringify(e.segments.map((s) => [s.data.byteLength, s.data.constructor.name, s.encoded ?? null]));
     if (shared.stored?.layout !== key) shared.stored = { layout: key, weights: weightsFile(e.segments, dtype, layout.sizes) };
     const profiled = opts.profile ? { profiled: calls.map((c, i) => ({ ...c, ...(i < e.nodes.length ? { node: e.nodes[i]! } : {}) })) } : {};
-    return { wasm: mod.emitBinary(), memoryBytes, control, weights: shared.stored.weights, weightSegments: layout.sizes, weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs, ...profiled };
+    return { wasm: mod.emitBinary(), memoryBytes, control, weights: shared.stored.weights, weightSegments: layout.sizes, segmentValues: e.segments.map((s) => s.value), weightsOffset: e.dataBytes, inputs: e.inputs, outputs: e.outputs, ...profiled };
   } finally {
     mod.dispose();
   }

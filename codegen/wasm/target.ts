@@ -3,7 +3,7 @@ import { numel, type Graph } from "../../src/ir/graph.js";
 import { planMemory } from "../../src/ir/memory.js";
 import { isOp, isUnsupported } from "../../src/ir/ops.js";
 import { byteCount, constantData } from "../../src/ir/rewrite.js";
-import { buildModule } from "../module/index.js";
+import { buildModule, constantsRunner } from "../module/index.js";
 import { roundedWeights } from "./bias-correction.js";
 import type { LimitProblem, Target } from "../target.js";
 import { wasmKernels } from "./kernels.js";
@@ -40,4 +40,5 @@ export const wasmTarget: Target = {
   limits: memoryProblems,
   emit: (graph, options) => buildModule(graph, options),
   roundedWeights: (graph, { weightsDtype = "f32", fanInMeans = new Map(), keepFloat32 }) => (weightsDtype === "f32" ? [] : roundedWeights(graph, weightsDtype, fanInMeans, keepFloat32)),
+  constantsRunner,
 };

@@ -7,7 +7,7 @@ import { allPasses, defaultPipeline, getPass } from "../passes/index.js";
 import { compileStats, weightsFileStat } from "../passes/stats.js";
 import { elaborateOptions, modelOptions, noPositionals, onePath, parse, seedOf, trainOptions, trainOptionsFrom, type Options } from "./args.js";
 import type { Command } from "./command.js";
-import { cliWeightOptions, inputFiles, modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
+import { cliWeightOptions, inputSamples, modelFromArgs, weightOptions, weightsFromArgs } from "./model.js";
 import { writeDiagnostics } from "./command.js";
 import { checkOutputDir, writeFiles } from "./outputs.js";
 import { formatBytes } from "./table.js";
@@ -31,8 +31,8 @@ const options: Options = {
   calibrate: {
     value: "NAME=PATH",
     multiple: true,
-    default: "seeded weights: their seeded input; a checkpoint: none",
-    description: "with --weights-dtype f16|int8: an input like the model's (.npy or raw .bin; one per input), on which each layer's bias is corrected for its weights' rounding",
+    default: "seeded weights: 4 seeded inputs; a checkpoint: none",
+    description: "with --weights-dtype f16|int8: an input like the model's (.npy or raw .bin; one per input, repeated for more samples: the k-th of NAME goes in sample k), on which each layer's bias is corrected for its weights' rounding and the weights are checked",
   },
   passes: { value: "a,b,c", default: "the target's pipeline", description: "the passes to run, in order (see `graphc passes`)" },
   "print-after": { value: "PASS", multiple: true, description: "print the graph after PASS to stdout" },
@@ -84,7 +84,7 @@ export const compileCommand: Command = {
         if (values["print-after-all"] || printAfter.has(pass)) process.stdout.write(`; after ${pass}\n${printGraph(out)}`);
       },
     });
-    const generated = output ? generate(graph, output.target, { ...targetOptions, ...calibrated }) : undefined;
+    const generated = output ? await generate(graph, output.target, { ...targetOptions, ...calibrated }) : undefined;
     const files = generated?.files;
     if (values.stats) {
       const s = { ...compileStats(graph, stats), ...weightsFileStat(files) };
@@ -101,16 +101,16 @@ export const compileCommand: Command = {
   },
 };
 
-/** --calibrate's inputs (or the seeded one, for seeded weights) for the weights' bias correction and check, and --weights-tolerance. */
-function calibration(model: Elaborated, values: Record<string, unknown>, weightsDtype: TargetOptions["weightsDtype"]): Pick<GenerateOptions, "calibration" | "weightsTolerance"> {
-  const given = values.calibrate === undefined ? undefined : inputFiles(model.graph, values.calibrate, "--calibrate");
+/** --calibrate's samples (or the seeded ones, for seeded weights) for the weights' bias correction and check, and --weights-tolerance. */
+function calibration(model: Elaborated, values: Record<string, unknown>, weightsDtype: TargetOptions["weightsDtype"]): Pick<GenerateOptions, "calibration" | "correctOn" | "weightsTolerance"> {
+  const given = values.calibrate === undefined ? undefined : inputSamples(model.graph, values.calibrate, "--calibrate");
   const raw = values["weights-tolerance"] as string | undefined;
   // A number where the text is one, else the text itself (off, or what the error shows).
   const weightsTolerance = raw === undefined ? undefined : checkTolerance(raw.trim() !== "" && !Number.isNaN(Number(raw)) ? Number(raw) : raw, "--weights-tolerance");
   const options = { ...(weightsDtype ? { weightsDtype } : {}), ...(given ? { calibration: given } : {}), ...(weightsTolerance !== undefined ? { weightsTolerance } : {}), seed: seedOf(values) };
-  const { calibration: inputs, warnings } = calibrationInputs(model.graph, options, hasSeededWeights(model, cliWeightOptions(values).weights), "--calibrate", "--weights-tolerance");
+  const { warnings, ...calibrated } = calibrationInputs(model.graph, options, hasSeededWeights(model, cliWeightOptions(values).weights), "--calibrate", "--weights-tolerance");
   for (const w of warnings) process.stderr.write(`${w}\n`);
-  return { ...(inputs ? { calibration: inputs } : {}), ...(weightsTolerance !== undefined ? { weightsTolerance } : {}) };
+  return { ...calibrated, ...(weightsTolerance !== undefined ? { weightsTolerance } : {}) };
 }
 
 function written(dir: string, files: readonly TargetFile[], start: number): void {

@@ -10,17 +10,28 @@ import { writeDiagnostics } from "./command.js";
 
 /** The inputs given as NAME=PATH items of `flag` (.npy or raw little-endian .bin files), by name. */
 export function inputFiles(g: Graph, items: unknown, flag: string): Record<string, TensorData> {
-  const inputs: Record<string, TensorData> = {};
+  const samples = inputSamples(g, items, flag);
+  if (samples.length > 1) throw new UsageError(`${flag} gives input \`${Object.keys(samples[1]!)[0]}\` twice`);
+  return samples[0] ?? {};
+}
+
+/** NAME=PATH items as samples of the inputs: the k-th item naming an input is that input in sample k, and every sample names every input that any does. */
+export function inputSamples(g: Graph, items: unknown, flag: string): Record<string, TensorData>[] {
+  const samples: Record<string, TensorData>[] = [];
   for (const item of (items as string[] | undefined) ?? []) {
     const eq = item.indexOf("=");
     if (eq <= 0) throw new UsageError(`${flag} expects NAME=PATH, got \`${item}\``);
     const name = item.slice(0, eq);
     const port = g.inputs.find((p) => p.name === name);
     if (!port) throw new UsageError(`model ${g.name} has no input \`${name}\` (inputs: ${g.inputs.map((p) => p.name).join(", ")})`);
-    if (name in inputs) throw new UsageError(`${flag} gives input \`${name}\` twice`);
-    inputs[name] = readInputFile(item.slice(eq + 1), name, g.values[port.value]!.type);
+    const k = samples.findIndex((sample) => !(name in sample));
+    const sample = k < 0 ? samples[samples.push({}) - 1]! : samples[k]!;
+    sample[name] = readInputFile(item.slice(eq + 1), name, g.values[port.value]!.type);
   }
-  return inputs;
+  const named = new Set(samples.flatMap((sample) => Object.keys(sample)));
+  for (const [k, sample] of samples.entries())
+    for (const name of named) if (!(name in sample)) throw new UsageError(`${flag} gives input \`${name}\` ${k} time${k > 1 ? "s" : ""} but others ${samples.length} times: give each input once per sample`);
+  return samples;
 }
 
 /** The model of FILE (.nn, or .onnx imported with its weights); its errors are a CompileError (main prints them). */

@@ -54,7 +54,7 @@ const boolsAsInt32 = (outputs: Record<string, TensorData | Uint8Array>): Record<
 
 /** Compiles the model through the driver, as `graphc compile -o` would, into a temporary folder, and imports and loads the module from there. */
 async function loadCompiled(g: Graph, weights: Map<string, TensorData>, target: string, options: TargetOptions, loadOptions: object): Promise<Pick<LoadedModule, "simd" | "threads"> & Pick<Runner, "run">> {
-  const { files } = compileGraph(g, weights, await plan({ target, ...options }), options);
+  const { files } = await compileGraph(g, weights, await plan({ target, ...options }), options);
   const dir = mkdtempSync(join(tmpdir(), `graphc-${target}-`));
   try {
     for (const f of files) writeFileSync(join(dir, f.name), f.contents);

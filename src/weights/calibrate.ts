@@ -18,7 +18,7 @@
 import { numel, type Graph, type Node } from "../ir/graph.js";
 import { initWeights } from "./init.js";
 import type { TensorData } from "./tensor.js";
-import { interpret } from "../interp/index.js";
+import { interpret, InterpError } from "../interp/index.js";
 import { isNHWC } from "../ir/ops.js";
 import { randomKey, uniformAt } from "../ir/random.js";
 
@@ -141,22 +141,26 @@ export function calibrateBatchNorm(g: Graph, weights: ReadonlyMap<string, Tensor
 
 /**
  * For every conv2d and linear node of `g` (constants bound), by node id: the mean of each element
- * of its fan-in over its output positions on `inputs`, for the bias correction of f16 / int8
- * weights (codegen/wasm/bias-correction.ts). For linear [.., K] the mean of each input feature
- * over the rows; for conv2d the mean of input channel c at kernel offset (ky, kx), zero padding
- * included, in the weight's [C, kh, kw] order.
+ * of its fan-in over its output positions on `samples` (each sample's mean, averaged), for the
+ * bias correction of f16 / int8 weights (codegen/wasm/bias-correction.ts). For linear [.., K] the
+ * mean of each input feature over the rows; for conv2d the mean of input channel c at kernel
+ * offset (ky, kx), zero padding included, in the weight's [C, kh, kw] order.
  */
-export function fanInMeans(g: Graph, inputs: Record<string, TensorData>): Map<number, Float64Array> {
-  return calibrationRun(g, inputs).means;
-}
-
-/** fanInMeans and, from the same interpreter pass, the graph's outputs on `inputs`. */
-export function calibrationRun(g: Graph, inputs: Record<string, TensorData>): { means: Map<number, Float64Array>; outputs: Record<string, TensorData> } {
+export function fanInMeans(g: Graph, samples: readonly Record<string, TensorData>[]): Map<number, Float64Array> {
   const means = new Map<number, Float64Array>();
-  const outputs = interpret(g, new Map(), inputs, (node, [x]) => {
-    if (node.op === "conv2d" || node.op === "linear") means.set(node.id, nodeFanInMeans(g, node, x as Float32Array));
-  });
-  return { means, outputs };
+  for (const [k, inputs] of samples.entries()) {
+    try {
+      interpret(g, new Map(), inputs, (node, [x]) => {
+        if (node.op !== "conv2d" && node.op !== "linear") return;
+        const m = nodeFanInMeans(g, node, x as Float32Array);
+        const sum = means.get(node.id) ?? means.set(node.id, new Float64Array(m.length)).get(node.id)!;
+        m.forEach((v, i) => (sum[i]! += v / samples.length));
+      });
+    } catch (e) {
+      throw e instanceof InterpError && samples.length > 1 ? new InterpError(`sample ${k + 1} of ${samples.length}: ${e.message}`) : e;
+    }
+  }
+  return means;
 }
 
 function nodeFanInMeans(g: Graph, node: Node, x: Float32Array): Float64Array {

@@ -158,20 +158,20 @@ function loweredFor(target: Target, g: Graph): Graph | Unsupported {
 const modules = new Map<string, ModuleParts>();
 
 /** The wasm module of `g` as it ships (both SIMD builds, which must agree on the weights blob). */
-function wasmModule(g: Graph): ModuleParts {
+async function wasmModule(g: Graph): Promise<ModuleParts> {
   const key = JSON.stringify(g, (_, v: unknown) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v));
   const built = modules.get(key);
   if (built) {
     modules.delete(key);
     return built;
   }
-  const parts = generate(g, wasmTarget, { relaxedSimd: "auto" }).parts as ModuleParts;
+  const parts = (await generate(g, wasmTarget, { relaxedSimd: "auto" })).parts as ModuleParts;
   modules.set(key, parts);
   return parts;
 }
 
 async function runWasm(g: Graph, inputs: Record<string, TensorData>, relaxed: boolean): Promise<Outputs> {
-  const model = await loadParts(wasmModule(g), { simd: relaxed ? "relaxed" : "baseline" });
+  const model = await loadParts(await wasmModule(g), { simd: relaxed ? "relaxed" : "baseline" });
   return model.run(inputs as Record<string, Float32Array | Int32Array | BigInt64Array>);
 }
 

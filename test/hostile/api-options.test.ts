@@ -115,6 +115,12 @@ describe("compile() options, one by one", () => {
     await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: {} }], /^calibration: no data for input x \(every input needs one\)$/);
     await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: { x: new Float32Array(3) } }], /^calibration\.x must be a Float32Array of 4 elements \(f32\[1, 4\]\), got /);
     await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: { x: new Int32Array(4) } }], /^calibration\.x must be a Float32Array of 4 elements/);
+    // Several samples: each checked, and named by its index.
+    await expectOptionErrors([["calibration", [{ x }, 5], /^calibration\[1\] must be a plain object, got 5$/]]);
+    await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: [{ x }, { x: new Float32Array(3) }] }], /^calibration\[1\]\.x must be a Float32Array of 4 elements/);
+    await expectUsageError(compile, [source, { weightsDtype: "int8", calibration: [] }], /^calibration must hold at least one sample of the model's inputs$/);
+    const two = await compile(source, { weightsDtype: "f16", calibration: [{ x }, { x: Float32Array.of(1, 2, 3, 4) }] });
+    expect(two.report.precision?.samples).toBe(2);
   });
 
   it("weightsTolerance: not a number >= 0 or \"off\", without f16 / int8 weights, or with no calibration inputs to check on", async () => {

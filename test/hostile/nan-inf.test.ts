@@ -31,7 +31,7 @@ function image(nan: boolean): Float32Array {
 
 /** The wasm module (both SIMD builds), compiled on first use. */
 let wasm: Promise<ModuleParts> | undefined;
-const wasmModule = () => (wasm ??= plan({ target: "wasm" }).then((p) => compileGraph(structuredClone(graph), data, p, { relaxedSimd: "auto" }).parts as ModuleParts));
+const wasmModule = () => (wasm ??= plan({ target: "wasm" }).then(async (p) => (await compileGraph(structuredClone(graph), data, p, { relaxedSimd: "auto" })).parts as ModuleParts));
 
 let gpu: ReturnType<typeof swiftShaderDevice> | undefined;
 const gpuGraph = lower(optimise(structuredClone(graph), data, gpuPipeline).graph, wgslTarget);

@@ -53,8 +53,8 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
       const bytes = statSync(join(out, "wnet.weights.bin")).size;
       // 256 x 128 weights (above SMALL_WEIGHT_ELEMENTS, so encoded) and 128 biases, float32.
       expect(r.stdout).toContain(`parameters ${(256 * 128 + 128) * 4} bytes (float32), weights file ${bytes} bytes`);
-      // Seeded weights: checked on their seeded input against the default tolerance, which one layer meets.
-      if (dtype !== "f32") expect(r.stderr).toMatch(new RegExp(`graphc: ${dtype} weights: no weight kept float32 \\(1 encoded\\); every output within ${dtype === "f16" ? "1e-3" : "0.05"} of float32 on the calibration inputs \\(worst \\d\\.\\d\\de-\\d, y\\)\n`));
+      // Seeded weights: checked on four seeded inputs against the default tolerance, which one layer meets.
+      if (dtype !== "f32") expect(r.stderr).toMatch(new RegExp(`graphc: ${dtype} weights: no weight kept float32 \\(1 encoded\\); every output within ${dtype === "f16" ? "1e-3" : "0.05"} of float32 on 4 calibration samples \\(worst \\d\\.\\d\\de-\\d, y\\)\n`));
       const m = await (await importModule(out, "wnet.mjs")).load({ simd: "baseline" });
       runs[dtype] = { bytes, y: (await m.run({ x })).y as Float32Array };
     }
@@ -91,7 +91,6 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
     for (const [args, message] of [
       [["--calibrate", `x=${join(dir, "cal.npy")}`], /--calibrate goes with f16 or int8 weights/],
       [["--weights-dtype", "f16", "--calibrate", `z=${join(dir, "cal.npy")}`], /model cnet has no input `z` \(inputs: x\)/],
-      [["--weights-dtype", "f16", "--calibrate", `x=${join(dir, "cal.npy")}`, "--calibrate", `x=${join(dir, "cal.npy")}`], /--calibrate gives input `x` twice/],
       [["--weights-dtype", "f16", "--calibrate", "x"], /--calibrate expects NAME=PATH, got `x`/],
       [["--weights", join(dir, "cnet.safetensors"), "--weights-dtype", "f16", "--weights-tolerance", "1e-3"], /--weights-tolerance is checked on calibration inputs: give inputs like the model's \(--calibrate\)/],
     ] as const) {
@@ -100,6 +99,16 @@ describe.concurrent("graphc compile -o / run --backend wasm", () => {
       expect(r.stderr).toMatch(message);
       expect(r.stderr).not.toContain("    at ");
     }
+    // NAME=PATH again for more samples: the means are over all, the check on each.
+    writeFileSync(join(dir, "cal2.npy"), writeNpy([8, 256], x.map((v) => 2 - v)));
+    const two = await compiled("c-two", "--weights-dtype", "int8", "--calibrate", `x=${join(dir, "cal.npy")}`, "--calibrate", `x=${join(dir, "cal2.npy")}`, "--weights-tolerance", "1e-6");
+    expect(two.stderr).toContain("graphc: measuring each layer's mean input on the calibration inputs (2 interpreter passes)");
+    expect(two.stderr).toMatch(/graphc: int8 weights: the 1 smallest of 1 weights kept float32 \(100\.0% of their elements\); every output within 1e-6 of float32 on 2 calibration samples/);
+    // A sample short of an input: a usage error.
+    const pair = join(dir, "pair.nn");
+    writeFileSync(pair, "model pair() {\n  input x: f32[8, 256]\n  input z: f32[8, 256]\n  output y = fc: linear(x + z, 128)\n}\n");
+    const short = await graphc("compile", pair, "-o", join(dir, "c-short"), "--weights-dtype", "f16", ...["x", "x", "z"].flatMap((name) => ["--calibrate", `${name}=${join(dir, "cal.npy")}`]));
+    expect([short.code, short.stderr]).toEqual([2, "graphc compile: --calibrate gives input `z` 1 time but others 2 times: give each input once per sample\n"]);
     // Inputs that make a mean NaN would corrupt every bias: a data error (exit 1), said as the calibration's.
     writeFileSync(join(dir, "nan.npy"), writeNpy([8, 256], x.map((v, i) => (i === 5 ? NaN : v))));
     const nan = await graphc("compile", cnet, "-o", join(dir, "c-nan"), "--weights-dtype", "int8", "--calibrate", `x=${join(dir, "nan.npy")}`);

@@ -52,6 +52,7 @@ export function fakeBuild(relaxed: boolean, names: FakeNames = plainNames): Wasm
     control: 65536 - 64,
     weights: new Uint8Array(Float32Array.of(1, 2, 3, 4).buffer),
     weightSegments: [16],
+    segmentValues: [undefined],
     weightsOffset: 64,
     inputs: [port(names.x, "f32", [1, 4], 0), port(names.ids, "i32", [1, 4], 16)],
     outputs: [port(names.y, "f32", [1, 4], 32), port(names.n, "i32", [4], 48)],

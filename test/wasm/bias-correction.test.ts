@@ -50,7 +50,7 @@ function meanShifts(got: Float32Array, want: Float32Array, shape: number[], axis
 function shifts(g: Graph, inputs: Record<string, Float32Array>, dtype: "f16" | "int8", axis: number): { before: number; after: number } {
   const want = interpret(g, new Map(), inputs);
   const worst = (h: Graph) => Math.max(...g.outputs.flatMap((p) => meanShifts(interpret(h, new Map(), inputs)[p.name] as Float32Array, want[p.name] as Float32Array, g.values[p.value]!.type.shape, axis)));
-  return { before: worst(decoded(g, dtype)), after: worst(decoded(correctBiases(g, dtype, fanInMeans(g, inputs)), dtype)) };
+  return { before: worst(decoded(g, dtype)), after: worst(decoded(correctBiases(g, dtype, fanInMeans(g, [inputs])), dtype)) };
 }
 
 function expectCorrected({ before, after }: { before: number; after: number }, dtype: string): void {
@@ -125,7 +125,7 @@ describe("bias correction of f16 / int8 weights", () => {
     g.outputs.push({ name: "y2", value: y2 });
     const inputs = { ...inputsOf(operands), x2: shifted([4, 160], 1, 2) };
     const want = interpret(g, new Map(), inputs);
-    const got = interpret(decoded(correctBiases(g, "int8", fanInMeans(g, inputs)), "int8"), new Map(), inputs);
+    const got = interpret(decoded(correctBiases(g, "int8", fanInMeans(g, [inputs])), "int8"), new Map(), inputs);
     // Each layer keeps its own shift; their average is zero.
     const both = (o: Record<string, unknown>) => Float32Array.from({ length: 8 * 128 }, (_, i) => (o[i < 512 ? "y" : "y2"] as Float32Array)[i % 512]!);
     expect(Math.max(...meanShifts(both(got), both(want), [8, 128], 1))).toBeLessThanOrEqual(TOLERANCE);
