@@ -33,4 +33,13 @@ describe("graphc with the WGSL target", () => {
     expect(want!.length).toBeGreaterThan(5);
     want!.forEach((w, i) => expect(Math.abs(got![i]! - w), `number ${i}: ${got![i]} vs ${w}`).toBeLessThanOrEqual(1e-4 * scale));
   });
+
+  test("run --backend wgsl without a working Vulkan driver: the machine's problem (exit 1), said in one line with the fix, no stack", async () => {
+    const before = process.env.VK_ICD_FILENAMES;
+    process.env.VK_ICD_FILENAMES = "/nonexistent/vk_icd.json";
+    const r = await graphc("run", ...model, "--backend", "wgsl").finally(() => (before === undefined ? delete process.env.VK_ICD_FILENAMES : (process.env.VK_ICD_FILENAMES = before)));
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("graphc run: WebGPU (Dawn) found no adapter with VK_ICD_FILENAMES=/nonexistent/vk_icd.json (apt-get install -y --no-install-recommends chromium-common libvulkan1)\n");
+    expect(r.stderr).not.toContain("internal error");
+  });
 });
