@@ -24,6 +24,15 @@ import type { TensorData } from "./weights/tensor.js";
  */
 export const DEFAULT_TOLERANCE: Record<"f16" | "int8", number> = { f16: 1e-3, int8: 5e-2 };
 
+/**
+ * The share of the tolerance the check leaves to spare on its samples: it keeps weights float32
+ * until every output is within (1 - HEADROOM) x tolerance there. The samples are a few of the
+ * inputs the model will see, and the error varies from one to the next: checked to the full
+ * tolerance on four seeded samples, the seeded BERT-base pooler measured 1.03e-3 under f16 and
+ * RoBERTa's 5.1e-2 under int8 on the next seed (bench/results/2026-12-02-artifacts-four-samples.md).
+ */
+export const HEADROOM = 0.2;
+
 /** What the measurement chose, as compile's report gives it. */
 export interface PrecisionReport {
   dtype: "f16" | "int8";
@@ -66,7 +75,7 @@ export function relativeError(got: ArrayLike<number | bigint>, want: ArrayLike<n
 /**
  * Which of `rounded` (the weights the target would encode, with the biases it would correct)
  * to keep float32 so that every output of `g` on each of `inputs` is within `tolerance` of its
- * float32 output there, both measured by `run` (the target's module, built once: the float32
+ * float32 output there, HEADROOM of it to spare, both measured by `run` (the target's module, built once: the float32
  * module's outputs are the reference, so the figures are the rounding's alone). `progress` hears
  * of each measurement.
  */
@@ -93,7 +102,7 @@ export async function keepWithinTolerance(
     const outputs = await run(stored, inputs);
     return Object.fromEntries(g.outputs.map((p) => [p.name, Math.max(...outputs.map((o, i) => relativeError(o[p.name]!, want[i]![p.name]!)))]));
   };
-  const within = (errors: Record<string, number>) => Object.values(errors).every((e) => e <= tolerance);
+  const within = (errors: Record<string, number>) => Object.values(errors).every((e) => e <= (1 - HEADROOM) * tolerance);
   // Every weight kept is float32 throughout: no error, no pass needed.
   let [fails, meets] = [-1, order.length];
   let meetsErrors: Record<string, number> = Object.fromEntries(g.outputs.map((p) => [p.name, 0]));
@@ -130,5 +139,5 @@ export function describePrecision(r: PrecisionReport): string {
   const [worst, error] = Object.entries(r.calibrationError).reduce((a, b) => (b[1] > a[1] ? b : a));
   const kept = r.keptFloat32.length ? `the ${r.keptFloat32.length} smallest of ${r.encodable} weights kept float32 (${(100 * r.keptShare).toFixed(1)}% of their elements)` : `no weight kept float32 (${r.encodable} encoded)`;
   const tolerance = r.tolerance > 0 && r.tolerance < 0.01 ? r.tolerance.toExponential() : String(r.tolerance);
-  return `${r.dtype} weights: ${kept}; every output within ${tolerance} of float32 on ${samplesName(r.samples)} (worst ${error.toExponential(2)}, ${worst})`;
+  return `${r.dtype} weights: ${kept}; every output within ${tolerance} of float32 on ${samplesName(r.samples)}, ${100 * HEADROOM}% to spare (worst ${error.toExponential(2)}, ${worst})`;
 }

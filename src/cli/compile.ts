@@ -31,7 +31,7 @@ const options: Options = {
   calibrate: {
     value: "NAME=PATH",
     multiple: true,
-    default: "seeded weights: 4 seeded inputs; a checkpoint: none",
+    default: "seeded weights: 4 seeded inputs, the biases corrected on the first; a checkpoint: none",
     description: "with --weights-dtype f16|int8: an input like the model's (.npy or raw .bin; one per input, repeated for more samples: the k-th of NAME goes in sample k), on which each layer's bias is corrected for its weights' rounding and the weights are checked",
   },
   passes: { value: "a,b,c", default: "the target's pipeline", description: "the passes to run, in order (see `graphc passes`)" },

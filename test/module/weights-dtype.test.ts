@@ -189,8 +189,10 @@ describe("f16 and int8 weights on the trained PaddleOCR models", () => {
     for (const t of dtypes) expect([argmax(m.outputs[t].logits!, 0, 2), argmax(m.outputs[t]["turned: logits"]!, 0, 2)], t).toEqual([0, 1]);
   }, 120_000);
 
-  // Measured (probabilities / logits), f16 encoding 98.9% of the weights, int8 92.9%: upright f16
-  // 9.7e-4 / 7.9e-4, int8 3.5e-2 / 3.0e-2; turned f16 4.9e-4 / 5.6e-4, int8 1.2e-2 / 3.3e-2 (every
+  // Measured (probabilities / logits), f16 encoding 97.0% of the weights (the check keeps 8 float32
+  // for its 20% headroom on "WORLD"), int8 92.9%: upright f16 1.0e-4 / 3.5e-4, int8 3.5e-2 /
+  // 3.0e-2; turned f16 1.1e-4 / 4.5e-4, int8 1.2e-2 / 3.3e-2. Checked to the full tolerance (no
+  // weight kept): f16 9.7e-4 / 7.9e-4, turned 4.9e-4 / 5.6e-4 (every
   // timestep's argmax agrees and the upright line reads right; what the turned line reads is no
   // text, the question is the same on other activations). Without bias correction: upright f16
   // 3.2e-4 / 2.8e-3, int8 1.4e-1 / 1.0e-1; turned f16 6.1e-4 / 1.9e-3, int8 4.1e-2 / 9.3e-2 (on
@@ -228,9 +230,9 @@ function ctcText(scores: Out, classes: number, keys: string[]): string {
  * calibrated on one input, residual branches ending at 1/K: src/weights/calibrate.ts; nothing
  * trained), biases corrected on that input and the weights checked on it and three more against
  * the default tolerances (f16 1e-3, int8 5e-2; src/precision.ts), as compile does for seeded
- * weights: it keeps the smallest weights float32 until every output meets them on all four. The
- * outputs asserted are on another input (inputsFor), so the check's generalisation is what is
- * tested. Checked on the calibration input alone (before SEEDED_CALIBRATION_SAMPLES), TinyBERT's
+ * weights: it keeps the smallest weights float32 until every output meets them on all four with
+ * 20% to spare (HEADROOM). The outputs asserted are on another input (inputsFor), so the check's
+ * generalisation is what is tested. Checked on the calibration input alone (before SEEDED_CALIBRATION_SAMPLES), TinyBERT's
  * pooler met f16 there keeping 7 weights and missed here (2.0e-3, int8 5.1e-2): its error is
  * spread over every layer and varies from input to input (1.7e-3 to 3.0e-3 over eight token
  * sequences with every weight encoded). Without the check: mobilenet_v1 f16 4.3e-3, int8 3.3e-2;
@@ -242,13 +244,13 @@ describe("f16 and int8 weights on seeded zoo models", () => {
   const models = [
     // f16 3.6e-4, int8 4.4e-3 (none kept).
     "resnet18",
-    // f16 3.2e-4 (14 of its 20 encodable weights kept float32: 80.2% of its constants' elements encoded), int8 1.1e-2 (3 kept).
+    // f16 3.2e-4 (15 of its 20 encodable weights kept float32: 73.9% of its constants' elements encoded), int8 7.5e-3 (4 kept).
     "mobilenet_v1",
     // f16 5.3e-4 (9 kept), int8 6.1e-3.
     "mobilenet_v2",
-    // f16 4.6e-4 (14 kept, 93.9% encoded), int8 9.3e-3.
+    // f16 5.4e-4 (17 kept, 92.1% encoded), int8 9.3e-3.
     "mobilenet_v3_small",
-    // last_hidden_state f16 1.5e-4, int8 1.1e-2; pooler_output f16 6.4e-4 (17 kept, 67.1% encoded), int8 3.9e-2 (6 kept, 94.4%).
+    // last_hidden_state f16 1.5e-4, int8 6.6e-3; pooler_output f16 6.4e-4 (17 kept, 67.1% encoded), int8 3.0e-2 (12 kept, 80.3%).
     "tinybert_4l_312",
   ];
   for (const name of models)
