@@ -9,7 +9,9 @@
 // outputs about as much whatever its size (a relative rounding of each weight is a relative
 // change of the layer's output), the early and narrow layers most. How many is found by
 // bisection: with that count kept the tolerance is met and with one fewer it is not (the error
-// falls as more are kept, though not strictly, so a smaller count may meet it too).
+// falls as more are kept, though not strictly, so a smaller count may meet it too). Where only
+// keeping all of them meets it, the largest alone breaks it: that one stays float32 too and the
+// search goes on over the rest.
 import type { ConstantsRunner, RoundedWeight } from "../codegen/target.js";
 import type { Graph } from "./ir/graph.js";
 import type { TensorData } from "./weights/tensor.js";
@@ -41,6 +43,11 @@ export interface PrecisionReport {
   encodable: number;
   /** The weights stored float32 to meet the tolerance, by name. */
   keptFloat32: string[];
+  /**
+   * Of keptFloat32, the largest weights, each of which alone (every smaller one float32) moved
+   * an output past the check's bound; the others are the smallest.
+   */
+  keptAlone: string[];
   /** The share of the weight elements the dtype would encode that it keeps float32 instead. */
   keptShare: number;
   /** How many samples of the inputs it was checked on. */
@@ -90,11 +97,16 @@ export async function keepWithinTolerance(
 ): Promise<{ kept: Set<number>; report: PrecisionReport }> {
   // Smallest first; the sort is stable, so equal sizes keep the graph's order.
   const order = [...rounded].sort((a, b) => a.decoded.length - b.decoded.length);
+  // The last `largest` of the order stay float32 whatever: with every smaller one float32, each
+  // alone moved an output past the bound (seeded BERT question answering's word embeddings under
+  // f16), so no count of the smallest could meet it.
+  let largest = 0;
+  const keptWith = (count: number) => [...order.slice(0, count), ...order.slice(order.length - largest)];
   let reference: Record<string, ArrayLike<number>>[] | undefined;
   const errorsKeeping = async (count: number): Promise<Record<string, number>> => {
-    progress?.(`checking the ${dtype} weights against float32 on ${samplesName(inputs.length)}, ${count} of ${order.length} kept float32`);
+    progress?.(`checking the ${dtype} weights against float32 on ${samplesName(inputs.length)}, ${count + largest} of ${order.length} kept float32`);
     const stored = new Map<number, Float32Array>();
-    for (const r of order.slice(count)) {
+    for (const r of order.slice(count, order.length - largest)) {
       stored.set(r.weight, r.decoded);
       for (const b of r.biases) stored.set(b.value, b.data);
     }
@@ -104,19 +116,33 @@ export async function keepWithinTolerance(
   };
   const within = (errors: Record<string, number>) => Object.values(errors).every((e) => e <= (1 - HEADROOM) * tolerance);
   // Every weight kept is float32 throughout: no error, no pass needed.
-  let [fails, meets] = [-1, order.length];
-  let meetsErrors: Record<string, number> = Object.fromEntries(g.outputs.map((p) => [p.name, 0]));
+  const none: Record<string, number> = Object.fromEntries(g.outputs.map((p) => [p.name, 0]));
+  // Counts of the smallest kept: `fails` is known to fail, `meets` to meet (all kept: no error).
+  let candidates = order.length;
+  let [fails, meets, meetsErrors] = [-1, candidates, none];
   // Nothing encoded: the outputs are float32's, no pass needed either.
-  const first = order.length ? await errorsKeeping(0) : meetsErrors;
+  const first = candidates ? await errorsKeeping(0) : none;
   if (within(first)) [meets, meetsErrors] = [0, first];
   else fails = 0;
-  while (meets - fails > 1) {
-    const mid = (fails + meets) >> 1;
-    const errors = await errorsKeeping(mid);
-    if (within(errors)) [meets, meetsErrors] = [mid, errors];
-    else fails = mid;
+  for (;;) {
+    while (meets - fails > 1) {
+      const mid = (fails + meets) >> 1;
+      const errors = await errorsKeeping(mid);
+      if (within(errors)) [meets, meetsErrors] = [mid, errors];
+      else fails = mid;
+    }
+    if (meets < candidates || candidates === 0) break;
+    // Every candidate kept: with only the largest encoded the bound failed. Keep it, and search
+    // the rest, starting from the next largest alone (one run per weight where each fails alone).
+    largest++;
+    candidates--;
+    [fails, meets, meetsErrors] = [-1, candidates, none];
+    if (candidates === 0) break;
+    const alone = await errorsKeeping(candidates - 1);
+    if (within(alone)) [meets, meetsErrors] = [candidates - 1, alone];
+    else fails = candidates - 1;
   }
-  const kept = order.slice(0, meets);
+  const kept = keptWith(meets);
   const elements = (rs: readonly RoundedWeight[]) => rs.reduce((n, r) => n + r.decoded.length, 0);
   return {
     kept: new Set(kept.map((r) => r.weight)),
@@ -125,6 +151,7 @@ export async function keepWithinTolerance(
       tolerance,
       encodable: order.length,
       keptFloat32: kept.map((r) => weightLabel(g, r.weight)),
+      keptAlone: order.slice(order.length - largest).map((r) => weightLabel(g, r.weight)),
       keptShare: order.length ? elements(kept) / elements(order) : 0,
       samples: inputs.length,
       calibrationError: meetsErrors,
@@ -137,7 +164,10 @@ const samplesName = (n: number) => (n > 1 ? `${n} calibration samples` : "the ca
 /** One line for a person: what the check kept float32, and the worst output left. */
 export function describePrecision(r: PrecisionReport): string {
   const [worst, error] = Object.entries(r.calibrationError).reduce((a, b) => (b[1] > a[1] ? b : a));
-  const kept = r.keptFloat32.length ? `the ${r.keptFloat32.length} smallest of ${r.encodable} weights kept float32 (${(100 * r.keptShare).toFixed(1)}% of their elements)` : `no weight kept float32 (${r.encodable} encoded)`;
+  const smallest = r.keptFloat32.length - r.keptAlone.length;
+  const which = [...(smallest ? [`the ${smallest} smallest`] : []), ...(r.keptAlone.length ? [`the ${r.keptAlone.length} largest`] : [])].join(" and ");
+  const alone = r.keptAlone.length ? `; the largest because rounding ${r.keptAlone.length > 1 ? "each" : "it"} alone moved an output past the bound` : "";
+  const kept = r.keptFloat32.length ? `${which} of ${r.encodable} weights kept float32 (${(100 * r.keptShare).toFixed(1)}% of their elements${alone})` : `no weight kept float32 (${r.encodable} encoded)`;
   const tolerance = r.tolerance > 0 && r.tolerance < 0.01 ? r.tolerance.toExponential() : String(r.tolerance);
   return `${r.dtype} weights: ${kept}; every output within ${tolerance} of float32 on ${samplesName(r.samples)}, ${100 * HEADROOM}% to spare (worst ${error.toExponential(2)}, ${worst})`;
 }

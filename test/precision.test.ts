@@ -11,6 +11,7 @@
 // - compile() end to end: the module it writes, run on the calibration input, is within the
 //   tolerance of the float32 module, and report.precision says what it kept.
 import { describe, expect, it } from "vitest";
+import type { ConstantsRunner } from "../codegen/target.js";
 import { wasmTarget } from "../codegen/wasm/target.js";
 import { compile, instantiate } from "../src/api.js";
 import { elaborate, lower, optimise } from "../src/driver.js";
@@ -95,7 +96,7 @@ describe("keepWithinTolerance", () => {
       const allEncoded = worst(await errorsKeeping(new Set(), dtype));
       const steps: string[] = [];
       const { kept, report } = await keep(allEncoded / (1 - HEADROOM), steps);
-      expect([kept.size, report.keptFloat32, report.keptShare, report.encodable, report.samples, steps.length]).toEqual([0, [], 0, 6, 1, 1]);
+      expect([kept.size, report.keptFloat32, report.keptAlone, report.keptShare, report.encodable, report.samples, steps.length]).toEqual([0, [], [], 0, 6, 1, 1]);
       expect(worst(report.calibrationError)).toBe(allEncoded);
       expect((await keep(allEncoded)).kept.size).toBeGreaterThan(0);
     });
@@ -113,22 +114,28 @@ describe("keepWithinTolerance", () => {
     });
 
     for (const fraction of [0.9, 0.6, 0.3, 0.1])
-      it(`${dtype}: tolerance ${fraction} of the all-encoded error keeps the fewest smallest weights that meet it`, async () => {
+      it(`${dtype}: tolerance ${fraction} of the all-encoded error keeps the fewest smallest weights that meet it, and the largest that break it alone`, async () => {
         const tolerance = fraction * worst(await errorsKeeping(new Set(), dtype));
+        const bound = (1 - HEADROOM) * tolerance;
         const steps: string[] = [];
         const { kept, report } = await keep(tolerance, steps);
-        const count = kept.size;
-        expect([...kept].sort(), "the smallest").toEqual(bySize.slice(0, count).sort());
-        expect(report.keptFloat32).toEqual(bySize.slice(0, count).map((v) => weightLabel(g, v)));
+        const largest = report.keptAlone.length;
+        const smallest = kept.size - largest;
+        const chosen = [...bySize.slice(0, smallest), ...bySize.slice(bySize.length - largest)];
+        expect([...kept].sort(), "the smallest and the largest").toEqual([...new Set(chosen)].sort());
+        expect(report.keptFloat32).toEqual(chosen.map((v) => weightLabel(g, v)));
+        expect(report.keptAlone).toEqual(bySize.slice(bySize.length - largest).map((v) => weightLabel(g, v)));
         const elements = (vs: number[]) => vs.reduce((n, v) => n + rounded.find((r) => r.weight === v)!.decoded.length, 0);
-        expect(report.keptShare).toBeCloseTo(elements(bySize.slice(0, count)) / elements(bySize), 12);
-        // The figures reported are the outputs' with these weights kept (with all kept, float32's: 0), and they meet the tolerance with HEADROOM to spare; one fewer does not.
-        expect(report.calibrationError).toEqual(count === bySize.length ? { y: 0, z: 0 } : await errorsKeeping(kept, dtype));
-        expect(worst(report.calibrationError)).toBeLessThanOrEqual((1 - HEADROOM) * tolerance);
-        expect(count).toBeGreaterThan(0);
-        expect(worst(await errorsKeeping(new Set(bySize.slice(0, count - 1)), dtype))).toBeGreaterThan((1 - HEADROOM) * tolerance);
-        // Bisection over 0..6: the first pass, then at most three.
-        expect(steps.length).toBeLessThanOrEqual(4);
+        expect(report.keptShare).toBeCloseTo(elements(chosen) / elements(bySize), 12);
+        // The figures reported are the outputs' with these weights kept (with all kept, float32's: 0), and they meet the tolerance with HEADROOM to spare.
+        expect(report.calibrationError).toEqual(kept.size === bySize.length ? { y: 0, z: 0 } : await errorsKeeping(kept, dtype));
+        expect(worst(report.calibrationError)).toBeLessThanOrEqual(bound);
+        expect(kept.size).toBeGreaterThan(0);
+        // A boundary: one fewer of the smallest fails; and each of the largest, encoded alone with every smaller one float32, fails.
+        if (smallest > 0) expect(worst(await errorsKeeping(new Set([...bySize.slice(0, smallest - 1), ...bySize.slice(bySize.length - largest)]), dtype))).toBeGreaterThan(bound);
+        for (let i = bySize.length - largest; i < bySize.length; i++) expect(worst(await errorsKeeping(new Set(bySize.filter((_, j) => j !== i)), dtype)), weightLabel(g, bySize[i]!)).toBeGreaterThan(bound);
+        // Bisection over 0..6: the first pass, then at most three; one more per weight kept alone, and a bisection over the rest after the last.
+        expect(steps.length).toBeLessThanOrEqual(4 + largest + (largest ? 3 : 0));
       });
 
     it(`${dtype}: on two inputs, each output's error is its worst on either, and what is kept meets the tolerance on both`, async () => {
@@ -142,6 +149,41 @@ describe("keepWithinTolerance", () => {
       expect(kept.size).toBeGreaterThanOrEqual((await keep(tolerance)).kept.size);
     });
   }
+});
+
+describe("keepWithinTolerance, a weight that alone breaks the bound", () => {
+  // Four weights, smallest first, each moving output y by its own amount when encoded; the largest
+  // alone moves it past the bound, so no count of the smallest meets it (as seeded BERT question
+  // answering's word embeddings under f16).
+  const effect = new Map([
+    [1, 1e-4],
+    [2, 1e-4],
+    [3, 3e-4],
+    [4, 2e-3],
+  ]);
+  const g = { outputs: [{ name: "y", value: 0 }], constants: [...effect.keys()].map((v) => ({ value: v, name: `w${v}` })), nodes: [] } as unknown as Graph;
+  const rounded = [...effect.keys()].map((v) => ({ weight: v, decoded: new Float32Array(10 * v), biases: [] }));
+  const runs: number[][] = [];
+  const run: ConstantsRunner = async (constants, inputs) => {
+    runs.push([...constants.keys()]);
+    return inputs.map(() => ({ y: [1 + [...constants.keys()].reduce((e, v) => e + effect.get(v)!, 0)] }));
+  };
+
+  it("keeps the largest float32 and encodes the rest, where they meet the bound without it", async () => {
+    const { kept, report } = await keepWithinTolerance(g, rounded, run, [{}], "f16", 1e-3 / (1 - HEADROOM));
+    expect([[...kept], report.keptFloat32, report.keptAlone]).toEqual([[4], ["w4"], ["w4"]]);
+    expect(report.keptShare).toBeCloseTo(40 / 100, 12);
+    expect(report.calibrationError.y).toBeCloseTo(5e-4, 12);
+    expect(describePrecision(report)).toBe("f16 weights: the 1 largest of 4 weights kept float32 (40.0% of their elements; the largest because rounding it alone moved an output past the bound); every output within 1.25e-3 of float32 on the calibration inputs, 20% to spare (worst 5.00e-4, y)");
+  });
+
+  it("with a bound nothing meets, each weight is tried alone once: one run per weight after the first search", async () => {
+    runs.length = 0;
+    const { kept, report } = await keepWithinTolerance(g, rounded, run, [{}], "f16", 0);
+    expect([kept.size, report.keptAlone.length, report.keptShare]).toEqual([4, 4, 1]);
+    // The reference, all encoded, the bisection over 1..3 (two runs), then weights 3, 2 and 1 alone.
+    expect(runs.length).toBe(1 + 1 + 2 + 3);
+  });
 });
 
 describe("compile() with f16 / int8 weights and a tolerance", () => {
@@ -173,7 +215,7 @@ describe("compile() with f16 / int8 weights and a tolerance", () => {
 
 describe("describePrecision", () => {
   it("says how many of how many were kept, their share, the tolerance and the worst output", () => {
-    const report = { dtype: "f16" as const, tolerance: 1e-3, encodable: 27, keptFloat32: Array(12).fill("w"), keptShare: 0.0694, samples: 4, calibrationError: { logits: 9.96e-4, probs: 2e-4 } };
+    const report = { dtype: "f16" as const, tolerance: 1e-3, encodable: 27, keptFloat32: Array(12).fill("w"), keptAlone: [], keptShare: 0.0694, samples: 4, calibrationError: { logits: 9.96e-4, probs: 2e-4 } };
     expect(describePrecision(report)).toBe("f16 weights: the 12 smallest of 27 weights kept float32 (6.9% of their elements); every output within 1e-3 of float32 on 4 calibration samples, 20% to spare (worst 9.96e-4, logits)");
     expect(describePrecision({ ...report, dtype: "int8", tolerance: 0.05, keptFloat32: [], keptShare: 0, samples: 1 })).toBe("int8 weights: no weight kept float32 (27 encoded); every output within 0.05 of float32 on the calibration inputs, 20% to spare (worst 9.96e-4, logits)");
   });
