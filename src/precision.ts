@@ -82,9 +82,9 @@ export function relativeError(got: ArrayLike<number | bigint>, want: ArrayLike<n
 /**
  * Which of `rounded` (the weights the target would encode, with the biases it would correct)
  * to keep float32 so that every output of `g` on each of `inputs` is within `tolerance` of its
- * float32 output there, HEADROOM of it to spare, both measured by `run` (the target's module, built once: the float32
- * module's outputs are the reference, so the figures are the rounding's alone). `progress` hears
- * of each measurement.
+ * float32 output there, HEADROOM of it to spare, both measured by `run` (the target's module,
+ * built once: the float32 module's outputs are the reference, so the figures are the rounding's
+ * alone). `progress` hears of each measurement.
  */
 export async function keepWithinTolerance(
   g: Graph,
@@ -101,7 +101,6 @@ export async function keepWithinTolerance(
   // alone moved an output past the bound (seeded BERT question answering's word embeddings under
   // f16), so no count of the smallest could meet it.
   let largest = 0;
-  const keptWith = (count: number) => [...order.slice(0, count), ...order.slice(order.length - largest)];
   let reference: Record<string, ArrayLike<number>>[] | undefined;
   const errorsKeeping = async (count: number): Promise<Record<string, number>> => {
     progress?.(`checking the ${dtype} weights against float32 on ${samplesName(inputs.length)}, ${count + largest} of ${order.length} kept float32`);
@@ -142,7 +141,7 @@ export async function keepWithinTolerance(
     if (within(alone)) [meets, meetsErrors] = [candidates - 1, alone];
     else fails = candidates - 1;
   }
-  const kept = keptWith(meets);
+  const kept = [...order.slice(0, meets), ...order.slice(order.length - largest)];
   const elements = (rs: readonly RoundedWeight[]) => rs.reduce((n, r) => n + r.decoded.length, 0);
   return {
     kept: new Set(kept.map((r) => r.weight)),
