@@ -130,4 +130,15 @@ describe("bias correction of f16 / int8 weights", () => {
     const both = (o: Record<string, unknown>) => Float32Array.from({ length: 8 * 128 }, (_, i) => (o[i < 512 ? "y" : "y2"] as Float32Array)[i % 512]!);
     expect(Math.max(...meanShifts(both(got), both(want), [8, 128], 1))).toBeLessThanOrEqual(TOLERANCE);
   });
+
+  it("over several samples, each layer's mean input is the average of the samples' own", () => {
+    const r = rng(6);
+    const weight = Float32Array.from({ length: 32 * 160 }, () => r() - 0.5);
+    const g = oneNode("linear", [{ shape: [4, 160], data: shifted([4, 160], 1, 1) }, { shape: [32, 160], data: weight, constant: true }], { bias: false });
+    const [a, b] = [1, 2].map((seed) => Object.fromEntries(g.inputs.map((p) => [p.name, shifted([4, 160], 1, seed + 10)])));
+    const [one, other, both] = [fanInMeans(g, [a!]), fanInMeans(g, [b!]), fanInMeans(g, [a!, b!])];
+    expect([...both.keys()]).toEqual([...one.keys()]);
+    for (const [id, m] of both) m.forEach((v, i) => expect(v).toBeCloseTo((one.get(id)![i]! + other.get(id)![i]!) / 2, 12));
+    expect(Math.max(...Array.from(one.values().next().value!, (v, i) => Math.abs(v - other.values().next().value![i]!)))).toBeGreaterThan(0.1);
+  });
 });
