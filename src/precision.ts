@@ -117,10 +117,9 @@ export async function keepWithinTolerance(
   // Every weight kept is float32 throughout: no error, no pass needed.
   const none: Record<string, number> = Object.fromEntries(g.outputs.map((p) => [p.name, 0]));
   // Counts of the smallest kept: `fails` is known to fail, `meets` to meet (all kept: no error).
-  let candidates = order.length;
-  let [fails, meets, meetsErrors] = [-1, candidates, none];
+  let [fails, meets, meetsErrors] = [-1, order.length, none];
   // Nothing encoded: the outputs are float32's, no pass needed either.
-  const first = candidates ? await errorsKeeping(0) : none;
+  const first = order.length ? await errorsKeeping(0) : none;
   if (within(first)) [meets, meetsErrors] = [0, first];
   else fails = 0;
   for (;;) {
@@ -130,16 +129,16 @@ export async function keepWithinTolerance(
       if (within(errors)) [meets, meetsErrors] = [mid, errors];
       else fails = mid;
     }
+    const candidates = order.length - largest;
     if (meets < candidates || candidates === 0) break;
     // Every candidate kept: with only the largest encoded the bound failed. Keep it, and search
     // the rest, starting from the next largest alone (one run per weight where each fails alone).
     largest++;
-    candidates--;
-    [fails, meets, meetsErrors] = [-1, candidates, none];
-    if (candidates === 0) break;
-    const alone = await errorsKeeping(candidates - 1);
-    if (within(alone)) [meets, meetsErrors] = [candidates - 1, alone];
-    else fails = candidates - 1;
+    [fails, meets, meetsErrors] = [-1, candidates - 1, none];
+    if (meets === 0) break;
+    const alone = await errorsKeeping(meets - 1);
+    if (within(alone)) [meets, meetsErrors] = [meets - 1, alone];
+    else fails = meets - 1;
   }
   const kept = [...order.slice(0, meets), ...order.slice(order.length - largest)];
   const elements = (rs: readonly RoundedWeight[]) => rs.reduce((n, r) => n + r.decoded.length, 0);

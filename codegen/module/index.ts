@@ -96,7 +96,8 @@ export function buildModule(g: Graph, opts: ModuleOptions = {}): { files: Module
 export function constantsRunner(g: Graph): ConstantsRunner {
   const built = builds(g, { relaxedSimd: "off" }).baseline!;
   const { parts } = emitModule({ name: g.name, inputs: ports(g, "inputs"), outputs: ports(g, "outputs"), baseline: built, embedWeights: false, idChecks: idChecks(g) });
-  const offsets = built.weightSegments.map((_, i) => built.weightSegments.slice(0, i).reduce((a, b) => a + b, 0));
+  let end = 0;
+  const offsets = built.weightSegments.map((bytes) => (end += bytes) - bytes);
   return async (constants, inputs) => {
     const weights = parts.weights.slice();
     built.segmentValues.forEach((v, i) => {
